@@ -1,5 +1,27 @@
-"""simloss: similarity-aware classification losses (Kobs et al., ISMIS 2020)."""
+"""simloss: similarity-aware classification losses (Kobs et al., ISMIS 2020).
+
+The public API:
+
+* :func:`sim_loss` and :class:`SimLoss`: the loss, a drop-in for
+  ``F.cross_entropy`` and ``nn.CrossEntropyLoss``;
+* :class:`ClassOrder` and :class:`SparseSimilarity`: similarities without a
+  dense (C, C) matrix;
+* :mod:`simloss.similarity`: builders that turn knowledge into a matrix;
+* :mod:`simloss.metrics`: metrics that measure how bad the mistakes are.
+"""
+
+from simloss.functional import sim_loss
+from simloss.loss import SimLoss
+from simloss.similarity import ClassOrder, SparseSimilarity, class_order, validate_similarity
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "ClassOrder",
+    "SimLoss",
+    "SparseSimilarity",
+    "__version__",
+    "class_order",
+    "sim_loss",
+    "validate_similarity",
+]

@@ -1,0 +1,125 @@
+"""SimLoss as an ``nn.Module``: a drop-in for ``torch.nn.CrossEntropyLoss``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from simloss.functional import InputType, Reduction, _check_arguments, sim_loss
+from simloss.similarity.structured import ClassOrder, SparseSimilarity
+from simloss.similarity.validation import validate_similarity
+
+__all__ = ["SimLoss"]
+
+
+class SimLoss(nn.Module):
+    """Similarity-based cross-entropy with the interface of :class:`torch.nn.CrossEntropyLoss`.
+
+    .. math::
+
+        \\ell_i = -\\log \\sum_{c=1}^{C} S_{y_i, c}\\, \\operatorname{softmax}(z_i)[c]
+
+    The module validates the similarity once, here, and holds it as state
+    that moves with the module: a dense matrix is the registered buffer
+    ``similarity`` (in ``state_dict()``, moved by ``.to()``); a structured
+    similarity (:class:`simloss.ClassOrder`, :class:`simloss.SparseSimilarity`)
+    is a sub-module. ``weight`` is a buffer too, as in cross-entropy. See
+    :func:`simloss.sim_loss` for the arguments and shapes.
+
+    Args:
+        similarity: dense (C, C) tensor or numpy array, torch sparse tensor,
+            or a structured similarity.
+        weight: optional class weights of shape (C).
+        ignore_index: target value that is ignored.
+        reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+        label_smoothing: amount in [0, 1] of uniform target smoothing.
+        input_type: ``"logits"``, ``"probs"`` or ``"log_probs"``.
+        require_unit_diagonal: require :math:`S_{ii} = 1` (the paper's definition).
+
+    Example:
+        >>> import torch
+        >>> from simloss import SimLoss
+        >>> from simloss.similarity import class_order
+        >>> criterion = SimLoss(class_order(5, r=0.5))  # instead of nn.CrossEntropyLoss()
+        >>> logits = torch.randn(8, 5, requires_grad=True)
+        >>> loss = criterion(logits, torch.randint(0, 5, (8,)))
+        >>> loss.backward()
+        >>> sorted(criterion.state_dict())
+        ['similarity']
+
+    References:
+        Kobs et al., "SimLoss: Class Similarities in Cross Entropy", ISMIS 2020,
+        https://arxiv.org/abs/2003.03182
+    """
+
+    similarity: Tensor | None
+    weight: Tensor | None
+
+    def __init__(
+        self,
+        similarity: Any,
+        weight: Tensor | None = None,
+        ignore_index: int = -100,
+        reduction: Reduction = "mean",
+        label_smoothing: float = 0.0,
+        *,
+        input_type: InputType = "logits",
+        require_unit_diagonal: bool = True,
+    ) -> None:
+        super().__init__()
+        _check_arguments(torch.empty(0), reduction, label_smoothing, input_type, ignore_index)
+        self.structured: nn.Module | None
+        if isinstance(similarity, (ClassOrder, SparseSimilarity)):
+            self.structured = similarity
+            self.register_buffer("similarity", None)
+        elif isinstance(similarity, Tensor) and similarity.layout != torch.strided:
+            self.structured = SparseSimilarity.from_sparse(
+                similarity, require_unit_diagonal=require_unit_diagonal
+            )
+            self.register_buffer("similarity", None)
+        else:
+            matrix = validate_similarity(similarity, require_unit_diagonal=require_unit_diagonal)
+            self.structured = None
+            self.register_buffer("similarity", matrix.clone())
+        self.register_buffer("weight", weight)
+        self.ignore_index = ignore_index
+        self.reduction: Reduction = reduction
+        self.label_smoothing = float(label_smoothing)
+        self.input_type: InputType = input_type
+        self.require_unit_diagonal = require_unit_diagonal
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes C of the similarity."""
+        if self.structured is not None:
+            return int(self.structured.num_classes)  # type: ignore[arg-type]
+        assert self.similarity is not None
+        return int(self.similarity.shape[0])
+
+    def extra_repr(self) -> str:
+        parts = [f"num_classes={self.num_classes}", f"reduction={self.reduction!r}"]
+        if self.ignore_index != -100:
+            parts.append(f"ignore_index={self.ignore_index}")
+        if self.label_smoothing:
+            parts.append(f"label_smoothing={self.label_smoothing}")
+        if self.input_type != "logits":
+            parts.append(f"input_type={self.input_type!r}")
+        return ", ".join(parts)
+
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """Loss of ``input`` scores against ``target`` (see :func:`simloss.sim_loss`)."""
+        similarity = self.structured if self.structured is not None else self.similarity
+        return sim_loss(
+            input,
+            target,
+            similarity,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            reduction=self.reduction,
+            label_smoothing=self.label_smoothing,
+            input_type=self.input_type,
+            validate=False,
+            require_unit_diagonal=self.require_unit_diagonal,
+        )

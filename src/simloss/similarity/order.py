@@ -1,0 +1,122 @@
+"""Similarity from class order (the paper's Eq. 2)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+__all__ = ["check_reduction_factor", "class_order", "order_band"]
+
+
+def check_reduction_factor(r: float, *, name: str = "r") -> float:
+    """Validate a reduction factor :math:`r \\in [0, 1)` and return it as a float.
+
+    Example:
+        >>> check_reduction_factor(0.5)
+        0.5
+    """
+    if isinstance(r, bool) or not isinstance(r, (int, float)):
+        raise TypeError(f"Expected `{name}` to be a float in [0, 1), but found {type(r).__name__}")
+    value = float(r)
+    if not (0.0 <= value < 1.0):
+        raise ValueError(f"Expected `{name}` in [0, 1), but found {value}")
+    return value
+
+
+def _check_num_classes(num_classes: int) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+        raise TypeError(
+            f"Expected `num_classes` to be a positive int, but found {type(num_classes).__name__}"
+        )
+    if num_classes < 1:
+        raise ValueError(f"Expected `num_classes` >= 1, but found {num_classes}")
+    return num_classes
+
+
+def order_band(
+    num_classes: int,
+    r: float,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """The distinct values :math:`r^d` of the class-order matrix, ``d = 0, 1, ...``.
+
+    The band stops at the last distance whose value is non-zero in ``dtype``
+    (beyond it every entry of the dense matrix is exactly zero in that dtype)
+    or at ``num_classes - 1``. Values are computed in float64 and rounded once
+    to ``dtype``, so the band and :func:`class_order` agree bit for bit.
+    :math:`0^0 = 1`, so ``r = 0`` gives the band ``[1]`` (the identity).
+
+    Args:
+        num_classes: number of classes C.
+        r: reduction factor in [0, 1).
+        dtype: floating dtype of the result.
+        device: device of the result.
+
+    Returns:
+        Tensor of shape (D + 1,) with D <= C - 1.
+
+    Example:
+        >>> order_band(10, 0.5, dtype=torch.float64)[:4]
+        tensor([1.0000, 0.5000, 0.2500, 0.1250], dtype=torch.float64)
+        >>> order_band(10, 0.0)
+        tensor([1.])
+    """
+    num_classes = _check_num_classes(num_classes)
+    r = check_reduction_factor(r)
+    if r == 0.0:
+        return torch.ones(1, dtype=dtype, device=device)
+    smallest = torch.finfo(dtype).smallest_normal * torch.finfo(dtype).eps
+    # r^d >= smallest/2 is needed for a non-zero value after rounding; add a margin of 2.
+    max_distance = min(num_classes - 1, math.ceil((math.log(smallest) - math.log(2.0)) / math.log(r)) + 2)
+    distances = torch.arange(max_distance + 1, dtype=torch.float64)
+    band = torch.pow(torch.tensor(r, dtype=torch.float64), distances).to(dtype)
+    nonzero = torch.nonzero(band)
+    band = band[: int(nonzero[-1, 0]) + 1]
+    return band.to(device)
+
+
+def class_order(
+    num_classes: int,
+    r: float,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Dense class-order similarity :math:`S_{ij} = r^{|i - j|}` (Eq. 2 of the paper).
+
+    .. math::
+
+        S \\in [0, 1]^{C \\times C}, \\qquad S_{ij} = r^{|i-j|}, \\qquad 0^0 = 1
+
+    ``r = 0`` gives the identity (plain cross-entropy). For many classes use
+    :class:`simloss.ClassOrder`, which gives the loss the same values without
+    building the (C, C) matrix.
+
+    Args:
+        num_classes: number of classes C.
+        r: reduction factor in [0, 1).
+        dtype: floating dtype of the result (float32 by default).
+        device: device of the result.
+
+    Returns:
+        Tensor of shape (C, C).
+
+    Example:
+        >>> class_order(3, 0.5)
+        tensor([[1.0000, 0.5000, 0.2500],
+                [0.5000, 1.0000, 0.5000],
+                [0.2500, 0.5000, 1.0000]])
+
+    References:
+        Kobs et al., "SimLoss: Class Similarities in Cross Entropy", ISMIS 2020,
+        https://arxiv.org/abs/2003.03182
+    """
+    band = order_band(num_classes, r, dtype=dtype, device=device)
+    full = torch.zeros(num_classes, dtype=dtype, device=device)
+    full[: band.numel()] = band
+    idx = torch.arange(num_classes, device=device)
+    return full[(idx[:, None] - idx[None, :]).abs()]
