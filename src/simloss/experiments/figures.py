@@ -1,0 +1,418 @@
+"""Figures of a sweep: metrics against the hyper-parameter, the paper's Figure 2, similarity.
+
+Every function builds a :class:`matplotlib.figure.Figure` directly (no
+``pyplot`` state, rendered by the Agg canvas), so drawing works without a
+display and leaves the caller's matplotlib backend alone. :func:`save_figure`
+writes PNG and PDF atomically.
+
+References:
+    Kobs et al., "SimLoss: Class Similarities in Cross Entropy", ISMIS 2020,
+    https://arxiv.org/abs/2003.03182 (Figure 2).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+
+from simloss.experiments.report import (
+    LOWER_IS_BETTER,
+    METRIC_LABELS,
+    PERCENT_METRICS,
+    SPLIT_LABELS,
+    SPLITS,
+    format_param_value,
+)
+
+if TYPE_CHECKING:
+    from simloss.experiments.report import SweepSummary
+
+__all__ = [
+    "default_figure2_values",
+    "draw_report_figures",
+    "figure2_from_records",
+    "plot_figure2",
+    "plot_mean_distribution",
+    "plot_metric_curves",
+    "plot_similarity",
+    "save_figure",
+]
+
+FIGURE_FORMATS = ("png", "pdf")
+
+
+def save_figure(fig: Figure, out_dir: str | os.PathLike[str], stem: str) -> list[str]:
+    """Save ``fig`` as ``<stem>.png`` and ``<stem>.pdf`` in ``out_dir``, each atomically.
+
+    Args:
+        fig: the figure.
+        out_dir: an existing folder.
+        stem: the file name without extension.
+
+    Returns:
+        The written file names (relative to ``out_dir``), PNG first.
+    """
+    folder = Path(out_dir)
+    names = []
+    for fmt in FIGURE_FORMATS:
+        target = folder / f"{stem}.{fmt}"
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        names.append(target.name)
+    return names
+
+
+def _scale(metric: str) -> float:
+    return 100.0 if metric in PERCENT_METRICS else 1.0
+
+
+def plot_metric_curves(summary: SweepSummary) -> Figure:
+    """Each metric against the hyper-parameter: mean over runs, spread and single runs.
+
+    One panel per metric; per split (validation, test) a line through the means
+    (labelled ``"Validation"``/``"Test"``, x ascending), a band of one standard
+    deviation and the single runs as dots. Accuracy-type metrics in percent.
+
+    Args:
+        summary: as returned by :func:`simloss.experiments.report.summarize_sweep`.
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> from simloss.experiments.report import summarize_sweep
+        >>> recs = [
+        ...     {"dataset": "toy", "param": "r", "value": v, "run": i,
+        ...      "metrics": {"val": {"mae": 2 - v}, "test": {"mae": 2 - v + i}}}
+        ...     for v in (0.0, 0.5) for i in range(2)
+        ... ]
+        >>> fig = plot_metric_curves(summarize_sweep(recs))
+        >>> line = fig.axes[0].get_lines()[1]
+        >>> line.get_label(), np.asarray(line.get_xdata()).tolist(), line.get_ydata().tolist()
+        ('Test', [0.0, 0.5], [2.5, 2.0])
+    """
+    metrics = summary.metrics
+    fig = Figure(figsize=(4.0 * max(len(metrics), 1), 3.4), layout="constrained")
+    axes = fig.subplots(1, max(len(metrics), 1), squeeze=False)[0]
+    xs = sorted(summary.values)
+    for ax, metric in zip(axes, metrics, strict=False):
+        scale = _scale(metric)
+        for split, color in zip(SPLITS, ("tab:blue", "tab:orange"), strict=True):
+            present = [v for v in xs if (v, split, metric) in summary.cells]
+            if not present:
+                continue
+            cells = [summary.cells[(v, split, metric)] for v in present]
+            mean = np.array([c.mean for c in cells]) * scale
+            std = np.nan_to_num(np.array([c.std for c in cells]) * scale)
+            ax.plot(present, mean, marker="o", color=color, label=SPLIT_LABELS[split])
+            ax.fill_between(present, mean - std, mean + std, color=color, alpha=0.2, lw=0)
+            run_x = [v for v, c in zip(present, cells, strict=True) for _ in c.runs]
+            run_y = [x * scale for c in cells for x in c.runs.values()]
+            ax.scatter(run_x, run_y, s=8, color=color, alpha=0.5)
+        label = METRIC_LABELS.get(metric, metric)
+        direction = LOWER_IS_BETTER.get(metric)
+        hint = "" if direction is None else (" (lower is better)" if direction else "")
+        ax.set_title(f"{label}{' (%)' if metric in PERCENT_METRICS else ''}{hint}")
+        ax.set_xlabel(summary.param)
+        ax.axvline(summary.baseline, color="grey", lw=0.8, ls=":")
+        ax.legend(fontsize="small")
+    fig.suptitle(
+        f"{summary.dataset}: mean over runs, band = one standard deviation, dots = single runs"
+    )
+    return fig
+
+
+def plot_mean_distribution(
+    ax: Axes,
+    class_values: Sequence[float],
+    curves: Mapping[str, np.ndarray],
+    *,
+    label_distribution: np.ndarray | None = None,
+    target: float | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Draw mean predicted distributions over the classes on ``ax`` (one panel of Figure 2).
+
+    Args:
+        ax: the axes to draw on.
+        class_values: the value of each class (x axis), length C.
+        curves: one (C,) probability vector per legend label, e.g. ``"r = 0.3"``.
+        label_distribution: the real label distribution (C,), drawn shaded.
+        target: a class value to mark with a grey vertical line.
+        title: the panel title.
+
+    Returns:
+        ``ax``.
+
+    Example:
+        >>> ax = Figure().subplots()
+        >>> _ = plot_mean_distribution(ax, [1, 2, 3], {"r = 0.0": np.array([0.2, 0.5, 0.3])})
+        >>> ax.get_lines()[0].get_ydata().tolist()
+        [0.2, 0.5, 0.3]
+    """
+    xs = np.asarray(class_values, dtype=np.float64)
+    for label, curve in curves.items():
+        arr = np.asarray(curve, dtype=np.float64)
+        if arr.shape != xs.shape:
+            raise ValueError(
+                f"Expected the curve {label!r} to have shape {xs.shape} (one value per class), "
+                f"but found {arr.shape}"
+            )
+        ax.plot(xs, arr, label=label, lw=1.2)
+    if label_distribution is not None:
+        dist = np.asarray(label_distribution, dtype=np.float64)
+        if dist.shape != xs.shape:
+            raise ValueError(
+                f"Expected `label_distribution` to have shape {xs.shape}, but found {dist.shape}"
+            )
+        ax.fill_between(xs, 0.0, dist, color="grey", alpha=0.3, lw=0, label="real labels")
+    if target is not None:
+        ax.axvline(float(target), color="grey", lw=1.5, label=f"target {target:g}")
+    ax.set_xlabel("class value")
+    ax.set_ylabel("mean probability")
+    ax.set_ylim(bottom=0.0)
+    if title:
+        ax.set_title(title, fontsize="medium")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_figure2(
+    class_values: Sequence[float],
+    overall: Mapping[str, np.ndarray],
+    per_class: Mapping[str, np.ndarray],
+    *,
+    label_distribution: np.ndarray | None,
+    target: float,
+    subtitle: str = "",
+) -> Figure:
+    """The paper's Figure 2: (a) all examples with the real labels, (b) one class.
+
+    Args:
+        class_values: the value of each class, length C.
+        overall: mean predicted distribution over all examples per legend label.
+        per_class: mean predicted distribution over the examples of class ``target``.
+        label_distribution: the real label distribution (shaded in (a)).
+        target: the class value of panel (b), marked by a grey line.
+        subtitle: appended to the figure title (e.g. the data it was computed on).
+
+    Returns:
+        A figure with two panels, (a) then (b).
+    """
+    fig = Figure(figsize=(11.0, 3.8), layout="constrained")
+    ax_a, ax_b = fig.subplots(1, 2)
+    plot_mean_distribution(
+        ax_a, class_values, overall, label_distribution=label_distribution,
+        title="a) All examples",
+    )  # fmt: skip
+    plot_mean_distribution(
+        ax_b, class_values, per_class, target=target, title=f"b) All examples of class {target:g}"
+    )
+    fig.suptitle(f"Mean predicted distribution{f' ({subtitle})' if subtitle else ''}")
+    return fig
+
+
+def plot_similarity(
+    matrices: Mapping[str, np.ndarray], class_values: Sequence[float] | None = None
+) -> Figure:
+    """Similarity matrices as heatmaps, one panel per matrix, shared colour scale [0, 1].
+
+    Args:
+        matrices: (C, C) matrices per panel title, e.g. ``{"r = 0.3": S}``.
+        class_values: the value of each class for the axis extent (default: indices).
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> fig = plot_similarity({"r = 0.5": np.array([[1.0, 0.5], [0.5, 1.0]])})
+        >>> fig.axes[0].get_images()[0].get_array().tolist()
+        [[1.0, 0.5], [0.5, 1.0]]
+    """
+    if not matrices:
+        raise ValueError("Expected `matrices` to hold at least one matrix, but found none")
+    fig = Figure(figsize=(3.6 * len(matrices) + 0.8, 3.4), layout="constrained")
+    axes = fig.subplots(1, len(matrices), squeeze=False)[0]
+    image: AxesImage | None = None
+    for ax, (title, matrix) in zip(axes, matrices.items(), strict=True):
+        arr = np.asarray(matrix, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+            raise ValueError(f"Expected matrix {title!r} to be square (C, C), found {arr.shape}")
+        extent = None
+        if class_values is not None:
+            lo, hi = float(class_values[0]), float(class_values[-1])
+            extent = (lo - 0.5, hi + 0.5, hi + 0.5, lo - 0.5)
+        image = ax.imshow(arr, vmin=0.0, vmax=1.0, cmap="viridis", extent=extent)
+        ax.set_title(title, fontsize="medium")
+        ax.set_xlabel("class")
+        ax.set_ylabel("target class")
+    if image is not None:
+        fig.colorbar(image, ax=list(axes), shrink=0.9, label="similarity")
+    return fig
+
+
+def default_figure2_values(summary: SweepSummary) -> list[float]:
+    """CCE plus the values with the best validation mean of each metric (the paper's choice).
+
+    Example:
+        >>> from simloss.experiments.report import summarize_sweep
+        >>> recs = [
+        ...     {"dataset": "toy", "param": "r", "value": v, "run": 0,
+        ...      "metrics": {"val": {"acc": v * (1 - v), "mae": 1 - v}, "test": {}}}
+        ...     for v in (0.0, 0.3, 0.5, 0.9)
+        ... ]
+        >>> default_figure2_values(summarize_sweep(recs))
+        [0.0, 0.5, 0.9]
+    """
+    chosen = {summary.baseline} if summary.baseline in summary.runs else set()
+    for metric in summary.metrics:
+        best = summary.best.get(("val", metric))
+        if best:
+            chosen.add(min(best, key=lambda v: abs(v - summary.baseline)))
+    return sorted(chosen)
+
+
+def _mean_vectors(vectors: list[Any]) -> np.ndarray | None:
+    arrays = [np.asarray(v, dtype=np.float64) for v in vectors if v is not None]
+    return np.mean(arrays, axis=0) if arrays else None
+
+
+def figure2_from_records(
+    records: Sequence[Mapping[str, Any]],
+    values: Sequence[float],
+    *,
+    target: float = 30,
+) -> tuple[Figure | None, list[str]]:
+    """Figure 2 from the distributions recorded by training runs, averaged over runs.
+
+    For each chosen value, (a) averages ``distributions.test_mean`` over its runs
+    and shades the mean ``test_label`` of those runs; (b) averages the entry of
+    ``distributions.test_per_class`` for the class whose value is ``target``
+    (runs with no example of that class are left out and counted in the note).
+
+    Args:
+        records: run records with keys ``param``, ``value``, ``class_values`` and
+            ``distributions``.
+        values: the parameter values to draw.
+        target: the class value of panel (b).
+
+    Returns:
+        The figure (``None`` when nothing can be drawn) and notes on what was left out.
+    """
+    notes: list[str] = []
+    with_dist = [r for r in records if r.get("distributions")]
+    if not with_dist:
+        return None, ["Figure 2 skipped: the records hold no predicted distributions"]
+    class_sets = {tuple(r["class_values"]) for r in with_dist}
+    if len(class_sets) != 1:
+        raise ValueError(
+            f"Expected all records to share `class_values`, but found {len(class_sets)} variants"
+        )
+    class_values = list(class_sets.pop())
+    k = next((i for i, c in enumerate(class_values) if math.isclose(c, target)), None)
+    if k is None:
+        notes.append(f"Figure 2 (b): no class with value {target:g}; panel (b) is empty")
+    param = str(with_dist[0]["param"])
+    overall: dict[str, np.ndarray] = {}
+    per_class: dict[str, np.ndarray] = {}
+    labels: list[Any] = []
+    for value in values:
+        runs = [r for r in with_dist if math.isclose(float(r["value"]), value)]
+        name = f"{param} = {format_param_value(value)}"
+        if not runs:
+            notes.append(f"Figure 2: no recorded distributions for {name}")
+            continue
+        mean = _mean_vectors([r["distributions"].get("test_mean") for r in runs])
+        if mean is not None:
+            overall[f"{name} ({len(runs)} runs)"] = mean
+        labels += [r["distributions"].get("test_label") for r in runs]
+        if k is not None:
+            rows = [r["distributions"].get("test_per_class") for r in runs]
+            vecs = [row[k] for row in rows if row is not None and row[k] is not None]
+            if len(vecs) < len(runs):
+                notes.append(
+                    f"Figure 2 (b), {name}: {len(runs) - len(vecs)} of {len(runs)} runs have "
+                    f"no test example of class {target:g}"
+                )
+            mean_k = _mean_vectors(vecs)
+            if mean_k is not None:
+                per_class[f"{name} ({len(vecs)} runs)"] = mean_k
+    if not overall:
+        return None, [*notes, "Figure 2 skipped: none of the chosen values has distributions"]
+    fig = plot_figure2(
+        class_values, overall, per_class,
+        label_distribution=_mean_vectors(labels), target=target, subtitle="recorded test sets",
+    )  # fmt: skip
+    return fig, notes
+
+
+def _similarity_matrices(summary: SweepSummary, values: Sequence[float]) -> dict[str, np.ndarray]:
+    if summary.param != "r":
+        return {}
+    from simloss.similarity import class_order
+
+    sizes = {len(r["class_values"]) for r in summary.records if r.get("class_values")}
+    if len(sizes) != 1:
+        return {}
+    num_classes = sizes.pop()
+    return {
+        f"r = {format_param_value(v)}": class_order(num_classes, v).double().numpy() for v in values
+    }
+
+
+def draw_report_figures(
+    summary: SweepSummary,
+    out_dir: Path,
+    *,
+    figure2_values: Sequence[float] | None = None,
+    figure2_class: float = 30,
+) -> tuple[list[str], list[str]]:
+    """Draw and save all report figures of a sweep.
+
+    Writes ``metrics_vs_<param>``, ``figure2`` and ``similarity`` (PNG and PDF).
+
+    Args:
+        summary: as returned by :func:`simloss.experiments.report.summarize_sweep`.
+        out_dir: the report folder.
+        figure2_values: the values of Figure 2 (default: :func:`default_figure2_values`).
+        figure2_class: the class value of Figure 2 (b).
+
+    Returns:
+        The PNG file names written, and notes on figures that were skipped or partial.
+    """
+    names: list[str] = []
+    notes: list[str] = []
+    if summary.metrics:
+        names.append(
+            save_figure(plot_metric_curves(summary), out_dir, f"metrics_vs_{summary.param}")[0]
+        )
+    values = list(figure2_values) if figure2_values is not None else default_figure2_values(summary)
+    fig2, fig2_notes = figure2_from_records(summary.records, values, target=figure2_class)
+    notes += fig2_notes
+    if fig2 is not None:
+        names.append(save_figure(fig2, out_dir, "figure2")[0])
+    matrices = _similarity_matrices(summary, values)
+    if matrices:
+        class_values = next(r["class_values"] for r in summary.records if r.get("class_values"))
+        names.append(save_figure(plot_similarity(matrices, class_values), out_dir, "similarity")[0])
+    else:
+        notes.append(
+            f"similarity heatmap skipped: the matrices of parameter {summary.param!r} cannot be "
+            "rebuilt from the records alone"
+        )
+    return names, notes
