@@ -1,0 +1,373 @@
+"""CIFAR-100 from the standard ``cifar-100-python`` folder or its tarball.
+
+The archive holds three pickles: ``train`` and ``test`` (dicts with ``b"data"``
+uint8 ``(N, 3072)`` rows of R, G, B planes of 32 x 32, ``b"fine_labels"`` and
+``b"coarse_labels"``) and ``meta`` (``b"fine_label_names"``,
+``b"coarse_label_names"``). They are read with a restricted unpickler that
+only accepts the few NumPy globals these files use, so a tampered archive
+cannot run code.
+
+The paper's split: 450 training / 50 validation images per class (validation
+drawn per class from the official training set with the split seed) and the
+official 100 test images per class.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import pickle
+import tarfile
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from simloss.experiments._files import atomic_path
+from simloss.experiments.data._types import PreparedData, Split, channel_stats, images_to_tensor
+from simloss.experiments.data.splits import stratified_holdout, subset_indices
+
+__all__ = [
+    "CIFAR100_FINE_TO_COARSE",
+    "CIFAR100_MD5",
+    "CIFAR100_URL",
+    "PAPER_DROPPED_CLASSES",
+    "download_cifar100",
+    "file_md5",
+    "load_cifar100",
+    "read_cifar100",
+    "verify_md5",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The official download and its MD5 checksum (from the CIFAR page).
+CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+CIFAR100_MD5 = "eb9058c3a382ffc7106e4002c42a8d85"
+_FOLDER = "cifar-100-python"
+_TARBALL = "cifar-100-python.tar.gz"
+
+#: Classes the paper drops (no word2vec vector for their names), 96 remain.
+PAPER_DROPPED_CLASSES: tuple[str, ...] = (
+    "aquarium_fish",
+    "sweet_pepper",
+    "keyboard",
+    "pickup_truck",
+)
+
+#: The standard superclass of each fine class (fine-label order); every loaded
+#: example is checked against it.
+CIFAR100_FINE_TO_COARSE: tuple[int, ...] = (
+    4, 1, 14, 8, 0, 6, 7, 7, 18, 3, 3, 14, 9, 18, 7, 11, 3, 9, 7, 11,
+    6, 11, 5, 10, 7, 6, 13, 15, 3, 15, 0, 11, 1, 10, 12, 14, 16, 9, 11, 5,
+    5, 19, 8, 8, 15, 13, 14, 17, 18, 10, 16, 4, 17, 4, 2, 0, 17, 4, 18, 17,
+    10, 3, 2, 12, 12, 16, 12, 1, 9, 19, 2, 10, 0, 1, 16, 12, 9, 13, 15, 13,
+    16, 19, 2, 4, 6, 19, 5, 5, 8, 19, 18, 1, 2, 15, 6, 0, 17, 8, 14, 13,
+)  # fmt: skip
+
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"Expected only NumPy arrays in a CIFAR-100 pickle, but found global {module}.{name}"
+        )
+
+
+def _unpickle(data: bytes, where: str) -> dict[bytes, Any]:
+    try:
+        obj = _RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:
+        raise ValueError(f"Could not read CIFAR-100 pickle {where}: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise ValueError(
+            f"Expected a dict in CIFAR-100 pickle {where}, but found {type(obj).__name__}"
+        )
+    return obj
+
+
+def file_md5(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex MD5 digest of a file, read in chunks.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "x"; _ = p.write_bytes(b"abc")
+        >>> file_md5(p)
+        '900150983cd24fb0d6963f7d28e17f72'
+    """
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_md5(path: str | Path, expected: str) -> None:
+    """Raise ``ValueError`` unless ``path``'s MD5 equals ``expected``."""
+    found = file_md5(path)
+    if found != expected.lower():
+        raise ValueError(
+            f"Checksum mismatch for {path}: expected MD5 {expected}, but found {found}"
+        )
+
+
+def download_cifar100(
+    dest_dir: str | Path,
+    *,
+    url: str = CIFAR100_URL,
+    md5: str = CIFAR100_MD5,
+    progress: bool = True,
+) -> Path:
+    """Download the CIFAR-100 tarball into ``dest_dir`` and verify its MD5.
+
+    The file is fetched to a temporary name and moved into place only after its
+    checksum matched; an existing tarball with the right checksum is reused.
+
+    Returns:
+        The path of ``cifar-100-python.tar.gz``.
+
+    Raises:
+        ValueError: the checksum does not match (the download is discarded).
+    """
+    target = Path(dest_dir) / _TARBALL
+    if target.exists():
+        verify_md5(target, md5)
+        return target
+    logger.info("downloading %s to %s", url, target)
+    from tqdm.auto import tqdm
+
+    with atomic_path(target, suffix=".part") as tmp:
+        with urllib.request.urlopen(url) as response, open(tmp, "wb") as handle:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, disable=not progress) as bar:
+                while block := response.read(1 << 20):
+                    handle.write(block)
+                    bar.update(len(block))
+        verify_md5(tmp, md5)
+    return target
+
+
+def find_cifar100(data_dir: str | Path) -> Path:
+    """Locate the ``cifar-100-python`` folder or tarball at or inside ``data_dir``."""
+    path = Path(data_dir)
+    if not path.exists():
+        raise FileNotFoundError(f"CIFAR-100 path {path} does not exist")
+    if path.is_file():
+        return path
+    if (path / "meta").is_file() and (path / "train").is_file():
+        return path
+    for candidate in (path / _FOLDER, path / _TARBALL):
+        if candidate.exists():
+            return candidate
+    raise ValueError(
+        f"Expected a {_FOLDER} folder (with meta, train, test), a {_TARBALL} tarball, "
+        f"or a folder containing one at {path}, but found neither"
+    )
+
+
+def _read_members(source: Path) -> dict[str, bytes]:
+    names = ("meta", "train", "test")
+    if source.is_dir():
+        out = {}
+        for name in names:
+            member = source / name
+            if not member.is_file():
+                raise ValueError(
+                    f"Expected the CIFAR-100 pickle {member} (meta, train, test), but it is missing"
+                )
+            out[name] = member.read_bytes()
+        return out
+    try:
+        with tarfile.open(source, "r:*") as archive:
+            out = {}
+            for name in names:
+                try:
+                    handle = archive.extractfile(f"{_FOLDER}/{name}")
+                except KeyError as exc:
+                    raise ValueError(
+                        f"Expected {_FOLDER}/{name} in the tarball {source}, but it is missing"
+                    ) from exc
+                if handle is None:
+                    raise ValueError(f"Expected {_FOLDER}/{name} in {source} to be a file")
+                out[name] = handle.read()
+            return out
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise ValueError(f"Could not read CIFAR-100 tarball {source}: {exc}") from exc
+
+
+def _names(meta: dict[bytes, Any], key: bytes, where: str) -> list[str]:
+    if key not in meta:
+        raise ValueError(f"Expected key {key!r} in CIFAR-100 {where}, but found {sorted(meta)}")
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in meta[key]]
+
+
+def _images_and_labels(
+    part: dict[bytes, Any], where: str, num_fine: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    for key in (b"data", b"fine_labels", b"coarse_labels"):
+        if key not in part:
+            raise ValueError(
+                f"Expected key {key!r} in CIFAR-100 pickle {where}, but found {sorted(part)}"
+            )
+    data = np.asarray(part[b"data"])
+    if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise ValueError(
+            f"Expected uint8 data of shape (N, 3072) in CIFAR-100 {where}, but found "
+            f"{data.dtype} {data.shape}"
+        )
+    fine = np.asarray(part[b"fine_labels"], dtype=np.int64)
+    coarse = np.asarray(part[b"coarse_labels"], dtype=np.int64)
+    if fine.shape != (len(data),) or coarse.shape != (len(data),):
+        raise ValueError(
+            f"Expected {len(data)} fine and coarse labels in CIFAR-100 {where}, but found "
+            f"{fine.shape} and {coarse.shape}"
+        )
+    if len(fine) and (fine.min() < 0 or fine.max() >= num_fine):
+        raise ValueError(
+            f"Expected fine labels in [0, {num_fine}) in CIFAR-100 {where}, but found "
+            f"range [{fine.min()}, {fine.max()}]"
+        )
+    standard = np.asarray(CIFAR100_FINE_TO_COARSE)[fine]
+    wrong = np.flatnonzero(standard != coarse)
+    if len(wrong):
+        i = int(wrong[0])
+        raise ValueError(
+            f"Expected the standard CIFAR-100 superclass {standard[i]} for fine label "
+            f"{fine[i]} in {where}, but found coarse label {coarse[i]} (example {i})"
+        )
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), fine, coarse
+
+
+def read_cifar100(source: str | Path) -> dict[str, Any]:
+    """Read CIFAR-100 from a ``cifar-100-python`` folder or tarball.
+
+    Returns:
+        A dict with ``train_images``/``test_images`` uint8 ``(N, 32, 32, 3)``,
+        ``train_fine``/``test_fine`` int64 ``(N,)``, ``fine_names`` (100 names)
+        and ``coarse_names`` (20 names).
+    """
+    path = Path(source)
+    members = _read_members(path)
+    meta = _unpickle(members["meta"], f"{path}/meta")
+    fine_names = _names(meta, b"fine_label_names", f"{path}/meta")
+    coarse_names = _names(meta, b"coarse_label_names", f"{path}/meta")
+    if len(fine_names) != 100 or len(coarse_names) != 20:
+        raise ValueError(
+            f"Expected 100 fine and 20 coarse label names in {path}/meta, but found "
+            f"{len(fine_names)} and {len(coarse_names)}"
+        )
+    out: dict[str, Any] = {"fine_names": fine_names, "coarse_names": coarse_names}
+    for part in ("train", "test"):
+        where = f"{path}/{part}"
+        images, fine, _ = _images_and_labels(_unpickle(members[part], where), where, 100)
+        out[f"{part}_images"], out[f"{part}_fine"] = images, fine
+    return out
+
+
+def load_cifar100(
+    data_dir: str | Path,
+    *,
+    classes: str = "all",
+    val_fraction: float = 0.1,
+    split_seed: int = 0,
+    limit: int | None = None,
+    download: bool = False,
+    progress: bool = False,
+) -> PreparedData:
+    """Load CIFAR-100 with the paper's split, standardised globally.
+
+    Args:
+        data_dir: the ``cifar-100-python`` folder, its tarball, or a folder
+            containing either (the download target when ``download``).
+        classes: ``"all"`` (100) or ``"paper96"`` (without
+            :data:`PAPER_DROPPED_CLASSES`; labels renumbered in the original order).
+        val_fraction: fraction of each class's training images held out for
+            validation (0.1: the paper's 450/50).
+        split_seed: seed of the validation draw and of ``limit``'s subsets.
+        limit: use random subsets of at most this many images of the official
+            training and of the official test set.
+        download: download the tarball (MD5-checked) into ``data_dir`` if absent.
+        progress: tqdm bar while downloading.
+
+    Returns:
+        A :class:`PreparedData` with ``fine_to_coarse`` and class names.
+    """
+    if classes not in ("all", "paper96"):
+        raise ValueError(f"Expected `classes` to be 'all' or 'paper96', but found {classes!r}")
+    root = Path(data_dir)
+    if download and not (root / _FOLDER).exists() and not (root / _TARBALL).exists():
+        root.mkdir(parents=True, exist_ok=True)
+        download_cifar100(root, progress=progress)
+    source = find_cifar100(root)
+    raw = read_cifar100(source)
+    fine_names: list[str] = raw["fine_names"]
+    if classes == "paper96":
+        missing = [n for n in PAPER_DROPPED_CLASSES if n not in fine_names]
+        if missing:
+            raise ValueError(
+                f"Expected the classes {list(PAPER_DROPPED_CLASSES)} in the CIFAR-100 meta of "
+                f"{source} for classes='paper96', but found no {missing}"
+            )
+        kept_classes = [i for i, n in enumerate(fine_names) if n not in PAPER_DROPPED_CLASSES]
+    else:
+        kept_classes = list(range(100))
+    remap = np.full(100, -1, dtype=np.int64)
+    remap[kept_classes] = np.arange(len(kept_classes))
+    info: dict[str, int] = {}
+
+    def select(part: str) -> tuple[np.ndarray, np.ndarray]:
+        images, fine = raw[f"{part}_images"], raw[f"{part}_fine"]
+        keep = remap[fine] >= 0
+        info[f"{part}_dropped_classes"] = int((~keep).sum())
+        images, labels = images[keep], remap[fine[keep]]
+        chosen = subset_indices(len(labels), limit, split_seed)
+        return images[chosen], labels[chosen]
+
+    train_images, train_labels = select("train")
+    test_images, test_labels = select("test")
+    if len(train_labels) == 0 or len(test_labels) == 0:
+        raise ValueError(f"Expected CIFAR-100 training and test images in {source}, but found none")
+    kept, held = stratified_holdout(train_labels, val_fraction, split_seed)
+    if len(held) == 0:
+        raise ValueError(
+            f"Expected a non-empty validation set, but val_fraction={val_fraction} of each "
+            f"class of {len(train_labels)} training images rounds to none"
+        )
+    mean, std = channel_stats(train_images[kept], per_channel=False)
+    train_tensor = images_to_tensor(train_images)
+    train_targets = torch.from_numpy(train_labels)
+
+    def part(index: np.ndarray) -> Split:
+        idx = torch.from_numpy(index)
+        return Split(train_tensor[idx], train_targets[idx])
+
+    return PreparedData(
+        name="cifar100",
+        train=part(kept),
+        val=part(held),
+        test=Split(images_to_tensor(test_images), torch.from_numpy(test_labels)),
+        num_classes=len(kept_classes),
+        class_values=[float(i) for i in range(len(kept_classes))],
+        class_names=[fine_names[i] for i in kept_classes],
+        ordinal=False,
+        scale=1.0 / 255.0,
+        mean=mean,
+        std=std,
+        fine_to_coarse=[CIFAR100_FINE_TO_COARSE[i] for i in kept_classes],
+        source_class_indices=kept_classes,
+        info={**info, "source": str(source)},
+    )

@@ -1,0 +1,188 @@
+"""The paper's models. Each returns logits; the softmax belongs to the loss.
+
+- :class:`AgeCNN`: the CNN of Niu et al. (2016) as the paper's code has it, with
+  the same parameter names (``conv1``..``conv3``, ``dense1``, ``dense2``), so the
+  authors' published UTKFace checkpoints load with ``load_state_dict``. The
+  original ends in a softmax; ``softmax(AgeCNN(x))`` equals its output.
+- :class:`LeNet`: LeNet-5 for 32 x 32 RGB as the paper's CIFAR-100 code has it
+  (``conv1``, ``conv2``, ``fc1``..``fc3``).
+- :class:`MLP`: a small multilayer perceptron for tabular data (Abalone).
+
+References:
+    Niu, Zhou, Wang, Gao, Hua (2016), "Ordinal Regression with Multiple Output
+    CNN for Age Estimation", CVPR. LeCun, Bottou, Bengio, Haffner (1998),
+    "Gradient-based learning applied to document recognition".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["MLP", "AgeCNN", "LeNet", "build_model", "load_checkpoint"]
+
+
+class AgeCNN(nn.Module):
+    """Niu et al.'s age CNN for 3 x 60 x 60 inputs.
+
+    .. code-block:: text
+
+        x (N, 3, 60, 60) -> relu(conv1 5x5, 20) -> maxpool 2 -> (N, 20, 28, 28)
+          -> relu(conv2 7x7, 40) -> maxpool 2 -> (N, 40, 11, 11)
+          -> relu(conv3 11x11, 80) -> (N, 80, 1, 1) -> flatten (N, 80)
+          -> relu(dense1, 120) -> dense2 -> logits (N, C)
+
+    Args:
+        num_classes: ``C`` (90 for UTKFace 1..90, 61 for AFAD 15..75).
+
+    Example:
+        >>> model = AgeCNN(90)
+        >>> model(torch.zeros(2, 3, 60, 60)).shape
+        torch.Size([2, 90])
+    """
+
+    def __init__(self, num_classes: int = 90) -> None:
+        super().__init__()
+        _check_positive("num_classes", num_classes)
+        self.conv1 = nn.Conv2d(3, 20, 5)
+        self.conv2 = nn.Conv2d(20, 40, 7)
+        self.conv3 = nn.Conv2d(40, 80, 11)
+        self.dense1 = nn.Linear(80, 120)
+        self.dense2 = nn.Linear(120, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, C)`` of images ``(N, 3, 60, 60)``."""
+        _check_image(x, 60)
+        out = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        out = F.max_pool2d(F.relu(self.conv2(out)), 2)
+        out = F.relu(self.conv3(out))
+        out = torch.flatten(out, 1)
+        out = F.relu(self.dense1(out))
+        return self.dense2(out)
+
+
+class LeNet(nn.Module):
+    """LeNet-5 for 3 x 32 x 32 inputs (the paper's CIFAR-100 model).
+
+    .. code-block:: text
+
+        x (N, 3, 32, 32) -> relu(conv1 5x5, 6) -> maxpool 2 -> relu(conv2 5x5, 16)
+          -> maxpool 2 -> flatten (N, 400) -> relu(fc1, 120) -> relu(fc2, 84)
+          -> fc3 -> logits (N, C)
+
+    Args:
+        num_classes: ``C`` (100, or 96 for the paper's variant).
+
+    Example:
+        >>> LeNet(100)(torch.zeros(2, 3, 32, 32)).shape
+        torch.Size([2, 100])
+    """
+
+    def __init__(self, num_classes: int = 100) -> None:
+        super().__init__()
+        _check_positive("num_classes", num_classes)
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, C)`` of images ``(N, 3, 32, 32)``."""
+        _check_image(x, 32)
+        out = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        out = F.max_pool2d(F.relu(self.conv2(out)), 2)
+        out = torch.flatten(out, 1)
+        out = F.relu(self.fc1(out))
+        out = F.relu(self.fc2(out))
+        return self.fc3(out)
+
+
+class MLP(nn.Module):
+    """A multilayer perceptron: ``Linear -> ReLU`` per hidden layer, then a linear head.
+
+    Args:
+        in_features: ``F``.
+        num_classes: ``C``.
+        hidden: sizes of the hidden layers.
+
+    Example:
+        >>> MLP(10, 17)(torch.zeros(4, 10)).shape
+        torch.Size([4, 17])
+    """
+
+    def __init__(
+        self, in_features: int, num_classes: int, hidden: Sequence[int] = (64, 64)
+    ) -> None:
+        super().__init__()
+        _check_positive("in_features", in_features)
+        _check_positive("num_classes", num_classes)
+        layers: list[nn.Module] = []
+        width = in_features
+        for size in hidden:
+            _check_positive("hidden", size)
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        layers.append(nn.Linear(width, num_classes))
+        self.net = nn.Sequential(*layers)
+        self.in_features = in_features
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, C)`` of features ``(N, F)``."""
+        if x.dim() != 2 or x.shape[1] != self.in_features:
+            raise ValueError(
+                f"Expected `x` of shape (N, {self.in_features}), but found {tuple(x.shape)}"
+            )
+        out: torch.Tensor = self.net(x)
+        return out
+
+
+def build_model(name: str, input_shape: Sequence[int], num_classes: int) -> nn.Module:
+    """Build a model by name for inputs of ``input_shape`` (one example, no batch).
+
+    Example:
+        >>> type(build_model("mlp", (10,), 17)).__name__
+        'MLP'
+    """
+    shape = tuple(input_shape)
+    if name == "age_cnn":
+        if shape != (3, 60, 60):
+            raise ValueError(f"Expected inputs (3, 60, 60) for age_cnn, but found {shape}")
+        return AgeCNN(num_classes)
+    if name == "lenet":
+        if shape != (3, 32, 32):
+            raise ValueError(f"Expected inputs (3, 32, 32) for lenet, but found {shape}")
+        return LeNet(num_classes)
+    if name == "mlp":
+        if len(shape) != 1:
+            raise ValueError(f"Expected feature vectors (F,) for mlp, but found {shape}")
+        return MLP(shape[0], num_classes)
+    raise ValueError(f"Expected a model in ['age_cnn', 'lenet', 'mlp'], but found {name!r}")
+
+
+def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
+    """Load a state dict saved with ``torch.save`` (tensors only, mapped to the CPU).
+
+    Works for the paper authors' UTKFace checkpoints (saved on a GPU) and for
+    the ``model.pt`` a training run writes.
+    """
+    state = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if not isinstance(state, dict):
+        raise ValueError(f"Expected a state dict in {path}, but found {type(state).__name__}")
+    return state
+
+
+def _check_positive(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Expected `{name}` to be a positive int, but found {value!r}")
+
+
+def _check_image(x: torch.Tensor, size: int) -> None:
+    if x.dim() != 4 or tuple(x.shape[1:]) != (3, size, size):
+        raise ValueError(
+            f"Expected `x` of shape (N, 3, {size}, {size}), but found {tuple(x.shape)}"
+        )
