@@ -1,0 +1,281 @@
+"""Report tables on a synthetic sweep with known values, checked against hand computation."""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simloss.experiments.report import (
+    min_pairs_for_significance,
+    summarize_sweep,
+    to_csv,
+    to_latex,
+    to_markdown,
+    wilcoxon_against_baseline,
+    write_report,
+)
+
+RUNS = 7
+
+
+def _record(value: float, run: int, val: dict[str, float], test: dict[str, float]) -> dict:
+    return {
+        "schema_version": 1,
+        "dataset": "utkface",
+        "param": "r",
+        "value": value,
+        "run": run,
+        "class_values": [1, 2, 3],
+        "metrics": {"val": val, "test": test},
+    }
+
+
+def _base_test(i: int) -> dict[str, float]:
+    return {"acc": 0.10 + 0.01 * i, "mae": 7.5 - 0.05 * i, "mse": 130.0 + i}
+
+
+def synthetic_records() -> list[dict[str, Any]]:
+    """r = 0.0 and r = 0.5 with 7 runs each; r = 0.9 with runs 0..2 only (a partial sweep).
+
+    - r = 0.5, test acc: CCE + 0.02 + 0.001 i, all 7 differences positive -> "+".
+    - r = 0.5, test mae: CCE + 0.1 (i + 1), all worse -> "-".
+    - r = 0.5, test mse: CCE + (-1)^i (i + 1): mixed signs -> no mark.
+    - r = 0.9, test acc: equal to CCE -> all differences zero, test not made.
+    - r = 0.9, test mae/mse: 3 pairs -> too few runs, test not made.
+    - validation: acc best at r = 0.5; mae best at r = 0.9; mse tied at r = 0.5 and 0.9.
+    """
+    records = []
+    for i in range(RUNS):
+        base = _base_test(i)
+        records.append(_record(0.0, i, {"acc": 0.20, "mae": 7.0, "mse": 120.0}, base))
+        records.append(
+            _record(
+                0.5,
+                i,
+                {"acc": 0.25, "mae": 6.8, "mse": 100.0},
+                {
+                    "acc": base["acc"] + 0.02 + 0.001 * i,
+                    "mae": base["mae"] + 0.1 * (i + 1),
+                    "mse": base["mse"] + (-1) ** i * (i + 1),
+                },
+            )
+        )
+    for i in range(3):
+        base = _base_test(i)
+        records.append(
+            _record(
+                0.9,
+                i,
+                {"acc": 0.22, "mae": 6.5, "mse": 100.0},
+                {"acc": base["acc"], "mae": base["mae"] - 0.3, "mse": base["mse"] - 5.0},
+            )
+        )
+    return records
+
+
+def exact_two_sided_p(diffs: list[float]) -> float:
+    """Reference: exact two-sided signed-rank p-value by enumerating all sign flips."""
+    ranks = {abs(d): r for r, d in enumerate(sorted(diffs, key=abs), start=1)}
+    rank_list = [ranks[abs(d)] for d in diffs]
+    observed = sum(r for r, d in zip(rank_list, diffs, strict=True) if d > 0)
+    total = sum(rank_list)
+    stat = min(observed, total - observed)
+    count = 0
+    for signs in itertools.product((0, 1), repeat=len(diffs)):
+        plus = sum(r for r, s in zip(rank_list, signs, strict=True) if s)
+        if min(plus, total - plus) <= stat:
+            count += 1
+    return min(1.0, count / 2 ** len(diffs))
+
+
+@pytest.fixture
+def summary():
+    return summarize_sweep(synthetic_records())
+
+
+def test_rows_order_and_counts(summary) -> None:
+    assert summary.param == "r"
+    assert summary.baseline == 0.0
+    assert summary.values == [0.0, 0.5, 0.9]
+    assert summary.metrics == ["acc", "mae", "mse"]
+    assert summary.runs[0.9] == [0, 1, 2]
+
+
+def test_cell_means_and_std(summary) -> None:
+    base_acc = [0.10 + 0.01 * i for i in range(RUNS)]
+    cell = summary.cells[(0.0, "test", "acc")]
+    assert cell.mean == pytest.approx(0.13)
+    assert cell.std == pytest.approx(statistics.stdev(base_acc))
+    assert summary.cells[(0.5, "test", "acc")].mean == pytest.approx(0.153)
+    assert summary.cells[(0.5, "test", "mae")].mean == pytest.approx(7.75)
+    assert summary.cells[(0.5, "test", "mse")].mean == pytest.approx(133 + 4 / 7)
+    assert summary.cells[(0.9, "test", "mae")].n == 3
+    assert summary.cells[(0.9, "val", "acc")].std == 0.0
+
+
+def test_bold_choices(summary) -> None:
+    assert summary.best[("val", "acc")] == [0.5]
+    assert summary.best[("val", "mae")] == [0.9]
+    assert summary.best[("val", "mse")] == [0.5, 0.9]
+
+
+def test_significance_marks_against_hand_computation(summary) -> None:
+    acc = summary.tests[(0.5, "acc")]
+    assert (acc.status, acc.mark, acc.n_pairs, acc.n_nonzero) == ("tested", "+", 7, 7)
+    assert acc.p_value == pytest.approx(2 / 2**7)
+    mae = summary.tests[(0.5, "mae")]
+    assert (mae.mark, mae.n_pairs) == ("-", 7)
+    assert mae.p_value == pytest.approx(2 / 2**7)
+    mse = summary.tests[(0.5, "mse")]
+    diffs = [(-1) ** i * (i + 1) for i in range(RUNS)]
+    assert mse.status == "tested"
+    assert mse.mark == ""
+    assert mse.statistic == 12.0
+    assert mse.p_value == pytest.approx(exact_two_sided_p(diffs))
+
+
+def test_tests_that_cannot_be_made(summary) -> None:
+    zero = summary.tests[(0.9, "acc")]
+    assert (zero.status, zero.mark, zero.n_pairs, zero.p_value) == ("all_zero", "", 3, None)
+    assert "all 3 paired differences are zero" in zero.reason
+    few = summary.tests[(0.9, "mae")]
+    assert (few.status, few.mark, few.n_pairs, few.n_nonzero) == ("too_few_runs", "", 3, 3)
+    assert "at least 6" in few.reason
+    assert (0.0, "acc") not in summary.tests
+
+
+def test_partial_sweep_lists_missing_runs(summary) -> None:
+    assert summary.missing == ["r = 0.9: run(s) [3, 4, 5, 6] not finished (3 of 7)"]
+    full = summarize_sweep(synthetic_records(), expected_values=[0.0, 0.3, 0.5, 0.9])
+    assert "r = 0.3: no finished runs" in full.missing
+
+
+def test_no_cce_row_is_reported() -> None:
+    records = [r for r in synthetic_records() if r["value"] != 0.0]
+    summary = summarize_sweep(records)
+    assert summary.tests[(0.5, "acc")].status == "no_baseline"
+    assert any("no CCE runs (r = 0.0)" in m for m in summary.missing)
+
+
+def test_markdown_cells(summary) -> None:
+    md = to_markdown(summary)
+    assert "| 0.0 | 7 | 20.00 | 7.00 | 120.00 | 13.00 | 7.35 | 133.00 |" in md
+    assert "| 0.5 | 7 | **25.00** | 6.80 | **100.00** | 15.30+ | 7.75- | 133.57 |" in md
+    assert "| 0.9 | 3 | 22.00 | **6.50** | **100.00** | 11.00 | 7.15 | 126.00 |" in md
+    std_acc = f"{statistics.stdev([10.0 + i for i in range(RUNS)]):.2f}"
+    assert f"| 0.0 | 7 | 0.00 | 0.00 | 0.00 | {std_acc} |" in md
+    assert "not made: all 3 paired differences are zero" in md
+    assert "## Missing (partial sweep)" in md
+    # The paper's Table 1 numbers for UTKFace appear beside ours.
+    assert "| 0.5 | 16.10 | 6.89 | 115.59 | 15.09 | 7.18+ | 123.94 |" in md
+
+
+def test_latex_marks_and_bold(summary) -> None:
+    tex = to_latex(summary)
+    assert (
+        r"0.5 & \textbf{25.00} & 6.80 & \textbf{100.00} & 15.30$^{+}$ & 7.75$^{-}$ & 133.57 \\"
+        in tex
+    )
+    assert tex.count(r"\begin{table}") == 3  # means, std, the paper's
+
+
+def test_csv_long_form(summary) -> None:
+    rows = list(csv.DictReader(io.StringIO(to_csv(summary))))
+    assert len(rows) == 3 * 2 * 3
+    row = next(r for r in rows if (r["value"], r["split"], r["metric"]) == ("0.5", "test", "acc"))
+    assert float(row["mean"]) == pytest.approx(0.153)
+    assert (row["mark"], row["test_status"], row["n_pairs"]) == ("+", "tested", "7")
+    assert float(row["p_value"]) == pytest.approx(2 / 2**7)
+    assert float(row["paper_mean"]) == pytest.approx(0.1509)
+    zero = next(r for r in rows if (r["value"], r["split"], r["metric"]) == ("0.9", "test", "acc"))
+    assert (zero["test_status"], zero["p_value"]) == ("all_zero", "")
+    best = {(r["value"], r["metric"]) for r in rows if r["split"] == "val" and r["best"] == "1"}
+    assert best == {("0.5", "acc"), ("0.9", "mae"), ("0.5", "mse"), ("0.9", "mse")}
+
+
+def test_write_report_files(tmp_path: Path) -> None:
+    path = write_report(synthetic_records(), tmp_path / "report", figures=False)
+    assert path == tmp_path / "report" / "report.md"
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        "report.csv",
+        "report.md",
+        "report.tex",
+    ]
+    assert "15.30+" in path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        (lambda rs: rs[0].update(param="l"), ValueError, "one parameter"),
+        (lambda rs: rs[0].update(dataset="afad"), ValueError, "one dataset"),
+        (lambda rs: rs[1].update(value=0.0, run=0), ValueError, "one record per"),
+        (lambda rs: rs[0]["metrics"]["test"].update(mae=math.nan), ValueError, "finite"),
+        (lambda rs: rs[0].update(run="0"), TypeError, "`run`"),
+        (lambda rs: rs[0].pop("value"), ValueError, "'value'"),
+    ],
+    ids=["mixed-param", "mixed-dataset", "duplicate", "nan", "run-type", "missing-key"],
+)
+def test_invalid_records_are_rejected(change, error, match) -> None:
+    records = synthetic_records()
+    change(records)
+    with pytest.raises(error, match=match):
+        summarize_sweep(records)
+
+
+def test_dataset_mismatch_and_empty() -> None:
+    with pytest.raises(ValueError, match="`dataset`"):
+        summarize_sweep(synthetic_records(), dataset="cifar100")
+    with pytest.raises(ValueError, match="at least one"):
+        summarize_sweep([])
+
+
+def test_lower_bound_sweep_uses_l_099_as_cce() -> None:
+    records = []
+    for i in range(6):
+        for value, acc in ((0.99, 0.40), (0.9, 0.41)):
+            rec = _record(value, i, {"acc": acc, "sa": 0.5, "fsa": 0.2}, {"acc": acc + 0.01 * i})
+            rec.update(param="l", dataset="cifar100")
+            records.append(rec)
+    summary = summarize_sweep(records)
+    assert summary.baseline == 0.99
+    assert summary.values == [0.99, 0.9]
+    assert summary.metrics == ["acc", "sa", "fsa"]
+    test = summary.tests[(0.9, "acc")]
+    assert (test.mark, test.n_nonzero) == ("+", 6)
+    assert test.p_value == pytest.approx(2 / 2**6)
+    assert "| 0.9 | **47.42** | 56.32 | 16.95 | 40.15+ | 49.93+ | 16.36 |" in to_markdown(summary)
+
+
+def test_unknown_metric_is_kept_without_direction() -> None:
+    records = synthetic_records()
+    for rec in records:
+        rec["metrics"]["test"]["top5"] = 0.5
+    summary = summarize_sweep(records)
+    assert summary.metrics[-1] == "top5"
+    assert summary.tests[(0.5, "top5")].status == "unknown_direction"
+    assert any("top5" in note for note in summary.notes)
+
+
+def test_min_pairs_and_alpha_validation() -> None:
+    assert min_pairs_for_significance(0.05) == 6
+    assert min_pairs_for_significance(0.01) == 8
+    with pytest.raises(ValueError, match="`alpha`"):
+        min_pairs_for_significance(1.5)
+
+
+def test_wilcoxon_pairs_by_run_index() -> None:
+    base = {i: float(i) for i in range(8)}
+    # Same values shifted by one run index: unpaired they would look equal.
+    shifted = {i + 1: float(i) + 0.5 for i in range(8)}
+    res = wilcoxon_against_baseline(shifted, base, lower_is_better=True)
+    assert res.n_pairs == 7
+    assert res.mean_difference == pytest.approx(-0.5)
+    assert res.mark == "+"
