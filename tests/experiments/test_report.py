@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 import math
 import statistics
 from pathlib import Path
@@ -279,3 +280,50 @@ def test_wilcoxon_pairs_by_run_index() -> None:
     assert res.n_pairs == 7
     assert res.mean_difference == pytest.approx(-0.5)
     assert res.mark == "+"
+
+
+# A real Optuna SQLite store read back through load_records (the sweep's contract).
+
+
+def _store(folder: Path) -> str:
+    optuna_mod = pytest.importorskip("optuna")
+    records = pytest.importorskip("simloss.experiments.records")
+    url = records.sqlite_url(folder / "study.db")
+    study = optuna_mod.create_study(study_name="synthetic", storage=url)
+    for number, rec in enumerate(synthetic_records()):
+        record = {k: v for k, v in rec.items() if k not in ("param", "value", "run")}
+        attrs = {
+            "param": rec["param"],
+            "value": rec["value"],
+            "run": rec["run"],
+            "record": record,
+            "record_path": f"trials/{number}/record.json",
+        }
+        study.add_trial(
+            optuna_mod.trial.create_trial(value=rec["metrics"]["val"]["mae"], user_attrs=attrs)
+        )
+    # A trial that failed carries no record and must not enter the report.
+    study.add_trial(optuna_mod.trial.create_trial(state=optuna_mod.trial.TrialState.FAIL))
+    (folder / "sweep.json").write_text(json.dumps({"study_name": "synthetic", "storage": url}))
+    return url
+
+
+def test_report_from_optuna_storage_matches_hand_values(tmp_path: Path) -> None:
+    records = pytest.importorskip("simloss.experiments.records")
+    url = _store(tmp_path)
+    loaded = records.load_records(url)
+    assert len(loaded) == len(synthetic_records())
+    summary = summarize_sweep(loaded)
+    assert summary.tests[(0.5, "acc")].mark == "+"
+    assert summary.tests[(0.5, "mae")].mark == "-"
+    assert summary.tests[(0.9, "acc")].status == "all_zero"
+    assert summary.best[("val", "mse")] == [0.5, 0.9]
+    assert summary.missing == ["r = 0.9: run(s) [3, 4, 5, 6] not finished (3 of 7)"]
+
+
+def test_write_report_from_sweep_folder(tmp_path: Path) -> None:
+    records = pytest.importorskip("simloss.experiments.records")
+    _store(tmp_path)
+    path = write_report(records.load_records(tmp_path), tmp_path / "report", figures=False)
+    text = path.read_text()
+    assert "| 0.5 | 7 | **25.00** | 6.80 | **100.00** | 15.30+ | 7.75- | 133.57 |" in text
