@@ -31,6 +31,7 @@ from simloss.experiments.report import (
     SPLIT_LABELS,
     SPLITS,
     format_param_value,
+    replace_atomic,
 )
 
 if TYPE_CHECKING:
@@ -69,7 +70,7 @@ def save_figure(fig: Figure, out_dir: str | os.PathLike[str], stem: str) -> list
         os.close(fd)
         try:
             fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
-            os.replace(tmp, target)
+            replace_atomic(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

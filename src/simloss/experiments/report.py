@@ -852,13 +852,26 @@ def to_csv(summary: SweepSummary) -> str:
     return out.getvalue()
 
 
+def _file_mode() -> int:
+    """Permissions of a newly created ordinary file under the current umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def replace_atomic(tmp: str, path: Path) -> None:
+    """Give ``tmp`` ordinary file permissions and move it onto ``path`` atomically."""
+    os.chmod(tmp, _file_mode())
+    os.replace(tmp, path)
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
-        os.replace(tmp, path)
+        replace_atomic(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
