@@ -327,3 +327,12 @@ def test_write_report_from_sweep_folder(tmp_path: Path) -> None:
     path = write_report(records.load_records(tmp_path), tmp_path / "report", figures=False)
     text = path.read_text()
     assert "| 0.5 | 7 | **25.00** | 6.80 | **100.00** | 15.30+ | 7.75- | 133.57 |" in text
+
+
+def test_null_metric_values_are_left_out_with_a_note() -> None:
+    records = synthetic_records()
+    records[0]["metrics"]["test"]["mae"] = None  # r = 0.0, run 0: undefined
+    summary = summarize_sweep(records)
+    assert summary.cells[(0.0, "test", "mae")].n == RUNS - 1
+    assert summary.tests[(0.5, "mae")].n_pairs == RUNS - 1
+    assert summary.notes == ["r = 0.0, run 0: test mae is undefined (null) and left out"]

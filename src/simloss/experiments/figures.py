@@ -49,6 +49,8 @@ __all__ = [
 ]
 
 FIGURE_FORMATS = ("png", "pdf")
+DEFAULT_FIGURE2_CLASS = 30.0
+"""The class of Figure 2 (b) in the paper: age 30."""
 
 
 def save_figure(fig: Figure, out_dir: str | os.PathLike[str], stem: str) -> list[str]:
@@ -297,7 +299,7 @@ def figure2_from_records(
     records: Sequence[Mapping[str, Any]],
     values: Sequence[float],
     *,
-    target: float = 30,
+    target: float | None = None,
 ) -> tuple[Figure | None, list[str]]:
     """Figure 2 from the distributions recorded by training runs, averaged over runs.
 
@@ -310,7 +312,8 @@ def figure2_from_records(
         records: run records with keys ``param``, ``value``, ``class_values`` and
             ``distributions``.
         values: the parameter values to draw.
-        target: the class value of panel (b).
+        target: the class value of panel (b); ``None``: age 30 as in the paper, or
+            the most frequent test class where no class has the value 30.
 
     Returns:
         The figure (``None`` when nothing can be drawn) and notes on what was left out.
@@ -325,6 +328,16 @@ def figure2_from_records(
             f"Expected all records to share `class_values`, but found {len(class_sets)} variants"
         )
     class_values = list(class_sets.pop())
+    if target is None:
+        target = DEFAULT_FIGURE2_CLASS
+        if not any(math.isclose(c, target) for c in class_values):
+            label_mean = _mean_vectors([r["distributions"].get("test_label") for r in with_dist])
+            if label_mean is not None:
+                target = float(class_values[int(np.argmax(label_mean))])
+                notes.append(
+                    f"Figure 2 (b): no class {DEFAULT_FIGURE2_CLASS:g}; drawn for the most "
+                    f"frequent test class, {target:g}"
+                )
     k = next((i for i, c in enumerate(class_values) if math.isclose(c, target)), None)
     if k is None:
         notes.append(f"Figure 2 (b): no class with value {target:g}; panel (b) is empty")
@@ -381,7 +394,7 @@ def draw_report_figures(
     out_dir: Path,
     *,
     figure2_values: Sequence[float] | None = None,
-    figure2_class: float = 30,
+    figure2_class: float | None = None,
 ) -> tuple[list[str], list[str]]:
     """Draw and save all report figures of a sweep.
 
@@ -391,7 +404,8 @@ def draw_report_figures(
         summary: as returned by :func:`simloss.experiments.report.summarize_sweep`.
         out_dir: the report folder.
         figure2_values: the values of Figure 2 (default: :func:`default_figure2_values`).
-        figure2_class: the class value of Figure 2 (b).
+        figure2_class: the class value of Figure 2 (b) (default: see
+            :func:`figure2_from_records`).
 
     Returns:
         The PNG file names written, and notes on figures that were skipped or partial.
@@ -403,10 +417,13 @@ def draw_report_figures(
             save_figure(plot_metric_curves(summary), out_dir, f"metrics_vs_{summary.param}")[0]
         )
     values = list(figure2_values) if figure2_values is not None else default_figure2_values(summary)
-    fig2, fig2_notes = figure2_from_records(summary.records, values, target=figure2_class)
-    notes += fig2_notes
-    if fig2 is not None:
-        names.append(save_figure(fig2, out_dir, "figure2")[0])
+    if summary.param == "r":
+        fig2, fig2_notes = figure2_from_records(summary.records, values, target=figure2_class)
+        notes += fig2_notes
+        if fig2 is not None:
+            names.append(save_figure(fig2, out_dir, "figure2")[0])
+    else:
+        notes.append("Figure 2 is drawn for ordered classes (parameter r) only")
     matrices = _similarity_matrices(summary, values)
     if matrices:
         class_values = next(r["class_values"] for r in summary.records if r.get("class_values"))

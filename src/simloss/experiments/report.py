@@ -370,6 +370,7 @@ def summarize_sweep(
     base = _key(baseline)
 
     per_run: dict[tuple[float, int], dict[str, dict[str, float]]] = {}
+    nulls: set[tuple[float, int, str, str]] = set()
     notes: list[str] = []
     for i, record in enumerate(records):
         value = _key(_check_number(_record_field(record, "value", i), f"record {i} `value`"))
@@ -392,12 +393,15 @@ def summarize_sweep(
                     f"{param} = {format_param_value(value)}, run {run} has no {split} metrics"
                 )
                 split_metrics = {}
-            entry[split] = {
-                str(name): _check_number(
-                    number, f"{split} {name} of {param} = {format_param_value(value)}, run {run}"
-                )
-                for name, number in split_metrics.items()
-            }
+            entry[split] = {}
+            where = f"{param} = {format_param_value(value)}, run {run}"
+            for name, number in split_metrics.items():
+                if number is None:
+                    # Records store undefined values (e.g. FSA with no mistakes) as null.
+                    notes.append(f"{where}: {split} {name} is undefined (null) and left out")
+                    nulls.add((value, run, split, str(name)))
+                    continue
+                entry[split][str(name)] = _check_number(number, f"{split} {name} of {where}")
         per_run[(value, run)] = entry
 
     metrics_found = sorted(
@@ -425,7 +429,11 @@ def summarize_sweep(
                     for run in runs[value]
                     if metric in per_run[(value, run)][split]
                 }
-                lacking = [run for run in runs[value] if run not in got]
+                lacking = [
+                    run
+                    for run in runs[value]
+                    if run not in got and (value, run, split, metric) not in nulls
+                ]
                 if lacking:
                     notes.append(
                         f"{param} = {format_param_value(value)}: run(s) {lacking} "
@@ -886,7 +894,7 @@ def write_report(
     expected_values: Sequence[float] | None = None,
     expected_runs: int | None = None,
     figure2_values: Sequence[float] | None = None,
-    figure2_class: float = 30,
+    figure2_class: float | None = None,
 ) -> Path:
     """Write a sweep's report: Markdown, LaTeX and CSV tables and the figures.
 
@@ -905,7 +913,8 @@ def write_report(
         expected_runs: runs per value of a complete sweep.
         figure2_values: parameter values drawn in Figure 2 (default: CCE and the
             values with the best validation mean of each metric, as in the paper).
-        figure2_class: the class value of Figure 2 (b) (default: age 30).
+        figure2_class: the class value of Figure 2 (b) (default: age 30, or the
+            most frequent test class where no class has the value 30).
 
     Returns:
         The path of ``report.md``.
