@@ -1,0 +1,364 @@
+"""One training run: data, model, SimLoss, Adam, early stopping, a JSON record.
+
+:func:`run_training` follows the paper's setup (Section 4): Adam with learning
+rate 1e-3, batch size 1024 (Abalone: 256), early stopping with patience on a
+validation metric (age: MAE, patience 10; CIFAR-100: accuracy, patience 20),
+the weights of the best validation epoch kept, and validation and test metrics
+reported at that epoch. The record's layout is fixed in ``docs/architecture.md``.
+
+Runs are deterministic on the CPU for a given config: the split uses
+``split_seed``, weights and batch order use ``seed`` (through
+:func:`simloss.experiments._runtime.seed_everything`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+import simloss
+from simloss.experiments._files import atomic_path, atomic_write_json
+from simloss.experiments._runtime import resolve_device, seed_everything
+from simloss.experiments.config import METRIC_GOALS, TrainConfig
+from simloss.experiments.data import PreparedData, Split, load_data
+from simloss.experiments.models import build_model
+from simloss.metrics import compute_metrics, mean_predicted_distribution
+
+__all__ = ["SCHEMA_VERSION", "build_similarity", "evaluate", "run_training"]
+
+logger = logging.getLogger(__name__)
+
+#: Version of the record layout (``docs/architecture.md``).
+SCHEMA_VERSION = 1
+
+
+def build_similarity(config: TrainConfig, data: PreparedData) -> Any:
+    """The similarity a config asks for, for ``data``'s classes.
+
+    - ``order``: :func:`simloss.class_order` ``(C, r)``, ``S_ij = r^|i-j|`` (dense: for
+      the paper's C <= 100 the dense loss is faster than :class:`simloss.ClassOrder`);
+    - ``embeddings``: :func:`simloss.similarity.embeddings.from_embeddings` of the
+      ``vectors`` file (rows in the source's label order, selected for the
+      classes kept) with lower bound ``l``;
+    - ``identity``: the identity matrix (SimLoss is then cross-entropy).
+
+    Example:
+        >>> from simloss.experiments.data import load_abalone
+        >>> data = load_abalone(limit=50)
+        >>> S = build_similarity(TrainConfig(r=0.3), data)
+        >>> S.shape, round(float(S[0, 2]), 4)
+        (torch.Size([17, 17]), 0.09)
+    """
+    kind = config.inferred_similarity
+    classes = data.num_classes
+    if kind == "order":
+        if config.r is None:
+            raise ValueError("Expected `r` for similarity 'order', but found None")
+        if not data.ordinal:
+            raise ValueError(
+                f"Expected an ordinal dataset for similarity 'order', but {data.name} is not"
+            )
+        return simloss.class_order(classes, config.r)
+    if kind == "identity":
+        return torch.eye(classes)
+    if config.vectors is None or config.l is None:
+        raise ValueError(
+            "Expected `vectors` and `l` for similarity 'embeddings', but found "
+            f"vectors={config.vectors!r}, l={config.l!r}"
+        )
+    from simloss.similarity.embeddings import from_embeddings
+
+    path = Path(config.vectors)
+    if not path.is_file():
+        raise FileNotFoundError(f"Class-vector file {path} does not exist")
+    vectors = np.load(path, allow_pickle=False)
+    rows = data.source_class_indices or list(range(classes))
+    if vectors.ndim != 2 or vectors.shape[0] <= max(rows):
+        raise ValueError(
+            f"Expected a (rows, D) array with a row for each of the source's classes in "
+            f"{path}, but found shape {vectors.shape} (need more than {max(rows)} rows)"
+        )
+    if data.source_class_indices is None and vectors.shape[0] != classes:
+        raise ValueError(
+            f"Expected {classes} rows (one per class) in {path}, but found {vectors.shape[0]}"
+        )
+    return from_embeddings(vectors[rows], lower_bound=config.l, names=data.class_names)
+
+
+@dataclass
+class _Evaluation:
+    logits: torch.Tensor
+    targets: torch.Tensor
+    loss: float
+    metrics: dict[str, float]
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    yield from order.split(batch_size)
+
+
+def _prepare_batch(
+    data: PreparedData, split: Split, index: torch.Tensor, device: torch.device, channels_last: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    idx = index.to(split.inputs.device)
+    inputs = data.standardize(split.inputs[idx].to(device, non_blocking=True))
+    if channels_last and inputs.dim() == 4:
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    return inputs, split.targets[idx].to(device, non_blocking=True)
+
+
+def _metric_kwargs(data: PreparedData) -> dict[str, Any]:
+    if data.ordinal:
+        return {"class_values": data.class_values}
+    if data.fine_to_coarse is not None:
+        return {"fine_to_coarse": data.fine_to_coarse}
+    return {}
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    criterion: nn.Module,
+    data: PreparedData,
+    split: Split,
+    *,
+    batch_size: int,
+    device: torch.device,
+    channels_last: bool = False,
+) -> _Evaluation:
+    """Logits (CPU, float32), mean loss and the paper's metrics on one split."""
+    model.eval()
+    outputs: list[torch.Tensor] = []
+    loss_sum = 0.0
+    for index in _batches(len(split), batch_size, None):
+        inputs, targets = _prepare_batch(data, split, index, device, channels_last)
+        logits = model(inputs)
+        loss_sum += float(criterion(logits, targets)) * len(index)
+        outputs.append(logits.float().cpu())
+    logits = torch.cat(outputs)
+    targets = split.targets.cpu()
+    metrics = compute_metrics(logits, targets, **_metric_kwargs(data))
+    return _Evaluation(logits, targets, loss_sum / len(split), metrics)
+
+
+def _improved(value: float, best: float | None, goal: str) -> bool:
+    if math.isnan(value):
+        return False
+    if best is None:
+        return True
+    return value < best if goal == "min" else value > best
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types; NaN and infinities become ``null``."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def _distributions(evaluation: _Evaluation) -> dict[str, Any]:
+    dist = mean_predicted_distribution(evaluation.logits, evaluation.targets)
+    if dist.per_class is None or dist.class_counts is None:
+        raise RuntimeError("mean_predicted_distribution returned no per-class result")
+    counts = dist.class_counts
+    per_class = [
+        row.tolist() if int(count) > 0 else None
+        for row, count in zip(dist.per_class, counts, strict=True)
+    ]
+    return {
+        "test_mean": dist.mean.tolist(),
+        "test_per_class": per_class,
+        "test_label": (counts.double() / counts.sum()).tolist(),
+    }
+
+
+def run_training(config: TrainConfig, out_dir: str | Path) -> dict[str, Any]:
+    """Train one model and write ``record.json`` and ``model.pt`` into ``out_dir``.
+
+    Steps: resolve the config (dataset defaults), write ``config.json``, load
+    and split the data (``split_seed``), seed everything (``seed``), build the
+    model, the SimLoss and Adam, train for at most ``epochs`` epochs with early
+    stopping on the validation ``monitor`` metric (stop after ``patience``
+    epochs without a strict improvement), restore the best epoch's weights,
+    evaluate validation and test, and write the weights and then the record,
+    each atomically (an interrupted run leaves no half-written file, and a
+    ``record.json`` exists only for a finished run).
+
+    Args:
+        config: the run's settings.
+        out_dir: folder for ``config.json``, ``model.pt`` and ``record.json``
+            (created if needed; earlier files there are replaced).
+
+    Returns:
+        The record (the content of ``record.json``, see ``docs/architecture.md``).
+        Metric values that are undefined (e.g. ``fsa`` without a mistake) are
+        ``None`` (JSON ``null``).
+
+    Example:
+        >>> import tempfile
+        >>> cfg = TrainConfig(dataset="abalone", r=0.5, epochs=2, limit=200, progress=False)
+        >>> record = run_training(cfg, tempfile.mkdtemp())
+        >>> record["param"], record["param_value"], len(record["history"])
+        ('r', 0.5, 2)
+        >>> sorted(record["metrics"]["test"])
+        ['acc', 'mae', 'mse']
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"Expected `config` to be a TrainConfig, but found {type(config).__name__}")
+    started = time.perf_counter()
+    cfg = config.resolve()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "config.json", cfg.to_dict())
+    previous_threads = torch.get_num_threads()
+    if cfg.num_threads is not None:
+        torch.set_num_threads(cfg.num_threads)
+    try:
+        record = _train(cfg, out, started)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return record
+
+
+def _resolved_int(value: int | None, name: str) -> int:
+    if value is None:
+        raise ValueError(f"Expected `{name}` to be set by TrainConfig.resolve(), but found None")
+    return value
+
+
+def _train(cfg: TrainConfig, out: Path, started: float) -> dict[str, Any]:
+    device = resolve_device(cfg.device)
+    epochs = _resolved_int(cfg.epochs, "epochs")
+    patience = _resolved_int(cfg.patience, "patience")
+    batch_size = _resolved_int(cfg.batch_size, "batch_size")
+    monitor = cfg.monitor or "loss"
+    goal = METRIC_GOALS[monitor]
+    data = load_data(cfg)
+    if device.type == "cuda":
+        data = _to_device(data, device)
+    generator = seed_everything(cfg.seed)
+    model = build_model(cfg.model or "", data.input_shape, data.num_classes).to(device)
+    channels_last = cfg.channels_last and data.is_image
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    criterion = simloss.SimLoss(build_similarity(cfg, data)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+    from tqdm.auto import tqdm
+
+    history: list[dict[str, Any]] = []
+    best_value: float | None = None
+    best_epoch = 0
+    best_state: dict[str, torch.Tensor] | None = None
+    bar = tqdm(range(1, epochs + 1), desc=f"{cfg.dataset}", unit="epoch", disable=not cfg.progress)
+    for epoch in bar:
+        epoch_start = time.perf_counter()
+        model.train()
+        loss_sum = 0.0
+        steps = tqdm(
+            list(_batches(len(data.train), batch_size, generator)),
+            desc=f"epoch {epoch}",
+            unit="batch",
+            leave=False,
+            disable=not cfg.progress,
+        )
+        for index in steps:
+            inputs, targets = _prepare_batch(data, data.train, index, device, channels_last)
+            optimizer.zero_grad(set_to_none=True)
+            loss = criterion(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            loss_sum += float(loss.detach()) * len(index)
+        val = evaluate(
+            model, criterion, data, data.val,
+            batch_size=batch_size, device=device, channels_last=channels_last,
+        )  # fmt: skip
+        value = val.loss if monitor == "loss" else val.metrics[monitor]
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": loss_sum / len(data.train),
+                "val_loss": val.loss,
+                "val": val.metrics,
+                "time_s": time.perf_counter() - epoch_start,
+            }
+        )
+        if _improved(value, best_value, goal):
+            best_value, best_epoch = value, epoch
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        bar.set_postfix(train_loss=f"{history[-1]['train_loss']:.4f}", **{monitor: f"{value:.4f}"})
+        logger.debug("epoch %d: %s", epoch, history[-1])
+        if epoch - best_epoch >= patience:
+            break
+    bar.close()
+    if best_state is None:
+        raise RuntimeError(
+            f"Validation {monitor} was NaN at every epoch; the run diverged (see the history)"
+        )
+    model.load_state_dict(best_state)
+    final_val = evaluate(
+        model, criterion, data, data.val,
+        batch_size=batch_size, device=device, channels_last=channels_last,
+    )  # fmt: skip
+    final_test = evaluate(
+        model, criterion, data, data.test,
+        batch_size=batch_size, device=device, channels_last=channels_last,
+    )  # fmt: skip
+    with atomic_path(out / "model.pt", suffix=".pt") as tmp:
+        torch.save(best_state, tmp)
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "config": cfg.to_dict(),
+        "seed": cfg.seed,
+        "dataset": cfg.dataset,
+        "param": cfg.param,
+        "param_value": cfg.param_value,
+        "class_values": data.class_values,
+        "class_names": data.class_names,
+        "history": history,
+        "best_epoch": best_epoch,
+        "metrics": {"val": final_val.metrics, "test": final_test.metrics},
+        "distributions": _distributions(final_test),
+        "weights": "model.pt",
+        "wall_time_s": time.perf_counter() - started,
+        "num_examples": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
+        # Keys beyond the contract (additions only).
+        "monitor": monitor,
+        "epochs_run": len(history),
+        "fine_to_coarse": data.fine_to_coarse,
+        "data_info": data.info,
+        "device": str(device),
+        "versions": {"simloss": simloss.__version__, "torch": torch.__version__},
+    }
+    record = _jsonable(record)
+    atomic_write_json(out / "record.json", record)
+    return record
+
+
+def _to_device(data: PreparedData, device: torch.device) -> PreparedData:
+    from dataclasses import replace
+
+    def move(split: Split) -> Split:
+        return Split(split.inputs.to(device), split.targets.to(device))
+
+    return replace(data, train=move(data.train), val=move(data.val), test=move(data.test))
