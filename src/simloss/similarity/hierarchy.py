@@ -1,0 +1,571 @@
+"""Similarity from a class hierarchy: depth of the lowest common ancestor, or superclasses.
+
+A hierarchy is given in one of three plain-Python forms (nodes are ``str``
+or ``int``):
+
+* a **parent map** ``{child: parent}``; a root maps to ``None`` or appears
+  only as a parent;
+* an **edge list** ``[(parent, child), ...]``;
+* a **nested mapping** ``{root: {child: {grandchild: None, ...}, ...}}``,
+  where a node's value is a mapping of its children, a list of its leaf
+  children, or ``None`` / ``{}`` for a leaf.
+
+It must be a tree: one root, every other node with exactly one parent, no
+cycle. Errors name the offending nodes. Readers turn the files of
+``../shared/data/cifar100`` (the WordNet-derived tree and the CIFAR-100
+superclass table) into these forms.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "HierarchyFile",
+    "depth_first_order",
+    "from_hierarchy",
+    "from_superclasses",
+    "hierarchy_leaves",
+    "read_edge_list",
+    "read_fine_to_coarse",
+    "read_node_names",
+    "read_wordnet_hierarchy",
+]
+
+Node = str | int
+# Element budget of the (rows, C, depth) comparison done at once.
+_CHUNK_ELEMENTS = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class _Tree:
+    parent: dict[Node, Node]
+    children: dict[Node, list[Node]]
+    root: Node
+    depth: dict[Node, int]
+
+
+def from_hierarchy(
+    hierarchy: Mapping[Any, Any] | Iterable[tuple[Node, Node]],
+    classes: Sequence[Node] | None = None,
+    *,
+    allow_extra_leaves: bool = False,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """Similarity from the depth of the lowest common ancestor in a class tree.
+
+    .. math::
+
+        S_{ij} = \\frac{\\operatorname{depth}(\\operatorname{lca}(i, j))}
+                      {\\max(\\operatorname{depth}(i), \\operatorname{depth}(j))},
+        \\qquad S_{ii} = 1, \\qquad \\operatorname{depth}(\\mathrm{root}) = 0
+
+    Two classes whose only common ancestor is the root have similarity 0;
+    siblings under a deep parent are nearly 1. The matrix is symmetric, with
+    values in [0, 1] (the lca is never deeper than either class). Classes are
+    usually leaves but may be inner nodes (an inner class is then similar to
+    its descendants by its own depth over theirs).
+
+    Args:
+        hierarchy: a parent map, an edge list or a nested mapping (see the module).
+        classes: the nodes that are the classes, in class order. By default
+            the leaves in depth-first order (children in the order given).
+        allow_extra_leaves: accept leaves of the hierarchy that are not
+            classes (e.g. a large taxonomy used for a subset of classes). By
+            default such leaves are an error, since they usually mean a
+            misspelt class name.
+        dtype: floating dtype of the result (float32 by default).
+
+    Returns:
+        Tensor of shape (C, C).
+
+    Raises:
+        TypeError: a hierarchy form or node type that is not understood.
+        ValueError: cycles, several roots, a node with two parents, classes
+            that are not nodes, duplicate classes, or (by default) leaves
+            that are not classes; the message names them.
+
+    Example:
+        >>> tree = {"root": {"animal": {"cat": None, "dog": None}, "vehicle": ["bus"]}}
+        >>> from_hierarchy(tree)  # cat, dog, bus; depth(animal) / depth(cat) = 1 / 2
+        tensor([[1.0000, 0.5000, 0.0000],
+                [0.5000, 1.0000, 0.0000],
+                [0.0000, 0.0000, 1.0000]])
+        >>> from_hierarchy([("root", "a"), ("a", "b"), ("a", "c")], classes=["a", "b", "c"])
+        tensor([[1.0000, 0.5000, 0.5000],
+                [0.5000, 1.0000, 0.5000],
+                [0.5000, 0.5000, 1.0000]])
+    """
+    tree = _parse(hierarchy)
+    class_list = _check_classes(tree, classes, allow_extra_leaves)
+    num_classes = len(class_list)
+    paths = [_path_from_root(tree, node) for node in class_list]
+    width = max(len(p) for p in paths)
+    index = {node: k for k, node in enumerate(tree.depth)}
+    # Root-to-class paths as node indices, padded with a value unique to each row.
+    table = np.empty((num_classes, width), dtype=np.int64)
+    for row, path in enumerate(paths):
+        table[row, : len(path)] = [index[n] for n in path]
+        table[row, len(path) :] = -1 - row
+    depth = np.array([len(p) - 1 for p in paths], dtype=np.float64)
+    shared = np.empty((num_classes, num_classes), dtype=np.int64)
+    rows = max(1, _CHUNK_ELEMENTS // (num_classes * width))
+    for start in range(0, num_classes, rows):
+        stop = min(start + rows, num_classes)
+        equal = table[start:stop, None, :] == table[None, :, :]
+        shared[start:stop] = np.cumprod(equal, axis=2).sum(axis=2)
+    lca_depth = (shared - 1).astype(np.float64)
+    deepest = np.maximum(np.maximum(depth[:, None], depth[None, :]), 1.0)
+    sim = lca_depth / deepest
+    np.fill_diagonal(sim, 1.0)
+    return torch.from_numpy(sim).to(dtype)
+
+
+def from_superclasses(
+    fine_to_coarse: Mapping[Any, Any] | Sequence[Any],
+    s: float,
+    *,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """Similarity of a flat class -> superclass grouping: 1, ``s`` or 0.
+
+    .. math::
+
+        S_{ij} = \\begin{cases} 1 & i = j \\\\ s & i \\ne j,\\ \\mathrm{sup}(i) =
+        \\mathrm{sup}(j) \\\\ 0 & \\text{otherwise} \\end{cases}, \\qquad s \\in [0, 1]
+
+    With ``s = 1/2`` this equals :func:`from_hierarchy` on the tree
+    root -> superclass -> class.
+
+    Args:
+        fine_to_coarse: the superclass of each class, either a mapping
+            ``{class: superclass}`` (class order = the mapping's order) or a
+            sequence whose item ``i`` is the superclass of class ``i``.
+        s: similarity of two different classes of the same superclass, in [0, 1].
+        dtype: floating dtype of the result (float32 by default).
+
+    Returns:
+        Tensor of shape (C, C), symmetric.
+
+    Raises:
+        TypeError: ``s`` not a number, or a superclass that is not ``str`` or ``int``.
+        ValueError: ``s`` outside [0, 1], or no classes.
+
+    Example:
+        >>> from_superclasses({"oak": "tree", "pine": "tree", "bus": "vehicle"}, 0.5)
+        tensor([[1.0000, 0.5000, 0.0000],
+                [0.5000, 1.0000, 0.0000],
+                [0.0000, 0.0000, 1.0000]])
+    """
+    if isinstance(s, bool) or not isinstance(s, (int, float)):
+        raise TypeError(f"Expected `s` to be a float in [0, 1], but found {type(s).__name__}")
+    value = float(s)
+    if not (0.0 <= value <= 1.0):
+        raise ValueError(f"Expected `s` in [0, 1], but found {value}")
+    if isinstance(fine_to_coarse, Mapping):
+        coarse = list(fine_to_coarse.values())
+        labels = [repr(k) for k in fine_to_coarse]
+    elif isinstance(fine_to_coarse, Sequence) and not isinstance(fine_to_coarse, (str, bytes)):
+        coarse = list(fine_to_coarse)
+        labels = [str(i) for i in range(len(coarse))]
+    else:
+        raise TypeError(
+            "Expected `fine_to_coarse` to be a mapping {class: superclass} or a sequence of "
+            f"superclasses, but found {type(fine_to_coarse).__name__}"
+        )
+    if not coarse:
+        raise ValueError("Expected at least one class in `fine_to_coarse`, but found none")
+    for label, group in zip(labels, coarse, strict=True):
+        _check_node(group, f"the superclass of class {label}")
+    codes: dict[Node, int] = {}
+    group_ids = torch.tensor([codes.setdefault(g, len(codes)) for g in coarse])
+    same = group_ids[:, None] == group_ids[None, :]
+    sim = torch.where(
+        same, torch.tensor(value, dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+    )
+    sim.fill_diagonal_(1.0)
+    return sim.to(dtype)
+
+
+def hierarchy_leaves(hierarchy: Mapping[Any, Any] | Iterable[tuple[Node, Node]]) -> list[Node]:
+    """The leaves of a hierarchy in depth-first order (children in the order given).
+
+    Example:
+        >>> hierarchy_leaves({"root": {"b": ["x", "y"], "a": None}})
+        ['x', 'y', 'a']
+    """
+    tree = _parse(hierarchy)
+    return [n for n in _preorder(tree) if not tree.children[n]]
+
+
+def depth_first_order(hierarchy: Mapping[Any, Any] | Iterable[tuple[Node, Node]]) -> list[Node]:
+    """Every node of a hierarchy in depth-first pre-order, starting at the root.
+
+    Sorting classes by their position here puts related classes next to each
+    other (e.g. for a heatmap).
+
+    Example:
+        >>> depth_first_order([("r", "b"), ("b", "x"), ("r", "a")])
+        ['r', 'b', 'x', 'a']
+    """
+    return _preorder(_parse(hierarchy))
+
+
+class HierarchyFile(NamedTuple):
+    """A hierarchy read from files: its edges and its classes in class order."""
+
+    edges: list[tuple[str, str]]
+    classes: list[str]
+
+
+def read_node_names(path: str | os.PathLike[str]) -> dict[int, str]:
+    """Read ``id name`` lines (e.g. ``wordnet_node_names.txt``) into ``{id: name}``.
+
+    Blank lines and lines starting with ``#`` are skipped; ids and names must be unique.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "names.txt"
+        >>> _ = path.write_text("0 apple\\n1 aquarium_fish\\n100 entity\\n")
+        >>> read_node_names(path)
+        {0: 'apple', 1: 'aquarium_fish', 100: 'entity'}
+    """
+    names: dict[int, str] = {}
+    seen: dict[str, int] = {}
+    for number, line in _lines(path):
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or not _is_int(parts[0]):
+            raise ValueError(f"{path}:{number}: expected 'id name', but found {line!r}")
+        node, name = int(parts[0]), parts[1].strip()
+        if node in names:
+            raise ValueError(f"{path}:{number}: expected unique ids, but found id {node} again")
+        if name in seen:
+            raise ValueError(
+                f"{path}:{number}: expected unique names, but found {name!r} again "
+                f"(first for id {seen[name]})"
+            )
+        names[node] = name
+        seen[name] = node
+    return names
+
+
+def read_edge_list(
+    path: str | os.PathLike[str], node_names: Mapping[int, str] | None = None
+) -> list[tuple[str, str]]:
+    """Read ``parent child`` lines (e.g. ``wordnet_parent_child.txt``) into an edge list.
+
+    With ``node_names`` the two fields are integer ids translated to names;
+    an id without a name is an error naming it and its line. Blank lines and
+    lines starting with ``#`` are skipped.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "edges.txt"
+        >>> _ = path.write_text("2 0\\n2 1\\n")
+        >>> read_edge_list(path, {0: "oak", 1: "pine", 2: "tree"})
+        [('tree', 'oak'), ('tree', 'pine')]
+    """
+    edges: list[tuple[str, str]] = []
+    for number, line in _lines(path):
+        parts = line.split()
+        if len(parts) != 2:
+            raise ValueError(f"{path}:{number}: expected 'parent child', but found {line!r}")
+        if node_names is None:
+            edges.append((parts[0], parts[1]))
+            continue
+        pair = []
+        for part in parts:
+            if not _is_int(part) or int(part) not in node_names:
+                raise ValueError(
+                    f"{path}:{number}: expected node ids listed in the node names, but found "
+                    f"unknown node {part!r}"
+                )
+            pair.append(node_names[int(part)])
+        edges.append((pair[0], pair[1]))
+    return edges
+
+
+def read_wordnet_hierarchy(
+    edges_path: str | os.PathLike[str], names_path: str | os.PathLike[str]
+) -> HierarchyFile:
+    """Read an id-based tree (``parent child`` edges + ``id name`` lines) with its classes.
+
+    The classes are the leaves, ordered by id: for CIFAR-100's
+    ``wordnet_parent_child.txt`` and ``wordnet_node_names.txt`` these are
+    ids 0..99, the fine classes in the standard label order.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (folder / "edges.txt").write_text("3 2\\n2 1\\n2 0\\n")
+        >>> _ = (folder / "names.txt").write_text("0 oak\\n1 pine\\n2 tree\\n3 plant\\n")
+        >>> read_wordnet_hierarchy(folder / "edges.txt", folder / "names.txt").classes
+        ['oak', 'pine']
+    """
+    names = read_node_names(names_path)
+    edges = read_edge_list(edges_path, names)
+    tree = _parse(edges)
+    by_name = {name: node for node, name in names.items()}
+    leaves = sorted((n for n in tree.depth if not tree.children[n]), key=lambda n: by_name[str(n)])
+    return HierarchyFile(edges, [str(n) for n in leaves])
+
+
+def read_fine_to_coarse(path: str | os.PathLike[str]) -> dict[str, str]:
+    """Read a class -> superclass table (e.g. CIFAR-100's ``fine_to_coarse.tsv``).
+
+    A tab-separated file with a header naming the columns ``fine_label`` and
+    ``coarse_label``; an optional ``fine_index`` column gives the class order
+    and must hold 0..C-1. Class names must be unique.
+
+    Returns:
+        ``{class: superclass}`` in class order.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "f2c.tsv"
+        >>> _ = path.write_text("fine_index\\tfine_label\\tcoarse_label\\n"
+        ...                     "1\\tpine\\ttrees\\n0\\toak\\ttrees\\n")
+        >>> read_fine_to_coarse(path)
+        {'oak': 'trees', 'pine': 'trees'}
+    """
+    with open(path, newline="", encoding="utf8") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        columns = reader.fieldnames or []
+        for column in ("fine_label", "coarse_label"):
+            if column not in columns:
+                raise ValueError(
+                    f"{path}: expected a header with columns 'fine_label' and 'coarse_label', "
+                    f"but found {columns}"
+                )
+        rows = list(reader)
+    result: list[tuple[int, str, str]] = []
+    seen: set[str] = set()
+    for number, row in enumerate(rows, start=2):
+        fine, coarse = (
+            (row.get("fine_label") or "").strip(),
+            (row.get("coarse_label") or "").strip(),
+        )
+        if not fine or not coarse:
+            raise ValueError(f"{path}:{number}: expected a class and a superclass, but found {row}")
+        if fine in seen:
+            raise ValueError(f"{path}:{number}: expected unique classes, but found {fine!r} again")
+        seen.add(fine)
+        index = number - 2
+        if "fine_index" in columns:
+            text = (row.get("fine_index") or "").strip()
+            if not _is_int(text):
+                raise ValueError(
+                    f"{path}:{number}: expected an integer fine_index, but found {text!r}"
+                )
+            index = int(text)
+        result.append((index, fine, coarse))
+    indices = sorted(i for i, _, _ in result)
+    if indices != list(range(len(result))):
+        raise ValueError(
+            f"{path}: expected fine_index to hold 0..{len(result) - 1} once each, but found "
+            f"{indices[:10]}{' ...' if len(indices) > 10 else ''}"
+        )
+    return {fine: coarse for _, fine, coarse in sorted(result)}
+
+
+# ----------------------------------------------------------------------------- internals
+
+
+def _check_node(node: Any, what: str) -> Node:
+    if isinstance(node, bool) or not isinstance(node, (str, int)):
+        raise TypeError(f"Expected {what} to be a str or int node, but found {node!r}")
+    return node
+
+
+def _parse(hierarchy: Any) -> _Tree:
+    parent: dict[Node, Node] = {}
+    children: dict[Node, list[Node]] = {}
+
+    def add(node: Any, what: str) -> Node:
+        checked = _check_node(node, what)
+        children.setdefault(checked, [])
+        return checked
+
+    def link(up: Node, down: Node) -> None:
+        if down in parent:
+            raise ValueError(
+                f"Expected a tree (one parent per node), but found node {down!r} with parents "
+                f"{parent[down]!r} and {up!r}"
+            )
+        if up == down:
+            raise ValueError(f"Expected a tree without cycles, but found a cycle: {up!r} -> {up!r}")
+        parent[down] = up
+        children[up].append(down)
+
+    if isinstance(hierarchy, Mapping):
+        values = list(hierarchy.values())
+        nested = [v for v in values if isinstance(v, (Mapping, list, tuple))]
+        flat = [v for v in values if v is not None and not isinstance(v, (Mapping, list, tuple))]
+        if nested and flat:
+            raise TypeError(
+                "Expected `hierarchy` to be a parent map {child: parent} or a nested mapping "
+                "{node: {child: ...}}, but found both kinds of values"
+            )
+        if nested:
+            stack: list[tuple[Node | None, Any]] = [(None, hierarchy)]
+            while stack:
+                up, body = stack.pop()
+                if isinstance(body, Mapping):
+                    items = list(body.items())
+                elif isinstance(body, (list, tuple)):
+                    items = [(leaf, None) for leaf in body]
+                elif body is None:
+                    items = []
+                else:
+                    raise TypeError(
+                        f"Expected the children of {up!r} to be a mapping, a list or None, "
+                        f"but found {type(body).__name__}"
+                    )
+                for node, sub in items:
+                    checked = _check_node(node, "a node of `hierarchy`")
+                    if checked in children:
+                        raise ValueError(
+                            f"Expected every node once in the nested `hierarchy`, but found "
+                            f"{checked!r} twice"
+                        )
+                    add(checked, "a node of `hierarchy`")
+                    if up is not None:
+                        link(up, checked)
+                    stack.append((checked, sub))
+        else:
+            for child, up in hierarchy.items():
+                add(child, "a node of `hierarchy`")
+                if up is not None:
+                    add(up, f"the parent of {child!r}")
+                    link(up, child)
+    elif isinstance(hierarchy, Iterable) and not isinstance(hierarchy, (str, bytes)):
+        for k, edge in enumerate(hierarchy):
+            if not isinstance(edge, (tuple, list)) or len(edge) != 2:
+                raise TypeError(
+                    "Expected `hierarchy` edges as (parent, child) pairs, "
+                    f"but found {edge!r} at {k}"
+                )
+            up = add(edge[0], f"the parent in edge {k}")
+            down = add(edge[1], f"the child in edge {k}")
+            if up == down or (parent.get(down) != up):
+                link(up, down)
+            else:
+                raise ValueError(f"Expected each edge once, but found {edge!r} again at {k}")
+    else:
+        raise TypeError(
+            "Expected `hierarchy` to be a parent map, an edge list or a nested mapping, "
+            f"but found {type(hierarchy).__name__}"
+        )
+    if not children:
+        raise ValueError("Expected a hierarchy with at least one node, but found none")
+    depth = _depths(parent, list(children))
+    roots = [n for n in children if n not in parent]
+    if len(roots) != 1:
+        shown = ", ".join(repr(r) for r in roots[:10]) + (" ..." if len(roots) > 10 else "")
+        raise ValueError(
+            f"Expected a hierarchy with one root, but found {len(roots)} roots: {shown}; add "
+            "a common parent (for a flat class -> superclass map use from_superclasses)"
+        )
+    return _Tree(parent, children, roots[0], depth)
+
+
+def _depths(parent: dict[Node, Node], nodes: list[Node]) -> dict[Node, int]:
+    """Depth of every node (root = 0); raises on a cycle, naming its nodes."""
+    depth: dict[Node, int] = {}
+    for start in nodes:
+        path: list[Node] = []
+        position: dict[Node, int] = {}
+        node: Node | None = start
+        while node is not None and node not in depth:
+            if node in position:
+                cycle = [*path[position[node] :], node]
+                raise ValueError(
+                    "Expected a tree without cycles, but found a cycle: "
+                    + " -> ".join(repr(n) for n in reversed(cycle))
+                )
+            position[node] = len(path)
+            path.append(node)
+            node = parent.get(node)
+        base = -1 if node is None else depth[node]
+        for offset, visited in enumerate(reversed(path), start=1):
+            depth[visited] = base + offset
+    return depth
+
+
+def _preorder(tree: _Tree) -> list[Node]:
+    order: list[Node] = []
+    stack = [tree.root]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(reversed(tree.children[node]))
+    return order
+
+
+def _path_from_root(tree: _Tree, node: Node) -> list[Node]:
+    path = [node]
+    while path[-1] in tree.parent:
+        path.append(tree.parent[path[-1]])
+    return path[::-1]
+
+
+def _check_classes(tree: _Tree, classes: Sequence[Node] | None, allow_extra: bool) -> list[Node]:
+    leaves = [n for n in _preorder(tree) if not tree.children[n]]
+    if classes is None:
+        return leaves
+    if isinstance(classes, (str, bytes)) or not isinstance(classes, Sequence):
+        raise TypeError(
+            f"Expected `classes` to be a sequence of nodes, but found {type(classes).__name__}"
+        )
+    class_list = list(classes)
+    if not class_list:
+        raise ValueError("Expected at least one class in `classes`, but found none")
+    seen: set[Node] = set()
+    duplicates: list[Node] = []
+    for node in class_list:
+        if node in seen:
+            duplicates.append(node)
+        seen.add(node)
+    if duplicates:
+        raise ValueError(
+            f"Expected distinct `classes`, but found duplicates: {_listing(duplicates)}"
+        )
+    unknown = [n for n in class_list if n not in tree.children]
+    if unknown:
+        raise ValueError(
+            f"Expected every class to be a node of the hierarchy, but found {len(unknown)} "
+            f"unknown: {_listing(unknown)}"
+        )
+    extra = [n for n in leaves if n not in seen]
+    if extra and not allow_extra:
+        raise ValueError(
+            f"Expected every leaf of the hierarchy to be a class, but found {len(extra)} leaves "
+            f"missing from `classes`: {_listing(extra)} (pass allow_extra_leaves=True to allow)"
+        )
+    return class_list
+
+
+def _listing(nodes: list[Node], limit: int = 10) -> str:
+    shown = ", ".join(repr(n) for n in nodes[:limit])
+    return shown + (f" and {len(nodes) - limit} more" if len(nodes) > limit else "")
+
+
+def _is_int(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
+def _lines(path: str | os.PathLike[str]) -> Iterable[tuple[int, str]]:
+    with open(Path(path), encoding="utf8") as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = raw.strip()
+            if line and not line.startswith("#"):
+                yield number, line
