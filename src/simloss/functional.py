@@ -100,7 +100,9 @@ def sim_loss(
     """
     _check_arguments(input, reduction, label_smoothing, input_type, ignore_index)
     if input.dim() == 0:
-        raise ValueError("Expected `input` of shape (C), (N, C) or (N, C, d1, ...), but found a scalar")
+        raise ValueError(
+            "Expected `input` of shape (C), (N, C) or (N, C, d1, ...), but found a scalar"
+        )
     num_classes = int(input.shape[1] if input.dim() > 1 else input.shape[0])
     operator = as_similarity_operator(
         similarity, num_classes, validate=validate, require_unit_diagonal=require_unit_diagonal
@@ -113,8 +115,14 @@ def sim_loss(
     if torch.is_autocast_enabled(device_type):
         with torch.autocast(device_type=device_type, enabled=False):
             return _sim_loss(
-                input.float(), target, operator, None if weight is None else weight.float(),
-                ignore_index, reduction, label_smoothing, input_type,
+                input.float(),
+                target,
+                operator,
+                None if weight is None else weight.float(),
+                ignore_index,
+                reduction,
+                label_smoothing,
+                input_type,
             )
     return _sim_loss(
         input, target, operator, weight, ignore_index, reduction, label_smoothing, input_type
@@ -129,7 +137,9 @@ def _check_arguments(
     if not input.is_floating_point():
         raise TypeError(f"Expected `input` to have a floating dtype, but found {input.dtype}")
     if reduction not in _REDUCTIONS:
-        raise ValueError(f"Expected `reduction` to be one of {_REDUCTIONS}, but found {reduction!r}")
+        raise ValueError(
+            f"Expected `reduction` to be one of {_REDUCTIONS}, but found {reduction!r}"
+        )
     if input_type not in _INPUT_TYPES:
         raise ValueError(
             f"Expected `input_type` to be one of {_INPUT_TYPES}, but found {input_type!r}"
@@ -141,18 +151,24 @@ def _check_arguments(
     if not 0.0 <= float(label_smoothing) <= 1.0:
         raise ValueError(f"Expected `label_smoothing` in [0, 1], but found {label_smoothing}")
     if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"Expected `ignore_index` to be an int, but found {type(ignore_index).__name__}")
+        raise TypeError(
+            f"Expected `ignore_index` to be an int, but found {type(ignore_index).__name__}"
+        )
 
 
 def _check_weight(weight: Tensor, num_classes: int, device: torch.device) -> None:
     if not isinstance(weight, Tensor) or not weight.is_floating_point():
-        raise TypeError(f"Expected `weight` to be a floating tensor of shape ({num_classes},), but found {weight!r}")
+        raise TypeError(
+            f"Expected `weight` to be a floating tensor of shape ({num_classes},), but found {weight!r}"
+        )
     if weight.shape != (num_classes,):
         raise ValueError(
             f"Expected `weight` of shape ({num_classes},), but found {tuple(weight.shape)}"
         )
     if weight.device != device:
-        raise ValueError(f"Expected `weight` on the input's device {device}, but found {weight.device}")
+        raise ValueError(
+            f"Expected `weight` on the input's device {device}, but found {weight.device}"
+        )
 
 
 def _flatten(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor, tuple[int, ...], bool]:
@@ -194,35 +210,30 @@ def _sim_loss(
     input_type: str,
 ) -> Tensor:
     if not isinstance(target, Tensor):
-        raise TypeError(f"Expected `target` to be a torch.Tensor, but found {type(target).__name__}")
+        raise TypeError(
+            f"Expected `target` to be a torch.Tensor, but found {type(target).__name__}"
+        )
     if target.dtype == torch.bool or target.is_complex():
-        raise TypeError(f"Expected `target` of an integer or floating dtype, but found {target.dtype}")
+        raise TypeError(
+            f"Expected `target` of an integer or floating dtype, but found {target.dtype}"
+        )
     scores, flat_target, out_shape, soft = _flatten(input, target)
     num_classes = scores.shape[1]
     if soft:
-        losses = _soft_target_loss(scores, flat_target, operator, weight, label_smoothing, input_type)
+        losses = _soft_target_loss(
+            scores, flat_target, operator, weight, label_smoothing, input_type
+        )
         if reduction == "none":
             return losses.reshape(out_shape)
         total = losses.sum()
         return total / losses.numel() if reduction == "mean" else total
 
     flat_target = flat_target.long()
-    ignored = flat_target == ignore_index
-    valid_target = flat_target.masked_fill(ignored, 0)
-    if valid_target.numel():
-        low, high = int(valid_target.min()), int(valid_target.max())
-        if low < 0 or high >= num_classes:
-            bad = int(valid_target[(valid_target < 0) | (valid_target >= num_classes)][0])
-            raise ValueError(
-                f"Expected `target` values in [0, {num_classes}) or ignore_index={ignore_index}, "
-                f"but found {bad}"
-            )
-    any_ignored = bool(ignored.any())
-    if any_ignored:
-        keep = torch.nonzero(~ignored).squeeze(1)
-        scores_kept, target_kept = scores.index_select(0, keep), valid_target.index_select(0, keep)
+    keep = _valid_rows(flat_target, num_classes, ignore_index)
+    if keep is not None:
+        scores_kept, target_kept = scores.index_select(0, keep), flat_target.index_select(0, keep)
     else:
-        scores_kept, target_kept = scores, valid_target
+        scores_kept, target_kept = scores, flat_target
     sample_weight = (
         weight.index_select(0, target_kept).to(scores.dtype) if weight is not None else None
     )
@@ -231,13 +242,14 @@ def _sim_loss(
         losses = losses * sample_weight
     if label_smoothing > 0.0:
         class_weight = (
-            weight.to(scores.dtype) if weight is not None
+            weight.to(scores.dtype)
+            if weight is not None
             else torch.ones(num_classes, dtype=scores.dtype, device=scores.device)
         )
         uniform = class_weight.expand(scores_kept.shape[0], num_classes)
         smooth = _soft_loss_from_weights(scores_kept, uniform, operator, input_type)
         losses = (1.0 - label_smoothing) * losses + (label_smoothing / num_classes) * smooth
-    if any_ignored:
+    if keep is not None:
         losses = torch.zeros(
             flat_target.shape[0], dtype=losses.dtype, device=losses.device
         ).index_put((keep,), losses)
@@ -249,6 +261,28 @@ def _sim_loss(
     if sample_weight is not None:
         return total / sample_weight.sum()
     return total / target_kept.numel()
+
+
+def _valid_rows(target: Tensor, num_classes: int, ignore_index: int) -> Tensor | None:
+    """Check index targets; return the rows to keep, or None when no target is ignored.
+
+    One reduction and one host synchronisation in the common case (every
+    target in range, ``ignore_index`` outside the observed range).
+    """
+    if target.numel() == 0:
+        return None
+    low, high = (int(v) for v in torch.aminmax(target))
+    if low >= 0 and high < num_classes and not (low <= ignore_index <= high):
+        return None
+    ignored = target == ignore_index
+    valid = target.masked_fill(ignored, 0)
+    bad = (valid < 0) | (valid >= num_classes)
+    if bool(bad.any()):
+        raise ValueError(
+            f"Expected `target` values in [0, {num_classes}) or ignore_index={ignore_index}, "
+            f"but found {int(valid[bad][0])}"
+        )
+    return torch.nonzero(~ignored).squeeze(1)
 
 
 def _tiny(dtype: torch.dtype) -> float:
@@ -271,15 +305,15 @@ def _row_dot(rows: SimilarityRows, probs: Tensor) -> Tensor:
     """``sum_c S[y_i, c] p_i[c]`` for each row (differentiable)."""
     if rows.dense is not None:
         return (rows.dense * probs).sum(1)
-    assert rows.index is not None and rows.value is not None
-    return (rows.value * probs.gather(1, rows.index)).sum(1)
+    assert rows.columns is not None and rows.values is not None
+    return (rows.values * probs.gather(1, rows.columns)).sum(1)
 
 
 class _IndexSimLoss(torch.autograd.Function):
     """Per-sample SimLoss for index targets with the closed-form gradient."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: FunctionCtx,
         scores: Tensor,
         target: Tensor,
@@ -288,22 +322,24 @@ class _IndexSimLoss(torch.autograd.Function):
         normalize: bool,
     ) -> Tensor:
         probs = torch.softmax(scores, dim=1)
+        columns = rows.columns
         if rows.dense is not None:
             weighted = rows.dense * probs
         else:
-            assert rows.index is not None and rows.value is not None
-            weighted = rows.value * probs.gather(1, rows.index)
+            assert columns is not None and rows.values is not None
+            weighted = rows.values * probs.gather(1, columns)
         mass = weighted.sum(1)
         loss = -torch.log(mass)
         needs_grad = ctx.needs_input_grad[0]  # type: ignore[attr-defined]
         grad = None
         if needs_grad:
-            if rows.dense is not None:
+            if columns is None:
                 grad = torch.addcdiv(probs, weighted, mass.unsqueeze(1), value=-1.0)
             else:
-                grad = probs.scatter_add(1, rows.index, weighted.div_(mass.unsqueeze(1)).neg_())
-        unstable = torch.nonzero(mass < _tiny(scores.dtype)).squeeze(1)
-        if unstable.numel():
+                grad = probs.scatter_add(1, columns, weighted.div_(mass.unsqueeze(1)).neg_())
+        tiny = _tiny(scores.dtype)
+        if mass.numel() and float(mass.min()) < tiny:
+            unstable = torch.nonzero(mass < tiny).squeeze(1)
             log_mass, posterior = _log_space_rows(
                 scores.index_select(0, unstable),
                 operator.dense_rows(target.index_select(0, unstable), scores.dtype),
@@ -323,7 +359,7 @@ class _IndexSimLoss(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: FunctionCtx, grad_output: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: FunctionCtx, grad_output: Tensor) -> tuple[Tensor | None, ...]:
         (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
         return grad * grad_output.unsqueeze(1), None, None, None, None
 
@@ -363,7 +399,7 @@ def _soft_loss_from_weights(
 ) -> Tensor:
     """``-sum_k T_ik log (S p_i)_k`` for non-negative target weights T (N, C)."""
     if input_type == "probs":
-        mass = operator.apply(scores)
+        mass = operator.similar_mass(scores)
         terms = torch.where(target_weights != 0, target_weights * torch.log(mass), 0.0)
         return -terms.sum(1)
     loss: Tensor = _SoftSimLoss.apply(scores, target_weights, operator, input_type == "logits")
@@ -377,7 +413,7 @@ class _SoftSimLoss(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: FunctionCtx,
         scores: Tensor,
         target_weights: Tensor,
@@ -385,7 +421,7 @@ class _SoftSimLoss(torch.autograd.Function):
         normalize: bool,
     ) -> Tensor:
         probs = torch.softmax(scores, dim=1)
-        mass = operator.apply(probs)
+        mass = operator.similar_mass(probs)
         active = target_weights != 0
         ratio = torch.where(active, target_weights / mass, 0.0)
         loss = -torch.where(active, target_weights * torch.log(mass), 0.0).sum(1)
@@ -393,7 +429,7 @@ class _SoftSimLoss(torch.autograd.Function):
         needs_grad = ctx.needs_input_grad[0]  # type: ignore[attr-defined]
         grad = None
         if needs_grad:
-            grad = probs * (total_weight.unsqueeze(1) - operator.apply_transposed(ratio))
+            grad = probs * (total_weight.unsqueeze(1) - operator.similar_mass_transposed(ratio))
         unstable = torch.nonzero((active & (mass < _tiny(scores.dtype))).any(1)).squeeze(1)
         for row in unstable.tolist():
             row_loss, row_grad = _soft_row_log_space(
@@ -413,7 +449,7 @@ class _SoftSimLoss(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: FunctionCtx, grad_output: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: FunctionCtx, grad_output: Tensor) -> tuple[Tensor | None, ...]:
         (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
         return grad * grad_output.unsqueeze(1), None, None, None
 

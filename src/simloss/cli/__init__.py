@@ -51,8 +51,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"simloss {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, FileNotFoundError, NotADirectoryError, ImportError,
-            RuntimeError, OSError) as exc:
+    except (
+        ValueError,
+        TypeError,
+        FileNotFoundError,
+        NotADirectoryError,
+        ImportError,
+        RuntimeError,
+        OSError,
+    ) as exc:
         message = " ".join(str(exc).split())
         print(f"simloss {args.command}: error: {message}", file=sys.stderr)
         return 1

@@ -71,7 +71,9 @@ def order_band(
         return torch.ones(1, dtype=dtype, device=device)
     smallest = torch.finfo(dtype).smallest_normal * torch.finfo(dtype).eps
     # r^d >= smallest/2 is needed for a non-zero value after rounding; add a margin of 2.
-    max_distance = min(num_classes - 1, math.ceil((math.log(smallest) - math.log(2.0)) / math.log(r)) + 2)
+    max_distance = min(
+        num_classes - 1, math.ceil((math.log(smallest) - math.log(2.0)) / math.log(r)) + 2
+    )
     distances = torch.arange(max_distance + 1, dtype=torch.float64)
     band = torch.pow(torch.tensor(r, dtype=torch.float64), distances).to(dtype)
     nonzero = torch.nonzero(band)

@@ -31,8 +31,8 @@ class SimilarityRows(NamedTuple):
     """Rows ``S[y]`` of a batch, densely ``(N, C)`` or as ``(index, value)`` pairs ``(N, k)``."""
 
     dense: Tensor | None
-    index: Tensor | None
-    value: Tensor | None
+    columns: Tensor | None
+    values: Tensor | None
 
 
 class _Operator:
@@ -46,11 +46,11 @@ class _Operator:
     def dense_rows(self, index: Tensor, dtype: torch.dtype) -> Tensor:
         raise NotImplementedError
 
-    def apply(self, probs: Tensor) -> Tensor:
+    def similar_mass(self, probs: Tensor) -> Tensor:
         """``probs @ S^T``, shape (N, C)."""
         raise NotImplementedError
 
-    def apply_transposed(self, values: Tensor) -> Tensor:
+    def similar_mass_transposed(self, values: Tensor) -> Tensor:
         """``values @ S``, shape (N, C)."""
         raise NotImplementedError
 
@@ -69,10 +69,10 @@ class _DenseOperator(_Operator):
     def dense_rows(self, index: Tensor, dtype: torch.dtype) -> Tensor:
         return self.matrix.to(dtype).index_select(0, index)
 
-    def apply(self, probs: Tensor) -> Tensor:
+    def similar_mass(self, probs: Tensor) -> Tensor:
         return probs @ self.matrix.to(probs.dtype).T
 
-    def apply_transposed(self, values: Tensor) -> Tensor:
+    def similar_mass_transposed(self, values: Tensor) -> Tensor:
         return values @ self.matrix.to(values.dtype)
 
     def check_device(self, device: torch.device) -> None:
@@ -85,6 +85,9 @@ def _check_same_device(tensor: Tensor, device: torch.device) -> None:
             f"Expected `similarity` on the input's device {device}, but found it on "
             f"{tensor.device}; move it with .to({str(device)!r}) (SimLoss moves with the model)"
         )
+
+
+_CACHE_DENSE_UP_TO = 2048  # classes; a cached float32 matrix of at most 16 MiB
 
 
 class ClassOrder(nn.Module, _Operator):
@@ -117,6 +120,8 @@ class ClassOrder(nn.Module, _Operator):
         https://arxiv.org/abs/2003.03182
     """
 
+    _device_marker: Tensor
+
     def __init__(self, num_classes: int, r: float) -> None:
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
@@ -124,6 +129,8 @@ class ClassOrder(nn.Module, _Operator):
         self.num_classes = num_classes
         self.r = check_reduction_factor(r)
         self._bands: dict[tuple[torch.dtype, torch.device], Tensor] = {}
+        # For few classes the dense matrix is small and its rows are the cheapest form.
+        self._dense: dict[tuple[torch.dtype, torch.device], Tensor] = {}
         # A zero-size buffer records the device the module was moved to.
         self.register_buffer("_device_marker", torch.empty(0), persistent=False)
 
@@ -147,8 +154,17 @@ class ClassOrder(nn.Module, _Operator):
         full[: band.numel()] = band
         return full
 
+    def _cached_dense(self, dtype: torch.dtype, device: torch.device) -> Tensor:
+        key = (dtype, device)
+        if key not in self._dense:
+            self._dense[key] = class_order(self.num_classes, self.r, dtype=dtype, device=device)
+        return self._dense[key]
+
     def _uses_dense_rows(self, dtype: torch.dtype, device: torch.device) -> bool:
-        return 2 * self.band(dtype, device).numel() - 1 >= self.num_classes
+        return (
+            self.num_classes <= _CACHE_DENSE_UP_TO
+            or 2 * self.band(dtype, device).numel() - 1 >= self.num_classes
+        )
 
     def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
         device = target.device
@@ -164,11 +180,15 @@ class ClassOrder(nn.Module, _Operator):
         return SimilarityRows(None, index.clamp_(0, self.num_classes - 1), value)
 
     def dense_rows(self, index: Tensor, dtype: torch.dtype) -> Tensor:
+        if self.num_classes <= _CACHE_DENSE_UP_TO:
+            return self._cached_dense(dtype, index.device).index_select(0, index)
         full = self._full_band(dtype, index.device)
         classes = torch.arange(self.num_classes, device=index.device)
         return full[(index[:, None] - classes[None, :]).abs()]
 
-    def apply(self, probs: Tensor) -> Tensor:
+    def similar_mass(self, probs: Tensor) -> Tensor:
+        if self.num_classes <= _CACHE_DENSE_UP_TO:
+            return probs @ self._cached_dense(probs.dtype, probs.device)
         if self._uses_dense_rows(probs.dtype, probs.device):
             return probs @ self.to_dense(probs.dtype).to(probs.device)
         band = self.band(probs.dtype, probs.device)
@@ -176,8 +196,8 @@ class ClassOrder(nn.Module, _Operator):
         out = F.conv1d(probs.unsqueeze(1), kernel, padding=band.numel() - 1)
         return out.squeeze(1)
 
-    def apply_transposed(self, values: Tensor) -> Tensor:
-        return self.apply(values)  # S is symmetric
+    def similar_mass_transposed(self, values: Tensor) -> Tensor:
+        return self.similar_mass(values)  # S is symmetric
 
     def check_device(self, device: torch.device) -> None:
         _check_same_device(self._device_marker, device)
@@ -209,9 +229,13 @@ class SparseSimilarity(nn.Module, _Operator):
     def __init__(self, index: Tensor, value: Tensor, *, require_unit_diagonal: bool = True) -> None:
         super().__init__()
         if not isinstance(index, Tensor) or index.is_floating_point() or index.is_complex():
-            raise TypeError(f"Expected `index` to be an integer tensor, but found {_describe(index)}")
+            raise TypeError(
+                f"Expected `index` to be an integer tensor, but found {_describe(index)}"
+            )
         if not isinstance(value, Tensor) or not value.is_floating_point():
-            raise TypeError(f"Expected `value` to be a floating tensor, but found {_describe(value)}")
+            raise TypeError(
+                f"Expected `value` to be a floating tensor, but found {_describe(value)}"
+            )
         if index.dim() != 2 or index.shape != value.shape:
             raise ValueError(
                 "Expected `index` and `value` of the same shape (C, k), but found "
@@ -264,13 +288,17 @@ class SparseSimilarity(nn.Module, _Operator):
     def from_sparse(cls, matrix: Tensor, *, require_unit_diagonal: bool = True) -> SparseSimilarity:
         """Convert a torch sparse (COO or CSR) (C, C) tensor."""
         if not isinstance(matrix, Tensor) or matrix.layout == torch.strided:
-            raise TypeError(f"Expected `similarity` to be a torch sparse tensor, but found {_describe(matrix)}")
+            raise TypeError(
+                f"Expected `similarity` to be a torch sparse tensor, but found {_describe(matrix)}"
+            )
         if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
             raise ValueError(
                 f"Expected `similarity` of shape (C, C), but found shape {tuple(matrix.shape)}"
             )
         if not matrix.is_floating_point():
-            raise TypeError(f"Expected `similarity` to have a floating dtype, but found {matrix.dtype}")
+            raise TypeError(
+                f"Expected `similarity` to have a floating dtype, but found {matrix.dtype}"
+            )
         coo = matrix.to_sparse_coo().coalesce().cpu()
         rows, cols = coo.indices()
         values = coo.values()
@@ -283,15 +311,20 @@ class SparseSimilarity(nn.Module, _Operator):
         value = torch.zeros(num_classes, width, dtype=values.dtype)
         index[rows, slot] = cols
         value[rows, slot] = values
-        return cls(index.to(matrix.device), value.to(matrix.device),
-                   require_unit_diagonal=require_unit_diagonal)
+        return cls(
+            index.to(matrix.device),
+            value.to(matrix.device),
+            require_unit_diagonal=require_unit_diagonal,
+        )
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, k={self.index.shape[1]}"
 
     def to_dense(self) -> Tensor:
         """The equivalent dense (C, C) matrix."""
-        return self.dense_rows(torch.arange(self.num_classes, device=self.index.device), self.value.dtype)
+        return self.dense_rows(
+            torch.arange(self.num_classes, device=self.index.device), self.value.dtype
+        )
 
     def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
         return SimilarityRows(None, self.index[target], self.value[target].to(dtype))
@@ -301,7 +334,9 @@ class SparseSimilarity(nn.Module, _Operator):
         return out.scatter_add_(1, self.index[index], self.value[index].to(dtype))
 
     def _coo(self, dtype: torch.dtype) -> Tensor:
-        rows = torch.arange(self.num_classes, device=self.index.device)[:, None].expand_as(self.index)
+        rows = torch.arange(self.num_classes, device=self.index.device)[:, None].expand_as(
+            self.index
+        )
         indices = torch.stack([rows.reshape(-1), self.index.reshape(-1)])
         return torch.sparse_coo_tensor(
             indices,
@@ -310,10 +345,10 @@ class SparseSimilarity(nn.Module, _Operator):
             check_invariants=False,
         ).coalesce()
 
-    def apply(self, probs: Tensor) -> Tensor:
+    def similar_mass(self, probs: Tensor) -> Tensor:
         return torch.sparse.mm(self._coo(probs.dtype), probs.T).T
 
-    def apply_transposed(self, values: Tensor) -> Tensor:
+    def similar_mass_transposed(self, values: Tensor) -> Tensor:
         return torch.sparse.mm(self._coo(values.dtype).t(), values.T).T
 
     def check_device(self, device: torch.device) -> None:
@@ -347,7 +382,9 @@ def as_similarity_operator(
             )
         return similarity
     if isinstance(similarity, Tensor) and similarity.layout != torch.strided:
-        sparse = SparseSimilarity.from_sparse(similarity, require_unit_diagonal=require_unit_diagonal)
+        sparse = SparseSimilarity.from_sparse(
+            similarity, require_unit_diagonal=require_unit_diagonal
+        )
         return as_similarity_operator(sparse, num_classes)
     if validate:
         matrix = validate_similarity(

@@ -94,9 +94,7 @@ def validate_similarity(
     finite = torch.isfinite(matrix)
     if not bool(finite.all()):
         pos = _first_position(~finite)
-        raise ValueError(
-            f"Expected `{name}` to be finite, but found {matrix[pos].item()} at {pos}"
-        )
+        raise ValueError(f"Expected `{name}` to be finite, but found {matrix[pos].item()} at {pos}")
     out_of_range = (matrix < 0) | (matrix > 1)
     if bool(out_of_range.any()):
         pos = _first_position(out_of_range)
