@@ -1,0 +1,135 @@
+"""``simloss report``: the paper's tables, significance tests and figures for a sweep."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ["parse_values", "register"]
+
+EXAMPLES = """\
+examples:
+  # tables (Markdown printed, LaTeX, CSV) and figures into sweeps/utk/report
+  simloss report sweeps/utk
+
+  # a sweep whose trials live in a shared database; --out is then required
+  simloss report postgresql://user:pass@dbhost/simloss --study-name simloss-utkface \\
+      --out reports/utk
+
+  # Figure 2 for chosen r values and class (age) 40, tables only without figures
+  simloss report sweeps/utk --figure2-values 0,0.3,0.8,0.9 --figure2-class 40
+  simloss report sweeps/utk --no-figures
+
+A sweep still running is reported as far as it has finished; the report lists
+what is missing. Test values are marked + or - where a two-sided Wilcoxon
+signed-rank test at the 5% level (paired by run against r = 0.0, or l = 0.99)
+finds them significantly better or worse; the report says how many runs entered
+each test and why a test could not be made.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``report`` subcommand."""
+    parser = subparsers.add_parser(
+        "report",
+        help="tables, significance tests and figures of a sweep (the paper's Tables 1/2, Fig. 2)",
+        description=(
+            "Write a sweep's result tables in the paper's layout (Markdown, LaTeX, CSV) with "
+            "Wilcoxon significance marks against CCE, the paper's own numbers beside them, "
+            "and figures (PNG and PDF) into the sweep's report/ folder."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "source", metavar="SWEEP_DIR_OR_STORAGE", help="a sweep folder or an Optuna storage URL"
+    )
+    parser.add_argument("--study-name", help="the study (needed for a URL with several studies)")
+    parser.add_argument(
+        "--out", help="the report folder (default: SWEEP_DIR/report; required for a URL)"
+    )
+    parser.add_argument(
+        "--dataset", help="refuse records of another dataset (default: the records' own)"
+    )
+    parser.add_argument("--no-figures", action="store_true", help="write the tables only")
+    parser.add_argument(
+        "--figure2-values",
+        type=parse_values,
+        help="comma-separated r values of Figure 2 (default: CCE and the best validation "
+        "value of each metric, as in the paper)",
+    )
+    parser.add_argument(
+        "--figure2-class",
+        type=float,
+        help="class value (age) of Figure 2 (b) (default: 30, else the most frequent class)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="do not print the Markdown report")
+    parser.set_defaults(func=handler)
+
+
+def parse_values(text: str) -> list[float]:
+    """Parse ``"0,0.3,0.8"`` into floats.
+
+    Example:
+        >>> parse_values("0, 0.3,0.8")
+        [0.0, 0.3, 0.8]
+    """
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers such as 0,0.3,0.8, but found {text!r}"
+        ) from exc
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one value, but found {text!r}")
+    return values
+
+
+def _expected_grid(source: str) -> tuple[list[float] | None, int | None]:
+    """The sweep's grid from ``sweep.json`` when ``source`` is a sweep folder."""
+    from simloss.experiments.records import read_sweep_file
+
+    if "://" in source:
+        return None, None
+    grid: Any = read_sweep_file(source).get("grid")
+    if not isinstance(grid, dict):
+        return None, None
+    values = grid.get("values")
+    runs = grid.get("runs")
+    return (
+        [float(v) for v in values] if isinstance(values, list) else None,
+        runs if isinstance(runs, int) and not isinstance(runs, bool) else None,
+    )
+
+
+def handler(args: argparse.Namespace) -> int:
+    """Load the sweep's finished records and write the report; print its Markdown."""
+    from simloss.experiments.records import load_records
+    from simloss.experiments.report import write_report
+
+    source = str(args.source)
+    if args.out is not None:
+        out = Path(args.out)
+    elif "://" in source:
+        raise ValueError(f"Expected --out for a storage URL source ({source}), but found none")
+    else:
+        out = Path(source) / "report"
+    records = load_records(source, args.study_name)
+    if not records:
+        raise RuntimeError(f"no finished trial in {source}: nothing to report yet")
+    expected_values, expected_runs = _expected_grid(source)
+    path = write_report(
+        records,
+        out,
+        dataset=args.dataset,
+        figures=not args.no_figures,
+        expected_values=expected_values,
+        expected_runs=expected_runs,
+        figure2_values=args.figure2_values,
+        figure2_class=args.figure2_class,
+    )
+    if not args.quiet:
+        print(path.read_text(encoding="utf-8"))
+    print(f"report written to {path.parent}")
+    return 0
