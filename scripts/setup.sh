@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Create ./.venv and install simloss into it (editable) with the given extras.
+#
+#   bash scripts/setup.sh                 # extras: test,embeddings (everything)
+#   bash scripts/setup.sh experiments     # only what `simloss demo` needs
+#
+# torch is pinned first to the CPU build this project is developed against
+# (torch==2.13.0, on local disk on our machines); an unpinned torch would pull
+# a multi-GB CUDA build. Override with SIMLOSS_TORCH="torch==X.Y.Z" or, e.g.,
+# SIMLOSS_TORCH="torch --index-url https://download.pytorch.org/whl/cpu".
+set -euo pipefail
+extras="${1:-test,embeddings}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+python3 -m venv .venv
+py=.venv/bin/python
+# shellcheck disable=SC2086
+$py -m pip install --quiet --disable-pip-version-check ${SIMLOSS_TORCH:-torch==2.13.0}
+$py -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
+echo "simloss installed in $root/.venv with extras [$extras]"
