@@ -455,6 +455,10 @@ def test_bad_arguments():
         sim_loss(logits, torch.tensor([-1, 0]), S)
     with pytest.raises(TypeError, match="`target`"):
         sim_loss(logits, torch.tensor([True, False]), S)
+    with pytest.raises(
+        TypeError, match="class indices of an integer dtype, but found torch.float32"
+    ):
+        sim_loss(logits, torch.tensor([0.0, 1.0]), S)
     with pytest.raises(ValueError, match="`input_type`.*'softmax'"):
         sim_loss(logits, target, S, input_type="softmax")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="`reduction`.*'avg'"):

@@ -174,6 +174,12 @@ def _check_weight(weight: Tensor, num_classes: int, device: torch.device) -> Non
 def _flatten(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor, tuple[int, ...], bool]:
     """Move the class dimension last and flatten: returns (N', C) scores, targets, out shape."""
     soft = target.is_floating_point()
+    batch_only = tuple(input.shape[:1]) + tuple(input.shape[2:]) if input.dim() > 1 else ()
+    if soft and tuple(target.shape) == batch_only and batch_only != tuple(input.shape):
+        raise TypeError(
+            f"Expected `target` class indices of an integer dtype, but found {target.dtype} "
+            f"(floating targets are class probabilities of the input's shape {tuple(input.shape)})"
+        )
     if input.dim() == 1:
         expected: tuple[int, ...] = tuple(input.shape) if soft else ()
         if tuple(target.shape) != expected:
