@@ -154,14 +154,14 @@ def check_fine_to_coarse(fine_to_coarse: object) -> Tensor:
     """A 1-D int64 CPU tensor of non-negative superclass indices, one per fine class."""
     name = "fine_to_coarse"
     mapping = _as_tensor(fine_to_coarse, name, "superclass indices (ints)")
-    if not _is_integer_dtype(mapping.dtype):
-        raise TypeError(
-            f"Expected `{name}` to hold integer superclass indices, but found dtype {mapping.dtype}"
-        )
     if mapping.ndim != 1 or mapping.numel() == 0:
         raise ValueError(
             f"Expected `{name}` to be a non-empty 1-D mapping (one superclass per fine class), "
             f"but found shape {tuple(mapping.shape)}"
+        )
+    if not _is_integer_dtype(mapping.dtype):
+        raise TypeError(
+            f"Expected `{name}` to hold integer superclass indices, but found dtype {mapping.dtype}"
         )
     mapping = mapping.to(device="cpu", dtype=torch.int64)
     if bool((mapping < 0).any()):
@@ -170,7 +170,7 @@ def check_fine_to_coarse(fine_to_coarse: object) -> Tensor:
             f"Expected `{name}` to hold superclass indices >= 0, but found {int(mapping[at])} "
             f"for fine class {at}"
         )
-    return mapping
+    return mapping.clone()  # never alias the caller's tensor or array
 
 
 def check_class_values(class_values: object) -> Tensor:
@@ -188,7 +188,7 @@ def check_class_values(class_values: object) -> Tensor:
     if not bool(torch.isfinite(values).all()):
         at = _first_index(~torch.isfinite(values))[0]
         raise ValueError(f"Expected `{name}` to be finite, but found {float(values[at])} at {at}")
-    return values
+    return values.clone()  # never alias the caller's tensor or array
 
 
 def check_square_matrix(matrix: object, name: str, *, nonnegative: bool = False) -> Tensor:
@@ -208,7 +208,7 @@ def check_square_matrix(matrix: object, name: str, *, nonnegative: bool = False)
     if nonnegative and bool((m < 0).any()):
         at = _first_index(m < 0)
         raise ValueError(f"Expected `{name}` to be >= 0, but found {float(m[at])} at {at}")
-    return m
+    return m.clone()  # never alias the caller's tensor or array
 
 
 def _check_scores(preds: Tensor, num_classes: int | None, classes_from: str) -> int:

@@ -48,6 +48,7 @@ from simloss.metrics._checks import (
     resolve_num_classes,
     scores_to_probs,
 )
+from simloss.similarity.structured import ClassOrder, SparseSimilarity
 
 __all__ = [
     "PredictedDistribution",
@@ -485,25 +486,64 @@ def failed_superclass_accuracy(
 # similarity-aware: mean similarity and mistake severity
 
 
+StructuredSimilarity: TypeAlias = ClassOrder | SparseSimilarity
+
+
+def _check_similarity(similarity: object) -> Tensor | StructuredSimilarity:
+    """A validated dense (C, C) float64 matrix, or a structured similarity as it is."""
+    if isinstance(similarity, (ClassOrder, SparseSimilarity)):
+        return similarity
+    if isinstance(similarity, Tensor) and similarity.layout != torch.strided:
+        raise TypeError(
+            f"Expected `similarity` to be a dense tensor, but found layout {similarity.layout}; "
+            "wrap a sparse matrix with simloss.SparseSimilarity.from_sparse(...)"
+        )
+    return check_square_matrix(similarity, "similarity")
+
+
+def _similarity_size(similarity: Tensor | StructuredSimilarity) -> int:
+    if isinstance(similarity, Tensor):
+        return int(similarity.shape[0])
+    return int(similarity.num_classes)
+
+
+def _similarity_entries(
+    similarity: Tensor | StructuredSimilarity, target: Tensor, pred: Tensor
+) -> Tensor:
+    """``S[target[n], pred[n]]`` for every n, in float64, without a dense matrix when structured."""
+    dtype = float_dtype(pred.device)
+    if isinstance(similarity, ClassOrder):
+        r = torch.tensor(similarity.r, dtype=dtype, device=pred.device)
+        return r.pow((target - pred).abs().to(dtype))  # 0 ** 0 = 1, as in the loss
+    if isinstance(similarity, SparseSimilarity):
+        index = similarity.index.to(pred.device)[target]
+        value = similarity.value.to(device=pred.device, dtype=dtype)[target]
+        return (value * (index == pred[:, None])).sum(dim=1)
+    return similarity.to(device=pred.device, dtype=dtype)[target, pred]
+
+
 def _mean_similarity_stats(
-    preds: Tensor, target: Tensor, *, similarity: Tensor, ignore_index: int | None
+    preds: Tensor,
+    target: Tensor,
+    *,
+    similarity: Tensor | StructuredSimilarity,
+    ignore_index: int | None,
 ) -> Stats:
     p = prepare(
         preds,
         target,
-        num_classes=similarity.shape[0],
+        num_classes=_similarity_size(similarity),
         ignore_index=ignore_index,
         classes_from="the size of `similarity`",
     )
-    matrix = similarity.to(device=p.pred.device, dtype=float_dtype(p.pred.device))
-    values = matrix[p.target, p.pred]
+    values = _similarity_entries(similarity, p.target, p.pred)
     return values.sum(), _count(values)
 
 
 def mean_similarity(
     preds: Tensor,
     target: Tensor,
-    similarity: ArrayLike,
+    similarity: ArrayLike | StructuredSimilarity,
     *,
     ignore_index: int | None = None,
 ) -> Tensor:
@@ -519,7 +559,9 @@ def mean_similarity(
     Args:
         preds: scores (N, C), logits or probabilities, or predicted indices (N,).
         target: integer class indices (N,).
-        similarity: (C, C) finite similarity matrix (a dense tensor, array or nested list).
+        similarity: (C, C) finite similarity matrix (a dense tensor, array or nested
+            list), or a structured :class:`~simloss.ClassOrder` /
+            :class:`~simloss.SparseSimilarity` (read without building a dense matrix).
         ignore_index: target value whose examples are left out.
 
     Returns:
@@ -531,11 +573,14 @@ def mean_similarity(
         >>> preds = torch.tensor([0, 0, 0, 2])
         >>> float(mean_similarity(preds, target, S))
         0.6875
+        >>> from simloss import ClassOrder
+        >>> float(mean_similarity(preds, target, ClassOrder(3, 0.5)))  # same S, no matrix
+        0.6875
     """
     stats = _mean_similarity_stats(
         preds,
         target,
-        similarity=check_square_matrix(similarity, "similarity"),
+        similarity=_check_similarity(similarity),
         ignore_index=check_ignore_index(ignore_index),
     )
     return _ratio(*stats)

@@ -42,7 +42,9 @@ from simloss.metrics.functional import (
     ArrayLike,
     PredictedDistribution,
     Stats,
+    StructuredSimilarity,
     _accuracy_stats,
+    _check_similarity,
     _distribution_compute,
     _distribution_stats,
     _error_stats,
@@ -446,7 +448,8 @@ class MeanSimilarity(_RatioMetric):
     """Accumulating mean similarity ``S[y, y_hat]``; see :func:`simloss.metrics.mean_similarity`.
 
     Args:
-        similarity: (C, C) finite similarity matrix, rows by target, columns by prediction.
+        similarity: (C, C) finite similarity matrix, rows by target, columns by prediction,
+            or a structured :class:`~simloss.ClassOrder` / :class:`~simloss.SparseSimilarity`.
         ignore_index: target value whose examples are left out.
         process_group: ``torch.distributed`` group to sum over (default: the world).
 
@@ -459,18 +462,26 @@ class MeanSimilarity(_RatioMetric):
 
     def __init__(
         self,
-        similarity: ArrayLike,
+        similarity: ArrayLike | StructuredSimilarity,
         *,
         ignore_index: int | None = None,
         process_group: Any = None,
     ) -> None:
         super().__init__(torch.float64, process_group=process_group)
         self.ignore_index = check_ignore_index(ignore_index)
-        self._add_constant("similarity", check_square_matrix(similarity, "similarity"))
+        checked = _check_similarity(similarity)
+        if isinstance(checked, Tensor):
+            self._add_constant("similarity_matrix", checked)
+            self.structured: StructuredSimilarity | None = None
+        else:
+            self.structured = checked  # a submodule: moves with .to()
 
     def _stats(self, preds: Tensor, target: Tensor) -> Stats:
+        similarity = (
+            self.structured if self.structured is not None else self._tensor("similarity_matrix")
+        )
         return _mean_similarity_stats(
-            preds, target, similarity=self._tensor("similarity"), ignore_index=self.ignore_index
+            preds, target, similarity=similarity, ignore_index=self.ignore_index
         )
 
 

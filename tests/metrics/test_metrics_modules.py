@@ -1,0 +1,232 @@
+"""Metric classes: state handling (reset, devices, dtypes), forward, bad input, torch.distributed."""
+
+from __future__ import annotations
+
+import math
+
+import metrics_distributed
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from simloss import ClassOrder
+from simloss.metrics import (
+    Accuracy,
+    FailedSuperclassAccuracy,
+    MeanAbsoluteError,
+    MeanPredictedDistribution,
+    MeanSimilarity,
+    MeanSquaredError,
+    MistakeSeverity,
+    OffByKAccuracy,
+    SuperclassAccuracy,
+    accuracy,
+    failed_superclass_accuracy,
+    mean_absolute_error,
+    mean_similarity,
+)
+
+C = 5
+MAKERS = {
+    "acc": lambda: Accuracy(),
+    "top2": lambda: Accuracy(top_k=2),
+    "mae": lambda: MeanAbsoluteError(class_values=[1.0, 2.0, 4.0, 8.0, 16.0]),
+    "mse": lambda: MeanSquaredError(num_classes=C),
+    "off1": lambda: OffByKAccuracy(1),
+    "sa": lambda: SuperclassAccuracy([0, 0, 1, 1, 1]),
+    "fsa": lambda: FailedSuperclassAccuracy([0, 0, 1, 1, 1]),
+    "sim": lambda: MeanSimilarity(torch.rand(C, C, generator=torch.Generator().manual_seed(0))),
+    "sim-order": lambda: MeanSimilarity(ClassOrder(C, 0.3)),
+    "severity": lambda: MistakeSeverity(np.ones((C, C)) - np.eye(C)),
+}
+
+
+def batch(seed: int, n: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(n, C, generator=generator), torch.randint(0, C, (n,), generator=generator)
+
+
+def same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal up to float summation order (sums over batches vs over the whole), or both nan."""
+    return bool(torch.isclose(a, b, rtol=1e-12, atol=1e-15, equal_nan=True))
+
+
+@pytest.mark.parametrize("name", list(MAKERS))
+def test_reset_compute_and_continue(name):
+    metric = MAKERS[name]()
+    assert math.isnan(float(metric.compute()))  # nothing seen yet: undefined
+    (p1, t1), (p2, t2) = batch(1), batch(2)
+    metric.update(p1, t1)
+    after_one = metric.compute()
+    assert same(metric.compute(), after_one)  # compute does not change the states
+    metric.update(p2, t2)
+    fresh = MAKERS[name]()
+    fresh.update(torch.cat([p1, p2]), torch.cat([t1, t2]))
+    assert same(metric.compute(), fresh.compute())
+    metric.reset()
+    assert math.isnan(float(metric.compute()))
+    metric.update(p1, t1)
+    assert same(metric.compute(), after_one)
+
+
+@pytest.mark.parametrize("name", list(MAKERS))
+def test_forward_returns_the_batch_value_and_accumulates(name):
+    metric = MAKERS[name]()
+    (p1, t1), (p2, t2) = batch(3), batch(4)
+    first = metric(p1, t1)
+    second = metric(p2, t2)
+    alone = MAKERS[name]()
+    alone.update(p2, t2)
+    assert same(second, alone.compute())
+    both = MAKERS[name]()
+    both.update(torch.cat([p1, p2]), torch.cat([t1, t2]))
+    assert same(metric.compute(), both.compute())
+    assert first.shape == ()
+
+
+@pytest.mark.parametrize("name", list(MAKERS))
+def test_bad_update_leaves_the_states_alone(name):
+    metric = MAKERS[name]()
+    p, t = batch(5)
+    metric.update(p, t)
+    before = metric.compute()
+    with pytest.raises(ValueError, match="`target`"):
+        metric.update(p, torch.cat([t[:-1], torch.tensor([C])]))  # last target out of range
+    with pytest.raises(TypeError, match="`preds` to be a torch.Tensor"):
+        metric.update(p.tolist(), t)
+    assert same(metric.compute(), before)
+
+
+def test_states_are_non_persistent_buffers_that_keep_their_dtype():
+    metric = MeanAbsoluteError(class_values=[1, 2, 3])
+    buffers = dict(metric.named_buffers())
+    assert set(buffers) == {"numerator", "denominator", "class_values"}
+    assert list(metric.parameters()) == []
+    assert metric.state_dict() == {}
+    model = torch.nn.Sequential(torch.nn.Linear(3, 3))
+    model.add_module("metric", metric)
+    model.half()
+    assert model[0].weight.dtype == torch.float16  # the model is cast ...
+    assert metric.numerator.dtype == torch.float64  # ... the metric's sums are not
+    assert metric.denominator.dtype == torch.int64
+    assert metric.class_values.dtype == torch.float64
+    metric.update(torch.tensor([0, 2]), torch.tensor([1, 1]))
+    assert float(metric.compute()) == 1.0
+
+
+def test_configuration_is_copied():
+    mapping = np.array([0, 0, 1])
+    values = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    sa = SuperclassAccuracy(mapping)
+    mae = MeanAbsoluteError(class_values=values)
+    mapping[:] = 5
+    values[:] = 0.0
+    sa.update(torch.tensor([1]), torch.tensor([0]))
+    mae.update(torch.tensor([2]), torch.tensor([0]))
+    assert float(sa.compute()) == 1.0 and float(mae.compute()) == 2.0
+
+
+def test_structured_similarity_is_a_submodule():
+    metric = MeanSimilarity(ClassOrder(C, 0.5))
+    assert isinstance(metric.structured, ClassOrder)
+    assert "structured" in dict(metric.named_children())
+    p, t = batch(6)
+    metric.update(p, t)
+    dense = 0.5 ** (torch.arange(C)[:, None] - torch.arange(C)[None, :]).abs().double()
+    assert float(metric.compute()) == pytest.approx(float(mean_similarity(p, t, dense)))
+
+
+def test_mean_predicted_distribution_module():
+    metric = MeanPredictedDistribution(C)
+    result = metric.compute()
+    assert torch.isnan(result.mean).all() and torch.isnan(result.per_class).all()
+    p, t = batch(7)
+    metric.update(p[:5], t[:5])
+    metric.update(p[5:], t[5:])
+    got = metric.compute()
+    probs = torch.softmax(p.double(), dim=1)
+    torch.testing.assert_close(got.mean, probs.mean(dim=0))
+    assert got.class_counts.tolist() == torch.bincount(t, minlength=C).tolist()
+    with pytest.raises(TypeError, match="`target` to be a torch.Tensor"):
+        metric.update(p, None)
+    with pytest.raises(ValueError, match="one column per class"):
+        metric.update(torch.randn(2, C + 1), torch.tensor([0, 1]))
+    with pytest.raises(TypeError, match="`num_classes`"):
+        MeanPredictedDistribution(None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="`input_type`"):
+        MeanPredictedDistribution(C, input_type="softmax")
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda: Accuracy(top_k=0), ValueError, "`top_k`"),
+        (lambda: Accuracy(ignore_index="pad"), TypeError, "`ignore_index`"),
+        (lambda: OffByKAccuracy(-0.5), ValueError, "`k`"),
+        (lambda: MeanAbsoluteError(class_values=[1, 2], num_classes=3), ValueError, "one entry"),
+        (lambda: SuperclassAccuracy([0.5, 1.0]), TypeError, "`fine_to_coarse`"),
+        (lambda: FailedSuperclassAccuracy([]), ValueError, "non-empty"),
+        (lambda: MeanSimilarity(torch.ones(2, 3)), ValueError, "square"),
+        (lambda: MistakeSeverity(-np.eye(2)), ValueError, ">= 0"),
+    ],
+)
+def test_bad_configuration_raises(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_class_matches_function_with_ignore_index():
+    p, t = batch(8, 40)
+    t[::3] = -1
+    fsa = FailedSuperclassAccuracy([0, 0, 1, 1, 1], ignore_index=-1)
+    mae = MeanAbsoluteError(ignore_index=-1)
+    for chunk in range(0, 40, 9):
+        fsa.update(p[chunk : chunk + 9], t[chunk : chunk + 9])
+        mae.update(p[chunk : chunk + 9], t[chunk : chunk + 9])
+    expected_fsa = failed_superclass_accuracy(p, t, [0, 0, 1, 1, 1], ignore_index=-1)
+    assert same(fsa.compute(), expected_fsa)
+    assert same(mae.compute(), mean_absolute_error(p, t, ignore_index=-1))
+
+
+def test_repr_names_the_configuration():
+    assert "top_k=3" in repr(Accuracy(3))
+    assert "k=2.0" in repr(OffByKAccuracy(2))
+    assert "num_classes=4" in repr(MeanPredictedDistribution(4))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_states_follow_the_input_device():
+    metric = SuperclassAccuracy([0, 0, 1, 1, 1])
+    p, t = batch(9)
+    metric.update(p.cuda(), t.cuda())
+    assert all(b.device.type == "cuda" for b in metric.buffers())
+    assert metric.compute().device.type == "cuda"
+    metric.update(p, t)  # back on the CPU: the sums move along, nothing is lost
+    expected = SuperclassAccuracy([0, 0, 1, 1, 1])
+    expected.update(torch.cat([p, p]), torch.cat([t, t]))
+    assert same(metric.compute(), expected.compute())
+    assert float(accuracy(p.cuda(), t.cuda())) == float(accuracy(p, t))
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
+def test_compute_sums_over_processes(tmp_path):
+    """Two gloo processes with uneven shards give the whole set's values, twice in a row."""
+    world_size = len(metrics_distributed.SHARDS)
+    mp.spawn(
+        metrics_distributed.worker,
+        args=(world_size, str(tmp_path / "store"), str(tmp_path)),
+        nprocs=world_size,
+        join=True,
+    )
+    logits, target = metrics_distributed.data()
+    single = metrics_distributed.make_metrics()
+    for metric in single.values():
+        metric.update(logits, target)
+    expected = metrics_distributed.results(single)
+    for rank in range(world_size):
+        saved = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        for run in ("first", "second"):
+            assert saved[run].keys() == expected.keys()
+            for key, want in expected.items():
+                torch.testing.assert_close(saved[run][key], want, equal_nan=True, msg=key)
