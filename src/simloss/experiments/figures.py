@@ -148,6 +148,7 @@ def plot_mean_distribution(
     label_distribution: np.ndarray | None = None,
     target: float | None = None,
     title: str | None = None,
+    xlabel: str = "class value",
 ) -> Axes:
     """Draw mean predicted distributions over the classes on ``ax`` (one panel of Figure 2).
 
@@ -158,6 +159,7 @@ def plot_mean_distribution(
         label_distribution: the real label distribution (C,), drawn shaded.
         target: a class value to mark with a grey vertical line.
         title: the panel title.
+        xlabel: the x-axis label.
 
     Returns:
         ``ax``.
@@ -183,10 +185,10 @@ def plot_mean_distribution(
             raise ValueError(
                 f"Expected `label_distribution` to have shape {xs.shape}, but found {dist.shape}"
             )
-        ax.fill_between(xs, 0.0, dist, color="grey", alpha=0.3, lw=0, label="real labels")
+        ax.fill_between(xs, 0.0, dist, color="grey", alpha=0.3, lw=0, label="real labels", zorder=0)
     if target is not None:
         ax.axvline(float(target), color="grey", lw=1.5, label=f"target {target:g}")
-    ax.set_xlabel("class value")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("mean probability")
     ax.set_ylim(bottom=0.0)
     if title:
@@ -203,6 +205,7 @@ def plot_figure2(
     label_distribution: np.ndarray | None,
     target: float,
     subtitle: str = "",
+    xlabel: str = "class value",
 ) -> Figure:
     """The paper's Figure 2: (a) all examples with the real labels, (b) one class.
 
@@ -213,6 +216,7 @@ def plot_figure2(
         label_distribution: the real label distribution (shaded in (a)).
         target: the class value of panel (b), marked by a grey line.
         subtitle: appended to the figure title (e.g. the data it was computed on).
+        xlabel: the x-axis label of both panels.
 
     Returns:
         A figure with two panels, (a) then (b).
@@ -221,11 +225,12 @@ def plot_figure2(
     ax_a, ax_b = fig.subplots(1, 2)
     plot_mean_distribution(
         ax_a, class_values, overall, label_distribution=label_distribution,
-        title="a) All examples",
+        title="a) All examples", xlabel=xlabel,
     )  # fmt: skip
     plot_mean_distribution(
-        ax_b, class_values, per_class, target=target, title=f"b) All examples of class {target:g}"
-    )
+        ax_b, class_values, per_class, target=target,
+        title=f"b) All examples of class {target:g}", xlabel=xlabel,
+    )  # fmt: skip
     fig.suptitle(f"Mean predicted distribution{f' ({subtitle})' if subtitle else ''}")
     return fig
 
