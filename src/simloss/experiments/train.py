@@ -81,15 +81,17 @@ def build_similarity(config: TrainConfig, data: PreparedData) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"Class-vector file {path} does not exist")
     vectors = np.load(path, allow_pickle=False)
-    rows = data.source_class_indices or list(range(classes))
-    if vectors.ndim != 2 or vectors.shape[0] <= max(rows):
-        raise ValueError(
-            f"Expected a (rows, D) array with a row for each of the source's classes in "
-            f"{path}, but found shape {vectors.shape} (need more than {max(rows)} rows)"
-        )
+    if vectors.ndim != 2:
+        raise ValueError(f"Expected a 2-D (rows, D) array in {path}, but found {vectors.shape}")
     if data.source_class_indices is None and vectors.shape[0] != classes:
         raise ValueError(
             f"Expected {classes} rows (one per class) in {path}, but found {vectors.shape[0]}"
+        )
+    rows = data.source_class_indices or list(range(classes))
+    if vectors.shape[0] <= max(rows):
+        raise ValueError(
+            f"Expected a row for each of the source's classes in {path} (row {max(rows)} is "
+            f"needed), but found shape {vectors.shape}"
         )
     return from_embeddings(vectors[rows], lower_bound=config.l, names=data.class_names)
 
@@ -324,8 +326,8 @@ def _train(cfg: TrainConfig, out: Path, started: float) -> dict[str, Any]:
         model, criterion, data, data.test,
         batch_size=batch_size, device=device, channels_last=channels_last,
     )  # fmt: skip
-    with atomic_path(out / "model.pt", suffix=".pt") as tmp:
-        torch.save(best_state, tmp)
+    with atomic_path(out / "model.pt", suffix=".pt") as tmp, open(tmp, "wb") as handle:
+        torch.save(best_state, handle)  # a handle, so the bytes do not depend on the temp name
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "config": cfg.to_dict(),

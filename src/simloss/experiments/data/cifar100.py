@@ -4,8 +4,8 @@ The archive holds three pickles: ``train`` and ``test`` (dicts with ``b"data"``
 uint8 ``(N, 3072)`` rows of R, G, B planes of 32 x 32, ``b"fine_labels"`` and
 ``b"coarse_labels"``) and ``meta`` (``b"fine_label_names"``,
 ``b"coarse_label_names"``). They are read with a restricted unpickler that
-only accepts the few NumPy globals these files use, so a tampered archive
-cannot run code.
+only accepts the few globals these files use (NumPy array reconstruction and
+``_codecs.encode``), so a tampered archive cannot run code.
 
 The paper's split: 450 training / 50 validation images per class (validation
 drawn per class from the official training set with the split seed) and the
@@ -75,6 +75,7 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "scalar"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
+    ("_codecs", "encode"),  # bytes in protocol-2 pickles written by Python 3
 }
 
 

@@ -1,0 +1,82 @@
+"""``simloss train``: flags and config files map onto TrainConfig; errors exit 1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from simloss.cli import main
+
+
+def test_train_writes_a_record_and_prints_a_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    code = main(
+        ["train", "--out", str(out), "--r", "0.5", "--epochs", "2", "--limit", "300",
+         "--seed", "3", "--no-progress"]
+    )  # fmt: skip
+    assert code == 0
+    record = json.loads((out / "record.json").read_text())
+    assert record["config"]["r"] == 0.5 and record["config"]["seed"] == 3
+    assert record["config"]["progress"] is False and record["config"]["dataset"] == "abalone"
+    assert len(record["history"]) == 2
+    printed = capsys.readouterr().out
+    assert str(out / "record.json") in printed and "test acc" in printed
+
+
+def test_config_file_with_flag_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"r": 0.2, "epochs": 1, "limit": 100, "progress": False}))
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(path), "--out", str(out), "--epochs", "2"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert (config["r"], config["epochs"], config["limit"]) == (0.2, 2, 100)
+
+
+def test_a_record_config_can_be_rerun(tmp_path: Path) -> None:
+    first = tmp_path / "a"
+    main(["train", "--out", str(first), "--r", "0.7", "--epochs", "2", "--limit", "100",
+          "--no-progress"])  # fmt: skip
+    second = tmp_path / "b"
+    assert main(["train", "--config", str(first / "config.json"), "--out", str(second)]) == 0
+    a = json.loads((first / "record.json").read_text())
+    b = json.loads((second / "record.json").read_text())
+    assert a["metrics"] == b["metrics"] and a["config"] == b["config"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--r", "1.5"], "Expected `r` in [0, 1), but found 1.5"),
+        (["--dataset", "utkface"], "Expected `data_dir` for dataset 'utkface'"),
+        (
+            ["--dataset", "utkface", "--data-dir", "/nonexistent/x", "--limit", "5"],
+            "does not exist",
+        ),
+    ],
+)
+def test_errors_are_one_line_with_exit_code_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["train", "--out", str(tmp_path / "o"), "--no-progress", *argv]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("simloss train: error:") and message in err and "\n" not in err
+
+
+def test_unknown_config_keys_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"r": 0.2, "learning_rate": 0.1}))
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "o")]) == 1
+    assert "Unknown TrainConfig keys: ['learning_rate']" in capsys.readouterr().err
+
+
+def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--dataset", "--data-dir", "--r", "--l", "--vectors", "--no-progress", "--out"):
+        assert flag in text

@@ -1,0 +1,147 @@
+"""UTKFace: real files, both naming styles, bad data, the decode cache."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from data_fixtures import jpeg_bytes, utkface_names, write_utkface
+from PIL import Image
+
+from conftest import shared_path
+from simloss.experiments.data.utkface import list_utkface, load_utkface, parse_utkface_age
+
+
+@pytest.mark.parametrize(
+    ("name", "age"),
+    [
+        ("26_0_1_20170116010114628.jpg.chip.jpg", 26),
+        ("1_0_0_20161219140623097.jpg", 1),
+        ("61_1_20170109142408075.jpg.chip.jpg", 61),  # real file without the race field
+        ("110_0_0_20170112213500903.jpg.chip.jpg", 110),
+    ],
+)
+def test_ages_parse_from_both_naming_styles(name: str, age: int) -> None:
+    assert parse_utkface_age(name) == age
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["abc_0_1_2017.jpg", "26.jpg", "_0_1_2017.jpg", "26_0_1_2_3_2017.jpg", "26_0_1_2017.png"],
+)
+def test_names_without_a_parseable_age_are_rejected(name: str) -> None:
+    with pytest.raises(ValueError, match="Expected a UTKFace file name"):
+        parse_utkface_age(name)
+
+
+def test_real_crop_part1_listing() -> None:
+    folder = shared_path("utkface", "crop_part1")
+    files, ages = list_utkface(folder)
+    assert len(files) == 9780
+    assert sum(a > 90 for a in ages) == 43
+    assert [int(f.name.split("_")[0]) for f in files] == ages
+
+
+def test_real_subset_loads_with_excluded_ages_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = shared_path("utkface", "crop_part1")
+    with caplog.at_level(logging.INFO):
+        data = load_utkface(folder, limit=60, cache_dir=tmp_path, split_seed=1)
+    assert "excluded 43 of 9780 images with ages outside 1..90" in caplog.text
+    assert data.info["excluded_age_range"] == 43 and data.info["used"] == 60
+    assert (len(data.train), len(data.val), len(data.test)) == (36, 12, 12)
+    assert data.train.inputs.shape[1:] == (3, 60, 60) and data.train.inputs.dtype == torch.uint8
+    assert data.num_classes == 90 and data.class_values[0] == 1.0 and data.class_values[-1] == 90
+    # Independent decode of one image: Pillow RGB + bilinear resize to 60x60.
+    files, ages = list_utkface(folder)
+    kept = [(f, a) for f, a in zip(files, ages, strict=True) if a <= 90]
+    from simloss.experiments.data.splits import subset_indices
+
+    chosen = [kept[i] for i in subset_indices(len(kept), 60, 1)]
+    first = np.asarray(Image.open(chosen[0][0]).convert("RGB").resize((60, 60), Image.BILINEAR))
+    all_inputs = torch.cat([data.train.inputs, data.val.inputs, data.test.inputs])
+    matches = [torch.equal(x.permute(1, 2, 0), torch.tensor(first)) for x in all_inputs]
+    assert any(matches)
+
+
+def test_per_channel_standardisation_on_training_split(tmp_path: Path) -> None:
+    folder = write_utkface(tmp_path / "faces", utkface_names([20, 30, 40, 50, 60] * 4))
+    data = load_utkface(folder, cache_dir=tmp_path / "cache")
+    x = data.standardize(data.train.inputs).double()
+    assert torch.allclose(x.mean(dim=(0, 2, 3)), torch.zeros(3, dtype=torch.float64), atol=1e-4)
+    assert torch.allclose(
+        x.std(dim=(0, 2, 3), unbiased=False), torch.ones(3, dtype=torch.float64), atol=1e-3
+    )
+
+
+def test_both_styles_in_one_folder_and_ages_out_of_range_excluded(tmp_path: Path) -> None:
+    names = utkface_names([5, 6, 7, 8, 9], chip=True) + utkface_names([10, 11, 95, 0, 12], False)
+    folder = write_utkface(tmp_path / "faces", names)
+    data = load_utkface(folder, cache_dir=tmp_path / "cache")
+    assert data.info["excluded_age_range"] == 2  # 95 and 0
+    targets = torch.cat([data.train.targets, data.val.targets, data.test.targets])
+    assert sorted((targets + 1).tolist()) == [5, 6, 7, 8, 9, 10, 11, 12]
+
+
+def test_cache_is_reused_and_keyed_by_the_file_list(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = write_utkface(tmp_path / "faces", utkface_names(range(20, 30)))
+    cache = tmp_path / "cache"
+    first = load_utkface(folder, cache_dir=cache)
+    assert len(list(cache.glob("utkface-*.npz"))) == 1
+    with caplog.at_level(logging.INFO):
+        second = load_utkface(folder, cache_dir=cache)
+    assert "from cache" in caplog.text
+    assert torch.equal(first.train.inputs, second.train.inputs)
+    write_utkface(folder, utkface_names([33], chip=False))  # a new file: a new key
+    load_utkface(folder, cache_dir=cache)
+    assert len(list(cache.glob("utkface-*.npz"))) == 2
+    assert not list(cache.glob(".*"))  # no temporary files left behind
+
+
+def test_missing_folder_and_file_instead_of_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_utkface(tmp_path / "absent")
+    (tmp_path / "file.jpg").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError, match="to be a directory"):
+        load_utkface(tmp_path / "file.jpg")
+
+
+def test_unrecognised_layout_names_the_path(tmp_path: Path) -> None:
+    write_utkface(tmp_path / "parent" / "UTKFace", utkface_names([20, 30]))
+    with pytest.raises(ValueError, match=r"found no \.jpg files; it has subfolders \['UTKFace'\]"):
+        load_utkface(tmp_path / "parent")
+
+
+def test_name_without_age_names_the_folder(tmp_path: Path) -> None:
+    folder = write_utkface(tmp_path / "faces", [*utkface_names([20, 30]), "face.jpg"])
+    with pytest.raises(ValueError, match=r"'face\.jpg'.*faces"):
+        load_utkface(folder)
+
+
+@pytest.mark.parametrize("kind", ["truncated", "not_an_image"])
+def test_unreadable_image_stops_or_is_skipped_on_request(
+    tmp_path: Path, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    names = utkface_names(range(20, 32))
+    folder = write_utkface(tmp_path / "faces", names)
+    bad = folder / names[3]
+    if kind == "truncated":
+        bad.write_bytes(jpeg_bytes(99)[:300])
+    else:
+        bad.write_text("not a jpeg")
+    with pytest.raises(ValueError, match=rf"Could not decode image .*{names[3]}.*skip_unreadable"):
+        load_utkface(folder, cache_dir=tmp_path / "cache")
+    with caplog.at_level(logging.WARNING):
+        data = load_utkface(folder, cache_dir=tmp_path / "cache", skip_unreadable=True)
+    assert data.info["skipped_unreadable"] == 1 and data.info["used"] == 11
+    assert "skipped 1 unreadable image(s)" in caplog.text
+    assert len(data.train) + len(data.val) + len(data.test) == 11
+    # The cache remembers the bad file; without the flag the error comes back.
+    with pytest.raises(ValueError, match="Could not decode image"):
+        load_utkface(folder, cache_dir=tmp_path / "cache")
