@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import metrics_distributed
@@ -9,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simloss import ClassOrder
 from simloss.metrics import (
@@ -96,6 +99,24 @@ def test_bad_update_leaves_the_states_alone(name):
     with pytest.raises(TypeError, match="`preds` to be a torch.Tensor"):
         metric.update(p.tolist(), t)
     assert same(metric.compute(), before)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from(sorted(MAKERS)),
+    st.lists(st.integers(0, 40), min_size=0, max_size=6),
+    st.integers(0, 2**31 - 1),
+)
+def test_any_batching_gives_the_whole_set_value(name, cuts, seed):
+    """Updating over batches cut anywhere (empty ones included) equals one update on all."""
+    p, t = batch(seed, 40)
+    bounds = [0, *sorted(cuts), 40]
+    metric = MAKERS[name]()
+    for lo, hi in itertools.pairwise(bounds):
+        metric.update(p[lo:hi], t[lo:hi])
+    whole = MAKERS[name]()
+    whole.update(p, t)
+    assert same(metric.compute(), whole.compute())
 
 
 def test_states_are_non_persistent_buffers_that_keep_their_dtype():
