@@ -10,6 +10,7 @@ The public API:
 * :mod:`simloss.metrics`: metrics that measure how bad the mistakes are.
 """
 
+from simloss import metrics, similarity
 from simloss.functional import sim_loss
 from simloss.loss import SimLoss
 from simloss.similarity import ClassOrder, SparseSimilarity, class_order, validate_similarity
@@ -22,6 +23,8 @@ __all__ = [
     "SparseSimilarity",
     "__version__",
     "class_order",
+    "metrics",
     "sim_loss",
+    "similarity",
     "validate_similarity",
 ]
