@@ -128,7 +128,7 @@ def from_embeddings(
     cosine = (unit @ unit.T).clamp_(-1.0, 1.0)
     sim = cosine.clamp_(min=0.0)
     sim.fill_diagonal_(1.0)
-    return _lower_bound64(sim, bound).to(dtype)
+    return _lower_bound64(sim, bound, inplace=True).to(dtype)
 
 
 def class_name_vectors(

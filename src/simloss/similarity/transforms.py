@@ -63,12 +63,16 @@ def lower_bound(sim: Any, l: float, *, dtype: torch.dtype = torch.float32) -> Te
             f"Expected `sim` to have ones on the diagonal (Eq. 3 assumes sim(i, i) = 1), "
             f"but found {diagonal[i].item():g} at ({i}, {i})"
         )
-    return _lower_bound64(matrix.to(torch.float64), bound).to(dtype)
+    return _lower_bound64(matrix.to(torch.float64), bound, inplace=False).to(dtype)
 
 
-def _lower_bound64(matrix: Tensor, bound: float) -> Tensor:
-    """Eq. 3 on a validated float64 matrix whose diagonal is 1 (internal)."""
-    out = (matrix - bound).clamp_(min=0.0) / (1.0 - bound)
+def _lower_bound64(matrix: Tensor, bound: float, *, inplace: bool) -> Tensor:
+    """Eq. 3 on a validated float64 matrix whose diagonal is 1 (internal).
+
+    With ``inplace`` the caller's matrix is overwritten (no extra (C, C) copies).
+    """
+    out = matrix.sub_(bound) if inplace else matrix - bound
+    out.clamp_(min=0.0).div_(1.0 - bound)
     out.fill_diagonal_(1.0)  # (1 - l) / (1 - l) is exactly 1 already; kept explicit
     return out
 
