@@ -194,8 +194,19 @@ def test_summary_is_truncated(capsys: pytest.CaptureFixture[str]) -> None:
         (["--order", "5", "--r", "0.5", "--lower-bound", "1"], r"Expected `l` in [0, 1)"),
         (["--order", "0", "--r", "0.5"], "Expected `num_classes` >= 1"),
         (["--names", "missing.txt"], "missing.txt"),
+        (["--names", "n.txt", "--vectors-format", "glove"], "--vectors-format only with --vectors"),
     ],
-    ids=["no-r", "r-range", "s-unused", "plot-no-out", "out-suffix", "l-range", "zero", "missing"],
+    ids=[
+        "no-r",
+        "r-range",
+        "s-unused",
+        "plot-no-out",
+        "out-suffix",
+        "l-range",
+        "zero",
+        "missing",
+        "format-unused",
+    ],
 )
 def test_usage_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _run(argv, capsys)

