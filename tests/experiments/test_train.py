@@ -37,6 +37,7 @@ def without_times(record: dict[str, Any]) -> dict[str, Any]:
     clean.pop("wall_time_s")
     for entry in clean["history"]:
         entry.pop("time_s")
+        entry.pop("train_time_s")
     return clean
 
 
@@ -62,7 +63,8 @@ def test_utkface_two_epoch_run_writes_a_complete_record(tmp_path: Path) -> None:
     assert record["num_examples"] == {"train": 120, "val": 40, "test": 40}
     assert [h["epoch"] for h in record["history"]] == [1, 2]
     for entry in record["history"]:
-        assert set(entry) == {"epoch", "train_loss", "val_loss", "val", "time_s"}
+        assert set(entry) == {"epoch", "train_loss", "val_loss", "val", "time_s", "train_time_s"}
+        assert 0 < entry["train_time_s"] < entry["time_s"]
         assert set(entry["val"]) == {"acc", "mae", "mse"}
     assert record["best_epoch"] in (1, 2)
     assert set(record["metrics"]) == {"val", "test"}

@@ -81,10 +81,15 @@ class PreparedData:
         return self.train.inputs.dim() == 4
 
     def standardize(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Standardise a batch of raw inputs to float32 on ``inputs``' device."""
-        mean = self.mean.to(inputs.device)
-        std = self.std.to(inputs.device)
-        return (inputs.to(torch.float32) * self.scale - mean) / std
+        """Standardise a batch of raw inputs to a new float32 tensor on ``inputs``' device.
+
+        Computed as one in-place affine map ``x * (scale / std) + (-mean / std)`` on
+        the float copy, which keeps the input's memory format (channels-last
+        stays channels-last) and makes two passes over the batch instead of four.
+        """
+        factor = (self.scale / self.std).to(inputs.device)
+        shift = (-self.mean / self.std).to(inputs.device)
+        return inputs.to(torch.float32, copy=True).mul_(factor).add_(shift)
 
 
 def channel_stats(
