@@ -450,6 +450,7 @@ def run_sweep(
     out_dir: str | Path,
     *,
     workers: int = 1,
+    threads: int | None = None,
     storage: str | None = None,
     study_name: str | None = None,
     progress: bool = True,
@@ -467,7 +468,9 @@ def run_sweep(
         out_dir: the sweep folder (created): ``sweep.json``, ``study.db`` with
             the default storage, ``trials/`` (one folder per trial with its
             ``record.json`` and ``model.pt``) and ``logs/`` (one per worker).
-        workers: local worker processes; each gets ``cores // workers`` torch threads.
+        workers: local worker processes (one runs in this process).
+        threads: torch threads per worker; ``None``: ``cores // workers``
+            (:func:`threads_per_worker`), so workers do not oversubscribe.
         storage: an Optuna storage URL shared with other machines; ``None``:
             the one in ``sweep.json``, else ``sqlite:///OUT/study.db``.
         study_name: ``None``: the one in ``sweep.json``, else ``simloss-<dataset>``.
@@ -491,7 +494,11 @@ def run_sweep(
             f"Expected a grid over {expected_param!r} for dataset {base.dataset!r}, "
             f"but found one over {grid.param!r}"
         )
-    threads = threads_per_worker(workers)
+    default_threads = threads_per_worker(workers)
+    if threads is None:
+        threads = default_threads
+    elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"Expected `threads` to be an int >= 1 or None, found {threads!r}")
     if heartbeat_interval is not None and (
         isinstance(heartbeat_interval, bool)
         or not isinstance(heartbeat_interval, int)

@@ -1,0 +1,120 @@
+"""Nothing lost, nothing twice: sweeps killed with SIGKILL, and processes started together.
+
+Real (short) Abalone trainings in real worker processes; each test checks that
+every grid point x run ends with exactly one finished trial.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from simloss.experiments.config import TrainConfig
+from simloss.experiments.records import load_records, sqlite_url
+from simloss.experiments.sweep import Grid, run_sweep
+
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+
+GRID = Grid("r", (0.0, 0.3, 0.6, 0.9), 2)
+# Runs of a second or so: long enough to be killed in the middle of one.
+SETTINGS = {"dataset": "abalone", "epochs": 12, "patience": 12, "limit": 1000}
+STUDY = "simloss-abalone"
+
+
+def _command(out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "simloss",
+        "sweep",
+        "--dataset=abalone",
+        "--grid=r=0,0.3,0.6,0.9",
+        "--runs=2",
+        f"--epochs={SETTINGS['epochs']}",
+        f"--patience={SETTINGS['patience']}",
+        f"--limit={SETTINGS['limit']}",
+        f"--out={out}",
+        "--heartbeat=1",
+        "--threads=1",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def _states(url: str) -> list[tuple[TrialState, tuple[float, int]]]:
+    try:
+        study = optuna.load_study(study_name=STUDY, storage=url)
+    except KeyError:  # not created yet
+        return []
+    return [(t.state, (t.user_attrs["value"], t.user_attrs["run"])) for t in study.get_trials()]
+
+
+def _assert_exactly_once(url: str) -> None:
+    complete = Counter(point for state, point in _states(url) if state == TrialState.COMPLETE)
+    assert complete == Counter(GRID.points()), complete
+
+
+def test_killed_sweep_resumes_and_finishes_each_point_once(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    url = sqlite_url(out / "study.db")
+    proc = subprocess.Popen(
+        _command(out, "--workers=2"),
+        start_new_session=True,  # its own process group: the workers die with it
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the sweep never got going"
+            states = [s for s, _ in _states(url)] if (out / "study.db").exists() else []
+            if TrialState.COMPLETE in states and TrialState.RUNNING in states:
+                break
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    after_kill = Counter(state for state, _ in _states(url))
+    assert after_kill[TrialState.RUNNING] >= 1  # killed in the middle of a run
+    assert after_kill[TrialState.COMPLETE] < len(GRID.points())
+
+    result = run_sweep(TrainConfig(**SETTINGS), GRID, out, threads=1, progress=False)
+    assert result.ok, result.summary()
+    _assert_exactly_once(url)
+    states = Counter(state for state, _ in _states(url))
+    # The runs that were killed are marked failed (no heartbeat) and were run again.
+    assert states[TrialState.FAIL] == after_kill[TrialState.RUNNING]
+    assert states[TrialState.RUNNING] == 0
+    assert len(load_records(out)) == len(GRID.points())
+
+
+def test_two_processes_started_at_once_share_one_storage(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "shared.db")
+    procs = [
+        subprocess.Popen(
+            _command(tmp_path / f"machine{i}", f"--storage={url}"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
+    outputs = [proc.communicate(timeout=240) for proc in procs]
+    for proc, (stdout, stderr) in zip(procs, outputs, strict=True):
+        assert proc.returncode == 0, stderr
+        assert "8/8 finished" in stdout
+    _assert_exactly_once(url)
+    # Both folders read the same sweep through the storage named in their sweep.json.
+    for i in range(2):
+        records = load_records(tmp_path / f"machine{i}")
+        assert sorted((r["value"], r["run"]) for r in records) == sorted(GRID.points())
