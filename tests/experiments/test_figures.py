@@ -159,3 +159,17 @@ def test_figure2_default_class_falls_back_to_most_frequent() -> None:
     assert notes == ["Figure 2 (b): no class 30; drawn for the most frequent test class, 125"]
     target = {line.get_label(): line for line in fig.axes[1].get_lines()}["target 125"]
     np.testing.assert_allclose(target.get_xdata(), [125, 125])
+
+
+def test_lower_bound_sweep_report_says_which_figures_are_skipped(tmp_path: Path) -> None:
+    records = []
+    for rec in _records():
+        rec.update(
+            param="l", dataset="cifar100", value={0.0: 0.99, 0.3: 0.9, 0.8: 0.5}[rec["value"]]
+        )
+        records.append(rec)
+    text = write_report(records, tmp_path).read_text()
+    assert (tmp_path / "metrics_vs_l.png").exists()
+    assert not (tmp_path / "figure2.png").exists()
+    assert "Figure 2 is drawn for ordered classes (parameter r) only" in text
+    assert "similarity heatmap skipped" in text
