@@ -120,5 +120,7 @@ def class_order(
     band = order_band(num_classes, r, dtype=dtype, device=device)
     full = torch.zeros(num_classes, dtype=dtype, device=device)
     full[: band.numel()] = band
-    idx = torch.arange(num_classes, device=device)
-    return full[(idx[:, None] - idx[None, :]).abs()]
+    # A Toeplitz matrix from sliding windows: sequence[k] = full[|k - (C - 1)|], and
+    # row i is the window starting at C - 1 - i, so entry (i, j) is full[|i - j|].
+    sequence = torch.cat([full[1:].flip(0), full])
+    return sequence.unfold(0, num_classes, 1).flip(0).contiguous()
