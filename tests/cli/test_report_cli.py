@@ -47,7 +47,7 @@ def test_report_command_writes_tables_and_prints_markdown(tmp_path: Path, capsys
     printed = capsys.readouterr().out
     assert "| 0.5 | 6 | **80.00** | **1.50** | 205.00+ | 1.88 |" in printed
     # run 0 has the same test MAE as CCE: 5 non-zero differences cannot reach 5 %
-    assert "not made: too few runs (5 non-zero paired differences of 6 pairs" in printed
+    assert "not made: too few runs (5 non-zero of 6 pairs; 6 needed)" in printed
     assert "r = 0.9: no finished runs" in printed
     for name in ("report.md", "report.tex", "report.csv"):
         assert (sweep / "report" / name).stat().st_size > 0

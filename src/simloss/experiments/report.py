@@ -203,8 +203,8 @@ def wilcoxon_against_baseline(
     if n_nonzero < min_pairs:
         return WilcoxonResult(
             "too_few_runs", n_pairs, n_nonzero, mean_diff, None, None, "",
-            f"not made: too few runs ({n_nonzero} non-zero paired differences of "
-            f"{n_pairs} pairs; at least {min_pairs} are needed to reach p < {alpha:g})",
+            f"not made: too few runs ({n_nonzero} non-zero of {n_pairs} pairs; "
+            f"{min_pairs} needed)",
         )  # fmt: skip
     result = stats.wilcoxon(diffs, zero_method="wilcox", alternative="two-sided", method="auto")
     p_value = float(result.pvalue)
@@ -632,7 +632,13 @@ def to_markdown(summary: SweepSummary, *, figures: Sequence[str] = ()) -> str:
                 row.append(f"{test.mark} {test.reason}".strip())
         test_rows.append(row)
     if test_rows:
-        out.append(_md_table(test_header, test_rows))
+        out.append(
+            f"Each cell: the mark, the p-value and the runs entering the test (non-zero paired "
+            f"differences of the runs both rows have). A two-sided test needs at least "
+            f"{min_pairs_for_significance(summary.alpha)} non-zero differences to reach "
+            f"p < {summary.alpha:g}; with fewer it is not made."
+        )
+        out += ["", _md_table(test_header, test_rows)]
     else:
         out.append("No values besides CCE: nothing to test.")
 
