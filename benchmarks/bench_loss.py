@@ -12,7 +12,8 @@ Implementations:
   simloss-order    sim_loss with ClassOrder (no C x C matrix)
   paper            the paper's code: softmax, S[y] . p, -log(. + 1e-8) (wrong for confident mistakes)
 
-Run: python benchmarks/bench_loss.py [--repeats 30] [--no-memory]
+Run: python benchmarks/bench_loss.py [--repeats 30] [--no-memory] [--device cuda]
+(on CUDA, memory is the peak of torch.cuda.max_memory_allocated above the inputs)
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from simloss.similarity import class_order
 
 SHAPES = [(1024, 10), (1024, 100), (4096, 100), (1024, 1000), (64, 100_000)]
 R = 0.7
+DEVICE = torch.device("cpu")
 DENSE_LIMIT = 20_000  # a dense float32 S above this many classes is not built (C = 1e5: 40 GB)
 
 
@@ -49,9 +51,9 @@ def implementations(
     impls: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
         "cross_entropy": lambda z, y: F.cross_entropy(z, y),
     }
-    order = ClassOrder(num_classes, R)
+    order = ClassOrder(num_classes, R).to(DEVICE)
     if num_classes <= DENSE_LIMIT:
-        dense = class_order(num_classes, R)
+        dense = class_order(num_classes, R, device=DEVICE)
         impls["simloss-dense"] = lambda z, y: sim_loss(z, y, dense, validate=False)
         impls["paper"] = lambda z, y: paper_loss(z, y, dense)
     impls["simloss-order"] = lambda z, y: sim_loss(z, y, order)
@@ -60,17 +62,24 @@ def implementations(
 
 def make_inputs(n: int, num_classes: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
-    logits = (torch.randn(n, num_classes, generator=gen) * 2).requires_grad_()
-    target = torch.randint(0, num_classes, (n,), generator=gen)
+    logits = (torch.randn(n, num_classes, generator=gen) * 2).to(DEVICE).requires_grad_()
+    target = torch.randint(0, num_classes, (n,), generator=gen).to(DEVICE)
     return logits, target
+
+
+def synchronize() -> None:
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize()
 
 
 def step(
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], z: torch.Tensor, y: torch.Tensor
 ) -> float:
     z.grad = None
+    synchronize()
     start = time.perf_counter()
     fn(z, y).backward()
+    synchronize()
     return time.perf_counter() - start
 
 
@@ -121,6 +130,17 @@ def memory_child(name: str, n: int, num_classes: int) -> None:
 
 
 def measure_memory(name: str, n: int, num_classes: int) -> int:
+    if DEVICE.type == "cuda":
+        z, y = make_inputs(n, num_classes)
+        fn = implementations(num_classes)[name]
+        fn(z, y).backward()
+        z.grad = None
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        fn(z, y).backward()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before
     # Every allocation above 16 KiB gets its own mapping, returned on free, so the
     # resident set follows live tensor memory and its high-water mark is the peak.
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "16384"}
@@ -140,19 +160,27 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument(
         "--memory-child", nargs=3, metavar=("IMPL", "N", "C"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = torch.device(args.device)
     if args.memory_child:
         name, n, c = args.memory_child
         memory_child(name, int(n), int(c))
         return
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, r = {R}")
+    where = (
+        torch.cuda.get_device_name()
+        if DEVICE.type == "cuda"
+        else f"{torch.get_num_threads()} CPU threads"
+    )
+    print(f"torch {torch.__version__}, {where}, float32, r = {R}")
     print(
         "baseline: F.cross_entropy; time = median forward+backward / baseline median; "
-        "memory = peak extra RSS / baseline's\n"
+        "memory = peak extra memory of one step / baseline's\n"
     )
     header = f"{'(N, C)':>14} {'implementation':>15} {'CE ms':>8} {'time x CE':>10} {'peak MB':>9} {'mem x CE':>9}"
     print(header)
