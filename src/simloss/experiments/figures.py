@@ -242,7 +242,8 @@ def plot_similarity(
 
     Args:
         matrices: (C, C) matrices per panel title, e.g. ``{"r = 0.3": S}``.
-        class_values: the value of each class for the axis extent (default: indices).
+        class_values: the value of each class for the axes when they are consecutive
+            (step 1); otherwise, and by default, the axes show class indices.
 
     Returns:
         The figure.
@@ -262,7 +263,8 @@ def plot_similarity(
         if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
             raise ValueError(f"Expected matrix {title!r} to be square (C, C), found {arr.shape}")
         extent = None
-        if class_values is not None:
+        evenly_spaced = class_values is not None and np.allclose(np.diff(class_values), 1.0)
+        if class_values is not None and evenly_spaced:
             lo, hi = float(class_values[0]), float(class_values[-1])
             extent = (lo - 0.5, hi + 0.5, hi + 0.5, lo - 0.5)
         image = ax.imshow(arr, vmin=0.0, vmax=1.0, cmap="viridis", extent=extent)
@@ -385,6 +387,9 @@ def _similarity_matrices(summary: SweepSummary, values: Sequence[float]) -> dict
         return {}
     from simloss.similarity import class_order
 
+    kinds = {(r.get("config") or {}).get("similarity", "order") for r in summary.records}
+    if kinds - {"order", None}:
+        return {}
     sizes = {len(r["class_values"]) for r in summary.records if r.get("class_values")}
     if len(sizes) != 1:
         return {}
