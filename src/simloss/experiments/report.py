@@ -767,13 +767,14 @@ def to_latex(summary: SweepSummary) -> str:
         f"\\caption{{Validation and test results on {name}, mean over runs. Best validation "
         f"values in bold. Test values marked $^{{+}}$/$^{{-}}$ are significantly better/worse "
         f"than CCE ({cce}; two-sided Wilcoxon signed-rank test, paired by run, "
-        f"$\\alpha = {summary.alpha:g}$).}}",
+        f"$\\alpha = {summary.alpha:g}$). Tests that could not be made are listed, with their "
+        f"run counts, in report.md and report.csv.}}",
         *_latex_tabular(summary, mean_rows),
         r"\end{table}",
         "",
         r"\begin{table}",
         r"\centering",
-        f"\\caption{{Standard deviation over runs ($ddof = 1$) on {name}.}}",
+        f"\\caption{{Standard deviation over runs (ddof = 1) on {name}.}}",
         *_latex_tabular(summary, std_rows),
         r"\end{table}",
     ]
