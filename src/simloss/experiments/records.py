@@ -53,7 +53,11 @@ def point_key(value: float, run: int) -> tuple[float, int]:
         >>> point_key(0.1 * 3, 2) == point_key(0.3, 2)
         True
     """
-    return (round(float(value), VALUE_DECIMALS), int(run))
+    if isinstance(run, bool) or not isinstance(run, int):
+        raise TypeError(f"Expected `run` to be an int, but found {type(run).__name__} {run!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"Expected `value` to be a number, but found {type(value).__name__}")
+    return (round(float(value), VALUE_DECIMALS), run)
 
 
 def sqlite_url(path: str | Path) -> str:

@@ -891,6 +891,11 @@ def _worker_main(args: _WorkerArgs) -> None:
         os.environ[var] = str(args.threads)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     _quiet_optuna()
+    from tqdm import tqdm
+
+    # A thread lock instead of tqdm's default process-shared one: no semaphore is
+    # left behind by the os._exit below.
+    tqdm.set_lock(threading.RLock())
     import torch
 
     torch.set_num_threads(args.threads)
