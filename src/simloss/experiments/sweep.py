@@ -795,55 +795,33 @@ class _Monitor:
 def _run_workers(args: _WorkerArgs, workers: int, setup: _Setup, progress: bool) -> list[str]:
     """Run the workers and show progress until they have all ended.
 
-    One worker runs in this process (a monitor thread feeds the bar); several
-    run as spawned processes, each logging to ``logs/<host>-<pid>.log``.
+    This process is one of the workers (it starts at once, while the others,
+    ``workers - 1`` spawned processes, import torch); a thread feeds the
+    progress bar. Every worker logs to ``logs/<host>-<pid>.log``.
     """
+    from multiprocessing.connection import wait
+
     monitor = _Monitor(args, setup, progress)
-    try:
-        if workers == 1:
-            _run_in_process(dataclasses.replace(args, parent_pid=None), monitor)
-            return []
-        return _run_processes(args, workers, monitor)
-    finally:
-        monitor.close()
-
-
-def _run_in_process(args: _WorkerArgs, monitor: _Monitor) -> None:
     done = threading.Event()
 
     def watch() -> None:
         while not done.wait(args.poll_interval):
             monitor.poll()
 
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    try:
-        with _open_log(args.out_dir) as log:
-            _worker_loop(args, log)
-    finally:
-        done.set()
-        thread.join()
-        monitor.poll()
-
-
-def _run_processes(args: _WorkerArgs, workers: int, monitor: _Monitor) -> list[str]:
-    from multiprocessing.connection import wait
-
     context = multiprocessing.get_context("spawn")  # fork is unsafe with torch's thread pools
     processes = [
         context.Process(target=_worker_main, args=(args,), name=f"simloss-sweep-{i}")
-        for i in range(workers)
+        for i in range(1, workers)
     ]
-    for process in processes:
-        process.start()
+    thread = threading.Thread(target=watch, daemon=True)
     try:
-        while True:
-            alive = [p for p in processes if p.exitcode is None]
-            if alive:
-                wait([p.sentinel for p in alive], timeout=args.poll_interval)
-            monitor.poll()
-            if not alive:
-                break
+        for process in processes:
+            process.start()
+        thread.start()
+        with _open_log(args.out_dir) as log:
+            _worker_loop(dataclasses.replace(args, parent_pid=None), log)
+        while alive := [p for p in processes if p.exitcode is None]:
+            wait([p.sentinel for p in alive], timeout=args.poll_interval)
     except BaseException:
         for process in processes:
             if process.exitcode is None:
@@ -853,12 +831,20 @@ def _run_processes(args: _WorkerArgs, workers: int, monitor: _Monitor) -> list[s
             if process.exitcode is None:
                 process.kill()
         raise
+    finally:
+        done.set()
+        if thread.is_alive():
+            thread.join()
+        monitor.poll()
+        monitor.close()
     errors = []
     for process in processes:
         process.join()
         if process.exitcode != 0:
-            log = _log_path(args.out_dir, process.pid)
-            errors.append(f"worker {process.pid} exited with code {process.exitcode} (log: {log})")
+            log_path = _log_path(args.out_dir, process.pid)
+            errors.append(
+                f"worker {process.pid} exited with code {process.exitcode} (log: {log_path})"
+            )
     return errors
 
 
