@@ -8,12 +8,15 @@ full epoch also evaluates the validation split (reported separately, as the
 bare loop has no validation).
 
 Also reported: the first run's time to list, decode and cache the images (a
-fresh cache folder), and the time to load them from the cache.
+fresh cache folder; this line also holds the first run's final validation and
+test evaluation), its first epoch, and the time to load the images from the
+cache. Trainer and bare epochs alternate, so that load changes on a shared
+machine hit both alike.
 
 Run::
 
     python benchmarks/bench_train.py --data-dir ../shared/data/utkface/crop_part1
-    python benchmarks/bench_train.py --data-dir ... --limit 2000 --epochs 3   # quicker
+    python benchmarks/bench_train.py --data-dir ... --limit 2000 --repeats 3   # quicker
 """
 
 from __future__ import annotations
@@ -34,38 +37,40 @@ from simloss.experiments.models import build_model
 from simloss.experiments.train import run_training
 
 
-def bare_loop_epochs(config: TrainConfig, epochs: int) -> list[float]:
-    """Seconds per epoch of a plain forward/backward/step loop over in-memory tensors."""
-    cfg = config.resolve()
-    data = load_data(cfg)
-    torch.manual_seed(cfg.seed)
-    channels_last = cfg.channels_last
-    memory = torch.channels_last if channels_last else torch.contiguous_format
-    inputs = data.standardize(data.train.inputs).contiguous(memory_format=memory)
-    targets = data.train.targets
-    model = build_model("age_cnn", data.input_shape, data.num_classes)
-    model = model.to(memory_format=memory)  # type: ignore[call-overload]
-    criterion = simloss.SimLoss(simloss.class_order(data.num_classes, cfg.r or 0.0))
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    batch = cfg.batch_size or 1024
-    generator = torch.Generator().manual_seed(cfg.seed)
-    times = []
-    for _ in range(epochs):
+class BareLoop:
+    """The baseline: a plain forward/backward/step loop over in-memory float tensors."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.cfg = config.resolve()
+        data = load_data(self.cfg)
+        self.memory = torch.channels_last if self.cfg.channels_last else torch.contiguous_format
+        self.inputs = data.standardize(data.train.inputs).contiguous(memory_format=self.memory)
+        self.targets = data.train.targets
+        self.shape, self.classes = data.input_shape, data.num_classes
+        self.generator = torch.Generator().manual_seed(self.cfg.seed)
+
+    def epoch(self) -> float:
+        """Seconds for one epoch of a freshly initialised model (as a 1-epoch run has)."""
+        torch.manual_seed(self.cfg.seed)
+        model = build_model("age_cnn", self.shape, self.classes)
+        model = model.to(memory_format=self.memory)  # type: ignore[call-overload]
+        criterion = simloss.SimLoss(simloss.class_order(self.classes, self.cfg.r or 0.0))
+        optimizer = torch.optim.Adam(model.parameters(), lr=self.cfg.lr)
+        batch = self.cfg.batch_size or 1024
         start = time.perf_counter()
         model.train()
-        for index in torch.randperm(len(targets), generator=generator).split(batch):
+        for index in torch.randperm(len(self.targets), generator=self.generator).split(batch):
             optimizer.zero_grad(set_to_none=True)
-            loss = criterion(model(inputs[index]), targets[index])
+            loss = criterion(model(self.inputs[index]), self.targets[index])
             loss.backward()
             optimizer.step()
-        times.append(time.perf_counter() - start)
-    return times
+        return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True, help="UTKFace folder")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="trainer/bare epoch pairs")
     parser.add_argument("--limit", type=int, default=None, help="use at most this many images")
     parser.add_argument("--num-threads", type=int, default=None)
     parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")
@@ -74,55 +79,60 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.num_threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
     with tempfile.TemporaryDirectory() as scratch:
-        cache = Path(scratch) / "cache"
         base = TrainConfig(
             dataset="utkface",
             data_dir=str(args.data_dir),
-            cache_dir=str(cache),
+            cache_dir=str(Path(scratch) / "cache"),
             r=0.3,
-            epochs=args.epochs,
-            patience=args.epochs + 1,
+            epochs=1,
             limit=args.limit,
             progress=False,
             device="cpu",
             channels_last=args.channels_last,
         )
-        start = time.perf_counter()
-        load_data(base)
-        decode_s = time.perf_counter() - start
+        # First run: list, decode and cache the images, then one epoch.
+        first = run_training(base, Path(scratch) / "first")
         start = time.perf_counter()
         data = load_data(base)
         cached_s = time.perf_counter() - start
-        record = run_training(base, Path(scratch) / "run")
-        bare = bare_loop_epochs(base, args.epochs)
+        bare = BareLoop(base)
+        bare.epoch()  # warm-up, not counted
+        # Alternate trainer and bare epochs so that load changes on a shared machine
+        # hit both alike; the trainer's epoch is the training-step time of a 1-epoch run.
+        trainer_s: list[float] = []
+        trainer_full_s: list[float] = []
+        bare_s: list[float] = []
+        for rep in range(args.repeats):
+            record = run_training(base, Path(scratch) / f"run{rep}")
+            trainer_s.append(record["history"][0]["train_time_s"])
+            trainer_full_s.append(record["history"][0]["time_s"])
+            bare_s.append(bare.epoch())
     n_train = len(data.train)
-    history = record["history"]
-    train_s = [h["train_time_s"] for h in history]
-    epoch_s = [h["time_s"] for h in history]
-    # The first epoch of either loop warms up allocators; compare the rest (median).
-    steady = slice(1, None) if args.epochs > 1 else slice(None)
-    t_train = statistics.median(train_s[steady])
-    t_epoch = statistics.median(epoch_s[steady])
-    t_bare = statistics.median(bare[steady])
+    used = data.info["used"]
+    first_epoch = first["history"][0]
+    decode_s = first["wall_time_s"] - first_epoch["time_s"]
+    t_train, t_full, t_bare = (statistics.median(v) for v in (trainer_s, trainer_full_s, bare_s))
     layout = "channels_last" if args.channels_last else "contiguous"
     print(
-        f"UTKFace {args.data_dir}: {data.info['used']} images, train {n_train}, "
-        f"val {len(data.val)}, {layout}, batch 1024"
+        f"UTKFace {args.data_dir}: {used} images, train {n_train}, val {len(data.val)}, "
+        f"{layout}, batch 1024, median of {args.repeats} alternating epochs"
     )
-    print(f"{'what':44s} {'seconds':>9s} {'images/s':>9s} {'ratio':>7s}")
+    print(f"{'what':46s} {'seconds':>9s} {'images/s':>9s} {'ratio':>7s}")
     rows = [
-        ("list + decode + cache (first run)", decode_s, data.info["used"] / decode_s, None),
-        ("load from cache", cached_s, data.info["used"] / cached_s, None),
+        ("first run: list+decode+cache+final eval", decode_s, used / decode_s, None),
+        ("first run: epoch 1 training steps", first_epoch["train_time_s"], None, None),
+        ("load from cache", cached_s, used / cached_s, None),
         ("bare loop epoch (baseline)", t_bare, n_train / t_bare, 1.0),
         ("trainer epoch, training steps", t_train, n_train / t_train, t_train / t_bare),
-        ("trainer epoch incl. validation", t_epoch, n_train / t_epoch, t_epoch / t_bare),
-        ("trainer first epoch (training steps)", train_s[0], n_train / train_s[0], None),
+        ("trainer epoch incl. validation", t_full, n_train / t_full, t_full / t_bare),
     ]
     for name, seconds, rate, ratio in rows:
+        rate_text = f"{rate:9.1f}" if rate is not None else f"{n_train / seconds:9.1f}"
         ratio_text = f"{ratio:7.3f}" if ratio is not None else ""
-        print(f"{name:44s} {seconds:9.2f} {rate:9.1f} {ratio_text}")
+        print(f"{name:46s} {seconds:9.2f} {rate_text} {ratio_text}")
     print(
-        f"per-epoch seconds: trainer {[round(t, 2) for t in train_s]}, bare {[round(t, 2) for t in bare]}"
+        f"per-epoch seconds: trainer {[round(t, 2) for t in trainer_s]}, "
+        f"bare {[round(t, 2) for t in bare_s]}"
     )
     overhead = t_train / t_bare - 1
     print(f"pipeline overhead (training steps vs bare loop): {overhead:+.1%} (target <= +10%)")
