@@ -79,6 +79,10 @@ def test_changed_fixed_setting_is_refused_by_name(tmp_path: Path) -> None:
         run_sweep(TrainConfig(**TINY), grid, out, progress=False, heartbeat_interval=99)
     with pytest.raises(ValueError, match="study_name"):
         run_sweep(TrainConfig(**TINY), grid, out, progress=False, study_name="other")
+    other = sqlite_url(tmp_path / "other.db")
+    with pytest.raises(ValueError, match="Expected `storage`"):
+        run_sweep(TrainConfig(**TINY), grid, out, progress=False, storage=other)
+    assert not (tmp_path / "other.db").exists()
     # Local settings may differ between reruns.
     assert run_sweep(TrainConfig(**TINY, device="cpu"), grid, out, progress=False).ok
 

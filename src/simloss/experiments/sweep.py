@@ -576,10 +576,12 @@ def _resolve_storage(
     out: Path, dataset: str, storage: str | None, study_name: str | None
 ) -> tuple[str, str]:
     previous = read_sweep_file(out) if (out / SWEEP_FILE).is_file() else None
+    default = sqlite_url(out / DB_FILE)
     if previous is not None:
-        if storage is not None and previous.get("storage") not in (None, storage):
+        before = previous.get("storage") or default
+        if storage is not None and storage != before:
             raise ValueError(
-                f"Expected `storage` {previous['storage']!r} (the one of the sweep in {out}), "
+                f"Expected `storage` {before!r} (the one of the sweep in {out}), "
                 f"but found {storage!r}; use another --out for another storage"
             )
         if study_name is not None and study_name != previous["study_name"]:
@@ -589,8 +591,7 @@ def _resolve_storage(
             )
         storage = storage or previous.get("storage")
         study_name = previous["study_name"]
-    url = storage or sqlite_url(out / DB_FILE)
-    return url, study_name or f"simloss-{dataset}"
+    return storage or default, study_name or f"simloss-{dataset}"
 
 
 @dataclass(frozen=True)
@@ -1019,9 +1020,10 @@ def _run_trial(
         with _Heartbeat(storage, trial_id, args.heartbeat_interval, log):
             config = _config_from_settings(settings["fixed"], args.local, param, value, run)
             record = run_training(config, trial_dir)
-            objective = float(record["metrics"]["val"][settings["fixed"]["monitor"]])
-            if not math.isfinite(objective):
-                raise ValueError(f"the validation {settings['fixed']['monitor']} is {objective}")
+            monitor = settings["fixed"]["monitor"]
+            objective = record["metrics"]["val"].get(monitor)
+            if not isinstance(objective, (int, float)) or not math.isfinite(objective):
+                raise ValueError(f"the validation {monitor} of the run is {objective!r}")
             attach_record(storage, trial_id, record, f"trials/{folder}/record.json")
             storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values=[objective])
         _log(log, f"trial {trial.number} finished: {objective:.6g}")
