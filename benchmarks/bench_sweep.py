@@ -18,13 +18,17 @@ Printed:
     storage traffic (claim, heartbeats, record and state writes, the look for
     duplicates) and config building; worker start-up is reported separately.
     It is shown as a share of the mean training run.
+  - for both, the cores actually used (CPU seconds of this process and its
+    workers / wall seconds): on a machine shared with other jobs the sweep can
+    only be as parallel as the cores it gets, and this number says how many.
 
-Run: python benchmarks/bench_sweep.py [--epochs 150] [--workers 2] [--out DIR]
+Run: python benchmarks/bench_sweep.py [--epochs 400] [--workers 2] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import tempfile
 import time
@@ -50,6 +54,15 @@ def sequential(base: TrainConfig, out: Path) -> float:
     return time.perf_counter() - started
 
 
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and its finished child processes."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 def engine_overhead(out: Path, study_name: str) -> tuple[list[float], list[float], float]:
     """Per-trial engine seconds, per-trial training seconds, and start-up seconds."""
     study = optuna.load_study(study_name=study_name, storage=sqlite_url(out / "study.db"))
@@ -71,7 +84,7 @@ def engine_overhead(out: Path, study_name: str) -> tuple[list[float], list[float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--epochs", type=int, default=150, help="epochs per run (all of them)")
+    parser.add_argument("--epochs", type=int, default=400, help="epochs per run (all of them)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", help="working folder (default: a temporary one)")
     args = parser.parse_args()
@@ -80,11 +93,15 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     run_training(TrainConfig(dataset="abalone", r=0.5, epochs=1, progress=False), root / "warm")
+    cpu = cpu_seconds()
     seq = sequential(base, root / "sequential")
+    seq_cores = (cpu_seconds() - cpu) / seq
+    cpu = cpu_seconds()
     started = time.perf_counter()
     wall_start = time.time()
     result = run_sweep(base, GRID, root / "sweep", workers=args.workers, progress=False)
     swept = time.perf_counter() - started
+    sweep_cores = (cpu_seconds() - cpu) / swept
     if not result.ok:
         raise SystemExit(f"the sweep did not finish:\n{result.summary()}")
     overhead, training, first_start = engine_overhead(root / "sweep", result.study_name)
@@ -92,8 +109,14 @@ def main() -> None:
     mean_run = statistics.mean(training)
     per_trial = statistics.mean(overhead)
     print(f"machine: {torch.get_num_threads()} torch threads by default; {len(training)} runs")
-    print(f"sequential (1 process, {torch.get_num_threads()} threads): {seq:8.2f} s")
-    print(f"sweep ({args.workers} workers, default SQLite storage): {swept:8.2f} s")
+    print(
+        f"sequential (1 process, {torch.get_num_threads()} threads): {seq:8.2f} s"
+        f"   cores used {seq_cores:.2f}"
+    )
+    print(
+        f"sweep ({args.workers} workers, default SQLite storage): {swept:8.2f} s"
+        f"   cores used {sweep_cores:.2f}"
+    )
     print(f"ratio sweep / sequential: {swept / seq:.3f}   (ideal on 2 cores: <= 0.5)")
     print(f"worker start-up (call to first trial start): {first_start - wall_start:.2f} s")
     print(f"mean training run inside the sweep: {mean_run:.3f} s")

@@ -49,7 +49,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -910,6 +910,8 @@ def _log(log: TextIO, message: str) -> None:
 
 def _worker_loop(args: _WorkerArgs, log: TextIO) -> None:
     """Claim trials until none is waiting or running, run each, store its outcome."""
+    from simloss.experiments.train import run_training  # once, before the first trial
+
     interval = args.heartbeat_interval
     storage = open_storage(
         args.url, heartbeat_interval=interval, grace_period=3 * interval, max_retry=MAX_RETRY
@@ -940,7 +942,7 @@ def _worker_loop(args: _WorkerArgs, log: TextIO) -> None:
             storage.set_trial_state_values(trial_id, TrialState.PRUNED)
             _log(log, f"trial {trial.number} duplicates trial {duplicate}; skipped")
             continue
-        _run_trial(args, settings, storage, trial, trial_id, log)
+        _run_trial(args, settings, storage, trial, trial_id, log, run_training)
 
 
 def _claim_next(
@@ -1007,9 +1009,8 @@ def _run_trial(
     trial: FrozenTrial,
     trial_id: int,
     log: TextIO,
+    run_training: Callable[[TrainConfig, Path], dict[str, Any]],
 ) -> None:
-    from simloss.experiments.train import run_training
-
     param = str(trial.user_attrs["param"])
     value, run = point_key(trial.user_attrs["value"], trial.user_attrs["run"])
     folder = f"{param}={value!r}_run={run}_trial={trial.number}"
