@@ -108,6 +108,23 @@ def test_same_seed_same_record_and_seeds_matter(tmp_path: Path) -> None:
     assert other_split["distributions"]["test_label"] != first["distributions"]["test_label"]
 
 
+def test_image_model_runs_are_deterministic_too(tmp_path: Path) -> None:
+    config = TrainConfig(
+        dataset="utkface",
+        data_dir=str(shared_path("utkface", "crop_part1")),
+        cache_dir=str(tmp_path / "cache"),
+        r=0.8,
+        epochs=1,
+        limit=80,
+        batch_size=32,
+        progress=False,
+    )
+    first = run_training(config, tmp_path / "a")
+    again = run_training(config, tmp_path / "b")
+    assert without_times(first) == without_times(again)
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
 def test_early_stopping_keeps_the_best_epoch(tmp_path: Path) -> None:
     record = run_training(abalone(r=0.3, patience=3, epochs=400, lr=0.05), tmp_path)
     history, best = record["history"], record["best_epoch"]

@@ -33,7 +33,7 @@ from simloss.experiments.data import PreparedData, Split, load_data
 from simloss.experiments.models import build_model
 from simloss.metrics import compute_metrics, mean_predicted_distribution
 
-__all__ = ["SCHEMA_VERSION", "build_similarity", "evaluate", "run_training"]
+__all__ = ["SCHEMA_VERSION", "Evaluation", "build_similarity", "evaluate", "run_training"]
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,16 @@ def build_similarity(config: TrainConfig, data: PreparedData) -> Any:
 
 
 @dataclass
-class _Evaluation:
+class Evaluation:
+    """The result of :func:`evaluate` on one split.
+
+    Attributes:
+        logits: float32 ``(N, C)`` on the CPU.
+        targets: int64 ``(N,)`` on the CPU.
+        loss: the mean SimLoss over the split.
+        metrics: :func:`simloss.metrics.compute_metrics` of the logits.
+    """
+
     logits: torch.Tensor
     targets: torch.Tensor
     loss: float
@@ -137,7 +146,7 @@ def evaluate(
     batch_size: int,
     device: torch.device,
     channels_last: bool = False,
-) -> _Evaluation:
+) -> Evaluation:
     """Logits (CPU, float32), mean loss and the paper's metrics on one split."""
     model.eval()
     outputs: list[torch.Tensor] = []
@@ -150,7 +159,7 @@ def evaluate(
     logits = torch.cat(outputs)
     targets = split.targets.cpu()
     metrics = compute_metrics(logits, targets, **_metric_kwargs(data))
-    return _Evaluation(logits, targets, loss_sum / len(split), metrics)
+    return Evaluation(logits, targets, loss_sum / len(split), metrics)
 
 
 def _improved(value: float, best: float | None, goal: str) -> bool:
@@ -178,7 +187,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _distributions(evaluation: _Evaluation) -> dict[str, Any]:
+def _distributions(evaluation: Evaluation) -> dict[str, Any]:
     dist = mean_predicted_distribution(evaluation.logits, evaluation.targets)
     if dist.per_class is None or dist.class_counts is None:
         raise RuntimeError("mean_predicted_distribution returned no per-class result")
