@@ -165,3 +165,22 @@ def test_download_checks_the_checksum_without_network(
     assert path.read_bytes() == payload and path.name == "cifar-100-python.tar.gz"
     assert download_cifar100(tmp_path, md5=good, progress=False) == path  # reused
     assert len(seen) == 2
+
+
+def test_load_with_download_fetches_only_when_absent(
+    cifar_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sample = shared_path(*CIFAR_SAMPLE)
+    calls: list[Path] = []
+
+    def fake_download(dest: Path, *, progress: bool = True) -> Path:
+        calls.append(Path(dest))
+        return cifar_fixture_from_sample(sample, sample.parent, Path(dest), tarball=True)
+
+    monkeypatch.setattr("simloss.experiments.data.cifar100.download_cifar100", fake_download)
+    target = tmp_path / "new"
+    data = load_cifar100(target, download=True, val_fraction=0.34)
+    assert calls == [target] and len(data.test) == 100
+    load_cifar100(target, download=True, val_fraction=0.34)  # present now: no second fetch
+    load_cifar100(cifar_root, download=True, val_fraction=0.34)
+    assert calls == [target]

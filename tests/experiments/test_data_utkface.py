@@ -12,6 +12,7 @@ from data_fixtures import jpeg_bytes, utkface_names, write_utkface
 from PIL import Image
 
 from conftest import shared_path
+from simloss.experiments.data._images import default_cache_dir
 from simloss.experiments.data.utkface import list_utkface, load_utkface, parse_utkface_age
 
 
@@ -145,3 +146,16 @@ def test_unreadable_image_stops_or_is_skipped_on_request(
     # The cache remembers the bad file; without the flag the error comes back.
     with pytest.raises(ValueError, match="Could not decode image"):
         load_utkface(folder, cache_dir=tmp_path / "cache")
+
+
+def test_default_cache_dir_follows_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SIMLOSS_CACHE_DIR", str(tmp_path / "explicit"))
+    assert default_cache_dir() == tmp_path / "explicit"
+    monkeypatch.delenv("SIMLOSS_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert default_cache_dir() == tmp_path / "xdg" / "simloss"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "simloss"

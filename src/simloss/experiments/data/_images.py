@@ -33,7 +33,7 @@ def default_cache_dir() -> Path:
     """``$SIMLOSS_CACHE_DIR``, else ``$XDG_CACHE_HOME/simloss``, else ``~/.cache/simloss``.
 
     Example:
-        >>> default_cache_dir().name in ("simloss",) or "SIMLOSS_CACHE_DIR" in os.environ
+        >>> isinstance(default_cache_dir(), Path)
         True
     """
     explicit = os.environ.get("SIMLOSS_CACHE_DIR")
