@@ -6,8 +6,11 @@ every grid point x run ends with exactly one finished trial.
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -24,9 +27,9 @@ from simloss.experiments.sweep import Grid, run_sweep
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 
-GRID = Grid("r", (0.0, 0.3, 0.6, 0.9), 2)
+GRID = Grid("r", (0.0, 0.3, 0.6, 0.9), 3)
 # Runs of a second or so: long enough to be killed in the middle of one.
-SETTINGS = {"dataset": "abalone", "epochs": 12, "patience": 12, "limit": 1000}
+SETTINGS = {"dataset": "abalone", "epochs": 30, "patience": 30, "limit": 1000}
 STUDY = "simloss-abalone"
 
 
@@ -38,7 +41,7 @@ def _command(out: Path, *extra: str) -> list[str]:
         "sweep",
         "--dataset=abalone",
         "--grid=r=0,0.3,0.6,0.9",
-        "--runs=2",
+        "--runs=3",
         f"--epochs={SETTINGS['epochs']}",
         f"--patience={SETTINGS['patience']}",
         f"--limit={SETTINGS['limit']}",
@@ -58,6 +61,25 @@ def _states(url: str) -> list[tuple[TrialState, tuple[float, int]]]:
     return [(t.state, (t.user_attrs["value"], t.user_attrs["run"])) for t in study.get_trials()]
 
 
+def _raw_states(db: Path) -> tuple[Counter[str], float | None]:
+    """Trial states and the age in seconds of the youngest running trial, read straight
+    from the SQLite file: a fast look, so that the kill comes right after it."""
+    if not db.exists():
+        return Counter(), None
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            rows = con.execute("SELECT state, datetime_start FROM trials").fetchall()
+    except sqlite3.OperationalError:  # tables not created yet
+        return Counter(), None
+    now = datetime.datetime.now()
+    ages = [
+        (now - datetime.datetime.fromisoformat(start)).total_seconds()
+        for state, start in rows
+        if state == "RUNNING" and start
+    ]
+    return Counter(state for state, _ in rows), min(ages, default=None)
+
+
 def _assert_exactly_once(url: str) -> None:
     complete = Counter(point for state, point in _states(url) if state == TrialState.COMPLETE)
     assert complete == Counter(GRID.points()), complete
@@ -74,13 +96,14 @@ def test_killed_sweep_resumes_and_finishes_each_point_once(tmp_path: Path) -> No
     )
     deadline = time.monotonic() + 120
     try:
+        # Kill once a trial has finished and another has just started (its run ahead).
         while True:
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             assert time.monotonic() < deadline, "the sweep never got going"
-            states = [s for s, _ in _states(url)] if (out / "study.db").exists() else []
-            if TrialState.COMPLETE in states and TrialState.RUNNING in states:
+            states, youngest = _raw_states(out / "study.db")
+            if states["COMPLETE"] >= 1 and youngest is not None and youngest < 0.05:
                 break
-            time.sleep(0.2)
+            time.sleep(0.005)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -112,7 +135,7 @@ def test_two_processes_started_at_once_share_one_storage(tmp_path: Path) -> None
     outputs = [proc.communicate(timeout=240) for proc in procs]
     for proc, (stdout, stderr) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, stderr
-        assert "8/8 finished" in stdout
+        assert "12/12 finished" in stdout
     _assert_exactly_once(url)
     # Both folders read the same sweep through the storage named in their sweep.json.
     for i in range(2):
