@@ -141,3 +141,36 @@ def test_two_processes_started_at_once_share_one_storage(tmp_path: Path) -> None
     for i in range(2):
         records = load_records(tmp_path / f"machine{i}")
         assert sorted((r["value"], r["run"]) for r in records) == sorted(GRID.points())
+
+
+def test_sigterm_stops_gracefully_and_rerun_finishes(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    url = sqlite_url(out / "study.db")
+    proc = subprocess.Popen(
+        _command(out, "--workers=2"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the sweep never got going"
+            states, youngest = _raw_states(out / "study.db")
+            if states["COMPLETE"] >= 1 and youngest is not None and youngest < 0.05:
+                break
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGTERM)  # the sweep process only, as `kill PID` does
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "simloss sweep: interrupted"
+    study = optuna.load_study(study_name=STUDY, storage=url)
+    interrupted = [t for t in study.get_trials() if t.state == TrialState.FAIL]
+    assert interrupted and all(t.user_attrs["error"] == "interrupted" for t in interrupted)
+    assert not [t for t in study.get_trials() if t.state == TrialState.RUNNING]
+
+    # No heartbeat wait is needed: nothing was left running.
+    result = run_sweep(TrainConfig(**SETTINGS), GRID, out, threads=1, progress=False)
+    assert result.ok, result.summary()
+    _assert_exactly_once(url)

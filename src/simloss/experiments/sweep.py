@@ -815,6 +815,10 @@ def _run_workers(args: _WorkerArgs, workers: int, setup: _Setup, progress: bool)
         for i in range(1, workers)
     ]
     thread = threading.Thread(target=watch, daemon=True)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    # SIGTERM (a scheduler's preemption, `kill`) ends this process like Ctrl-C: its
+    # trial is marked interrupted and the worker processes are stopped.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if on_main_thread else None
     try:
         for process in processes:
             process.start()
@@ -833,6 +837,8 @@ def _run_workers(args: _WorkerArgs, workers: int, setup: _Setup, progress: bool)
                 process.kill()
         raise
     finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
         done.set()
         if thread.is_alive():
             thread.join()
@@ -936,13 +942,17 @@ def _worker_loop(args: _WorkerArgs, log: TextIO) -> None:
             time.sleep(args.poll_interval)  # a trial elsewhere may die and come back
             continue
         trial, trial_id = claimed
-        duplicate = _duplicate_of(study, trial)
-        if duplicate is not None:
-            storage.set_trial_user_attr(trial_id, "duplicate_of", duplicate)
-            storage.set_trial_state_values(trial_id, TrialState.PRUNED)
-            _log(log, f"trial {trial.number} duplicates trial {duplicate}; skipped")
-            continue
-        _run_trial(args, settings, storage, trial, trial_id, log, run_training)
+        try:
+            duplicate = _duplicate_of(study, trial)
+            if duplicate is not None:
+                storage.set_trial_user_attr(trial_id, "duplicate_of", duplicate)
+                storage.set_trial_state_values(trial_id, TrialState.PRUNED)
+                _log(log, f"trial {trial.number} duplicates trial {duplicate}; skipped")
+                continue
+            _run_trial(args, settings, storage, trial, trial_id, log, run_training)
+        except KeyboardInterrupt:
+            _fail(storage, trial_id, "interrupted")  # the next command reruns it at once
+            raise
 
 
 def _claim_next(
@@ -1030,9 +1040,6 @@ def _run_trial(
         _log(log, f"trial {trial.number} finished: {objective:.6g}")
     except optuna.exceptions.UpdateFinishedTrialError:
         _log(log, f"trial {trial.number} was declared dead meanwhile; its result is discarded")
-    except KeyboardInterrupt:
-        _fail(storage, trial_id, "interrupted")
-        raise
     except Exception as exc:
         _log(log, f"trial {trial.number} failed:\n{traceback.format_exc()}")
         _fail(storage, trial_id, f"{type(exc).__name__}: {exc}")
