@@ -922,37 +922,40 @@ def _worker_loop(args: _WorkerArgs, log: TextIO) -> None:
     storage = open_storage(
         args.url, heartbeat_interval=interval, grace_period=3 * interval, max_retry=MAX_RETRY
     )
-    study = optuna.load_study(study_name=args.study_name, storage=storage)
-    study_id = storage.get_study_id_from_name(args.study_name)
-    settings = study.user_attrs[SETTINGS_ATTR]
-    _log(log, f"worker started on {args.study_name} ({args.threads} threads)")
-    while True:
-        if args.parent_pid is not None and os.getppid() != args.parent_pid:
-            _log(log, "the sweep process has gone; stopping")
-            return
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-        claimed = _claim_next(study, storage, study_id)
-        if claimed is None:
-            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if not running:
-                _log(log, "no trial left; stopping")
+    try:
+        study = optuna.load_study(study_name=args.study_name, storage=storage)
+        study_id = storage.get_study_id_from_name(args.study_name)
+        settings = study.user_attrs[SETTINGS_ATTR]
+        _log(log, f"worker started on {args.study_name} ({args.threads} threads)")
+        while True:
+            if args.parent_pid is not None and os.getppid() != args.parent_pid:
+                _log(log, "the sweep process has gone; stopping")
                 return
-            time.sleep(args.poll_interval)  # a trial elsewhere may die and come back
-            continue
-        trial, trial_id = claimed
-        try:
-            duplicate = _duplicate_of(study, trial)
-            if duplicate is not None:
-                storage.set_trial_user_attr(trial_id, "duplicate_of", duplicate)
-                storage.set_trial_state_values(trial_id, TrialState.PRUNED)
-                _log(log, f"trial {trial.number} duplicates trial {duplicate}; skipped")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+            claimed = _claim_next(study, storage, study_id)
+            if claimed is None:
+                running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if not running:
+                    _log(log, "no trial left; stopping")
+                    return
+                time.sleep(args.poll_interval)  # a trial elsewhere may die and come back
                 continue
-            _run_trial(args, settings, storage, trial, trial_id, log, run_training)
-        except KeyboardInterrupt:
-            _fail(storage, trial_id, "interrupted")  # the next command reruns it at once
-            raise
+            trial, trial_id = claimed
+            try:
+                duplicate = _duplicate_of(study, trial)
+                if duplicate is not None:
+                    storage.set_trial_user_attr(trial_id, "duplicate_of", duplicate)
+                    storage.set_trial_state_values(trial_id, TrialState.PRUNED)
+                    _log(log, f"trial {trial.number} duplicates trial {duplicate}; skipped")
+                    continue
+                _run_trial(args, settings, storage, trial, trial_id, log, run_training)
+            except KeyboardInterrupt:
+                _fail(storage, trial_id, "interrupted")  # the next command reruns it at once
+                raise
+    finally:
+        _dispose(storage)
 
 
 def _claim_next(
