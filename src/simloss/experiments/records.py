@@ -77,6 +77,7 @@ def open_storage(
     grace_period: int | None = None,
     max_retry: int | None = None,
     must_exist: bool = False,
+    wal: bool = True,
 ) -> optuna.storages.RDBStorage:
     """Open an Optuna RDB storage with settings fit for several processes.
 
@@ -93,6 +94,8 @@ def open_storage(
         max_retry: how often a dead worker's trial is put back in the queue
             (Optuna's ``RetryHeartbeatStaleTrialCallback``); used with the heartbeat.
         must_exist: for SQLite, refuse a file that does not exist (reading only).
+        wal: for SQLite, switch the file to write-ahead logging (a lasting
+            property of the file; readers leave it as it is).
 
     Returns:
         The storage.
@@ -123,7 +126,7 @@ def open_storage(
             grace_period=grace_period,
             heartbeat_stale_trial_callback=callback,
         )
-    if url.startswith("sqlite:"):
+    if wal and url.startswith("sqlite:"):
         _use_wal(storage)
     return storage
 
@@ -265,7 +268,7 @@ def load_records(source: str | Path, study_name: str | None = None) -> list[dict
         [('r', 0.3, 0, 1.7)]
     """
     url, name = resolve_source(source, study_name)
-    storage = open_storage(url, must_exist=True)
+    storage = open_storage(url, must_exist=True, wal=False)
     try:
         name = _pick_study(storage, url, name)
         study = optuna.load_study(study_name=name, storage=storage)
