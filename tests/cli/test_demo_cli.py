@@ -17,7 +17,7 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     assert "examples:" in text and "simloss demo --out" in text and "Abalone" in text
-    assert DEMO_GRID == "r=0,0.3,0.6,0.9" and DEMO_RUNS == 3
+    assert DEMO_GRID == "r=0,0.3,0.6,0.9" and DEMO_RUNS == 6
 
 
 def test_small_demo_prints_table_and_folder_last(
