@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +124,42 @@ def test_point_key_rounds_values() -> None:
         point_key(0.99, 2.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="storage URL"):
         open_storage("study.db")
+
+
+def _claim_all(url: str, ready: Any, go: Any, claims: Any) -> None:
+    storage = open_storage(url)
+    study = optuna.load_study(study_name="race", storage=storage)
+    study_id = storage.get_study_id_from_name("race")
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    ready.release()
+    go.wait()
+    got = []
+    for trial in waiting:
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        try:
+            if storage.set_trial_state_values(trial_id, TrialState.RUNNING):
+                got.append(trial.number)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
+    claims.put(got)
+
+
+def test_sqlite_claims_are_atomic_across_processes(tmp_path: Path) -> None:
+    # Plain Optuna on SQLite lets two processes both move one trial from WAITING to
+    # RUNNING (the driver reads outside a transaction); open_storage must not.
+    url = sqlite_url(tmp_path / "race.db")
+    study = optuna.create_study(study_name="race", storage=open_storage(url))
+    for _ in range(150):
+        study.add_trial(create_trial(state=TrialState.WAITING))
+    context = multiprocessing.get_context("spawn")
+    ready, go, claims = context.Semaphore(0), context.Event(), context.Queue()
+    procs = [context.Process(target=_claim_all, args=(url, ready, go, claims)) for _ in range(3)]
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        assert ready.acquire(timeout=120)
+    go.set()  # all start claiming the same list at once
+    claimed = [number for _ in procs for number in claims.get(timeout=120)]
+    for proc in procs:
+        proc.join(timeout=60)
+    assert sorted(claimed) == list(range(150))  # each trial claimed exactly once

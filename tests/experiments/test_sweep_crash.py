@@ -122,16 +122,37 @@ def test_killed_sweep_resumes_and_finishes_each_point_once(tmp_path: Path) -> No
 
 
 def test_two_processes_started_at_once_share_one_storage(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "shared.db")
-    procs = [
-        subprocess.Popen(
+    # Two "machines" (own folders, one storage) start together, are both killed in
+    # the middle, and start together again.
+    db = tmp_path / "shared.db"
+    url = sqlite_url(db)
+
+    def start(i: int) -> subprocess.Popen[str]:
+        return subprocess.Popen(
             _command(tmp_path / f"machine{i}", f"--storage={url}"),
+            start_new_session=True,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for i in range(2)
-    ]
+
+    procs = [start(0), start(1)]
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            assert all(p.poll() is None for p in procs), "a sweep ended before the kill"
+            assert time.monotonic() < deadline, "the sweeps never got going"
+            states, youngest = _raw_states(db)
+            if states["COMPLETE"] >= 1 and youngest is not None and youngest < 0.05:
+                break
+            time.sleep(0.005)
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    assert _raw_states(db)[0]["RUNNING"] >= 1
+
+    procs = [start(0), start(1)]
     outputs = [proc.communicate(timeout=240) for proc in procs]
     for proc, (stdout, stderr) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, stderr

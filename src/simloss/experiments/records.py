@@ -95,7 +95,8 @@ def open_storage(
             (Optuna's ``RetryHeartbeatStaleTrialCallback``); used with the heartbeat.
         must_exist: for SQLite, refuse a file that does not exist (reading only).
         wal: for SQLite, switch the file to write-ahead logging (a lasting
-            property of the file; readers leave it as it is).
+            property of the file; readers leave it as it is). Every SQLite
+            transaction starts with ``BEGIN IMMEDIATE`` (see :func:`_tune_sqlite`).
 
     Returns:
         The storage.
@@ -126,28 +127,46 @@ def open_storage(
             grace_period=grace_period,
             heartbeat_stale_trial_callback=callback,
         )
-    if wal and url.startswith("sqlite:"):
-        _use_wal(storage)
+    if url.startswith("sqlite:"):
+        _tune_sqlite(storage, wal=wal)
     return storage
 
 
-def _use_wal(storage: optuna.storages.RDBStorage) -> None:
-    """Write-ahead logging for SQLite: readers do not block the writer, commits skip fsync.
+def _tune_sqlite(storage: optuna.storages.RDBStorage, *, wal: bool) -> None:
+    """Make SQLite transactions atomic across processes, and (``wal``) fast.
 
-    ``synchronous=NORMAL`` in WAL mode stays consistent after a crash of the
-    process (a power loss may drop the last commits). Set on every connection
-    the engine opens from now on; the connections opened to create the tables
-    are closed.
+    Python's ``sqlite3`` driver runs a ``SELECT`` outside any transaction and
+    opens one only at the first write, so Optuna's read-check-write steps (the
+    ``WAITING -> RUNNING`` claim of a trial, failing a stale trial) are not
+    atomic between processes: two workers could both claim one trial. Here every
+    transaction starts with ``BEGIN IMMEDIATE``, which takes SQLite's write lock
+    at once, so such steps run one process at a time (the driver's own
+    transaction handling is switched off, as SQLAlchemy's documentation
+    describes for pysqlite).
+
+    With ``wal``, the file uses write-ahead logging (a lasting property of the
+    file): readers do not block the writer, and with ``synchronous=NORMAL``
+    commits do not wait for the disk (still consistent after a crash of the
+    process; a power loss may drop the last commits).
+
+    Applies to every connection the engine opens from now on; the connections
+    opened to create the tables are closed.
     """
     import sqlalchemy
 
-    def pragmas(connection: Any, record: Any) -> None:
+    def on_connect(connection: Any, record: Any) -> None:
+        connection.isolation_level = None  # the driver issues no BEGIN of its own
         cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        if wal:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    sqlalchemy.event.listen(storage.engine, "connect", pragmas)
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    sqlalchemy.event.listen(storage.engine, "connect", on_connect)
+    sqlalchemy.event.listen(storage.engine, "begin", on_begin)
     storage.engine.dispose()
 
 

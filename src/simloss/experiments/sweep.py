@@ -927,6 +927,7 @@ def _worker_loop(args: _WorkerArgs, log: TextIO) -> None:
         study_id = storage.get_study_id_from_name(args.study_name)
         settings = study.user_attrs[SETTINGS_ATTR]
         _log(log, f"worker started on {args.study_name} ({args.threads} threads)")
+        idle_before = False
         while True:
             if args.parent_pid is not None and os.getppid() != args.parent_pid:
                 _log(log, "the sweep process has gone; stopping")
@@ -936,12 +937,17 @@ def _worker_loop(args: _WorkerArgs, log: TextIO) -> None:
                 optuna.storages.fail_stale_trials(study)
             claimed = _claim_next(study, storage, study_id)
             if claimed is None:
-                running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                if not running:
+                live = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if not live and not idle_before:
+                    # Look once more after a pause: another process may be between
+                    # failing a dead worker's trial and enqueueing its copy.
+                    idle_before = True
+                elif not live:
                     _log(log, "no trial left; stopping")
                     return
                 time.sleep(args.poll_interval)  # a trial elsewhere may die and come back
                 continue
+            idle_before = False
             trial, trial_id = claimed
             try:
                 duplicate = _duplicate_of(study, trial)
@@ -951,6 +957,8 @@ def _worker_loop(args: _WorkerArgs, log: TextIO) -> None:
                     _log(log, f"trial {trial.number} duplicates trial {duplicate}; skipped")
                     continue
                 _run_trial(args, settings, storage, trial, trial_id, log, run_training)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                _log(log, f"trial {trial.number} was finished elsewhere meanwhile; skipped")
             except KeyboardInterrupt:
                 _fail(storage, trial_id, "interrupted")  # the next command reruns it at once
                 raise
@@ -1028,9 +1036,9 @@ def _run_trial(
     value, run = point_key(trial.user_attrs["value"], trial.user_attrs["run"])
     folder = f"{param}={value!r}_run={run}_trial={trial.number}"
     trial_dir = Path(args.out_dir) / "trials" / folder
-    storage.set_trial_user_attr(trial_id, "worker", f"{_host()}:{os.getpid()}")
     _log(log, f"trial {trial.number}: {param}={value!r} run {run} starts")
     try:
+        storage.set_trial_user_attr(trial_id, "worker", f"{_host()}:{os.getpid()}")
         with _Heartbeat(storage, trial_id, args.heartbeat_interval, log):
             config = _config_from_settings(settings["fixed"], args.local, param, value, run)
             record = run_training(config, trial_dir)
