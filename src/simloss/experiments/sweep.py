@@ -938,15 +938,18 @@ def _worker_loop(args: _WorkerArgs, log: TextIO) -> None:
             claimed = _claim_next(study, storage, study_id)
             if claimed is None:
                 live = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-                if not live and not idle_before:
-                    # Look once more after a pause: another process may be between
-                    # failing a dead worker's trial and enqueueing its copy.
+                if live:  # a trial elsewhere may die and come back
+                    idle_before = False
+                    time.sleep(args.poll_interval)
+                    continue
+                if not idle_before:
+                    # Look once more after a short pause: another process may be
+                    # between failing a dead worker's trial and enqueueing its copy.
                     idle_before = True
-                elif not live:
-                    _log(log, "no trial left; stopping")
-                    return
-                time.sleep(args.poll_interval)  # a trial elsewhere may die and come back
-                continue
+                    time.sleep(min(args.poll_interval, 0.2))
+                    continue
+                _log(log, "no trial left; stopping")
+                return
             idle_before = False
             trial, trial_id = claimed
             try:
