@@ -77,7 +77,7 @@ def open_storage(
     grace_period: int | None = None,
     max_retry: int | None = None,
     must_exist: bool = False,
-    wal: bool = True,
+    read_only: bool = False,
 ) -> optuna.storages.RDBStorage:
     """Open an Optuna RDB storage with settings fit for several processes.
 
@@ -94,9 +94,9 @@ def open_storage(
         max_retry: how often a dead worker's trial is put back in the queue
             (Optuna's ``RetryHeartbeatStaleTrialCallback``); used with the heartbeat.
         must_exist: for SQLite, refuse a file that does not exist (reading only).
-        wal: for SQLite, switch the file to write-ahead logging (a lasting
-            property of the file; readers leave it as it is). Every SQLite
-            transaction starts with ``BEGIN IMMEDIATE`` (see :func:`_tune_sqlite`).
+        read_only: for SQLite, the caller only reads: the file is left as it is
+            (otherwise it is switched to write-ahead logging and every
+            transaction starts with ``BEGIN IMMEDIATE``, see :func:`_tune_sqlite`).
 
     Returns:
         The storage.
@@ -127,13 +127,13 @@ def open_storage(
             grace_period=grace_period,
             heartbeat_stale_trial_callback=callback,
         )
-    if url.startswith("sqlite:"):
-        _tune_sqlite(storage, wal=wal)
+    if url.startswith("sqlite:") and not read_only:
+        _tune_sqlite(storage)
     return storage
 
 
-def _tune_sqlite(storage: optuna.storages.RDBStorage, *, wal: bool) -> None:
-    """Make SQLite transactions atomic across processes, and (``wal``) fast.
+def _tune_sqlite(storage: optuna.storages.RDBStorage) -> None:
+    """Make SQLite transactions atomic across processes, and fast.
 
     Python's ``sqlite3`` driver runs a ``SELECT`` outside any transaction and
     opens one only at the first write, so Optuna's read-check-write steps (the
@@ -144,7 +144,7 @@ def _tune_sqlite(storage: optuna.storages.RDBStorage, *, wal: bool) -> None:
     transaction handling is switched off, as SQLAlchemy's documentation
     describes for pysqlite).
 
-    With ``wal``, the file uses write-ahead logging (a lasting property of the
+    The file uses write-ahead logging (a lasting property of the
     file): readers do not block the writer, and with ``synchronous=NORMAL``
     commits do not wait for the disk (still consistent after a crash of the
     process; a power loss may drop the last commits).
@@ -157,9 +157,8 @@ def _tune_sqlite(storage: optuna.storages.RDBStorage, *, wal: bool) -> None:
     def on_connect(connection: Any, record: Any) -> None:
         connection.isolation_level = None  # the driver issues no BEGIN of its own
         cursor = connection.cursor()
-        if wal:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     def on_begin(connection: Any) -> None:
@@ -287,7 +286,7 @@ def load_records(source: str | Path, study_name: str | None = None) -> list[dict
         [('r', 0.3, 0, 1.7)]
     """
     url, name = resolve_source(source, study_name)
-    storage = open_storage(url, must_exist=True, wal=False)
+    storage = open_storage(url, must_exist=True, read_only=True)
     try:
         name = _pick_study(storage, url, name)
         study = optuna.load_study(study_name=name, storage=storage)
