@@ -144,10 +144,11 @@ def _tune_sqlite(storage: optuna.storages.RDBStorage) -> None:
     transaction handling is switched off, as SQLAlchemy's documentation
     describes for pysqlite).
 
-    The file uses write-ahead logging (a lasting property of the
-    file): readers do not block the writer, and with ``synchronous=NORMAL``
-    commits do not wait for the disk (still consistent after a crash of the
-    process; a power loss may drop the last commits).
+    The file uses write-ahead logging (a lasting property of the file): plain
+    readers such as optuna-dashboard or :func:`load_records` do not block the
+    sweep, and with ``synchronous=NORMAL`` commits do not wait for the disk
+    (still consistent after a crash of the process; a power loss may drop the
+    last commits).
 
     Applies to every connection the engine opens from now on; the connections
     opened to create the tables are closed.
