@@ -44,9 +44,14 @@ def test_bad_arguments_exit_1_with_one_line(
 
 def test_tiny_sweep_then_refused_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "sweep"
-    code = main(["sweep", *TINY, "--grid=r=0,0.5", "--runs=1", f"--out={out}"])
-    stdout = capsys.readouterr().out
+    with_bar = [a for a in TINY if a != "--no-progress"]
+    code = main(["sweep", *with_bar, "--grid=r=0,0.5", "--runs=1", f"--out={out}"])
+    stdout, stderr = capsys.readouterr()
     assert code == 0
+    # One bar over the trials, with the counts and tqdm's estimate of the time left.
+    assert "sweep simloss-abalone" in stderr and "2/2" in stderr
+    assert "finished=2" in stderr and "failed=0" in stderr and "running=" in stderr
+    assert "<" in stderr  # elapsed<remaining
     assert "sweep simloss-abalone: 2/2 finished, 0 failed, 0 missing" in stdout
     assert stdout.strip().splitlines()[-1] == str(out.resolve())
     assert json.loads((out / "sweep.json").read_text())["grid"]["values"] == [0.0, 0.5]
