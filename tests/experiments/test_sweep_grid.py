@@ -48,12 +48,23 @@ def test_range_has_no_float_drift() -> None:
         ("r=0:0.9", "start:stop:step"),
         ("r=0:0.9:0", "step must be > 0"),
         ("r=0.5:0.1:0.1", "below start"),
+        ("r=0:0.95:0.1", "whole number of steps"),
         ("r=a,b", "Expected a grid like"),
         ("x=0.1", "'r' or 'l'"),
         ("r=0.1,0.1", "distinct"),
         ("r=nan", "finite"),
     ],
-    ids=["no-param", "two-parts", "zero-step", "reversed", "words", "param", "dup", "nan"],
+    ids=[
+        "no-param",
+        "two-parts",
+        "zero-step",
+        "reversed",
+        "off-grid",
+        "words",
+        "param",
+        "dup",
+        "nan",
+    ],
 )
 def test_parse_errors(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):

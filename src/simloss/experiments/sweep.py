@@ -226,8 +226,10 @@ def _arange(start: float, stop: float, step: float) -> tuple[float, ...]:
         raise ValueError(f"step must be > 0, got {step}")
     if stop < start:
         raise ValueError(f"stop {stop} is below start {start}")
-    count = math.floor((stop - start) / step + 1e-9) + 1
-    return tuple(round(start + i * step, VALUE_DECIMALS) for i in range(count))
+    steps = (stop - start) / step
+    if abs(steps - round(steps)) > 1e-9:
+        raise ValueError(f"stop {stop} is not start {start} plus a whole number of steps {step}")
+    return tuple(round(start + i * step, VALUE_DECIMALS) for i in range(round(steps) + 1))
 
 
 def default_grid(dataset: str, runs: int = DEFAULT_RUNS) -> Grid:
