@@ -315,7 +315,18 @@ def _row_dot(rows: SimilarityRows, probs: Tensor) -> Tensor:
     return (rows.values * probs.gather(1, rows.columns)).sum(1)
 
 
-class _IndexSimLoss(torch.autograd.Function):
+class _ClosedFormLoss(torch.autograd.Function):
+    """Per-sample losses whose forward saved the whole gradient ``dl_i/dz_i`` (N, C)."""
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        others: int = ctx.num_other_inputs  # type: ignore[attr-defined]
+        return (grad * grad_output.unsqueeze(1), *([None] * others))
+
+
+class _IndexSimLoss(_ClosedFormLoss):
     """Per-sample SimLoss for index targets with the closed-form gradient."""
 
     @staticmethod
@@ -327,6 +338,7 @@ class _IndexSimLoss(torch.autograd.Function):
         operator: _Operator,
         normalize: bool,
     ) -> Tensor:
+        ctx.num_other_inputs = 4  # type: ignore[attr-defined]
         probs = torch.softmax(scores, dim=1)
         columns = rows.columns
         if rows.dense is not None:
@@ -362,12 +374,6 @@ class _IndexSimLoss(torch.autograd.Function):
         if grad is not None:
             ctx.save_for_backward(grad)
         return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: FunctionCtx, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return grad * grad_output.unsqueeze(1), None, None, None, None
 
 
 def _log_space_rows(scores: Tensor, sim_rows: Tensor) -> tuple[Tensor, Tensor]:
@@ -412,7 +418,7 @@ def _soft_loss_from_weights(
     return loss
 
 
-class _SoftSimLoss(torch.autograd.Function):
+class _SoftSimLoss(_ClosedFormLoss):
     """Per-sample SimLoss for target distributions, with the closed-form gradient.
 
     ``dl/dz = p * (sum_k T_k - (T / A) S)`` where ``A = p S^T``.
@@ -426,6 +432,7 @@ class _SoftSimLoss(torch.autograd.Function):
         operator: _Operator,
         normalize: bool,
     ) -> Tensor:
+        ctx.num_other_inputs = 3  # type: ignore[attr-defined]
         probs = torch.softmax(scores, dim=1)
         mass = operator.similar_mass(probs)
         active = target_weights != 0
@@ -452,12 +459,6 @@ class _SoftSimLoss(torch.autograd.Function):
         if grad is not None:
             ctx.save_for_backward(grad)
         return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: FunctionCtx, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return grad * grad_output.unsqueeze(1), None, None, None
 
 
 def _soft_row_log_space(
