@@ -166,6 +166,30 @@ def test_gradcheck_float64(label_smoothing, soft, input_type, form):
     assert torch.autograd.gradcheck(f, (x,))
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("input_type", ["logits", "log_probs"])
+@pytest.mark.parametrize("form", ["dense", "class_order_band"])
+def test_gradcheck_reduced_fast_path(reduction, input_type, form):
+    """Unweighted mean/sum reduce inside the autograd function; check that path too."""
+    torch.manual_seed(8)
+    if form == "dense":
+        similarity, num_classes = random_similarity(5, seed=9), 5
+    else:  # more classes than the band: the (index, value) row form
+        similarity, num_classes = ClassOrder(3000, 0.5), 3000
+    x = torch.randn(4, num_classes, dtype=torch.float64).requires_grad_()
+    target = torch.tensor([0, 1, 2, num_classes - 1])
+    assert torch.autograd.gradcheck(
+        lambda v: sim_loss(v, target, similarity, reduction=reduction, input_type=input_type),
+        (x,),
+        fast_mode=True,
+    )
+    per_sample = sim_loss(x, target, similarity, reduction="none", input_type=input_type)
+    expected = per_sample.mean() if reduction == "mean" else per_sample.sum()
+    torch.testing.assert_close(
+        sim_loss(x, target, similarity, reduction=reduction, input_type=input_type), expected
+    )
+
+
 def test_gradcheck_direct_log_probs_input():
     """For input_type='log_probs' the function is -log sum_c S exp(x_c) of x itself."""
     S = random_similarity(4, seed=7)

@@ -243,6 +243,22 @@ def _sim_loss(
     sample_weight = (
         weight.index_select(0, target_kept).to(scores.dtype) if weight is not None else None
     )
+    if (
+        reduction != "none"
+        and sample_weight is None
+        and label_smoothing == 0.0
+        and keep is None
+        and input_type != "probs"
+        and target_kept.numel() > 0
+    ):
+        # The common case: the reduction happens inside the autograd function, which
+        # saves two graph nodes (sum, divide) per step; the values are the same.
+        scale = 1.0 / target_kept.numel() if reduction == "mean" else 1.0
+        rows = operator.rows(target_kept, scores.dtype)
+        reduced: Tensor = _IndexSimLoss.apply(
+            scores_kept, target_kept, rows, operator, input_type == "logits", scale
+        )
+        return reduced
     losses = _index_target_loss(scores_kept, target_kept, operator, input_type)
     if sample_weight is not None:
         losses = losses * sample_weight
@@ -303,7 +319,7 @@ def _index_target_loss(
     rows = operator.rows(target, scores.dtype)
     if input_type == "probs":
         return -torch.log(_row_dot(rows, scores))
-    loss: Tensor = _IndexSimLoss.apply(scores, target, rows, operator, input_type == "logits")
+    loss: Tensor = _IndexSimLoss.apply(scores, target, rows, operator, input_type == "logits", None)
     return loss
 
 
@@ -316,14 +332,21 @@ def _row_dot(rows: SimilarityRows, probs: Tensor) -> Tensor:
 
 
 class _ClosedFormLoss(torch.autograd.Function):
-    """Per-sample losses whose forward saved the whole gradient ``dl_i/dz_i`` (N, C)."""
+    """Losses whose forward saved the whole gradient ``dl_i/dz_i`` (N, C).
+
+    The output is per sample (N,) or, with ``ctx.scale`` set, the scaled sum of
+    the per-sample losses (a scalar).
+    """
 
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad_output: Tensor) -> tuple[Tensor | None, ...]:
         (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
         others: int = ctx.num_other_inputs  # type: ignore[attr-defined]
-        return (grad * grad_output.unsqueeze(1), *([None] * others))
+        scale: float | None = ctx.scale  # type: ignore[attr-defined]
+        if scale is None:
+            return (grad * grad_output.unsqueeze(1), *([None] * others))
+        return (grad * (grad_output * scale), *([None] * others))
 
 
 class _IndexSimLoss(_ClosedFormLoss):
@@ -337,42 +360,59 @@ class _IndexSimLoss(_ClosedFormLoss):
         rows: SimilarityRows,
         operator: _Operator,
         normalize: bool,
+        scale: float | None,
     ) -> Tensor:
-        ctx.num_other_inputs = 4  # type: ignore[attr-defined]
+        ctx.num_other_inputs = 5  # type: ignore[attr-defined]
+        ctx.scale = scale  # type: ignore[attr-defined]
+        # Every (N, C) buffer is reused in place: ``rows`` are fresh tensors that this
+        # function owns, and the gradient is written over ``probs``.
         probs = torch.softmax(scores, dim=1)
         columns = rows.columns
-        if rows.dense is not None:
-            weighted = rows.dense * probs
+        if columns is None:
+            assert rows.dense is not None
+            weighted = rows.dense.mul_(probs)
         else:
-            assert columns is not None and rows.values is not None
-            weighted = rows.values * probs.gather(1, columns)
+            assert rows.values is not None
+            weighted = rows.values.mul_(probs.gather(1, columns))
         mass = weighted.sum(1)
         loss = -torch.log(mass)
-        needs_grad = ctx.needs_input_grad[0]  # type: ignore[attr-defined]
-        grad = None
-        if needs_grad:
-            if columns is None:
-                grad = torch.addcdiv(probs, weighted, mass.unsqueeze(1), value=-1.0)
-            else:
-                grad = probs.scatter_add(1, columns, weighted.div_(mass.unsqueeze(1)).neg_())
         tiny = _tiny(scores.dtype)
+        unstable = None
         if mass.numel() and float(mass.min()) < tiny:
             unstable = torch.nonzero(mass < tiny).squeeze(1)
-            log_mass, posterior = _log_space_rows(
-                scores.index_select(0, unstable),
+        grad = None
+        if ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
+            posterior = weighted.div_(mass.unsqueeze(1))  # S[y] p / (S[y] . p)
+            if normalize:  # p - posterior
+                grad = (
+                    probs.sub_(posterior)
+                    if columns is None
+                    else probs.scatter_add_(1, columns, posterior.neg_())
+                )
+            elif columns is None:  # log-probability input: -posterior
+                grad = posterior.neg_()
+            else:
+                grad = torch.zeros_like(probs).scatter_add_(1, columns, posterior.neg_())
+        if unstable is not None:
+            unstable_scores = scores.index_select(0, unstable)
+            log_mass, exact_posterior = _log_space_rows(
+                unstable_scores,
                 operator.dense_rows(target.index_select(0, unstable), scores.dtype),
             )
             loss[unstable] = -log_mass
             if grad is not None:
-                grad[unstable] = probs.index_select(0, unstable) - posterior
+                grad[unstable] = (
+                    torch.softmax(unstable_scores, dim=1) - exact_posterior
+                    if normalize
+                    else -exact_posterior
+                )
         if not normalize:
             # log-probability inputs: -log sum_c S exp(x_c), without renormalising x.
-            lse = torch.logsumexp(scores, dim=1)
-            loss = loss - lse
-            if grad is not None:
-                grad = grad - probs
+            loss = loss - torch.logsumexp(scores, dim=1)
         if grad is not None:
             ctx.save_for_backward(grad)
+        if scale is not None:
+            return loss.sum() * scale
         return loss
 
 
@@ -433,15 +473,15 @@ class _SoftSimLoss(_ClosedFormLoss):
         normalize: bool,
     ) -> Tensor:
         ctx.num_other_inputs = 3  # type: ignore[attr-defined]
+        ctx.scale = None  # type: ignore[attr-defined]
         probs = torch.softmax(scores, dim=1)
         mass = operator.similar_mass(probs)
         active = target_weights != 0
         ratio = torch.where(active, target_weights / mass, 0.0)
         loss = -torch.where(active, target_weights * torch.log(mass), 0.0).sum(1)
         total_weight = target_weights.sum(1)
-        needs_grad = ctx.needs_input_grad[0]  # type: ignore[attr-defined]
         grad = None
-        if needs_grad:
+        if ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
             grad = probs * (total_weight.unsqueeze(1) - operator.similar_mass_transposed(ratio))
         unstable = torch.nonzero((active & (mass < _tiny(scores.dtype))).any(1)).squeeze(1)
         for row in unstable.tolist():

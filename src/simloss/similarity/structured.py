@@ -41,6 +41,7 @@ class _Operator:
     num_classes: int
 
     def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
+        """Rows ``S[target]`` as new tensors that the caller may overwrite."""
         raise NotImplementedError
 
     def dense_rows(self, index: Tensor, dtype: torch.dtype) -> Tensor:
