@@ -375,31 +375,31 @@ class _IndexSimLoss(_ClosedFormLoss):
             assert rows.values is not None
             weighted = rows.values.mul_(probs.gather(1, columns))
         mass = weighted.sum(1)
-        loss = -torch.log(mass)
+        log_mass = torch.log(mass)
         tiny = _tiny(scores.dtype)
         unstable = None
         if mass.numel() and float(mass.min()) < tiny:
             unstable = torch.nonzero(mass < tiny).squeeze(1)
         grad = None
         if ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
-            posterior = weighted.div_(mass.unsqueeze(1))  # S[y] p / (S[y] . p)
-            if normalize:  # p - posterior
-                grad = (
-                    probs.sub_(posterior)
-                    if columns is None
-                    else probs.scatter_add_(1, columns, posterior.neg_())
-                )
-            elif columns is None:  # log-probability input: -posterior
-                grad = posterior.neg_()
+            mass_column = mass.unsqueeze(1)
+            if normalize and columns is None:  # p - S[y] p / (S[y] . p), in one pass
+                grad = probs.addcdiv_(weighted, mass_column, value=-1.0)
             else:
-                grad = torch.zeros_like(probs).scatter_add_(1, columns, posterior.neg_())
+                posterior = weighted.div_(mass_column)  # S[y] p / (S[y] . p)
+                if columns is None:  # log-probability input: -posterior
+                    grad = posterior.neg_()
+                elif normalize:
+                    grad = probs.scatter_add_(1, columns, posterior.neg_())
+                else:
+                    grad = torch.zeros_like(probs).scatter_add_(1, columns, posterior.neg_())
         if unstable is not None:
             unstable_scores = scores.index_select(0, unstable)
-            log_mass, exact_posterior = _log_space_rows(
+            exact_log_mass, exact_posterior = _log_space_rows(
                 unstable_scores,
                 operator.dense_rows(target.index_select(0, unstable), scores.dtype),
             )
-            loss[unstable] = -log_mass
+            log_mass[unstable] = exact_log_mass
             if grad is not None:
                 grad[unstable] = (
                     torch.softmax(unstable_scores, dim=1) - exact_posterior
@@ -408,12 +408,12 @@ class _IndexSimLoss(_ClosedFormLoss):
                 )
         if not normalize:
             # log-probability inputs: -log sum_c S exp(x_c), without renormalising x.
-            loss = loss - torch.logsumexp(scores, dim=1)
+            log_mass = log_mass + torch.logsumexp(scores, dim=1)
         if grad is not None:
             ctx.save_for_backward(grad)
         if scale is not None:
-            return loss.sum() * scale
-        return loss
+            return log_mass.sum() * -scale
+        return log_mass.neg_()
 
 
 def _log_space_rows(scores: Tensor, sim_rows: Tensor) -> tuple[Tensor, Tensor]:
