@@ -65,10 +65,10 @@ class _DenseOperator(_Operator):
         self.num_classes = int(matrix.shape[0])
 
     def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
-        return SimilarityRows(self.matrix.to(dtype).index_select(0, target), None, None)
+        return SimilarityRows(self.matrix.index_select(0, target).to(dtype), None, None)
 
     def dense_rows(self, index: Tensor, dtype: torch.dtype) -> Tensor:
-        return self.matrix.to(dtype).index_select(0, index)
+        return self.matrix.index_select(0, index).to(dtype)
 
     def similar_mass(self, probs: Tensor) -> Tensor:
         return probs @ self.matrix.to(probs.dtype).T
