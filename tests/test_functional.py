@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import simloss
 from simloss import ClassOrder, SimLoss, SparseSimilarity, sim_loss
-from simloss.similarity import class_order
+from simloss.similarity import class_order, to_probability_matrix
 
 TOL = {torch.float32: {"rtol": 1e-6, "atol": 1e-6}, torch.float64: {"rtol": 1e-10, "atol": 1e-12}}
 
@@ -313,6 +313,7 @@ def test_probability_matrix_has_same_gradient_and_shifted_value():
     torch.manual_seed(7)
     S = class_order(6, 0.6, dtype=torch.float64)
     P = S / S.sum(1, keepdim=True)
+    torch.testing.assert_close(to_probability_matrix(S).double(), P, rtol=1e-6, atol=1e-7)
     z = torch.randn(9, 6, dtype=torch.float64)
     y = torch.randint(0, 6, (9,))
     a, b = z.clone().requires_grad_(), z.clone().requires_grad_()
