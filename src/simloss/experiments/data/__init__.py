@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from simloss.experiments.config import TrainConfig
-from simloss.experiments.data._types import PreparedData, Split
+from simloss.experiments.data._types import PreparedData, Preprocessing, Split
 from simloss.experiments.data.abalone import load_abalone
 from simloss.experiments.data.afad import load_afad
 from simloss.experiments.data.cifar100 import load_cifar100
@@ -18,6 +18,7 @@ from simloss.experiments.data.utkface import load_utkface
 
 __all__ = [
     "PreparedData",
+    "Preprocessing",
     "Split",
     "load_abalone",
     "load_afad",
