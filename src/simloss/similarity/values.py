@@ -101,7 +101,7 @@ def from_values(
         if scale != 1.0:
             block.div_(scale)
         torch.pow(base, block, out=block)
-        torch.nn.functional.threshold_(block, cut, 0.0)  # keep x > cut: normal in `dtype`
+        torch.threshold_(block, cut, 0.0)  # keep x > cut: normal in `dtype`
         out[start:stop, start:].copy_(block)
         out[start:, start:stop].copy_(block.T)
     return out if device is None else out.to(device)
