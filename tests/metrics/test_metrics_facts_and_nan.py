@@ -145,3 +145,6 @@ def test_infinite_scores_keep_their_meaning() -> None:
     # +inf is a legitimate argmax; only NaN is refused
     scores = torch.tensor([[float("inf"), 0.0], [float("-inf"), 1.0]])
     assert float(accuracy(scores, torch.tensor([0, 1]))) == 1.0
+    # row maxima +inf and -inf sum to NaN: the exact test clears it
+    scores = torch.tensor([[float("inf"), 0.0], [float("-inf"), float("-inf")]])
+    assert float(accuracy(scores, torch.tensor([0, 0]))) == 1.0

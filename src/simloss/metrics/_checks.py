@@ -186,8 +186,12 @@ def check_fine_to_coarse(fine_to_coarse: object) -> Tensor:
     return mapping.clone()  # never alias the caller's tensor or array
 
 
-def check_class_values(class_values: object) -> Tensor:
-    """A 1-D float64 CPU tensor of finite values, one per class."""
+def check_class_values(class_values: object, *, copy: bool = True) -> Tensor:
+    """A 1-D float64 CPU tensor of finite values, one per class.
+
+    With ``copy`` (for a metric that keeps them) the result never aliases the
+    caller's tensor or array; a function that only reads them passes False.
+    """
     name = "class_values"
     values = _as_tensor(class_values, name, "numbers")
     if values.dtype == torch.bool or values.dtype.is_complex:
@@ -198,10 +202,11 @@ def check_class_values(class_values: object) -> Tensor:
             f"but found shape {tuple(values.shape)}"
         )
     values = values.to(device="cpu", dtype=torch.float64)
-    if not bool(torch.isfinite(values).all()):
+    # A finite sum means finite values (one reduction); otherwise look closer.
+    if not math.isfinite(float(values.sum())) and not bool(torch.isfinite(values).all()):
         at = _first_index(~torch.isfinite(values))[0]
         raise ValueError(f"Expected `{name}` to be finite, but found {float(values[at])} at {at}")
-    return values.clone()  # never alias the caller's tensor or array
+    return values.clone() if copy else values
 
 
 def check_square_matrix(matrix: object, name: str, *, nonnegative: bool = False) -> Tensor:
@@ -241,16 +246,19 @@ def _check_score_columns(preds: Tensor, num_classes: int | None, classes_from: s
 def _argmax_checked(scores: Tensor) -> Tensor:
     """Row-wise argmax of (N, C) scores, refusing NaN where it can change the result.
 
-    :func:`torch.argmax` propagates NaN: a row holding a NaN anywhere has its
-    first NaN as the argmax. So checking the N scores at the argmax finds every
-    row with a NaN (O(N) after the argmax, instead of scanning all N x C
-    scores), and names the first NaN of the first such row, as a full scan would.
+    :func:`torch.max` propagates NaN: a row holding a NaN anywhere has NaN as
+    its maximum and its first NaN as the argmax. So the N row maxima, from the
+    same pass as the argmax, show every row with a NaN (instead of a scan of
+    all N x C scores), and the first such row's argmax is the first NaN a full
+    scan would name. Their sum is NaN when one is (or when +inf meets -inf, a
+    case the exact test below then clears), so the common case costs one sum.
     """
-    pred = scores.argmax(dim=1)
     if scores.shape[0] == 0:
+        return scores.argmax(dim=1)
+    best, pred = scores.max(dim=1)
+    if not math.isnan(float(best.sum())):
         return pred
-    picked = scores.gather(1, pred[:, None])[:, 0]
-    nan = torch.isnan(picked)
+    nan = torch.isnan(best)
     if bool(nan.any()):
         row = int(nan.nonzero()[0, 0])
         raise ValueError(

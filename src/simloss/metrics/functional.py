@@ -74,14 +74,17 @@ Stats: TypeAlias = tuple[Tensor, ...]
 
 def _count(x: Tensor) -> Tensor:
     """Number of elements of ``x`` as an int64 0-dim tensor on its device."""
-    return torch.tensor(x.numel(), dtype=torch.int64, device=x.device)
+    return torch.full((), x.numel(), dtype=torch.int64, device=x.device)
 
 
 def _ratio(num: Tensor, den: Tensor) -> Tensor:
-    """``num / den`` in floating point, ``nan`` where ``den`` is 0 (nothing was counted)."""
+    """``num / den`` in floating point, ``nan`` where ``den`` is 0 (nothing was counted).
+
+    Every numerator is a sum over the examples its denominator counts, so it is
+    0 wherever the denominator is 0, and IEEE division gives 0 / 0 = nan there.
+    """
     dtype = float_dtype(num.device)
-    num_f, den_f = num.to(dtype), den.to(dtype)
-    return torch.where(den_f > 0, num_f / torch.where(den_f > 0, den_f, 1.0), torch.nan)
+    return num.to(dtype) / den.to(dtype)
 
 
 def _target_rank(scores: Tensor, target: Tensor) -> Tensor:
@@ -190,7 +193,7 @@ def _resolve_values(
     num_classes = check_num_classes(num_classes)
     if class_values is None:
         return None, num_classes
-    values = check_class_values(class_values)
+    values = check_class_values(class_values, copy=False)  # read in this call only
     return values, resolve_num_classes(num_classes, values.numel(), "class_values")
 
 
@@ -199,7 +202,7 @@ def _difference(pred: Tensor, target: Tensor, values: Tensor | None) -> Tensor:
     if values is None:
         return (pred - target).to(float_dtype(pred.device))
     values = values.to(device=pred.device, dtype=float_dtype(pred.device))
-    return values[pred] - values[target]
+    return values.index_select(0, pred) - values.index_select(0, target)
 
 
 def _decoded(probs: Tensor, values: Tensor, decoder: str) -> Tensor:
@@ -340,17 +343,16 @@ def mean_absolute_error(
         0.5
     """
     values, classes = _resolve_values(class_values, num_classes)
-    stats = _error_stats(
+    diff = _value_difference(
         preds,
         target,
         class_values=values,
         ignore_index=check_ignore_index(ignore_index),
         num_classes=classes,
-        squared=False,
         decoder=check_decoder(decoder),
         input_type=check_input_type(input_type),
     )
-    return _error_compute(*stats)
+    return diff.abs().mean()  # the sums of `_error_stats` at once; nan for no example
 
 
 def mean_squared_error(
@@ -396,17 +398,16 @@ def mean_squared_error(
         2.0
     """
     values, classes = _resolve_values(class_values, num_classes)
-    stats = _error_stats(
+    diff = _value_difference(
         preds,
         target,
         class_values=values,
         ignore_index=check_ignore_index(ignore_index),
         num_classes=classes,
-        squared=True,
         decoder=check_decoder(decoder),
         input_type=check_input_type(input_type),
     )
-    return _error_compute(*stats)
+    return diff.square().mean()  # the sums of `_error_stats` at once; nan for no example
 
 
 def _off_by_k_stats(
