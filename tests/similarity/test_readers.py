@@ -11,8 +11,10 @@ import torch
 
 from conftest import shared_path
 from simloss.similarity import (
+    from_embeddings,
     from_hierarchy,
     from_superclasses,
+    from_values,
     read_class_names,
     read_class_values,
     read_edge_list,
@@ -250,3 +252,24 @@ def test_cifar100_superclasses() -> None:
     assert (torch.count_nonzero(matrix, dim=1) == 5).all()
     assert matrix[names.index("oak_tree"), names.index("pine_tree")] == pytest.approx(0.4)
     assert matrix[names.index("oak_tree"), names.index("bus")] == 0
+
+
+@pytest.mark.parametrize("kind", ["str", "Path"])
+@pytest.mark.parametrize(
+    ("build", "reader"),
+    [
+        (lambda p: from_hierarchy(p), "read_hierarchy"),
+        (lambda p: from_superclasses(p, 0.5), "read_fine_to_coarse"),
+        (lambda p: from_values(p, 0.5), "read_class_values"),
+        (lambda p: from_embeddings(p), "class_name_vectors"),
+    ],
+    ids=["hierarchy", "superclasses", "values", "embeddings"],
+)
+def test_a_path_given_to_a_builder_names_its_reader(
+    tmp_path: Path, kind: str, build: Any, reader: str
+) -> None:
+    # builders take data, readers take files: a path is never read as data, and the error says
+    # which function reads it
+    path = tmp_path / "knowledge.txt"
+    with pytest.raises(TypeError, match=rf"knowledge\.txt.*{reader}\("):
+        build(str(path) if kind == "str" else path)

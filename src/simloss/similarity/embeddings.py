@@ -521,8 +521,11 @@ def _as_vectors(vectors: Any) -> Tensor:
             )
         matrix = vectors.detach().to("cpu", torch.float64)
     else:
-        if isinstance(vectors, (str, bytes)):
-            raise TypeError("Expected `vectors` to be an array of shape (C, D), but found a string")
+        if isinstance(vectors, (str, bytes, os.PathLike)):
+            raise TypeError(
+                f"Expected `vectors` to be an array of shape (C, D), but found the path {vectors!r}; "
+                "use class_name_vectors(names, path) for a vector file or model"
+            )
         array = np.asarray(vectors)
         if (
             array.dtype == np.bool_

@@ -18,6 +18,7 @@ CIFAR-100's WordNet tree and superclass table) into these forms.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -175,6 +176,7 @@ def from_superclasses(
         raise TypeError(
             "Expected `fine_to_coarse` to be a mapping {class: superclass} or a sequence of "
             f"superclasses, but found {type(fine_to_coarse).__name__}"
+            + _path_hint(fine_to_coarse, "read_fine_to_coarse")
         )
     if not coarse:
         raise ValueError("Expected at least one class in `fine_to_coarse`, but found none")
@@ -313,7 +315,7 @@ def _parse(hierarchy: Any) -> _Tree:
     else:
         raise TypeError(
             "Expected `hierarchy` to be a parent map, an edge list or a nested mapping, "
-            f"but found {type(hierarchy).__name__}"
+            f"but found {type(hierarchy).__name__}" + _path_hint(hierarchy, "read_hierarchy")
         )
     if not children:
         raise ValueError("Expected a hierarchy with at least one node, but found none")
@@ -402,6 +404,13 @@ def _check_classes(tree: _Tree, classes: Sequence[Node] | None, allow_extra: boo
             f"missing from `classes`: {_listing(extra)} (pass allow_extra_leaves=True to allow)"
         )
     return class_list
+
+
+def _path_hint(x: object, reader: str) -> str:
+    """For a str or path passed where data belongs: which reader turns the file into data."""
+    if isinstance(x, (str, bytes, os.PathLike)):
+        return f" {x!r}; to read a file, use simloss.similarity.{reader}(path)"
+    return ""
 
 
 def _listing(nodes: list[Node], limit: int = 10) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -140,8 +141,11 @@ def _as_values(values: Sequence[float] | np.ndarray | Tensor) -> Tensor:
             raise TypeError(f"Expected `values` to be real numbers, but found dtype {values.dtype}")
         vector = values.detach().to("cpu", torch.float64)
     else:
-        if isinstance(values, (str, bytes)):
-            raise TypeError("Expected `values` to be a sequence of numbers, but found a string")
+        if isinstance(values, (str, bytes, os.PathLike)):
+            raise TypeError(
+                f"Expected `values` to be a sequence of numbers, but found the string or path "
+                f"{values!r}; to read a file, use simloss.similarity.read_class_values(path)"
+            )
         array = np.asarray(values)
         if (
             array.dtype == np.bool_
