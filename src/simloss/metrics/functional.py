@@ -49,7 +49,7 @@ from simloss.metrics._checks import (
     resolve_num_classes,
     scores_to_probs,
 )
-from simloss.similarity.structured import ClassOrder, SparseSimilarity
+from simloss.similarity.operator import SimilarityOperator
 
 __all__ = [
     "PredictedDistribution",
@@ -603,12 +603,12 @@ def failed_superclass_accuracy(
 # similarity-aware: mean similarity and mistake severity
 
 
-StructuredSimilarity: TypeAlias = ClassOrder | SparseSimilarity
+StructuredSimilarity: TypeAlias = SimilarityOperator
 
 
 def _check_similarity(similarity: object) -> Tensor | StructuredSimilarity:
     """A validated dense (C, C) float64 matrix, or a structured similarity as it is."""
-    if isinstance(similarity, (ClassOrder, SparseSimilarity)):
+    if isinstance(similarity, SimilarityOperator):
         return similarity
     if isinstance(similarity, Tensor) and similarity.layout != torch.strided:
         raise TypeError(
@@ -629,13 +629,10 @@ def _similarity_entries(
 ) -> Tensor:
     """``S[target[n], pred[n]]`` for every n, in float64, without a dense matrix when structured."""
     dtype = float_dtype(pred.device)
-    if isinstance(similarity, ClassOrder):
-        r = torch.tensor(similarity.r, dtype=dtype, device=pred.device)
-        return r.pow((target - pred).abs().to(dtype))  # 0 ** 0 = 1, as in the loss
-    if isinstance(similarity, SparseSimilarity):
-        index = similarity.index.to(pred.device)[target]
-        value = similarity.value.to(device=pred.device, dtype=dtype)[target]
-        return (value * (index == pred[:, None])).sum(dim=1)
+    if isinstance(similarity, SimilarityOperator):  # any structured form, through its protocol
+        home = similarity._device_marker.device
+        entries = similarity.entries(target.to(home), pred.to(home), dtype)
+        return entries.to(device=pred.device, dtype=dtype)
     return similarity.to(device=pred.device, dtype=dtype)[target, pred]
 
 
@@ -677,8 +674,9 @@ def mean_similarity(
         preds: scores (N, C), logits or probabilities, or predicted indices (N,).
         target: integer class indices (N,).
         similarity: (C, C) finite similarity matrix (a dense tensor, array or nested
-            list), or a structured :class:`~simloss.ClassOrder` /
-            :class:`~simloss.SparseSimilarity` (read without building a dense matrix).
+            list), or a structured :class:`~simloss.SimilarityOperator` such as
+            :class:`~simloss.ClassOrder` or :class:`~simloss.SparseSimilarity` (read
+            through :meth:`~simloss.SimilarityOperator.entries`, without a dense matrix).
         ignore_index: target value whose examples are left out.
 
     Returns:

@@ -601,7 +601,7 @@ class MeanSimilarity(_RatioMetric):
 
     Args:
         similarity: (C, C) finite similarity matrix, rows by target, columns by prediction,
-            or a structured :class:`~simloss.ClassOrder` / :class:`~simloss.SparseSimilarity`.
+            or a structured :class:`~simloss.SimilarityOperator` (e.g. :class:`~simloss.ClassOrder`).
         ignore_index: target value whose examples are left out.
         process_group: ``torch.distributed`` group to sum over (default: the world).
 
