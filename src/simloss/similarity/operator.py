@@ -75,7 +75,8 @@ def concrete(tensor: Tensor) -> bool:
 class _Operator(Protocol):
     """The loss's view of any similarity (a :class:`SimilarityOperator` or a dense wrapper)."""
 
-    num_classes: int
+    @property
+    def num_classes(self) -> int: ...
 
     def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows: ...
 
