@@ -58,8 +58,8 @@ class ClassOrder(SimilarityOperator):
         >>> logits, target = torch.zeros(2, 100_000), torch.tensor([0, 99_999])
         >>> round(float(simloss.sim_loss(logits, target, S)), 4)  # log(C / 2): edge rows sum to 2
         10.8198
-        >>> S.state_dict()
-        OrderedDict({'_extra_state': {'num_classes': 100000, 'r': 0.5}})
+        >>> dict(S.state_dict())
+        {'_extra_state': {'num_classes': 100000, 'r': 0.5}}
 
     References:
         Kobs et al., "SimLoss: Class Similarities in Cross Entropy", ISMIS 2020,
