@@ -11,11 +11,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from simloss.experiments.records import (
+from simloss.experiments.points import point_key
+from simloss.experiments.sweep import (
     attach_record,
     load_records,
     open_storage,
-    point_key,
     resolve_source,
     sqlite_url,
 )

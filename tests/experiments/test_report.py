@@ -287,7 +287,7 @@ def test_wilcoxon_pairs_by_run_index() -> None:
 
 def _store(folder: Path) -> str:
     optuna_mod = pytest.importorskip("optuna")
-    records = pytest.importorskip("simloss.experiments.records")
+    records = pytest.importorskip("simloss.experiments.sweep")
     url = records.sqlite_url(folder / "study.db")
     study = optuna_mod.create_study(study_name="synthetic", storage=url)
     for number, rec in enumerate(synthetic_records()):
@@ -309,7 +309,7 @@ def _store(folder: Path) -> str:
 
 
 def test_report_from_optuna_storage_matches_hand_values(tmp_path: Path) -> None:
-    records = pytest.importorskip("simloss.experiments.records")
+    records = pytest.importorskip("simloss.experiments.sweep")
     url = _store(tmp_path)
     loaded = records.load_records(url)
     assert len(loaded) == len(synthetic_records())
@@ -322,7 +322,7 @@ def test_report_from_optuna_storage_matches_hand_values(tmp_path: Path) -> None:
 
 
 def test_write_report_from_sweep_folder(tmp_path: Path) -> None:
-    records = pytest.importorskip("simloss.experiments.records")
+    records = pytest.importorskip("simloss.experiments.sweep")
     _store(tmp_path)
     path = write_report(records.load_records(tmp_path), tmp_path / "report", figures=False)
     text = path.read_text()

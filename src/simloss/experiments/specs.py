@@ -1,0 +1,391 @@
+"""The facts of the paper's experiments, declared once: datasets and metrics.
+
+Every other part of :mod:`simloss.experiments` (the config, training, sweeps,
+reports, figures and the command line) reads these tables; none keeps its own
+copy. Adding a dataset means one :class:`DatasetSpec` here and its loader in
+:mod:`simloss.experiments.data`; adding a metric one :class:`MetricSpec`.
+
+Example:
+    >>> spec = dataset_spec("utkface")
+    >>> spec.ordinal, spec.param, spec.cce_value, spec.defaults["model"]
+    (True, 'r', 0.0, 'age_cnn')
+    >>> METRICS["mae"].higher_is_better, METRICS["acc"].percent
+    (False, True)
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from simloss.experiments.config import TrainConfig
+    from simloss.experiments.data import PreparedData
+
+__all__ = [
+    "CIFAR_CLASS_SETS",
+    "DATASETS",
+    "DATA_OPTIONS",
+    "DEFAULT_RUNS",
+    "METRICS",
+    "MODELS",
+    "PARAMS",
+    "DatasetSpec",
+    "MetricSpec",
+    "ParamSpec",
+    "dataset_spec",
+    "metric_spec",
+]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """What a metric is: its label, its better direction and its unit.
+
+    Attributes:
+        name: the key in run records (``metrics.val.<name>``).
+        label: the column label in tables and figures.
+        higher_is_better: the direction in which the metric improves (as
+            torchmetrics' ``Metric.higher_is_better``).
+        percent: a fraction in [0, 1] that tables and figures show in percent
+            (records and CSV files keep the fraction).
+        unit: what a value of the metric is measured in, for people.
+    """
+
+    name: str
+    label: str
+    higher_is_better: bool
+    percent: bool
+    unit: str
+
+    def scale(self) -> float:
+        """The factor from the recorded value to the shown one (100 for percent)."""
+        return 100.0 if self.percent else 1.0
+
+    def header(self) -> str:
+        """The column header: ``"Acc (%)"`` or ``"MAE"``."""
+        return f"{self.label} (%)" if self.percent else self.label
+
+
+#: The metrics of run records, and ``loss`` (the validation loss, a monitor only).
+METRICS: Mapping[str, MetricSpec] = MappingProxyType(
+    {
+        "acc": MetricSpec("acc", "Acc", True, True, "fraction of examples"),
+        "mae": MetricSpec("mae", "MAE", False, False, "class-value units (years, rings)"),
+        "mse": MetricSpec("mse", "MSE", False, False, "squared class-value units"),
+        "sa": MetricSpec("sa", "SA", True, True, "fraction of examples"),
+        "fsa": MetricSpec("fsa", "FSA", True, True, "fraction of the mistakes"),
+        "loss": MetricSpec("loss", "Loss", False, False, "mean SimLoss"),
+    }
+)
+
+
+def metric_spec(name: str) -> MetricSpec | None:
+    """The spec of a metric, or ``None`` for a metric simloss does not know.
+
+    Example:
+        >>> metric_spec("fsa").label, metric_spec("f1") is None
+        ('FSA', True)
+    """
+    return METRICS.get(name)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A similarity hyper-parameter that sweeps vary.
+
+    Attributes:
+        name: ``"r"`` or ``"l"`` (a :class:`~simloss.experiments.config.TrainConfig` field).
+        similarity: the similarity source it belongs to.
+        meaning: what it is, for people.
+    """
+
+    name: str
+    similarity: str
+    meaning: str
+
+
+#: The swept hyper-parameters (Kobs et al. 2020, Eq. 2 and Eq. 3).
+PARAMS: Mapping[str, ParamSpec] = MappingProxyType(
+    {
+        "r": ParamSpec("r", "order", "class-order reduction factor, S_ij = r^|i-j|"),
+        "l": ParamSpec("l", "embeddings", "lower bound of class-name similarity"),
+    }
+)
+
+#: Models by name (see :mod:`simloss.experiments.models`).
+MODELS: tuple[str, ...] = ("mlp", "age_cnn", "lenet")
+#: CIFAR-100 class sets: all 100, or the paper's 96 (four names had no word2vec vector).
+CIFAR_CLASS_SETS: tuple[str, ...] = ("all", "paper96")
+#: The paper's number of runs per grid value (Section 4).
+DEFAULT_RUNS = 10
+#: Settings that only some datasets' loaders take; a dataset whose loader does not
+#: take one requires it at its default (nothing is silently ignored).
+DATA_OPTIONS: tuple[str, ...] = (
+    "cache_dir",
+    "test_fraction",
+    "min_age",
+    "max_age",
+    "cifar_classes",
+    "skip_unreadable",
+    "download",
+)
+
+_TENTHS = tuple(round(0.1 * i, 1) for i in range(10))
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Everything simloss knows about one dataset of the experiments.
+
+    Attributes:
+        name: the name used in configs, records and on the command line.
+        title: the name as printed in the paper.
+        ordinal: whether the classes are ordered (ages, ring counts).
+        param: the similarity hyper-parameter the paper sweeps on it (``r`` or ``l``).
+        cce_value: the value of ``param`` at which the paper's CCE row is taken
+            (``r = 0.0`` is exactly cross-entropy; ``l = 0.99`` as in Table 2).
+        grid: the paper's grid of ``param``.
+        metrics: the record metrics of a run, in the paper's column order.
+        defaults: the :class:`~simloss.experiments.config.TrainConfig` settings a
+            run takes when they are left out (``num_threads``: torch threads per
+            run and per sweep worker; absent: the cores shared among workers).
+        paper: the settings of the paper's own experiment (Section 4 and the
+            authors' code), against which a report states what differs; ``None``
+            where the paper has no such experiment.
+        paper_table: the paper's table of results (1 or 2), if any.
+        needs_data_dir: whether ``data_dir`` must be given (not for embedded data).
+        embedded: the packaged data file (in ``simloss/data``) used without
+            ``data_dir``, if any.
+        loader: ``"module:function"`` of the loader in :mod:`simloss.experiments.data`.
+        loader_args: the loader's keyword for each config setting it takes.
+    """
+
+    name: str
+    title: str
+    ordinal: bool
+    param: str
+    cce_value: float
+    grid: tuple[float, ...]
+    metrics: tuple[str, ...]
+    defaults: Mapping[str, Any]
+    paper: Mapping[str, Any] | None
+    paper_table: int | None
+    needs_data_dir: bool
+    embedded: str | None
+    loader: str
+    loader_args: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def similarity(self) -> str:
+        """The similarity source of :attr:`param`."""
+        return PARAMS[self.param].similarity
+
+    @property
+    def monitors(self) -> tuple[str, ...]:
+        """The validation metrics early stopping can watch: the record metrics and ``loss``."""
+        return (*self.metrics, "loss")
+
+    def takes(self, setting: str) -> bool:
+        """Whether the loader reads a config setting."""
+        return setting in self.loader_args
+
+    def load(self, config: TrainConfig) -> PreparedData:
+        """Load the data a resolved config names, through this dataset's loader."""
+        module, name = self.loader.split(":")
+        function = getattr(importlib.import_module(module), name)
+        kwargs = {arg: getattr(config, setting) for setting, arg in self.loader_args.items()}
+        data: PreparedData = function(**kwargs)
+        return data
+
+
+_SPLITS_60_20_20 = {"val_fraction": 0.2, "test_fraction": 0.2}
+_AGE_LOADER_ARGS = {
+    "data_dir": "folder",
+    "min_age": "min_age",
+    "max_age": "max_age",
+    "val_fraction": "val_fraction",
+    "test_fraction": "test_fraction",
+    "split_seed": "split_seed",
+    "limit": "limit",
+    "cache_dir": "cache_dir",
+    "skip_unreadable": "skip_unreadable",
+    "progress": "progress",
+}
+# The paper (Section 4): Adam with lr 1e-3, batch size 1024, early stopping with
+# patience 10 on validation MAE (ages) or 20 on accuracy (CIFAR-100), 10 runs per
+# value; the epoch caps are those of the authors' code.
+_PAPER_AGE = {
+    "model": "age_cnn",
+    "epochs": 200,
+    "patience": 10,
+    "monitor": "mae",
+    "lr": 1e-3,
+    "batch_size": 1024,
+    "limit": None,
+    **_SPLITS_60_20_20,
+}
+
+#: The datasets of the experiments, by name.
+DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
+    {
+        "abalone": DatasetSpec(
+            name="abalone",
+            title="Abalone",
+            ordinal=True,
+            param="r",
+            cce_value=0.0,
+            grid=_TENTHS,
+            metrics=("acc", "mae", "mse"),
+            # batch 256 so that an epoch has several steps; one CPU thread, faster
+            # than several for so small a model.
+            defaults=MappingProxyType(
+                {
+                    "model": "mlp",
+                    "epochs": 500,
+                    "patience": 20,
+                    "monitor": "mae",
+                    "batch_size": 256,
+                    "num_threads": 1,
+                    **_SPLITS_60_20_20,
+                }
+            ),
+            paper=None,
+            paper_table=None,
+            needs_data_dir=False,
+            embedded="abalone.data",
+            loader="simloss.experiments.data.abalone:load_abalone",
+            loader_args=MappingProxyType(
+                {
+                    "data_dir": "path",
+                    "val_fraction": "val_fraction",
+                    "test_fraction": "test_fraction",
+                    "split_seed": "split_seed",
+                    "limit": "limit",
+                }
+            ),
+        ),
+        "utkface": DatasetSpec(
+            name="utkface",
+            title="UTKFace",
+            ordinal=True,
+            param="r",
+            cce_value=0.0,
+            grid=_TENTHS,
+            metrics=("acc", "mae", "mse"),
+            defaults=MappingProxyType(
+                {
+                    "model": "age_cnn",
+                    "epochs": 200,
+                    "patience": 10,
+                    "monitor": "mae",
+                    "batch_size": 1024,
+                    "min_age": 1,
+                    "max_age": 90,
+                    **_SPLITS_60_20_20,
+                }
+            ),
+            paper=MappingProxyType({**_PAPER_AGE, "min_age": 1, "max_age": 90}),
+            paper_table=1,
+            needs_data_dir=True,
+            embedded=None,
+            loader="simloss.experiments.data.utkface:load_utkface",
+            loader_args=MappingProxyType(_AGE_LOADER_ARGS),
+        ),
+        "afad": DatasetSpec(
+            name="afad",
+            title="AFAD",
+            ordinal=True,
+            param="r",
+            cce_value=0.0,
+            grid=_TENTHS,
+            metrics=("acc", "mae", "mse"),
+            defaults=MappingProxyType(
+                {
+                    "model": "age_cnn",
+                    "epochs": 200,
+                    "patience": 10,
+                    "monitor": "mae",
+                    "batch_size": 1024,
+                    "min_age": 15,
+                    "max_age": 75,
+                    **_SPLITS_60_20_20,
+                }
+            ),
+            paper=MappingProxyType({**_PAPER_AGE, "min_age": 15, "max_age": 75}),
+            paper_table=1,
+            needs_data_dir=True,
+            embedded=None,
+            loader="simloss.experiments.data.afad:load_afad",
+            loader_args=MappingProxyType(_AGE_LOADER_ARGS),
+        ),
+        "cifar100": DatasetSpec(
+            name="cifar100",
+            title="CIFAR-100",
+            ordinal=False,
+            param="l",
+            cce_value=0.99,
+            grid=(*_TENTHS, 0.99),
+            metrics=("acc", "sa", "fsa"),
+            # 10 % of each class's training images for validation, as in the paper.
+            defaults=MappingProxyType(
+                {
+                    "model": "lenet",
+                    "epochs": 1000,
+                    "patience": 20,
+                    "monitor": "acc",
+                    "batch_size": 1024,
+                    "val_fraction": 0.1,
+                }
+            ),
+            paper=MappingProxyType(
+                {
+                    "model": "lenet",
+                    "epochs": 1000,
+                    "patience": 20,
+                    "monitor": "acc",
+                    "lr": 1e-3,
+                    "batch_size": 1024,
+                    "limit": None,
+                    "val_fraction": 0.1,
+                    "cifar_classes": "paper96",
+                }
+            ),
+            paper_table=2,
+            needs_data_dir=True,
+            embedded=None,
+            loader="simloss.experiments.data.cifar100:load_cifar100",
+            loader_args=MappingProxyType(
+                {
+                    "data_dir": "data_dir",
+                    "cifar_classes": "classes",
+                    "val_fraction": "val_fraction",
+                    "split_seed": "split_seed",
+                    "limit": "limit",
+                    "download": "download",
+                    "progress": "progress",
+                }
+            ),
+        ),
+    }
+)
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The spec of a dataset, with an error that lists the known ones.
+
+    Example:
+        >>> dataset_spec("cifar100").grid[-1]
+        0.99
+        >>> dataset_spec("mnist")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `dataset` to be one of ['abalone', 'utkface', 'afad', 'cifar100'], but found 'mnist'
+    """
+    spec = DATASETS.get(name) if isinstance(name, str) else None
+    if spec is None:
+        raise ValueError(f"Expected `dataset` to be one of {list(DATASETS)}, but found {name!r}")
+    return spec
