@@ -64,10 +64,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     """Evaluate the checkpoints, write the figure and the table; print the table."""
-    from simloss.experiments.figure2 import evaluate_checkpoints, write_figure2
+    from simloss.experiments.report.checkpoints import (
+        check_figure2_arguments,
+        evaluate_checkpoints,
+        write_figure2,
+    )
 
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"Expected --limit >= 1, but found {args.limit}")
+    check_figure2_arguments(  # before anything is loaded or written
+        args.checkpoints,
+        args.data_dir,
+        split=args.split,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        device=args.device,
+        target=args.target,
+    )
     results, class_values, info = evaluate_checkpoints(
         args.checkpoints,
         args.data_dir,

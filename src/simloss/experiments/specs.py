@@ -15,15 +15,10 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from simloss.experiments.config import TrainConfig
-    from simloss.experiments.data import PreparedData
+from typing import Any
 
 __all__ = [
     "CIFAR_CLASS_SETS",
@@ -100,19 +95,22 @@ class ParamSpec:
     Attributes:
         name: ``"r"`` or ``"l"`` (a :class:`~simloss.experiments.config.TrainConfig` field).
         similarity: the similarity source it belongs to.
+        cce_value: the value at which the paper takes its CCE row (``r = 0.0`` is
+            exactly cross-entropy; ``l = 0.99`` keeps only the diagonal, Table 2).
         meaning: what it is, for people.
     """
 
     name: str
     similarity: str
+    cce_value: float
     meaning: str
 
 
 #: The swept hyper-parameters (Kobs et al. 2020, Eq. 2 and Eq. 3).
 PARAMS: Mapping[str, ParamSpec] = MappingProxyType(
     {
-        "r": ParamSpec("r", "order", "class-order reduction factor, S_ij = r^|i-j|"),
-        "l": ParamSpec("l", "embeddings", "lower bound of class-name similarity"),
+        "r": ParamSpec("r", "order", 0.0, "class-order reduction factor, S_ij = r^|i-j|"),
+        "l": ParamSpec("l", "embeddings", 0.99, "lower bound of class-name similarity"),
     }
 )
 
@@ -146,8 +144,6 @@ class DatasetSpec:
         title: the name as printed in the paper.
         ordinal: whether the classes are ordered (ages, ring counts).
         param: the similarity hyper-parameter the paper sweeps on it (``r`` or ``l``).
-        cce_value: the value of ``param`` at which the paper's CCE row is taken
-            (``r = 0.0`` is exactly cross-entropy; ``l = 0.99`` as in Table 2).
         grid: the paper's grid of ``param``.
         metrics: the record metrics of a run, in the paper's column order.
         defaults: the :class:`~simloss.experiments.config.TrainConfig` settings a
@@ -157,6 +153,7 @@ class DatasetSpec:
             authors' code), against which a report states what differs; ``None``
             where the paper has no such experiment.
         paper_table: the paper's table of results (1 or 2), if any.
+        paper_data: the data of the paper's experiment, in words.
         needs_data_dir: whether ``data_dir`` must be given (not for embedded data).
         embedded: the packaged data file (in ``simloss/data``) used without
             ``data_dir``, if any.
@@ -168,16 +165,21 @@ class DatasetSpec:
     title: str
     ordinal: bool
     param: str
-    cce_value: float
     grid: tuple[float, ...]
     metrics: tuple[str, ...]
     defaults: Mapping[str, Any]
     paper: Mapping[str, Any] | None
     paper_table: int | None
+    paper_data: str | None
     needs_data_dir: bool
     embedded: str | None
     loader: str
     loader_args: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def cce_value(self) -> float:
+        """The value of :attr:`param` at which the paper's CCE row is taken."""
+        return PARAMS[self.param].cce_value
 
     @property
     def similarity(self) -> str:
@@ -192,14 +194,6 @@ class DatasetSpec:
     def takes(self, setting: str) -> bool:
         """Whether the loader reads a config setting."""
         return setting in self.loader_args
-
-    def load(self, config: TrainConfig) -> PreparedData:
-        """Load the data a resolved config names, through this dataset's loader."""
-        module, name = self.loader.split(":")
-        function = getattr(importlib.import_module(module), name)
-        kwargs = {arg: getattr(config, setting) for setting, arg in self.loader_args.items()}
-        data: PreparedData = function(**kwargs)
-        return data
 
 
 _SPLITS_60_20_20 = {"val_fraction": 0.2, "test_fraction": 0.2}
@@ -237,7 +231,6 @@ DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
             title="Abalone",
             ordinal=True,
             param="r",
-            cce_value=0.0,
             grid=_TENTHS,
             metrics=("acc", "mae", "mse"),
             # batch 256 so that an epoch has several steps; one CPU thread, faster
@@ -255,6 +248,7 @@ DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
             ),
             paper=None,
             paper_table=None,
+            paper_data=None,
             needs_data_dir=False,
             embedded="abalone.data",
             loader="simloss.experiments.data.abalone:load_abalone",
@@ -273,7 +267,6 @@ DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
             title="UTKFace",
             ordinal=True,
             param="r",
-            cce_value=0.0,
             grid=_TENTHS,
             metrics=("acc", "mae", "mse"),
             defaults=MappingProxyType(
@@ -290,6 +283,7 @@ DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
             ),
             paper=MappingProxyType({**_PAPER_AGE, "min_age": 1, "max_age": 90}),
             paper_table=1,
+            paper_data="all UTKFace images of ages 1..90, 60/20/20",
             needs_data_dir=True,
             embedded=None,
             loader="simloss.experiments.data.utkface:load_utkface",
@@ -300,7 +294,6 @@ DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
             title="AFAD",
             ordinal=True,
             param="r",
-            cce_value=0.0,
             grid=_TENTHS,
             metrics=("acc", "mae", "mse"),
             defaults=MappingProxyType(
@@ -317,6 +310,7 @@ DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
             ),
             paper=MappingProxyType({**_PAPER_AGE, "min_age": 15, "max_age": 75}),
             paper_table=1,
+            paper_data="all AFAD-Full images (61 ages), 60/20/20",
             needs_data_dir=True,
             embedded=None,
             loader="simloss.experiments.data.afad:load_afad",
@@ -327,7 +321,6 @@ DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
             title="CIFAR-100",
             ordinal=False,
             param="l",
-            cce_value=0.99,
             grid=(*_TENTHS, 0.99),
             metrics=("acc", "sa", "fsa"),
             # 10 % of each class's training images for validation, as in the paper.
@@ -355,6 +348,7 @@ DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
                 }
             ),
             paper_table=2,
+            paper_data="43200/4800/9600 (96 classes x 450/50/100)",
             needs_data_dir=True,
             embedded=None,
             loader="simloss.experiments.data.cifar100:load_cifar100",

@@ -6,6 +6,8 @@ a :class:`PreparedData` (three splits, class values, standardisation).
 
 from __future__ import annotations
 
+import importlib
+
 from simloss.experiments.config import TrainConfig
 from simloss.experiments.data._types import PreparedData, Split
 from simloss.experiments.data.abalone import load_abalone
@@ -37,4 +39,9 @@ def load_data(config: TrainConfig) -> PreparedData:
         100
     """
     resolved = config.resolve()
-    return dataset_spec(resolved.dataset).load(resolved)
+    spec = dataset_spec(resolved.dataset)
+    module, name = spec.loader.split(":")
+    loader = getattr(importlib.import_module(module), name)
+    kwargs = {arg: getattr(resolved, setting) for setting, arg in spec.loader_args.items()}
+    data: PreparedData = loader(**kwargs)
+    return data

@@ -12,7 +12,6 @@ the file.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 import warnings
@@ -67,10 +66,32 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def _ro_uri(path: Path) -> str:
-    # A WAL database in a folder we cannot write to cannot create its -shm file;
-    # nobody can be writing it there, so it is read as an immutable file.
-    writable = os.access(path.parent, os.W_OK)
-    return f"file:{path}?mode=ro" if writable else f"file:{path}?mode=ro&immutable=1"
+    """The SQLite URI that reads ``path`` without writing anything beside it.
+
+    A reader of a write-ahead-log database normally creates its ``-wal`` and
+    ``-shm`` files (and cannot, in a folder it may not write). When no ``-wal``
+    file exists, no process has the database open and every commit is in the
+    file itself, so it is read as an immutable file: no lock, no shared memory,
+    no new file. With a ``-wal`` file (a sweep running, or one killed before it
+    could fold its log back) the log is read too, as a plain read-only
+    connection beside its files.
+    """
+    wal = path.with_name(path.name + "-wal")
+    if _is_wal_database(path) and not wal.exists():
+        return f"file:{path}?mode=ro&immutable=1"
+    return f"file:{path}?mode=ro"
+
+
+def _is_wal_database(path: Path) -> bool:
+    """Whether a SQLite file is in write-ahead-log mode (header bytes 18-19 are 2)."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(20)
+    except OSError:
+        return False
+    return (
+        len(header) == 20 and header[:16] == b"SQLite format 3\x00" and header[18:20] == b"\x02\x02"
+    )
 
 
 def _check_sqlite_file(url: str, path: Path, *, must_exist: bool) -> None:
@@ -134,8 +155,7 @@ def open_storage(
 
     Read-only (``read_only=True``): the storage must exist and hold Optuna's
     tables; nothing is created or migrated. SQLite files are opened with
-    ``mode=ro`` (``immutable=1`` in a folder that cannot be written), PostgreSQL
-    sessions with ``default_transaction_read_only``; any write attempt fails.
+    ``mode=ro``, PostgreSQL sessions with ``default_transaction_read_only``; any write attempt fails.
 
     Args:
         url: an SQLAlchemy URL (``sqlite:///...``, ``postgresql://...``, ...).
