@@ -97,7 +97,7 @@ def test_missing_sources_are_not_created(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="source"):
         load_records(3)  # type: ignore[arg-type]
     (tmp_path / "sweep.json").write_text("{not json")
-    with pytest.raises(ValueError, match="not valid JSON"):
+    with pytest.raises(ValueError, match="Could not parse sweep file .*sweep.json as JSON"):
         load_records(tmp_path)
 
 

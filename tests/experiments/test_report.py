@@ -369,3 +369,17 @@ def test_report_states_the_settings_that_differ_from_the_papers() -> None:
     for record in full:
         record["dataset"] = "abalone"
     assert summarize_sweep(full).setup == []
+
+
+def test_runs_on_data_of_different_sizes_are_flagged() -> None:
+    # Issue 11 (2): a sweep folder from before data fingerprints may mix data.
+    records = synthetic_records()
+    for i, record in enumerate(records):
+        record["num_examples"] = {"train": 1504, "val": 501, "test": 502}
+        if i < 2:
+            record["num_examples"] = {"train": 540, "val": 180, "test": 180}
+    notes = summarize_sweep(records).notes
+    assert notes[0] == (
+        "WARNING: the runs used data of different sizes (train/val/test examples: "
+        "1504/501/502 (15 runs), 540/180/180 (2 runs)); their means mix different experiments"
+    )

@@ -18,7 +18,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_json", "atomic_write_text"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "read_json_object",
+]
 
 
 @contextmanager
@@ -96,3 +102,28 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     """
     text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
     atomic_write_text(path, text)
+
+
+def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
+    """Read a JSON object from ``path``, with one-line errors that name the file.
+
+    Args:
+        path: the file.
+        what: what the file is, for the messages (e.g. ``"config file"``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not JSON (or not UTF-8), or not an object.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"{what[:1].upper()}{what[1:]} {file} does not exist")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"Could not parse {what} {file} as JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"Expected a JSON object in {what} {file}, but found {type(data).__name__}"
+        )
+    return data

@@ -12,7 +12,6 @@ config, so a record always states the values that were used.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import re
 import sys
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from simloss.experiments._files import read_json_object
 from simloss.experiments.specs import (
     CIFAR_CLASS_SETS,
     DATA_OPTIONS,
@@ -428,14 +428,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         ValueError: not JSON, not an object, or unknown keys (named).
     """
     file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"Config file {file} does not exist")
-    try:
-        settings = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"Could not parse config file {file} as JSON: {exc}") from exc
-    if not isinstance(settings, dict):
-        raise ValueError(f"Expected a JSON object in {file}, but found {type(settings).__name__}")
+    settings = read_json_object(file, "config file")
     unknown = sorted(set(settings) - set(TrainConfig.field_names()))
     if unknown:
         raise ValueError(

@@ -223,6 +223,39 @@ _PAPER_AGE = {
     **_SPLITS_60_20_20,
 }
 
+
+def _age_dataset(name: str, title: str, *, ages: tuple[int, int], data: str) -> DatasetSpec:
+    """An age-estimation dataset of the paper (UTKFace, AFAD): they differ in their ages."""
+    low, high = ages
+    return DatasetSpec(
+        name=name,
+        title=title,
+        ordinal=True,
+        param="r",
+        grid=_TENTHS,
+        metrics=("acc", "mae", "mse"),
+        defaults=MappingProxyType(
+            {
+                "model": "age_cnn",
+                "epochs": 200,
+                "patience": 10,
+                "monitor": "mae",
+                "batch_size": 1024,
+                "min_age": low,
+                "max_age": high,
+                **_SPLITS_60_20_20,
+            }
+        ),
+        paper=MappingProxyType({**_PAPER_AGE, "min_age": low, "max_age": high}),
+        paper_table=1,
+        paper_data=f"{data}, 60/20/20",
+        needs_data_dir=True,
+        embedded=None,
+        loader=f"simloss.experiments.data.{name}:load_{name}",
+        loader_args=MappingProxyType(_AGE_LOADER_ARGS),
+    )
+
+
 #: The datasets of the experiments, by name.
 DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
     {
@@ -262,60 +295,10 @@ DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
                 }
             ),
         ),
-        "utkface": DatasetSpec(
-            name="utkface",
-            title="UTKFace",
-            ordinal=True,
-            param="r",
-            grid=_TENTHS,
-            metrics=("acc", "mae", "mse"),
-            defaults=MappingProxyType(
-                {
-                    "model": "age_cnn",
-                    "epochs": 200,
-                    "patience": 10,
-                    "monitor": "mae",
-                    "batch_size": 1024,
-                    "min_age": 1,
-                    "max_age": 90,
-                    **_SPLITS_60_20_20,
-                }
-            ),
-            paper=MappingProxyType({**_PAPER_AGE, "min_age": 1, "max_age": 90}),
-            paper_table=1,
-            paper_data="all UTKFace images of ages 1..90, 60/20/20",
-            needs_data_dir=True,
-            embedded=None,
-            loader="simloss.experiments.data.utkface:load_utkface",
-            loader_args=MappingProxyType(_AGE_LOADER_ARGS),
+        "utkface": _age_dataset(
+            "utkface", "UTKFace", ages=(1, 90), data="all UTKFace images of ages 1..90"
         ),
-        "afad": DatasetSpec(
-            name="afad",
-            title="AFAD",
-            ordinal=True,
-            param="r",
-            grid=_TENTHS,
-            metrics=("acc", "mae", "mse"),
-            defaults=MappingProxyType(
-                {
-                    "model": "age_cnn",
-                    "epochs": 200,
-                    "patience": 10,
-                    "monitor": "mae",
-                    "batch_size": 1024,
-                    "min_age": 15,
-                    "max_age": 75,
-                    **_SPLITS_60_20_20,
-                }
-            ),
-            paper=MappingProxyType({**_PAPER_AGE, "min_age": 15, "max_age": 75}),
-            paper_table=1,
-            paper_data="all AFAD-Full images (61 ages), 60/20/20",
-            needs_data_dir=True,
-            embedded=None,
-            loader="simloss.experiments.data.afad:load_afad",
-            loader_args=MappingProxyType(_AGE_LOADER_ARGS),
-        ),
+        "afad": _age_dataset("afad", "AFAD", ages=(15, 75), data="all AFAD-Full images (61 ages)"),
         "cifar100": DatasetSpec(
             name="cifar100",
             title="CIFAR-100",

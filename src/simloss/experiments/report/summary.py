@@ -327,6 +327,10 @@ def summarize_sweep(
                 f"({len(runs[value])} of {len(all_runs)})"
             )
 
+    mixed = _mixed_data(records)
+    if mixed:
+        notes.insert(0, mixed)
+
     return SweepSummary(
         dataset=found_dataset,
         param=param,
@@ -342,6 +346,23 @@ def summarize_sweep(
         notes=notes,
         setup=paper_differences(found_dataset, records, runs),
         records=[cast(SweepRecord, dict(r)) for r in records],
+    )
+
+
+def _mixed_data(records: Sequence[Mapping[str, Any]]) -> str | None:
+    """A warning when the records were trained on data of different sizes, else ``None``."""
+    sizes: dict[str, int] = {}
+    for record in records:
+        examples = record.get("num_examples")
+        if isinstance(examples, Mapping):
+            key = "/".join(str(examples.get(k, "?")) for k in ("train", "val", "test"))
+            sizes[key] = sizes.get(key, 0) + 1
+    if len(sizes) < 2:
+        return None
+    shown = ", ".join(f"{key} ({n} runs)" for key, n in sorted(sizes.items()))
+    return (
+        f"WARNING: the runs used data of different sizes (train/val/test examples: {shown}); "
+        "their means mix different experiments"
     )
 
 

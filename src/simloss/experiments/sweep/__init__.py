@@ -15,7 +15,10 @@ The rooms:
 - :mod:`~simloss.experiments.sweep.storage`: the sweep folder and the one
   storage opener (with a true read-only mode).
 - :mod:`~simloss.experiments.sweep.queue`: enqueueing, counting and claiming trials.
-- :mod:`~simloss.experiments.sweep.workers`: the worker processes.
+- :mod:`~simloss.experiments.sweep.trials`: the loop that claims, trains and
+  records trials (heartbeats, failures, a full disk).
+- :mod:`~simloss.experiments.sweep.workers`: the worker processes, their
+  threads, logs and progress bar.
 - :mod:`~simloss.experiments.sweep.records`: records stored with trials and
   :func:`load_records`.
 - :mod:`~simloss.experiments.sweep.run`: :func:`run_sweep`, one command.

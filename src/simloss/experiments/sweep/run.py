@@ -38,6 +38,7 @@ from simloss.experiments.sweep.storage import (
     DB_FILE,
     SWEEP_FILE,
     dispose,
+    is_storage_error,
     open_storage,
     open_with_retry,
     read_sweep_file,
@@ -45,17 +46,15 @@ from simloss.experiments.sweep.storage import (
     sqlite_url,
     storage_error,
 )
-from simloss.experiments.sweep.workers import (
+from simloss.experiments.sweep.trials import (
     DEFAULT_HEARTBEAT_S,
     DISK_FULL,
     MAX_RETRY,
     SETTINGS_ATTR,
     DiskFullError,
     WorkerArgs,
-    quiet_optuna,
-    run_workers,
-    worker_threads,
 )
+from simloss.experiments.sweep.workers import quiet_optuna, run_workers, worker_threads
 
 __all__ = ["GRID_ATTR", "SCHEMA_VERSION", "SweepResult", "run_sweep"]
 
@@ -221,7 +220,7 @@ def run_sweep(
     except DiskFullError as exc:
         raise RuntimeError(f"{exc}. Free disk space and rerun the same command") from exc
     except Exception as exc:
-        if _is_database_error(exc):
+        if is_storage_error(exc):
             raise storage_error(url, exc) from exc
         raise
 
@@ -249,12 +248,6 @@ def run_sweep(
         worker_errors=tuple(worker_errors),
         wall_time_s=time.monotonic() - started,
     )
-
-
-def _is_database_error(exc: BaseException) -> bool:
-    import sqlalchemy.exc
-
-    return isinstance(exc, sqlalchemy.exc.SQLAlchemyError)
 
 
 def _check_storage_arg(url: str) -> None:
@@ -366,7 +359,7 @@ def _prepare(
         if merged != (None if stored is None else Grid(**stored)):
             study.set_user_attr(GRID_ATTR, merged.to_dict())
     except Exception as exc:
-        if _is_database_error(exc):
+        if is_storage_error(exc):
             raise storage_error(url, exc) from exc
         raise
     finally:

@@ -11,7 +11,6 @@ the file.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 import warnings
@@ -20,11 +19,15 @@ from typing import Any
 
 import optuna
 
+from simloss.experiments._files import read_json_object
+
 __all__ = [
     "DB_FILE",
     "SQLITE_TIMEOUT_S",
     "SWEEP_FILE",
     "dispose",
+    "driver_error",
+    "is_storage_error",
     "open_storage",
     "read_sweep_file",
     "resolve_source",
@@ -225,17 +228,36 @@ def open_storage(
 def storage_error(url: str, exc: BaseException) -> RuntimeError:
     """A one-line error for a failure of the storage at ``url`` (password hidden).
 
-    SQLAlchemy's messages span several lines (the statement, a link); the first
-    line of the driver's own message is kept.
+    SQLAlchemy's and Optuna's messages span several lines (the statement, a
+    link) and wrap the driver's error; the first line of the innermost error
+    (e.g. SQLite's ``database or disk is full``) is kept.
 
     Example:
-        >>> str(storage_error("postgresql://u:secret@db/s", OSError("refused\\nmore")))
+        >>> str(storage_error("postgresql://u:secret@db/s", OSError("refused\nmore")))
         'storage postgresql://u:***@db/s failed: OSError: refused'
     """
-    original = getattr(exc, "orig", None) or exc
+    original = driver_error(exc)
     text = str(original).strip().splitlines()
     first = text[0] if text else ""
     return RuntimeError(f"storage {_hide_password(url)} failed: {type(original).__name__}: {first}")
+
+
+def driver_error(exc: BaseException) -> BaseException:
+    """The innermost error below SQLAlchemy's (``.orig``) and Optuna's (``__cause__``) wrappers."""
+    seen = {id(exc)}
+    while True:
+        inner = getattr(exc, "orig", None) or exc.__cause__
+        if not isinstance(inner, BaseException) or id(inner) in seen:
+            return exc
+        seen.add(id(inner))
+        exc = inner
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """Whether an error comes from the database (SQLAlchemy or Optuna's storage layer)."""
+    import sqlalchemy.exc
+
+    return isinstance(exc, (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError))
 
 
 def _hide_password(url: str) -> str:
@@ -315,11 +337,8 @@ def read_sweep_file(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / SWEEP_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{folder} is not a sweep folder: {path} does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict) or "study_name" not in data:
+    data = read_json_object(path, "sweep file")
+    if "study_name" not in data:
         raise ValueError(f"Expected {path} to be a sweep file with a 'study_name', found {data!r}")
     return data
 
