@@ -56,6 +56,7 @@ def add_config_arguments(
         help="JSON file of TrainConfig settings (e.g. a run's config.json); flags override it",
     )
     skipped = set(exclude)
+    field_defaults = TrainConfig().to_dict()
     for name in TrainConfig.field_names():
         if name in skipped:
             continue
@@ -64,6 +65,8 @@ def add_config_arguments(
         help_text = setting_help(name)
         if name in shown:
             help_text += f" (default here: {shown[name]})"
+        elif field_defaults[name] is not None and kind is not bool:
+            help_text += f" (default {field_defaults[name]})"
         kwargs: dict[str, Any] = {"dest": _dest(name), "default": None, "help": help_text}
         if kind is bool:
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)

@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def add_arguments(
     parser: argparse.ArgumentParser, *, defaults: dict[str, Any] | None = None
 ) -> None:
-    """The sweep options and every run setting but the swept one (shared with ``simloss demo``)."""
+    """The sweep options and a flag for every run setting but the swept one."""
     parser.add_argument("--out", required=True, help="the sweep folder (created; reuse to resume)")
     parser.add_argument(
         "--grid",
@@ -72,6 +72,7 @@ def add_arguments(
         "--threads",
         type=int,
         dest="setting_num_threads",
+        metavar="N",
         help="torch threads per worker, the same as --num-threads (default: the dataset's, "
         "else the cores divided among the workers)",
     )

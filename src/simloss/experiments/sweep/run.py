@@ -192,6 +192,10 @@ def run_sweep(
         _check_storage_arg(storage)
     if progress is None:
         progress = bool(base.progress if base.progress is not None else base.resolve().progress)
+    if base.download:  # the data must be there to be fingerprinted: fetch it once, here
+        from simloss.experiments.data import load_data
+
+        load_data(base)
     data = data_fingerprint(base)
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)

@@ -233,7 +233,7 @@ def storage_error(url: str, exc: BaseException) -> RuntimeError:
     (e.g. SQLite's ``database or disk is full``) is kept.
 
     Example:
-        >>> str(storage_error("postgresql://u:secret@db/s", OSError("refused\nmore")))
+        >>> str(storage_error("postgresql://u:secret@db/s", OSError("refused\\nmore")))
         'storage postgresql://u:***@db/s failed: OSError: refused'
     """
     original = driver_error(exc)
