@@ -530,3 +530,160 @@ def test_similarity_device_check_on_meta_device():
 
 def test_public_api():
     assert set(simloss.__all__) >= {"sim_loss", "SimLoss", "ClassOrder", "SparseSimilarity"}
+
+
+# ---------------------------------------------------------------- one row never changes another
+def test_nan_row_does_not_change_a_confident_mistake_row():
+    """The issue's case: [nan, 200] as cross-entropy, not [nan, inf]."""
+    logits = torch.tensor([[float("nan"), 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 200.0]])
+    target = torch.tensor([0, 0])
+    ours = sim_loss(logits, target, torch.eye(4), reduction="none")
+    reference = F.cross_entropy(logits, target, reduction="none")
+    assert torch.isnan(ours[0]) and torch.isnan(reference[0])
+    assert float(ours[1]) == float(reference[1]) == 200.0
+    alone = sim_loss(logits[1:], target[1:], torch.eye(4), reduction="none")
+    assert float(alone[0]) == 200.0
+
+
+@pytest.mark.parametrize("form", ["dense", "order", "sparse"])
+def test_minus_inf_target_logit_gives_inf_loss_and_cross_entropys_gradient(form):
+    logits = torch.tensor([[float("-inf"), 0.0, 1.0, -2.0]], dtype=torch.float64)
+    target = torch.tensor([0])
+    S = {
+        "dense": torch.eye(4, dtype=torch.float64),
+        "order": ClassOrder(4, 0.0),
+        "sparse": SparseSimilarity.from_dense(torch.eye(4, dtype=torch.float64)),
+    }[form]
+    ours_z, ref_z = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    ours = sim_loss(ours_z, target, S)
+    reference = F.cross_entropy(ref_z, target)
+    ours.backward()
+    reference.backward()
+    assert float(ours) == float(reference) == float("inf")
+    assert torch.isfinite(ours_z.grad).all()
+    torch.testing.assert_close(ours_z.grad, ref_z.grad, **TOL[torch.float64])
+
+
+ROW_LOGIT = st.one_of(
+    st.floats(-50, 50, allow_nan=False),
+    st.sampled_from([-1e4, 1e4, 300.0, -300.0, float("-inf"), float("nan")]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.lists(ROW_LOGIT, min_size=5, max_size=5), min_size=2, max_size=6),
+    targets=st.lists(st.integers(0, 4), min_size=6, max_size=6),
+    form=st.sampled_from(["dense", "order", "sparse"]),
+    r=st.sampled_from([0.0, 0.3, 0.9]),
+)
+def test_property_each_rows_loss_and_gradient_depend_only_on_that_row(rows, targets, form, r):
+    logits = torch.tensor(rows, dtype=torch.float32)
+    target = torch.tensor(targets[: len(rows)])
+    dense = class_order(5, r)
+    S = {"dense": dense, "order": ClassOrder(5, r), "sparse": SparseSimilarity.from_dense(dense)}[
+        form
+    ]
+    batch = logits.clone().requires_grad_()
+    losses = sim_loss(batch, target, S, reduction="none")
+    losses.sum().backward()
+    for i in range(len(rows)):
+        row = logits[i : i + 1].clone().requires_grad_()
+        alone = sim_loss(row, target[i : i + 1], S, reduction="none")
+        alone.sum().backward()
+        torch.testing.assert_close(losses[i : i + 1].detach(), alone.detach(), equal_nan=True)
+        torch.testing.assert_close(batch.grad[i : i + 1], row.grad, equal_nan=True)
+
+
+# ---------------------------------------------------------------- cross-entropy's rules
+def test_ignore_index_with_probability_targets_is_refused_as_cross_entropy():
+    logits, probs = torch.randn(3, 4), torch.softmax(torch.randn(3, 4), 1)
+    with pytest.raises(RuntimeError, match="ignore_index is not supported"):
+        F.cross_entropy(logits, probs, ignore_index=2)
+    with pytest.raises(ValueError, match="ignore_index is not supported for floating point target"):
+        sim_loss(logits, probs, torch.eye(4), ignore_index=2)
+    torch.testing.assert_close(  # a negative ignore_index is accepted, as by CE
+        sim_loss(logits, probs, torch.eye(4), ignore_index=-5),
+        F.cross_entropy(logits, probs, ignore_index=-5),
+    )
+
+
+def test_numpy_ignore_index_and_tensor_label_smoothing_are_accepted_as_by_cross_entropy():
+    logits, target = torch.randn(5, 4), torch.tensor([0, 1, 2, 3, 1])
+    kwargs = {"ignore_index": np.int64(1), "label_smoothing": torch.tensor(0.1)}
+    torch.testing.assert_close(
+        sim_loss(logits, target, torch.eye(4), **kwargs), F.cross_entropy(logits, target, **kwargs)
+    )
+    with pytest.raises(TypeError, match="`ignore_index` to be an int, but found bool"):
+        sim_loss(logits, target, torch.eye(4), ignore_index=True)
+    with pytest.raises(TypeError, match="`ignore_index` to be an int, but found float"):
+        sim_loss(logits, target, torch.eye(4), ignore_index=1.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="`label_smoothing` to be a float, but found a tensor"):
+        sim_loss(logits, target, torch.eye(4), label_smoothing=torch.tensor([0.1]))
+
+
+def test_zero_classes_is_a_true_error():
+    with pytest.raises(IndexError):
+        F.cross_entropy(torch.randn(3, 0), torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"at least one class.*found shape \(3, 0\)"):
+        sim_loss(torch.randn(3, 0), torch.zeros(3, dtype=torch.long), torch.eye(0))
+
+
+def test_target_error_names_a_value_that_is_in_the_target():
+    """An ignored entry beside a bad one: the message names the bad value, not a stand-in."""
+    target = torch.tensor([-100, 7, 1])
+    with pytest.raises(ValueError, match=r"found 7$"):
+        sim_loss(torch.randn(3, 4), target, torch.eye(4))
+
+
+# ---------------------------------------------------------------- half precision
+@pytest.mark.parametrize("form", ["dense", "order", "sparse"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_reduces_in_float32_and_returns_the_input_dtype(form, dtype):
+    """The issue's case: (24000, 1000) fp16 logits; CE's fp16 mean overflows to inf."""
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(24_000, 1000, generator=gen).to(dtype)
+    target = torch.randint(0, 1000, (24_000,), generator=gen)
+    S = {
+        "dense": torch.eye(1000),
+        "order": ClassOrder(1000, 0.0),
+        "sparse": SparseSimilarity.from_dense(torch.eye(1000)),
+    }[form]
+    loss = sim_loss(logits, target, S)
+    exact = F.cross_entropy(logits.double(), target)
+    assert loss.dtype == dtype
+    assert torch.isfinite(loss)
+    assert abs(float(loss) - float(exact)) / float(exact) < 0.01
+    z = logits[:64].clone().requires_grad_()
+    sim_loss(z, target[:64], S).backward()
+    assert z.grad is not None and z.grad.dtype == dtype
+
+
+# ---------------------------------------------------------------- validation proportional to work
+def test_validation_runs_once_per_tensor_version(monkeypatch):
+    from simloss.similarity import operator
+
+    calls = []
+    real = operator.validate_similarity
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(operator, "validate_similarity", counting)
+    S = class_order(6, 0.5)
+    logits, target = torch.randn(4, 6), torch.randint(0, 6, (4,))
+    for _ in range(5):
+        sim_loss(logits, target, S)
+    assert len(calls) == 1
+    S[0, 1] = 1.5  # an in-place change is a new version: checked again, and refused
+    with pytest.raises(ValueError, match=r"found 1.5 at \(0, 1\)"):
+        sim_loss(logits, target, S)
+    assert len(calls) == 2
+    sim_loss(logits, target, np.eye(6))  # arrays have no version: checked on every call
+    sim_loss(logits, target, np.eye(6))
+    assert len(calls) == 4
+    relaxed = torch.full((6, 6), 0.5)
+    sim_loss(logits, target, relaxed, require_unit_diagonal=False)
+    with pytest.raises(ValueError, match="diagonal"):  # a stricter check is a new check
+        sim_loss(logits, target, relaxed)

@@ -93,3 +93,93 @@ def test_drop_in_training_step_matches_cross_entropy():
 def test_repr_names_configuration():
     text = repr(SimLoss(ClassOrder(10, 0.5), label_smoothing=0.1, input_type="probs"))
     assert "num_classes=10" in text and "r=0.5" in text and "input_type='probs'" in text
+
+
+# ---------------------------------------------------------------- state round trips
+def _round_trip(state: dict) -> dict:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
+def test_class_order_r_is_in_the_state_dict():
+    """The issue's case: r = 0.9 loaded into a module built with r = 0.1 takes r = 0.9."""
+    logits, target = torch.randn(6, 5), torch.randint(0, 5, (6,))
+    saved = SimLoss(ClassOrder(5, 0.9))
+    loaded = SimLoss(ClassOrder(5, 0.1))
+    loaded.load_state_dict(_round_trip(saved.state_dict()))
+    assert loaded.structured is not None and loaded.structured.r == 0.9
+    torch.testing.assert_close(
+        loaded(logits, target), sim_loss(logits, target, class_order(5, 0.9))
+    )
+
+
+def test_class_order_state_of_other_size_or_bad_r_is_refused():
+    state = SimLoss(ClassOrder(5, 0.9)).state_dict()
+    with pytest.raises(ValueError, match="state for 6 classes, but found one for 5"):
+        SimLoss(ClassOrder(6, 0.9)).load_state_dict(state)
+    state["structured._extra_state"] = {"num_classes": 5, "r": 1.5}
+    target = SimLoss(ClassOrder(5, 0.2))
+    with pytest.raises(ValueError, match=r"`r` in \[0, 1\), but found 1.5"):
+        target.load_state_dict(state)
+    assert target.structured is not None and target.structured.r == 0.2
+
+
+def test_loaded_dense_similarity_is_validated_and_nothing_changes_on_error():
+    """The issue's case: a dense S of 5.0 is refused, not used for a negative loss."""
+    criterion = SimLoss(torch.eye(3))
+    state = criterion.state_dict()
+    state["similarity"] = torch.full((3, 3), 5.0)
+    with pytest.raises(ValueError, match="values in \\[0, 1\\], but found 5 at \\(0, 0\\)"):
+        criterion.load_state_dict(state)
+    assert torch.equal(criterion.similarity, torch.eye(3))
+
+
+def test_loaded_sparse_similarity_is_validated():
+    criterion = SimLoss(SparseSimilarity.from_dense(class_order(4, 0.5)))
+    state = criterion.state_dict()
+    state["structured.value"] = state["structured.value"] * 3
+    with pytest.raises(ValueError, match="finite and in \\[0, 1\\]"):
+        criterion.load_state_dict(state)
+
+
+def test_configuration_is_in_the_state_dict_and_checked_on_load():
+    saved = SimLoss(
+        torch.eye(4), ignore_index=2, reduction="sum", label_smoothing=0.2, input_type="log_probs"
+    )
+    loaded = SimLoss(torch.eye(4))
+    loaded.load_state_dict(_round_trip(saved.state_dict()))
+    assert (loaded.ignore_index, loaded.reduction, loaded.label_smoothing, loaded.input_type) == (
+        2,
+        "sum",
+        0.2,
+        "log_probs",
+    )
+    logits, target = torch.log_softmax(torch.randn(5, 4), 1), torch.tensor([0, 1, 2, 3, 2])
+    torch.testing.assert_close(loaded(logits, target), saved(logits, target))
+    state = saved.state_dict()
+    state["_extra_state"] = {**state["_extra_state"], "reduction": "avg"}
+    with pytest.raises(ValueError, match="`reduction`.*'avg'"):
+        loaded.load_state_dict(state)
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed unavailable")
+def test_distributed_data_parallel_training_equals_one_process(tmp_path):
+    """Two gloo processes with DDP on halves of the batch train exactly as one process."""
+    import torch.multiprocessing as mp
+
+    import loss_distributed
+
+    mp.spawn(
+        loss_distributed.worker,
+        args=(2, str(tmp_path / "store"), str(tmp_path)),
+        nprocs=2,
+        join=True,
+    )
+    single = loss_distributed.make_model()
+    loss_distributed.train(single, *loss_distributed.data())
+    for rank in range(2):
+        state = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+        for key, value in single.state_dict().items():
+            torch.testing.assert_close(state[key], value, rtol=1e-10, atol=1e-12)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from operator import index as _as_index
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from torch import Tensor
-from torch.autograd.function import FunctionCtx, once_differentiable
 
-from simloss.similarity.structured import SimilarityRows, _Operator, as_similarity_operator
+from simloss._fused import FusedIndexLoss, FusedSoftLoss
+from simloss._rowloss import index_losses, soft_losses
+from simloss.similarity.operator import _Operator, as_similarity_operator, concrete, tracing
 
 __all__ = ["sim_loss"]
 
@@ -16,7 +19,6 @@ InputType = Literal["logits", "probs", "log_probs"]
 Reduction = Literal["mean", "sum", "none"]
 _INPUT_TYPES = ("logits", "probs", "log_probs")
 _REDUCTIONS = ("mean", "sum", "none")
-_CHUNK_ELEMENTS = 1 << 22  # bound on (rows x classes) materialised by the log-space fallback
 
 
 def sim_loss(
@@ -98,12 +100,21 @@ def sim_loss(
         Kobs, Steininger, Zehe, Lautenschlager, Hotho: "SimLoss: Class Similarities in
         Cross Entropy", ISMIS 2020, https://arxiv.org/abs/2003.03182
     """
-    _check_arguments(input, reduction, label_smoothing, input_type, ignore_index)
+    if torch.jit.is_scripting() or torch.jit.is_tracing():
+        raise RuntimeError(_TORCHSCRIPT)
+    label_smoothing, ignore_index = _check_arguments(
+        input, reduction, label_smoothing, input_type, ignore_index
+    )
     if input.dim() == 0:
         raise ValueError(
             "Expected `input` of shape (C), (N, C) or (N, C, d1, ...), but found a scalar"
         )
     num_classes = int(input.shape[1] if input.dim() > 1 else input.shape[0])
+    if num_classes == 0:
+        raise ValueError(
+            "Expected `input` with at least one class along its class dimension, but found "
+            f"shape {tuple(input.shape)}"
+        )
     operator = as_similarity_operator(
         similarity, num_classes, validate=validate, require_unit_diagonal=require_unit_diagonal
     )
@@ -112,7 +123,7 @@ def sim_loss(
         _check_weight(weight, num_classes, input.device)
 
     device_type = input.device.type
-    if torch.is_autocast_enabled(device_type):
+    if torch.is_autocast_enabled(device_type):  # as cross-entropy: float32 under autocast
         with torch.autocast(device_type=device_type, enabled=False):
             return _sim_loss(
                 input.float(),
@@ -124,14 +135,39 @@ def sim_loss(
                 label_smoothing,
                 input_type,
             )
+    if input.dtype in _LOW_PRECISION:  # reduce in float32, return the input's dtype
+        loss = _sim_loss(
+            input.float(),
+            target,
+            operator,
+            None if weight is None else weight.float(),
+            ignore_index,
+            reduction,
+            label_smoothing,
+            input_type,
+        )
+        return loss.to(input.dtype)
     return _sim_loss(
         input, target, operator, weight, ignore_index, reduction, label_smoothing, input_type
     )
 
 
+_TORCHSCRIPT = (
+    "simloss does not support TorchScript (torch.jit.script / torch.jit.trace): its "
+    "similarity operators and exact log-space fallback are Python; use torch.compile, "
+    "which compiles SimLoss without graph breaks"
+)
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
 def _check_arguments(
-    input: Tensor, reduction: str, label_smoothing: float, input_type: str, ignore_index: int
-) -> None:
+    input: Any, reduction: str, label_smoothing: Any, input_type: str, ignore_index: Any
+) -> tuple[float, int]:
+    """Check the arguments cross-entropy checks; return ``label_smoothing`` and ``ignore_index``.
+
+    As ``F.cross_entropy``: ``label_smoothing`` may be a float or a 0-dim
+    tensor, ``ignore_index`` any integer (a Python or numpy integer), never a bool.
+    """
     if not isinstance(input, Tensor):
         raise TypeError(f"Expected `input` to be a torch.Tensor, but found {type(input).__name__}")
     if not input.is_floating_point():
@@ -144,16 +180,34 @@ def _check_arguments(
         raise ValueError(
             f"Expected `input_type` to be one of {_INPUT_TYPES}, but found {input_type!r}"
         )
+    if isinstance(label_smoothing, Tensor) and label_smoothing.dim() == 0:
+        if not label_smoothing.is_floating_point():
+            raise TypeError(
+                "Expected `label_smoothing` to be a float, but found a tensor of dtype "
+                f"{label_smoothing.dtype}"
+            )
+        label_smoothing = float(label_smoothing)
     if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)):
         raise TypeError(
-            f"Expected `label_smoothing` to be a float, but found {type(label_smoothing).__name__}"
+            f"Expected `label_smoothing` to be a float, but found {_kind(label_smoothing)}"
         )
     if not 0.0 <= float(label_smoothing) <= 1.0:
         raise ValueError(f"Expected `label_smoothing` in [0, 1], but found {label_smoothing}")
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+    if isinstance(ignore_index, (bool, np.bool_)):
+        raise TypeError("Expected `ignore_index` to be an int, but found bool")
+    try:
+        ignore = _as_index(ignore_index)
+    except TypeError:
         raise TypeError(
-            f"Expected `ignore_index` to be an int, but found {type(ignore_index).__name__}"
-        )
+            f"Expected `ignore_index` to be an int, but found {_kind(ignore_index)}"
+        ) from None
+    return float(label_smoothing), ignore
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, Tensor):
+        return f"a tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    return type(value).__name__
 
 
 def _check_weight(weight: Tensor, num_classes: int, device: torch.device) -> None:
@@ -205,6 +259,23 @@ def _flatten(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor, tuple[int, 
     return scores, target, batch_shape, soft
 
 
+def _fast_path(
+    input: Tensor, target: Tensor, operator: _Operator, weight: Tensor | None, soft: bool
+) -> bool:
+    """Whether the eager fused kernels apply: no transform, no gradient beyond the scores."""
+    if tracing() or _forward_ad_active():
+        return False
+    return not (
+        operator.requires_grad
+        or (weight is not None and weight.requires_grad)
+        or (soft and target.requires_grad)
+    )
+
+
+def _forward_ad_active() -> bool:
+    return int(getattr(torch.autograd.forward_ad, "_current_level", -1)) >= 0
+
+
 def _sim_loss(
     input: Tensor,
     target: Tensor,
@@ -224,42 +295,88 @@ def _sim_loss(
             f"Expected `target` of an integer or floating dtype, but found {target.dtype}"
         )
     scores, flat_target, out_shape, soft = _flatten(input, target)
-    num_classes = scores.shape[1]
+    fast = _fast_path(scores, flat_target, operator, weight, soft)
     if soft:
+        if ignore_index >= 0:
+            raise ValueError(
+                "Expected the default `ignore_index` (any negative value) with class-probability "
+                f"targets, as cross-entropy, but found {ignore_index}: ignore_index is not "
+                "supported for floating point target"
+            )
         losses = _soft_target_loss(
-            scores, flat_target, operator, weight, label_smoothing, input_type
+            scores, flat_target, operator, weight, label_smoothing, input_type, fast
         )
         if reduction == "none":
             return losses.reshape(out_shape)
         total = losses.sum()
         return total / losses.numel() if reduction == "mean" else total
-
-    flat_target = flat_target.long()
-    keep = _valid_rows(flat_target, num_classes, ignore_index)
-    if keep is not None:
-        scores_kept, target_kept = scores.index_select(0, keep), flat_target.index_select(0, keep)
-    else:
-        scores_kept, target_kept = scores, flat_target
-    sample_weight = (
-        weight.index_select(0, target_kept).to(scores.dtype) if weight is not None else None
+    return _index_target_loss(
+        scores,
+        flat_target.long(),
+        operator,
+        weight,
+        ignore_index,
+        reduction,
+        label_smoothing,
+        input_type,
+        fast,
+        out_shape,
     )
-    if (
-        reduction != "none"
-        and sample_weight is None
-        and label_smoothing == 0.0
-        and keep is None
-        and input_type != "probs"
-        and target_kept.numel() > 0
-    ):
-        # The common case: the reduction happens inside the autograd function, which
-        # saves two graph nodes (sum, divide) per step; the values are the same.
-        scale = 1.0 / target_kept.numel() if reduction == "mean" else 1.0
-        rows = operator.rows(target_kept, scores.dtype)
-        reduced: Tensor = _IndexSimLoss.apply(
-            scores_kept, target_kept, rows, operator, input_type == "logits", scale
+
+
+def _index_target_loss(
+    scores: Tensor,
+    target: Tensor,
+    operator: _Operator,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    label_smoothing: float,
+    input_type: str,
+    fast: bool,
+    out_shape: tuple[int, ...],
+) -> Tensor:
+    num_rows, num_classes = scores.shape
+    keep, target = _kept_rows(target, num_classes, ignore_index)
+    sample_weight = None
+    if weight is not None:
+        sample_weight = weight.index_select(0, target).to(scores.dtype)
+        if keep is not None:
+            sample_weight = sample_weight * keep
+    if fast and label_smoothing == 0.0 and input_type != "probs" and num_rows > 0:
+        # One fused kernel: per-sample losses, weights, ignored rows and the reduction.
+        row_weight = sample_weight
+        if row_weight is None and keep is not None:
+            row_weight = keep.to(scores.dtype)
+        coef: Tensor | float | None = row_weight
+        if reduction == "mean":
+            coef = 1.0 / num_rows if row_weight is None else row_weight / row_weight.sum()
+        rows = operator.rows(target, scores.dtype)
+        out: Tensor = FusedIndexLoss.apply(
+            scores,
+            target,
+            rows,
+            operator,
+            input_type == "logits",
+            coef,
+            reduction != "none",
         )
-        return reduced
-    losses = _index_target_loss(scores_kept, target_kept, operator, input_type)
+        if keep is not None and reduction == "none":
+            out = out.masked_fill(~keep, 0.0)
+        return out.reshape(out_shape) if reduction == "none" else out
+
+    if input_type == "probs" or not fast:
+        losses = index_losses(scores, operator.rows(target, scores.dtype), input_type)
+    else:
+        losses = FusedIndexLoss.apply(
+            scores,
+            target,
+            operator.rows(target, scores.dtype),
+            operator,
+            input_type == "logits",
+            None,
+            False,
+        )
     if sample_weight is not None:
         losses = losses * sample_weight
     if label_smoothing > 0.0:
@@ -268,13 +385,11 @@ def _sim_loss(
             if weight is not None
             else torch.ones(num_classes, dtype=scores.dtype, device=scores.device)
         )
-        uniform = class_weight.expand(scores_kept.shape[0], num_classes)
-        smooth = _soft_loss_from_weights(scores_kept, uniform, operator, input_type)
+        uniform = class_weight.expand(num_rows, num_classes)
+        smooth = _soft_losses(scores, uniform, operator, input_type, fast)
         losses = (1.0 - label_smoothing) * losses + (label_smoothing / num_classes) * smooth
     if keep is not None:
-        losses = torch.zeros(
-            flat_target.shape[0], dtype=losses.dtype, device=losses.device
-        ).index_put((keep,), losses)
+        losses = torch.where(keep, losses, 0.0)
     if reduction == "none":
         return losses.reshape(out_shape)
     total = losses.sum()
@@ -282,151 +397,49 @@ def _sim_loss(
         return total
     if sample_weight is not None:
         return total / sample_weight.sum()
-    return total / target_kept.numel()
+    if keep is not None:
+        return total / keep.sum()
+    return total / num_rows
 
 
-def _valid_rows(target: Tensor, num_classes: int, ignore_index: int) -> Tensor | None:
-    """Check index targets; return the rows to keep, or None when no target is ignored.
+def _kept_rows(target: Tensor, num_classes: int, ignore_index: int) -> tuple[Tensor | None, Tensor]:
+    """Check index targets; return (rows to keep or None when none is ignored, safe targets).
 
-    One reduction and one host synchronisation in the common case (every
-    target in range, ``ignore_index`` outside the observed range).
+    Ignored rows get target 0, so every row can be computed and masked
+    afterwards (no data-dependent shapes). Where the targets' values can be
+    read (eager mode), one reduction and one host synchronisation check the
+    common case (every target in range, ``ignore_index`` outside the observed
+    range). Under ``torch.compile`` and ``vmap`` the range is not checked
+    here; the indexing operations that follow check it.
     """
+    if not concrete(target):
+        ignored = target == ignore_index
+        return ~ignored, target.masked_fill(ignored, 0)
     if target.numel() == 0:
-        return None
+        return None, target
     low, high = (int(v) for v in torch.aminmax(target))
     if low >= 0 and high < num_classes and not (low <= ignore_index <= high):
-        return None
+        return None, target
     ignored = target == ignore_index
-    valid = target.masked_fill(ignored, 0)
-    bad = (valid < 0) | (valid >= num_classes)
+    bad = ~ignored & ((target < 0) | (target >= num_classes))
     if bool(bad.any()):
         raise ValueError(
             f"Expected `target` values in [0, {num_classes}) or ignore_index={ignore_index}, "
-            f"but found {int(valid[bad][0])}"
+            f"but found {int(target[bad][0])}"
         )
-    return torch.nonzero(~ignored).squeeze(1)
+    if not bool(ignored.any()):
+        return None, target
+    return ~ignored, target.masked_fill(ignored, 0)
 
 
-def _tiny(dtype: torch.dtype) -> float:
-    """Below this value a sum of probabilities may have lost its relative precision."""
-    info = torch.finfo(dtype)
-    return info.smallest_normal / info.eps
-
-
-def _index_target_loss(
-    scores: Tensor, target: Tensor, operator: _Operator, input_type: str
+def _soft_losses(
+    scores: Tensor, target_weights: Tensor, operator: _Operator, input_type: str, fast: bool
 ) -> Tensor:
-    rows = operator.rows(target, scores.dtype)
-    if input_type == "probs":
-        return -torch.log(_row_dot(rows, scores))
-    loss: Tensor = _IndexSimLoss.apply(scores, target, rows, operator, input_type == "logits", None)
-    return loss
-
-
-def _row_dot(rows: SimilarityRows, probs: Tensor) -> Tensor:
-    """``sum_c S[y_i, c] p_i[c]`` for each row (differentiable)."""
-    if rows.dense is not None:
-        return (rows.dense * probs).sum(1)
-    assert rows.columns is not None and rows.values is not None
-    return (rows.values * probs.gather(1, rows.columns)).sum(1)
-
-
-class _ClosedFormLoss(torch.autograd.Function):
-    """Losses whose forward saved the whole gradient ``dl_i/dz_i`` (N, C).
-
-    The output is per sample (N,) or, with ``ctx.scale`` set, the scaled sum of
-    the per-sample losses (a scalar).
-    """
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: FunctionCtx, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        others: int = ctx.num_other_inputs  # type: ignore[attr-defined]
-        scale: float | None = ctx.scale  # type: ignore[attr-defined]
-        if scale is None:
-            return (grad * grad_output.unsqueeze(1), *([None] * others))
-        return (grad * (grad_output * scale), *([None] * others))
-
-
-class _IndexSimLoss(_ClosedFormLoss):
-    """Per-sample SimLoss for index targets with the closed-form gradient."""
-
-    @staticmethod
-    def forward(
-        ctx: FunctionCtx,
-        scores: Tensor,
-        target: Tensor,
-        rows: SimilarityRows,
-        operator: _Operator,
-        normalize: bool,
-        scale: float | None,
-    ) -> Tensor:
-        ctx.num_other_inputs = 5  # type: ignore[attr-defined]
-        ctx.scale = scale  # type: ignore[attr-defined]
-        # Every (N, C) buffer is reused in place: ``rows`` are fresh tensors that this
-        # function owns, and the gradient is written over ``probs``.
-        probs = torch.softmax(scores, dim=1)
-        columns = rows.columns
-        if columns is None:
-            assert rows.dense is not None
-            weighted = rows.dense.mul_(probs)
-        else:
-            assert rows.values is not None
-            weighted = rows.values.mul_(probs.gather(1, columns))
-        mass = weighted.sum(1)
-        log_mass = torch.log(mass)
-        tiny = _tiny(scores.dtype)
-        unstable = None
-        if mass.numel() and float(mass.min()) < tiny:
-            unstable = torch.nonzero(mass < tiny).squeeze(1)
-        grad = None
-        if ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
-            mass_column = mass.unsqueeze(1)
-            if normalize and columns is None:  # p - S[y] p / (S[y] . p), in one pass
-                grad = probs.addcdiv_(weighted, mass_column, value=-1.0)
-            else:
-                posterior = weighted.div_(mass_column)  # S[y] p / (S[y] . p)
-                if columns is None:  # log-probability input: -posterior
-                    grad = posterior.neg_()
-                elif normalize:
-                    grad = probs.scatter_add_(1, columns, posterior.neg_())
-                else:
-                    grad = torch.zeros_like(probs).scatter_add_(1, columns, posterior.neg_())
-        if unstable is not None:
-            unstable_scores = scores.index_select(0, unstable)
-            exact_log_mass, exact_posterior = _log_space_rows(
-                unstable_scores,
-                operator.dense_rows(target.index_select(0, unstable), scores.dtype),
-            )
-            log_mass[unstable] = exact_log_mass
-            if grad is not None:
-                grad[unstable] = (
-                    torch.softmax(unstable_scores, dim=1) - exact_posterior
-                    if normalize
-                    else -exact_posterior
-                )
-        if not normalize:
-            # log-probability inputs: -log sum_c S exp(x_c), without renormalising x.
-            log_mass = log_mass + torch.logsumexp(scores, dim=1)
-        if grad is not None:
-            ctx.save_for_backward(grad)
-        if scale is not None:
-            return log_mass.sum() * -scale
-        return log_mass.neg_()
-
-
-def _log_space_rows(scores: Tensor, sim_rows: Tensor) -> tuple[Tensor, Tensor]:
-    """Exact log-space ``log sum_c S[c] softmax(z)[c]`` and the posterior ``S p / (S . p)``.
-
-    ``scores`` (M, C), ``sim_rows`` (M, C). Used for the rare rows whose
-    similar classes all have vanishing probability.
-    """
-    shifted = scores + torch.log(sim_rows)
-    log_num = torch.logsumexp(shifted, dim=1)
-    log_mass = log_num - torch.logsumexp(scores, dim=1)
-    posterior = torch.exp(shifted - log_num.unsqueeze(1))
-    return log_mass, posterior
+    """Per-sample ``-sum_k T_ik log (S p_i)_k`` for non-negative target weights T (N, C)."""
+    if fast and input_type != "probs":
+        loss: Tensor = FusedSoftLoss.apply(scores, target_weights, operator, input_type == "logits")
+        return loss
+    return soft_losses(scores, target_weights, operator, input_type)
 
 
 def _soft_target_loss(
@@ -436,6 +449,7 @@ def _soft_target_loss(
     weight: Tensor | None,
     label_smoothing: float,
     input_type: str,
+    fast: bool,
 ) -> Tensor:
     num_classes = scores.shape[1]
     target = target.to(scores.dtype)
@@ -443,81 +457,4 @@ def _soft_target_loss(
         target = target * (1.0 - label_smoothing) + label_smoothing / num_classes
     if weight is not None:
         target = target * weight.to(scores.dtype)
-    return _soft_loss_from_weights(scores, target, operator, input_type)
-
-
-def _soft_loss_from_weights(
-    scores: Tensor, target_weights: Tensor, operator: _Operator, input_type: str
-) -> Tensor:
-    """``-sum_k T_ik log (S p_i)_k`` for non-negative target weights T (N, C)."""
-    if input_type == "probs":
-        mass = operator.similar_mass(scores)
-        terms = torch.where(target_weights != 0, target_weights * torch.log(mass), 0.0)
-        return -terms.sum(1)
-    loss: Tensor = _SoftSimLoss.apply(scores, target_weights, operator, input_type == "logits")
-    return loss
-
-
-class _SoftSimLoss(_ClosedFormLoss):
-    """Per-sample SimLoss for target distributions, with the closed-form gradient.
-
-    ``dl/dz = p * (sum_k T_k - (T / A) S)`` where ``A = p S^T``.
-    """
-
-    @staticmethod
-    def forward(
-        ctx: FunctionCtx,
-        scores: Tensor,
-        target_weights: Tensor,
-        operator: _Operator,
-        normalize: bool,
-    ) -> Tensor:
-        ctx.num_other_inputs = 3  # type: ignore[attr-defined]
-        ctx.scale = None  # type: ignore[attr-defined]
-        probs = torch.softmax(scores, dim=1)
-        mass = operator.similar_mass(probs)
-        active = target_weights != 0
-        ratio = torch.where(active, target_weights / mass, 0.0)
-        loss = -torch.where(active, target_weights * torch.log(mass), 0.0).sum(1)
-        total_weight = target_weights.sum(1)
-        grad = None
-        if ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
-            grad = probs * (total_weight.unsqueeze(1) - operator.similar_mass_transposed(ratio))
-        unstable = torch.nonzero((active & (mass < _tiny(scores.dtype))).any(1)).squeeze(1)
-        for row in unstable.tolist():
-            row_loss, row_grad = _soft_row_log_space(
-                scores[row], target_weights[row], probs[row], operator
-            )
-            loss[row] = row_loss
-            if grad is not None:
-                grad[row] = row_grad
-        if not normalize:
-            lse = torch.logsumexp(scores, dim=1)
-            loss = loss - total_weight * lse
-            if grad is not None:
-                grad = grad - total_weight.unsqueeze(1) * probs
-        if grad is not None:
-            ctx.save_for_backward(grad)
-        return loss
-
-
-def _soft_row_log_space(
-    scores: Tensor, target_weights: Tensor, probs: Tensor, operator: _Operator
-) -> tuple[Tensor, Tensor]:
-    """Loss and gradient of one row in log space, over the target's classes in chunks."""
-    classes = torch.nonzero(target_weights).squeeze(1)
-    num_classes = scores.shape[0]
-    chunk = max(1, _CHUNK_ELEMENTS // num_classes)
-    loss = scores.new_zeros(())
-    weighted_posterior = torch.zeros_like(scores)
-    for start in range(0, classes.numel(), chunk):
-        block = classes[start : start + chunk]
-        log_mass, posterior = _log_space_rows(
-            scores.expand(block.numel(), num_classes),
-            operator.dense_rows(block, scores.dtype),
-        )
-        block_weights = target_weights.index_select(0, block)
-        loss = loss - (block_weights * log_mass).sum()
-        weighted_posterior += block_weights @ posterior
-    grad = target_weights.sum() * probs - weighted_posterior
-    return loss, grad
+    return _soft_losses(scores, target, operator, input_type, fast)

@@ -7,8 +7,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from simloss.functional import InputType, Reduction, _check_arguments, sim_loss
-from simloss.similarity.structured import ClassOrder, SparseSimilarity
+from simloss.functional import _TORCHSCRIPT, InputType, Reduction, _check_arguments, sim_loss
+from simloss.similarity.operator import SimilarityOperator
+from simloss.similarity.structured import SparseSimilarity
 from simloss.similarity.validation import validate_similarity
 
 __all__ = ["SimLoss"]
@@ -24,8 +25,13 @@ class SimLoss(nn.Module):
     The module validates the similarity once, here, and holds it as state
     that moves with the module: a dense matrix is the registered buffer
     ``similarity`` (in ``state_dict()``, moved by ``.to()``); a structured
-    similarity (:class:`simloss.ClassOrder`, :class:`simloss.SparseSimilarity`)
-    is a sub-module. ``weight`` is a buffer too, as in cross-entropy. See
+    similarity (any :class:`~simloss.similarity.SimilarityOperator`, such as
+    :class:`simloss.ClassOrder` or :class:`simloss.SparseSimilarity`) is a
+    sub-module. ``weight`` is a buffer too, as in cross-entropy. The rest of
+    the configuration (``ignore_index``, ``reduction``, ``label_smoothing``,
+    ``input_type``, ``require_unit_diagonal``) is the module's extra state, so
+    ``state_dict()`` holds everything that defines the loss, and
+    ``load_state_dict`` checks loaded values as the constructor does. See
     :func:`simloss.sim_loss` for the arguments and shapes.
 
     Args:
@@ -47,7 +53,7 @@ class SimLoss(nn.Module):
         >>> loss = criterion(logits, torch.randint(0, 5, (8,)))
         >>> loss.backward()
         >>> sorted(criterion.state_dict())
-        ['similarity']
+        ['_extra_state', 'similarity']
 
     References:
         Kobs et al., "SimLoss: Class Similarities in Cross Entropy", ISMIS 2020,
@@ -69,9 +75,11 @@ class SimLoss(nn.Module):
         require_unit_diagonal: bool = True,
     ) -> None:
         super().__init__()
-        _check_arguments(torch.empty(0), reduction, label_smoothing, input_type, ignore_index)
-        self.structured: nn.Module | None
-        if isinstance(similarity, (ClassOrder, SparseSimilarity)):
+        label_smoothing, ignore_index = _check_arguments(
+            torch.empty(0), reduction, label_smoothing, input_type, ignore_index
+        )
+        self.structured: SimilarityOperator | None
+        if isinstance(similarity, SimilarityOperator):
             self.structured = similarity
             self.register_buffer("similarity", None)
         elif isinstance(similarity, Tensor) and similarity.layout != torch.strided:
@@ -83,18 +91,72 @@ class SimLoss(nn.Module):
             matrix = validate_similarity(similarity, require_unit_diagonal=require_unit_diagonal)
             self.structured = None
             self.register_buffer("similarity", matrix.clone())
+        if weight is not None:
+            _check_weight_shape(weight, self.num_classes)
         self.register_buffer("weight", weight)
         self.ignore_index = ignore_index
         self.reduction: Reduction = reduction
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = label_smoothing
         self.input_type: InputType = input_type
         self.require_unit_diagonal = require_unit_diagonal
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {
+            "ignore_index": self.ignore_index,
+            "reduction": self.reduction,
+            "label_smoothing": self.label_smoothing,
+            "input_type": self.input_type,
+            "require_unit_diagonal": self.require_unit_diagonal,
+        }
+
+    def set_extra_state(self, state: Any) -> None:
+        keys = set(self.get_extra_state())
+        if not isinstance(state, dict) or set(state) != keys:
+            raise ValueError(
+                f"Expected a SimLoss state with the keys {sorted(keys)}, but found {state!r}"
+            )
+        label_smoothing, ignore_index = _check_arguments(
+            torch.empty(0),
+            state["reduction"],
+            state["label_smoothing"],
+            state["input_type"],
+            state["ignore_index"],
+        )
+        if not isinstance(state["require_unit_diagonal"], bool):
+            raise TypeError(
+                "Expected `require_unit_diagonal` to be a bool, but found "
+                f"{type(state['require_unit_diagonal']).__name__}"
+            )
+        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
+        self.reduction, self.input_type = state["reduction"], state["input_type"]
+        self.require_unit_diagonal = state["require_unit_diagonal"]
+
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        # Check loaded values as the constructor checks them, before anything is copied.
+        extra = state_dict.get(prefix + "_extra_state")
+        unit = self.require_unit_diagonal
+        if isinstance(extra, dict) and isinstance(extra.get("require_unit_diagonal"), bool):
+            unit = extra["require_unit_diagonal"]
+        matrix = state_dict.get(prefix + "similarity")
+        if matrix is not None and self.similarity is not None:
+            validate_similarity(
+                matrix, self.num_classes, require_unit_diagonal=unit, name="similarity"
+            )
+        weight = state_dict.get(prefix + "weight")
+        if weight is not None and self.weight is not None:
+            _check_weight_shape(weight, self.num_classes)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def __prepare_scriptable__(self) -> SimLoss:
+        raise RuntimeError(_TORCHSCRIPT)
 
     @property
     def num_classes(self) -> int:
         """Number of classes C of the similarity."""
         if self.structured is not None:
-            return int(self.structured.num_classes)  # type: ignore[arg-type]
+            return self.structured.num_classes
         assert self.similarity is not None
         return int(self.similarity.shape[0])
 
@@ -122,4 +184,16 @@ class SimLoss(nn.Module):
             input_type=self.input_type,
             validate=False,
             require_unit_diagonal=self.require_unit_diagonal,
+        )
+
+
+def _check_weight_shape(weight: Any, num_classes: int) -> None:
+    if not isinstance(weight, Tensor) or not weight.is_floating_point():
+        raise TypeError(
+            f"Expected `weight` to be a floating tensor of shape ({num_classes},), "
+            f"but found {type(weight).__name__}"
+        )
+    if tuple(weight.shape) != (num_classes,):
+        raise ValueError(
+            f"Expected `weight` of shape ({num_classes},), but found {tuple(weight.shape)}"
         )

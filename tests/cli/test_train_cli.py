@@ -94,3 +94,40 @@ def test_progress_bars_only_on_a_terminal(
     assert main(["train", "--out", str(tmp_path / "b"), "--r", "0.5", "--epochs", "1",
                  "--limit", "100", "--progress"]) == 0  # fmt: skip
     assert "\r" in capsys.readouterr().err  # asked for: drawn anyway
+
+
+def test_a_finished_run_is_refused_unless_overwrite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    base = ["train", "--out", str(out), "--epochs", "2", "--limit", "200", "--no-progress"]
+    assert main([*base, "--r", "0.5"]) == 0
+    before = (out / "record.json").read_bytes()
+    capsys.readouterr()
+    assert main([*base, "--r", "0.9"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "to be a new or empty folder" in err and "--overwrite" in err and "\n" not in err
+    assert (out / "record.json").read_bytes() == before
+    assert main([*base, "--r", "0.9", "--overwrite"]) == 0
+    for name in ("config.json", "record.json"):
+        text = json.loads((out / name).read_text())
+        assert (text["config"] if name == "record.json" else text)["r"] == 0.9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--lr", "1e30", "--r", "0.5"], "Training diverged in epoch 1"),
+        (["--dataset", "utkface", "--data-dir", "/nonexistent/x"], "does not exist"),
+    ],
+    ids=["diverging", "missing_data"],
+)
+def test_a_failed_run_leaves_nothing_at_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--limit", "200", "--no-progress", *argv]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert list(tmp_path.iterdir()) == []  # no config.json debris, no hidden folder

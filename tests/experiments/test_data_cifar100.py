@@ -13,6 +13,7 @@ import pytest
 import torch
 from data_fixtures import CIFAR_SAMPLE, cifar_fixture_from_sample, write_cifar100
 
+import simloss.experiments.data.cifar100 as cifar100_module
 from conftest import shared_path
 from simloss.experiments.data.cifar100 import (
     CIFAR100_FINE_TO_COARSE,
@@ -184,3 +185,108 @@ def test_load_with_download_fetches_only_when_absent(
     load_cifar100(target, download=True, val_fraction=0.34)  # present now: no second fetch
     load_cifar100(cifar_root, download=True, val_fraction=0.34)
     assert calls == [target]
+
+
+# ----------------------------------------------- pickles that ask for too much memory
+def _small_cifar(root: Path) -> Path:
+    """A 6-image cifar-100-python folder in the official format (no shared data needed)."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    fine = np.array([0, 1, 2, 0, 1, 2])
+    coarse = np.asarray(CIFAR100_FINE_TO_COARSE)[fine]
+    names, coarse_names = [f"c{i}" for i in range(100)], [f"s{i}" for i in range(20)]
+    return write_cifar100(root, images, fine, coarse, names, coarse_names, test_count=3)
+
+
+class _Reconstruct:
+    """Pickles as numpy's own ``_reconstruct(ndarray, shape, dtype)`` call plus a state."""
+
+    def __init__(self, shape: tuple[int, ...], state: tuple | None = None) -> None:
+        self.shape, self.state = shape, state
+
+    def __reduce__(self) -> tuple:
+        from numpy._core.multiarray import _reconstruct
+
+        args = (np.ndarray, self.shape, b"b")
+        return (_reconstruct, args) if self.state is None else (_reconstruct, args, self.state)
+
+
+TIB9 = 10**13  # bytes: numpy calls it "9.09 TiB"
+FORGED = {
+    "array_of_9_tib": lambda: pickle.dumps({b"data": _Reconstruct((TIB9,))}, protocol=2),
+    "state_of_9_tib": lambda: pickle.dumps(
+        {b"data": _Reconstruct((0,), (1, (TIB9,), np.dtype("u1"), False, b"abc"))}, protocol=2
+    ),
+    "object_array_of_9_tib": lambda: pickle.dumps(
+        {b"data": _Reconstruct((0,), (1, (TIB9,), np.dtype("O"), False, [1]))}, protocol=2
+    ),
+    "bytes8_of_10_tib": lambda: b"\x80\x04\x8e" + (10 * 2**40).to_bytes(8, "little") + b"abc.",
+    "bytearray8_of_10_tib": lambda: b"\x80\x05\x96" + (10 * 2**40).to_bytes(8, "little") + b".",
+    "binbytes_of_4_gib": lambda: b"\x80\x03B" + (2**32 - 1).to_bytes(4, "little") + b"abc.",
+    "memo_index_2_pow_32": lambda: b"\x80\x02}r" + (2**32 - 1).to_bytes(4, "little") + b".",
+    "text_memo_index": lambda: b"(dp99999999999\n.",
+    "frame_of_9_tib": lambda: b"\x80\x04\x95" + TIB9.to_bytes(8, "little") + b"}.",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(FORGED))
+def test_a_pickle_asking_for_more_memory_than_it_holds_is_one_line_naming_the_file(
+    tmp_path: Path, kind: str
+) -> None:
+    folder = _small_cifar(tmp_path)
+    (folder / "train").write_bytes(FORGED[kind]())
+    with pytest.raises(ValueError) as info:
+        read_cifar100(folder)
+    message = str(info.value)
+    assert message.startswith(f"Could not read CIFAR-100 pickle {folder}/train: ")
+    assert "\n" not in message
+
+
+def test_the_9_tib_array_is_refused_before_numpy_allocates_it(tmp_path: Path) -> None:
+    folder = _small_cifar(tmp_path)
+    (folder / "train").write_bytes(FORGED["array_of_9_tib"]())
+    with pytest.raises(ValueError, match=r"shape \(10000000000000,\).*10000000000000 bytes"):
+        read_cifar100(folder)
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_every_pickle_protocol_of_the_real_format_still_loads(
+    tmp_path: Path, protocol: int
+) -> None:
+    folder = _small_cifar(tmp_path)
+    expected = read_cifar100(folder)
+    for name in ("meta", "train", "test"):
+        content = pickle.loads((folder / name).read_bytes(), encoding="bytes")
+        (folder / name).write_bytes(pickle.dumps(content, protocol=protocol))
+    again = read_cifar100(folder)
+    for key, value in expected.items():
+        assert (
+            np.array_equal(again[key], value)
+            if isinstance(value, np.ndarray)
+            else (again[key] == value)
+        )
+
+
+def test_every_truncation_of_a_pickle_is_a_one_line_error(tmp_path: Path) -> None:
+    folder = _small_cifar(tmp_path)
+    whole = (folder / "test").read_bytes()
+    for cut in [*range(0, 400), *range(400, len(whole), 97)]:
+        (folder / "test").write_bytes(whole[:cut])
+        with pytest.raises(ValueError, match=rf"CIFAR-100 .*{folder}/test"):
+            read_cifar100(folder)
+
+
+def test_a_tarball_member_above_the_bound_is_refused_before_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = np.zeros((4, 32, 32, 3), dtype=np.uint8)
+    fine = np.array([0, 1, 0, 1])
+    coarse = np.asarray(CIFAR100_FINE_TO_COARSE)[fine]
+    names, coarse_names = [f"c{i}" for i in range(100)], [f"s{i}" for i in range(20)]
+    path = write_cifar100(
+        tmp_path, images, fine, coarse, names, coarse_names, test_count=2, tarball=True
+    )
+    assert read_cifar100(path)["train_images"].shape == (2, 32, 32, 3)
+    monkeypatch.setattr(cifar100_module, "MAX_MEMBER_BYTES", 1000)
+    with pytest.raises(ValueError, match=r"cifar-100-python/meta in the tarball .* at most 1000 "):
+        read_cifar100(path)

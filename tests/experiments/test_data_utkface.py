@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +160,101 @@ def test_default_cache_dir_follows_the_environment(
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_cache_dir() == tmp_path / "home" / ".cache" / "simloss"
+
+
+def _bmp_bytes(seed: int) -> bytes:
+    """A 64x64 RGB BMP: uncompressed, so every such file has the same byte size."""
+    import io
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "BMP")
+    return buffer.getvalue()
+
+
+def _independent_decode(path: Path) -> np.ndarray:
+    """Pillow directly: RGB, bilinear 60x60, as channels-first uint8."""
+    with Image.open(path) as image:
+        rgb = image.convert("RGB").resize((60, 60), Image.Resampling.BILINEAR)
+    return np.asarray(rgb).transpose(2, 0, 1)
+
+
+def _all_inputs(data: object) -> torch.Tensor:
+    parts = [data.train, data.val, data.test]  # type: ignore[attr-defined]
+    return torch.cat([p.inputs for p in parts])
+
+
+def test_files_replaced_by_others_of_the_same_size_time_and_inode_give_fresh_pixels(
+    tmp_path: Path,
+) -> None:
+    """The issue's stale cache: every image replaced by another of the same byte size."""
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    names = utkface_names(range(20, 32))
+    for seed, name in enumerate(names):
+        (folder / name).write_bytes(_bmp_bytes(seed))
+    cache = tmp_path / "cache"
+    before = load_utkface(folder, cache_dir=cache)
+    stats = {name: (folder / name).stat() for name in names}
+    for seed, name in enumerate(names):
+        with open(folder / name, "r+b") as handle:  # in place: same inode
+            handle.write(_bmp_bytes(100 + seed))
+        os.utime(folder / name, ns=(stats[name].st_atime_ns, stats[name].st_mtime_ns))
+        now = (folder / name).stat()
+        assert (now.st_size, now.st_mtime_ns, now.st_ino) == (
+            stats[name].st_size,
+            stats[name].st_mtime_ns,
+            stats[name].st_ino,
+        )
+    after = load_utkface(folder, cache_dir=cache)
+    assert not torch.equal(_all_inputs(before), _all_inputs(after))
+    # Split order is the same; compare with an independent decode of the new files.
+    expected = np.stack([_independent_decode(folder / n) for n in names])
+    decoded = {tuple(img.flatten()[:64].tolist()) for img in expected}
+    assert {tuple(x.flatten()[:64].tolist()) for x in _all_inputs(after).numpy()} == decoded
+    assert len(list(cache.glob("utkface-*.npz"))) == 2
+
+
+CORRUPTIONS = {
+    "empty": lambda whole: b"",
+    "first_100_bytes": lambda whole: whole[:100],
+    "half": lambda whole: whole[: len(whole) // 2],
+    "without_last_byte": lambda whole: whole[:-1],
+    "text": lambda whole: b"not a cache\n",
+    "flipped_bytes_in_the_pixels": lambda whole: whole[:600] + bytes(400) + whole[1000:],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
+def test_a_truncated_or_corrupt_cache_file_is_rebuilt_with_a_one_line_notice(
+    tmp_path: Path, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = write_utkface(tmp_path / "faces", utkface_names(range(20, 30)))
+    cache = tmp_path / "cache"
+    first = load_utkface(folder, cache_dir=cache)
+    (cache_file,) = cache.glob("utkface-*.npz")
+    whole = cache_file.read_bytes()
+    cache_file.write_bytes(CORRUPTIONS[kind](whole))
+    with caplog.at_level(logging.WARNING):
+        again = load_utkface(folder, cache_dir=cache)
+    assert torch.equal(_all_inputs(first), _all_inputs(again))
+    notices = [r.getMessage() for r in caplog.records if "rebuilding" in r.getMessage()]
+    assert len(notices) == 1 and "\n" not in notices[0] and str(cache_file) in notices[0]
+    assert cache_file.read_bytes() == whole  # rebuilt to the same content
+
+
+def test_a_cache_file_of_other_data_under_this_name_is_rebuilt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    faces = write_utkface(tmp_path / "faces", utkface_names(range(20, 30)))
+    other = write_utkface(tmp_path / "other", utkface_names(range(40, 50), chip=False))
+    cache = tmp_path / "cache"
+    expected = load_utkface(faces, cache_dir=cache)
+    (mine,) = cache.glob("utkface-*.npz")
+    load_utkface(other, cache_dir=tmp_path / "other-cache")
+    (theirs,) = (tmp_path / "other-cache").glob("utkface-*.npz")
+    mine.write_bytes(theirs.read_bytes())  # a copy under the wrong name: same shapes
+    with caplog.at_level(logging.WARNING):
+        again = load_utkface(faces, cache_dir=cache)
+    assert "rebuilding the image cache" in caplog.text and "holds key" in caplog.text
+    assert torch.equal(_all_inputs(expected), _all_inputs(again))

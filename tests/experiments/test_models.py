@@ -115,3 +115,98 @@ def test_load_checkpoint_rejects_non_state_dicts(tmp_path: Path) -> None:
     torch.save([torch.zeros(1)], path)
     with pytest.raises(ValueError, match="Expected a state dict"):
         load_checkpoint(path)
+
+
+# ------------------------------------------------ one checked loader for every checkpoint
+def _authors_checkpoint(folder: Path) -> tuple[Path, torch.nn.Module]:
+    source = shared_path("simloss_checkpoints", "model_0.3_05.p")
+    path = folder / "model_0.3_05.p"
+    path.write_bytes(source.read_bytes())
+    return path, AgeCNN(90)
+
+
+def _our_checkpoint(folder: Path) -> tuple[Path, torch.nn.Module]:
+    """A model.pt as run_training writes it: a state dict saved through a handle."""
+    path = folder / "model.pt"
+    with open(path, "wb") as handle:
+        torch.save(MLP(10, 17).state_dict(), handle)
+    return path, MLP(10, 17)
+
+
+def _with_nan(path: Path) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    name = sorted(k for k in state if k.endswith("weight"))[-1]
+    state[name][0, 0] = float("nan")
+    torch.save(state, path)
+
+
+def _with_inf(path: Path) -> None:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    name = sorted(k for k in state if k.endswith("bias"))[0]
+    state[name][-1] = float("-inf")
+    torch.save(state, path)
+
+
+BREAKAGES = {
+    "zero_bytes": (lambda p: p.write_bytes(b""), "the file is empty"),
+    "text": (lambda p: p.write_text("hello, I am not a checkpoint\n"), "loading failed"),
+    "one_byte_e": (lambda p: p.write_bytes(b"e"), "loading failed"),
+    "truncated": (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "failed"),
+    "nan_weight": (_with_nan, "NaN or infinite value"),
+    "inf_bias": (_with_inf, "NaN or infinite value"),
+    "list_of_tensors": (lambda p: torch.save([torch.zeros(1)], p), "found list"),
+    "empty_dict": (lambda p: torch.save({}, p), "found an empty dict"),
+    "nested_dict": (lambda p: torch.save({"model": {"w": torch.zeros(1)}}, p), "holds dict"),
+}
+
+
+@pytest.mark.parametrize("source", ["authors", "ours"])
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+def test_a_broken_checkpoint_is_one_line_naming_the_file(
+    tmp_path: Path, source: str, breakage: str
+) -> None:
+    path, model = (_authors_checkpoint if source == "authors" else _our_checkpoint)(tmp_path)
+    assert load_checkpoint(path, model)  # intact, it loads
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    damage, message = BREAKAGES[breakage]
+    damage(path)
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(path, model)
+    text = str(info.value)
+    assert str(path) in text and message in text and "\n" not in text
+    # The model is untouched by a refused checkpoint.
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_a_checkpoint_of_another_shape_or_model_names_the_parameter(tmp_path: Path) -> None:
+    path, _ = _authors_checkpoint(tmp_path)
+    with pytest.raises(
+        ValueError, match=r"`dense2.weight` of shape \(61, 120\) for AgeCNN .*\(90, 120\)"
+    ):
+        load_checkpoint(path, AgeCNN(61))
+    with pytest.raises(ValueError, match=r"parameters of LeNet in checkpoint .*model_0.3_05.p"):
+        load_checkpoint(path, LeNet(90))
+    with pytest.raises(FileNotFoundError, match="absent.pt does not exist"):
+        load_checkpoint(tmp_path / "absent.pt")
+    with pytest.raises(ValueError, match="to be a file"):
+        load_checkpoint(tmp_path)
+
+
+def test_figure2_reports_a_broken_published_checkpoint_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from data_fixtures import utkface_names, write_utkface
+
+    from simloss.cli import main
+
+    images = write_utkface(tmp_path / "faces", utkface_names([20, 25, 30, 35, 40, 45, 50]))
+    checkpoints = tmp_path / "checkpoints"
+    checkpoints.mkdir()
+    torch.save(AgeCNN(90).state_dict(), checkpoints / "model_0.0_01.p")
+    (checkpoints / "model_0.3_01.p").write_text("not a checkpoint")  # text: KeyError 101 before
+    argv = ["figure2", "--checkpoints", str(checkpoints), "--data-dir", str(images),
+            "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("simloss figure2: error: Could not read checkpoint ")
+    assert "model_0.3_01.p" in err and "\n" not in err

@@ -147,7 +147,7 @@ def test_identity_equals_class_order_with_r_zero(tmp_path: Path) -> None:
 def test_interrupted_run_leaves_no_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "run"
     run_training(abalone(r=0.5, epochs=2), out)
-    before = (out / "record.json").read_bytes()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     calls = {"n": 0}
     real = train_module.evaluate
 
@@ -159,15 +159,17 @@ def test_interrupted_run_leaves_no_record(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.setattr(train_module, "evaluate", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        run_training(abalone(r=0.9, epochs=5), out)
-    assert (out / "record.json").read_bytes() == before  # the old record is untouched
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.pt", "record.json"]
+        run_training(abalone(r=0.9, epochs=5), out, overwrite=True)
+    # The old run is whole: its config.json still says r = 0.5, beside its own files.
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert json.loads((out / "config.json").read_text())["r"] == 0.5
 
     fresh = tmp_path / "fresh"
     with pytest.raises(KeyboardInterrupt):
         calls["n"] = 0
         run_training(abalone(r=0.9, epochs=5), fresh)
-    assert sorted(p.name for p in fresh.iterdir()) == ["config.json"]
+    assert not fresh.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no hidden leftovers
 
 
 def test_cifar_run_with_class_name_vectors(tmp_path: Path) -> None:

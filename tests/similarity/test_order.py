@@ -11,12 +11,15 @@ from simloss.similarity.order import check_reduction_factor, class_order, order_
 
 
 def _loop_reference(num_classes: int, r: float) -> np.ndarray:
-    """The paper's construction, one entry at a time, in float64."""
+    """The paper's construction, one entry at a time, in float64, rounded to float32,
+    with the documented cut: values below float32's smallest normal number are 0."""
     out = np.empty((num_classes, num_classes))
     for i in range(num_classes):
         for j in range(num_classes):
             out[i, j] = r ** abs(i - j) if abs(i - j) else 1.0
-    return out
+    rounded = out.astype(np.float32)
+    rounded[rounded < np.finfo(np.float32).tiny] = 0.0
+    return rounded
 
 
 def test_hand_case_four_classes() -> None:
@@ -48,7 +51,7 @@ def test_r_zero_is_identity(num_classes: int) -> None:
 def test_matches_double_loop(num_classes: int, r: float) -> None:
     matrix = class_order(num_classes, r)
     assert matrix.dtype == torch.float32
-    expected = torch.from_numpy(_loop_reference(num_classes, r)).to(torch.float32)
+    expected = torch.from_numpy(_loop_reference(num_classes, r))
     assert torch.equal(matrix, expected)
     assert torch.equal(matrix, matrix.T)
     validate_similarity(matrix, num_classes)
@@ -57,12 +60,13 @@ def test_matches_double_loop(num_classes: int, r: float) -> None:
 def test_band_hand_case_and_cut_off() -> None:
     band = order_band(6, 0.5, dtype=torch.float64)
     assert band.tolist() == [1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125]
-    # r = 0.01 underflows float32 after a few dozen steps: the band stops at the last
-    # non-zero value, and the dense matrix is exactly zero beyond it.
+    # r = 0.01 leaves float32's normal range after a few dozen steps: the band stops at the
+    # last normal value, and the dense matrix is exactly zero beyond it.
     band32 = order_band(1000, 0.01)
     last = band32.numel() - 1
-    assert band32[-1] > 0
-    assert torch.tensor(0.01, dtype=torch.float64).pow(last + 1).to(torch.float32) == 0
+    tiny = torch.finfo(torch.float32).tiny
+    assert band32[-1] >= tiny
+    assert torch.tensor(0.01, dtype=torch.float64).pow(last + 1).to(torch.float32) < tiny
     dense = class_order(1000, 0.01)
     assert torch.equal(dense[0, : last + 1], band32)
     assert bool((dense[0, last + 1 :] == 0).all())
@@ -89,3 +93,22 @@ def test_num_classes_out_of_range(bad: int) -> None:
 def test_num_classes_wrong_type() -> None:
     with pytest.raises(TypeError, match="`num_classes`"):
         class_order(3.0, 0.5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("r", [0.3, 0.7, 0.9, 0.999])
+def test_no_subnormal_entries_and_band_equals_dense(dtype: torch.dtype, r: float) -> None:
+    """Entries below the smallest normal number are cut to 0, in the band and the matrix alike."""
+    num_classes = 3000
+    band = order_band(num_classes, r, dtype=dtype)
+    tiny = torch.finfo(dtype).smallest_normal
+    assert bool((band >= tiny).all())
+    exact = torch.tensor(r, dtype=torch.float64).pow(torch.arange(num_classes, dtype=torch.float64))
+    rounded = exact.to(dtype)
+    expected = torch.where(rounded >= tiny, rounded, torch.zeros((), dtype=dtype))
+    assert torch.equal(band, expected[: band.numel()])
+    assert bool((expected[band.numel() :] == 0).all())
+    dense = class_order(num_classes, r, dtype=dtype)
+    assert torch.equal(dense[0], expected)
+    nonzero = dense[dense != 0]
+    assert bool((nonzero >= tiny).all())

@@ -23,6 +23,9 @@ __all__ = ["register"]
 _DESCRIPTION = """\
 Train one model (the paper's setup: Adam, lr 1e-3, early stopping on a validation
 metric, best epoch kept) and write OUT/record.json, OUT/model.pt and OUT/config.json.
+OUT must be new or empty (--overwrite replaces a finished run, once the new one has
+finished); the run is built in a hidden sibling folder and moved to OUT at the end,
+so a failed, diverged or killed run leaves nothing at OUT.
 Options left out take the dataset's defaults (see docs/experiments.md). The
 similarity is the class order when --r is given, class-name vectors when --l is
 given (with --vectors), else the identity (plain cross-entropy).
@@ -30,7 +33,14 @@ given (with --vectors), else the identity (plain cross-entropy).
 
 
 def _options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, required=True, help="output folder of the run")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="output folder of the run (new or empty)"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the finished run in --out once the new run has finished",
+    )
     add_config_arguments(parser)
 
 
@@ -54,7 +64,7 @@ def _handle(args: argparse.Namespace) -> int:
     resolve_device(config.device)  # before any work
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    record = run_training(config, args.out)
+    record = run_training(config, args.out, overwrite=args.overwrite)
     test = ", ".join(
         f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
         for k, v in record["metrics"]["test"].items()

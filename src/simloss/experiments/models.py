@@ -164,16 +164,96 @@ def build_model(name: str, input_shape: Sequence[int], num_classes: int) -> nn.M
     raise ValueError(f"Expected a model in ['age_cnn', 'lenet', 'mlp'], but found {name!r}")
 
 
-def load_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
-    """Load a state dict saved with ``torch.save`` (tensors only, mapped to the CPU).
+def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """Load and check a state dict saved with ``torch.save``; optionally load it into ``model``.
 
-    Works for the paper authors' UTKFace checkpoints (saved on a GPU) and for
-    the ``model.pt`` a training run writes.
+    The one loader of weights: the paper authors' UTKFace checkpoints (saved on
+    a GPU; mapped to the CPU) and the ``model.pt`` of our runs. The file is read
+    with ``torch.load(weights_only=True)`` (no code runs); it must hold a
+    non-empty dict of named tensors whose floating values are all finite. With
+    ``model``, the names and shapes must be exactly those of
+    ``model.state_dict()``, and the weights are loaded into it (strict).
+
+    Args:
+        path: the checkpoint file.
+        model: a model to load the weights into, or ``None``.
+
+    Returns:
+        The state dict (tensors on the CPU).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: one line naming the file: a folder, an empty file, a file
+            ``torch.load`` cannot read (text, truncated, another format),
+            something other than a dict of tensors, non-finite weights, or
+            names and shapes that do not fit ``model``.
+
+    Example:
+        >>> import tempfile
+        >>> path = Path(tempfile.mkdtemp()) / "mlp.pt"
+        >>> torch.save(MLP(10, 17).state_dict(), path)
+        >>> sorted(load_checkpoint(path, MLP(10, 17)))[:2]
+        ['net.0.bias', 'net.0.weight']
+        >>> load_checkpoint(path, MLP(10, 5))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `net.4.weight` of shape (5, 64) for MLP in checkpoint ..., but found (17, 64)
     """
-    state = torch.load(Path(path), map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise ValueError(f"Expected a state dict in {path}, but found {type(state).__name__}")
+    file = Path(path)
+    if not file.exists():
+        raise FileNotFoundError(f"Checkpoint file {file} does not exist")
+    if not file.is_file():
+        raise ValueError(f"Expected checkpoint {file} to be a file, but it is not one")
+    if file.stat().st_size == 0:
+        raise ValueError(
+            f"Could not read checkpoint {file}: expected a state dict saved with torch.save, "
+            "but the file is empty (0 bytes)"
+        )
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises many kinds (EOFError, KeyError, ...)
+        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ValueError(
+            f"Could not read checkpoint {file}: expected a state dict saved with torch.save, "
+            f"but loading failed ({type(exc).__name__}: {first})"
+        ) from exc
+    if not isinstance(state, dict) or not state:
+        found = "an empty dict" if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"Expected a state dict of named tensors in {file}, but found {found}")
+    for name, value in state.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise ValueError(
+                f"Expected a state dict of named tensors in {file}, but key {name!r} holds "
+                f"{type(value).__name__}"
+            )
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise ValueError(
+                f"Expected finite weights in checkpoint {file}, but `{name}` has {bad} NaN or "
+                f"infinite value(s) of {value.numel()}"
+            )
+    if model is not None:
+        _check_fits(state, model, file)
+        model.load_state_dict(state, strict=True)
     return state
+
+
+def _check_fits(state: dict[str, torch.Tensor], model: nn.Module, file: Path) -> None:
+    expected = model.state_dict()
+    kind = type(model).__name__
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        raise ValueError(
+            f"Expected the parameters of {kind} in checkpoint {file}, but it lacks "
+            f"{missing[:5]} and has unexpected {unexpected[:5]}"
+        )
+    for name, value in expected.items():
+        if state[name].shape != value.shape:
+            raise ValueError(
+                f"Expected `{name}` of shape {tuple(value.shape)} for {kind} in checkpoint "
+                f"{file}, but found {tuple(state[name].shape)}"
+            )
 
 
 def _check_positive(name: str, value: int) -> None:

@@ -9,6 +9,11 @@ reported at that epoch. The record's layout is fixed in ``docs/architecture.md``
 Runs are deterministic on the CPU for a given config: the split uses
 ``split_seed``, weights and batch order use ``seed`` (through
 :func:`simloss.experiments._runtime.seed_everything`).
+
+A run is built in a hidden sibling folder and moved onto ``out_dir`` only when
+it has finished (:mod:`simloss.experiments._run_folder`): a folder never holds
+files of two runs, and a failed, diverged or killed run leaves nothing that
+looks like a run.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from torch import nn
 
 import simloss
 from simloss.experiments._files import atomic_path, atomic_write_json
+from simloss.experiments._run_folder import staged_run_folder
 from simloss.experiments._runtime import resolve_device, seed_everything
 from simloss.experiments.config import METRIC_GOALS, TrainConfig
 from simloss.experiments.data import PreparedData, Split, load_data
@@ -157,6 +163,11 @@ def evaluate(
         loss_sum += float(criterion(logits, targets)) * len(index)
         outputs.append(logits.float().cpu())
     logits = torch.cat(outputs)
+    bad = int((~torch.isfinite(logits)).sum())
+    if bad:
+        raise _NonFiniteOutputs(
+            f"expected finite model outputs, but {bad} of {logits.numel()} are NaN or infinite"
+        )
     targets = split.targets.cpu()
     metrics = compute_metrics(logits, targets, **_metric_kwargs(data))
     return Evaluation(logits, targets, loss_sum / len(split), metrics)
@@ -203,27 +214,45 @@ def _distributions(evaluation: Evaluation) -> dict[str, Any]:
     }
 
 
-def run_training(config: TrainConfig, out_dir: str | Path) -> dict[str, Any]:
-    """Train one model and write ``record.json`` and ``model.pt`` into ``out_dir``.
+def run_training(
+    config: TrainConfig, out_dir: str | Path, *, overwrite: bool = False
+) -> dict[str, Any]:
+    """Train one model and write ``config.json``, ``model.pt`` and ``record.json`` into ``out_dir``.
 
-    Steps: resolve the config (dataset defaults), write ``config.json``, load
-    and split the data (``split_seed``), seed everything (``seed``), build the
-    model, the SimLoss and Adam, train for at most ``epochs`` epochs with early
-    stopping on the validation ``monitor`` metric (stop after ``patience``
-    epochs without a strict improvement), restore the best epoch's weights,
-    evaluate validation and test, and write the weights and then the record,
-    each atomically (an interrupted run leaves no half-written file, and a
-    ``record.json`` exists only for a finished run).
+    Steps: check ``out_dir``, resolve the config (dataset defaults), write
+    ``config.json``, load and split the data (``split_seed``), seed everything
+    (``seed``), build the model, the SimLoss and Adam, train for at most
+    ``epochs`` epochs with early stopping on the validation ``monitor`` metric
+    (stop after ``patience`` epochs without a strict improvement), restore the
+    best epoch's weights, evaluate validation and test, and write the weights
+    and the record. The files are written into a hidden sibling folder that is
+    renamed onto ``out_dir`` only when the run has finished, so ``out_dir``
+    holds the three files of one finished run or nothing.
+
+    The run stops with a ``RuntimeError`` saying it diverged when, after an
+    epoch, the training loss or a weight is NaN or infinite, or the model's
+    outputs are (e.g. ``lr=1e30``).
 
     Args:
         config: the run's settings.
-        out_dir: folder for ``config.json``, ``model.pt`` and ``record.json``
-            (created if needed; earlier files there are replaced).
+        out_dir: the run folder; it must not exist or be empty (created with
+            its parents).
+        overwrite: replace a finished run in ``out_dir``; the old run stays
+            untouched until the new one has finished (if the new one fails,
+            the old one is kept). A folder holding other files than a run's is
+            never replaced.
 
     Returns:
-        The record (the content of ``record.json``, see ``docs/architecture.md``).
+        The record (the content of ``record.json``, see ``docs/architecture.md``),
+        with the added key ``preprocessing`` (how a raw input becomes a model
+        input, :meth:`simloss.experiments.data.Preprocessing.to_dict`).
         Metric values that are undefined (e.g. ``fsa`` without a mistake) are
         ``None`` (JSON ``null``).
+
+    Raises:
+        FileExistsError: ``out_dir`` is not empty and ``overwrite`` is ``False``
+            (before any work).
+        RuntimeError: the run diverged.
 
     Example:
         >>> import tempfile
@@ -238,16 +267,15 @@ def run_training(config: TrainConfig, out_dir: str | Path) -> dict[str, Any]:
         raise TypeError(f"Expected `config` to be a TrainConfig, but found {type(config).__name__}")
     started = time.perf_counter()
     cfg = config.resolve()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / "config.json", cfg.to_dict())
-    previous_threads = torch.get_num_threads()
-    if cfg.num_threads is not None:
-        torch.set_num_threads(cfg.num_threads)
-    try:
-        record = _train(cfg, out, started)
-    finally:
-        torch.set_num_threads(previous_threads)
+    with staged_run_folder(out_dir, overwrite=overwrite) as out:
+        atomic_write_json(out / "config.json", cfg.to_dict())
+        previous_threads = torch.get_num_threads()
+        if cfg.num_threads is not None:
+            torch.set_num_threads(cfg.num_threads)
+        try:
+            record = _train(cfg, out, started)
+        finally:
+            torch.set_num_threads(previous_threads)
     return record
 
 
@@ -301,10 +329,14 @@ def _train(cfg: TrainConfig, out: Path, started: float) -> dict[str, Any]:
             optimizer.step()
             loss_sum += loss.detach() * len(index)  # on the device: no sync per step
         train_time = time.perf_counter() - epoch_start
-        val = evaluate(
-            model, criterion, data, data.val,
-            batch_size=batch_size, device=device, channels_last=channels_last,
-        )  # fmt: skip
+        _check_not_diverged(epoch, float(loss_sum) / len(data.train), model, cfg.lr)
+        try:
+            val = evaluate(
+                model, criterion, data, data.val,
+                batch_size=batch_size, device=device, channels_last=channels_last,
+            )  # fmt: skip
+        except _NonFiniteOutputs as exc:
+            raise RuntimeError(_diverged(epoch, f"{exc} on the validation split", cfg.lr)) from exc
         value = val.loss if monitor == "loss" else val.metrics[monitor]
         history.append(
             {
@@ -362,10 +394,37 @@ def _train(cfg: TrainConfig, out: Path, started: float) -> dict[str, Any]:
         "data_info": data.info,
         "device": str(device),
         "versions": {"simloss": simloss.__version__, "torch": torch.__version__},
+        "preprocessing": data.preprocessing.to_dict(),
     }
     record = _jsonable(record)
     atomic_write_json(out / "record.json", record)
     return record
+
+
+class _NonFiniteOutputs(RuntimeError):
+    """A model's outputs hold NaN or infinite values: it diverged."""
+
+
+def _diverged(epoch: int, what: str, lr: float) -> str:
+    return (
+        f"Training diverged in epoch {epoch}: {what} (try a smaller learning rate than lr={lr:g})"
+    )
+
+
+def _check_not_diverged(epoch: int, train_loss: float, model: nn.Module, lr: float) -> None:
+    """Raise when the training loss or a weight is NaN or infinite (one sync per epoch)."""
+    finite = torch.stack([torch.isfinite(p).all() for p in model.parameters()])
+    bad_weights = int((~finite).sum())
+    if math.isfinite(train_loss) and not bad_weights:
+        return
+    raise RuntimeError(
+        _diverged(
+            epoch,
+            f"expected a finite training loss and weights, but found loss {train_loss} and "
+            f"{bad_weights} parameter tensor(s) with NaN or infinite values",
+            lr,
+        )
+    )
 
 
 def _to_device(data: PreparedData, device: torch.device) -> PreparedData:

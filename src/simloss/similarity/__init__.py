@@ -21,6 +21,7 @@ from simloss.similarity.hierarchy import (
     read_node_names,
     read_wordnet_hierarchy,
 )
+from simloss.similarity.operator import SimilarityOperator, SimilarityRows
 from simloss.similarity.order import class_order
 from simloss.similarity.structured import ClassOrder, SparseSimilarity
 from simloss.similarity.transforms import lower_bound, to_probability_matrix
@@ -30,6 +31,8 @@ from simloss.similarity.values import from_values
 __all__ = [
     "ClassOrder",
     "HierarchyFile",
+    "SimilarityOperator",
+    "SimilarityRows",
     "SparseSimilarity",
     "class_name_vectors",
     "class_order",

@@ -35,6 +35,25 @@ def _check_num_classes(num_classes: int) -> int:
     return num_classes
 
 
+def _band_length(num_classes: int, r: float, dtype: torch.dtype) -> int:
+    """Number of distances ``d = 0, 1, ...`` (at most C) whose ``r^d`` rounds to a normal number.
+
+    A float64 value ``x`` rounds to at least the smallest normal number ``t``
+    of ``dtype`` exactly when ``x >= t (1 - eps / 2)`` (the subnormals below
+    ``t`` are spaced ``t eps`` apart). Pure Python, so it traces.
+    """
+    if r == 0.0:
+        return 1
+    info = torch.finfo(dtype)
+    threshold = info.smallest_normal * (1.0 - info.eps / 2)
+    length = min(num_classes, math.floor(math.log(threshold) / math.log(r)) + 1)
+    while length > 1 and r ** (length - 1) < threshold:
+        length -= 1
+    while length < num_classes and r**length >= threshold:
+        length += 1
+    return length
+
+
 def order_band(
     num_classes: int,
     r: float,
@@ -44,11 +63,15 @@ def order_band(
 ) -> Tensor:
     """The distinct values :math:`r^d` of the class-order matrix, ``d = 0, 1, ...``.
 
-    The band stops at the last distance whose value is non-zero in ``dtype``
-    (beyond it every entry of the dense matrix is exactly zero in that dtype)
-    or at ``num_classes - 1``. Values are computed in float64 and rounded once
-    to ``dtype``, so the band and :func:`class_order` agree bit for bit.
-    :math:`0^0 = 1`, so ``r = 0`` gives the band ``[1]`` (the identity).
+    The band stops where :math:`r^d` falls below the smallest normal number of
+    ``dtype`` (about 1.2e-38 in float32) or at ``num_classes - 1``. Entries
+    below the smallest normal number are cut to zero, here and in
+    :func:`class_order` alike: they carry no information the loss can use (a
+    probability weighted by them is below what a sum of probabilities can
+    resolve) and subnormal arithmetic is many times slower on CPUs. Values are
+    computed in float64 and rounded once to ``dtype``, so the band and
+    :func:`class_order` agree bit for bit. :math:`0^0 = 1`, so ``r = 0``
+    gives the band ``[1]`` (the identity).
 
     Args:
         num_classes: number of classes C.
@@ -64,21 +87,15 @@ def order_band(
         tensor([1.0000, 0.5000, 0.2500, 0.1250], dtype=torch.float64)
         >>> order_band(10, 0.0)
         tensor([1.])
+        >>> order_band(100, 0.1).numel()  # 1e-37 is normal in float32, 1e-38 is not
+        38
     """
     num_classes = _check_num_classes(num_classes)
     r = check_reduction_factor(r)
-    if r == 0.0:
-        return torch.ones(1, dtype=dtype, device=device)
-    smallest = torch.finfo(dtype).smallest_normal * torch.finfo(dtype).eps
-    # r^d >= smallest/2 is needed for a non-zero value after rounding; add a margin of 2.
-    max_distance = min(
-        num_classes - 1, math.ceil((math.log(smallest) - math.log(2.0)) / math.log(r)) + 2
-    )
-    distances = torch.arange(max_distance + 1, dtype=torch.float64)
-    band = torch.pow(torch.tensor(r, dtype=torch.float64), distances).to(dtype)
-    nonzero = torch.nonzero(band)
-    band = band[: int(nonzero[-1, 0]) + 1]
-    return band.to(device)
+    length = _band_length(num_classes, r, dtype)
+    distances = torch.arange(length, dtype=torch.float64, device=device)
+    band = torch.pow(r, distances).to(dtype)
+    return band.masked_fill(band < torch.finfo(dtype).smallest_normal, 0.0)
 
 
 def class_order(
@@ -94,7 +111,9 @@ def class_order(
 
         S \\in [0, 1]^{C \\times C}, \\qquad S_{ij} = r^{|i-j|}, \\qquad 0^0 = 1
 
-    ``r = 0`` gives the identity (plain cross-entropy). For many classes use
+    ``r = 0`` gives the identity (plain cross-entropy). Entries below the
+    smallest normal number of ``dtype`` are cut to zero (see :func:`order_band`).
+    For many classes use
     :class:`simloss.ClassOrder`, which gives the loss the same values without
     building the (C, C) matrix.
 

@@ -1,97 +1,33 @@
 """Similarities that never build the dense (C, C) matrix.
 
-The loss needs three things from a similarity ``S`` of ``C`` classes: the
-rows ``S[y]`` of a batch of targets, the product ``A = p S^T`` (for
-probability targets and label smoothing) and ``v S`` (its gradient). A
-structured similarity answers these from a compact description, so memory is
-O(N * C) instead of O(C^2):
+Both are :class:`~simloss.similarity.SimilarityOperator` modules (the public
+extension point of the loss and the metrics), so memory is O(N * C) instead of
+O(C^2), and ``.to()`` and ``state_dict()`` treat them right when they are part
+of a model or a loss:
 
 * :class:`ClassOrder` holds only ``r``: ``S_ij = r^|i-j|``;
 * :class:`SparseSimilarity` holds at most ``k`` non-zeros per row.
-
-Both are ``nn.Module`` objects whose tensors are buffers, so ``.to()`` and
-``state_dict()`` treat them right when they are part of a model or a loss.
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
+from simloss.similarity.operator import SimilarityOperator, SimilarityRows, tracing
 from simloss.similarity.order import check_reduction_factor, class_order, order_band
-from simloss.similarity.validation import as_similarity_tensor, validate_similarity
+from simloss.similarity.validation import validate_similarity
 
-__all__ = ["ClassOrder", "SimilarityRows", "SparseSimilarity", "as_similarity_operator"]
-
-
-class SimilarityRows(NamedTuple):
-    """Rows ``S[y]`` of a batch, densely ``(N, C)`` or as ``(index, value)`` pairs ``(N, k)``."""
-
-    dense: Tensor | None
-    columns: Tensor | None
-    values: Tensor | None
-
-
-class _Operator:
-    """What the loss asks of a similarity (internal protocol)."""
-
-    num_classes: int
-
-    def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
-        """Rows ``S[target]`` as new tensors that the caller may overwrite."""
-        raise NotImplementedError
-
-    def dense_rows(self, index: Tensor, dtype: torch.dtype) -> Tensor:
-        raise NotImplementedError
-
-    def similar_mass(self, probs: Tensor) -> Tensor:
-        """``probs @ S^T``, shape (N, C)."""
-        raise NotImplementedError
-
-    def similar_mass_transposed(self, values: Tensor) -> Tensor:
-        """``values @ S``, shape (N, C)."""
-        raise NotImplementedError
-
-    def check_device(self, device: torch.device) -> None:
-        raise NotImplementedError
-
-
-class _DenseOperator(_Operator):
-    def __init__(self, matrix: Tensor) -> None:
-        self.matrix = matrix
-        self.num_classes = int(matrix.shape[0])
-
-    def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
-        return SimilarityRows(self.matrix.index_select(0, target).to(dtype), None, None)
-
-    def dense_rows(self, index: Tensor, dtype: torch.dtype) -> Tensor:
-        return self.matrix.index_select(0, index).to(dtype)
-
-    def similar_mass(self, probs: Tensor) -> Tensor:
-        return probs @ self.matrix.to(probs.dtype).T
-
-    def similar_mass_transposed(self, values: Tensor) -> Tensor:
-        return values @ self.matrix.to(values.dtype)
-
-    def check_device(self, device: torch.device) -> None:
-        _check_same_device(self.matrix, device)
-
-
-def _check_same_device(tensor: Tensor, device: torch.device) -> None:
-    if tensor.device != device:
-        raise ValueError(
-            f"Expected `similarity` on the input's device {device}, but found it on "
-            f"{tensor.device}; move it with .to({str(device)!r}) (SimLoss moves with the model)"
-        )
+__all__ = ["ClassOrder", "SimilarityRows", "SparseSimilarity"]
 
 
 _CACHE_DENSE_UP_TO = 2048  # classes; a cached float32 matrix of at most 16 MiB
 
 
-class ClassOrder(nn.Module, _Operator):
+class ClassOrder(SimilarityOperator):
     """Class-order similarity :math:`S_{ij} = r^{|i-j|}` (Eq. 2) without a (C, C) matrix.
 
     .. math::
@@ -99,14 +35,21 @@ class ClassOrder(nn.Module, _Operator):
         S_{ij} = r^{|i-j|}, \\qquad r \\in [0, 1), \\qquad 0^0 = 1
 
     The loss receives the rows of its targets as a band of the distances
-    where :math:`r^d` is non-zero in the input's dtype (about 1,000 classes
-    wide for ``r = 0.9`` in float32), which is exactly the dense matrix's
-    content: memory and time are O(N * band) for index targets. ``r = 0``
-    is plain cross-entropy.
+    where :math:`r^d` is a normal number in the input's dtype (about 830
+    classes wide for ``r = 0.9`` in float32), which is exactly the dense
+    :func:`~simloss.similarity.class_order` matrix's content: memory and time
+    are O(N * band) for index targets. ``r = 0`` is plain cross-entropy.
+
+    ``num_classes`` and ``r`` are the module's state: ``state_dict()`` holds
+    them (as extra state) and ``load_state_dict`` validates and restores them.
 
     Args:
         num_classes: number of classes C (>= 1).
         r: reduction factor in [0, 1).
+
+    Raises:
+        ValueError: ``num_classes`` < 1 or ``r`` outside [0, 1); on loading,
+            a state of another number of classes.
 
     Example:
         >>> import torch
@@ -115,35 +58,50 @@ class ClassOrder(nn.Module, _Operator):
         >>> logits, target = torch.zeros(2, 100_000), torch.tensor([0, 99_999])
         >>> round(float(simloss.sim_loss(logits, target, S)), 4)  # log(C / 2): edge rows sum to 2
         10.8198
+        >>> S.state_dict()
+        OrderedDict({'_extra_state': {'num_classes': 100000, 'r': 0.5}})
 
     References:
         Kobs et al., "SimLoss: Class Similarities in Cross Entropy", ISMIS 2020,
         https://arxiv.org/abs/2003.03182
     """
 
-    _device_marker: Tensor
-
     def __init__(self, num_classes: int, r: float) -> None:
-        super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"Expected `num_classes` to be an int >= 1, but found {num_classes!r}")
-        self.num_classes = num_classes
+        super().__init__(num_classes)
         self.r = check_reduction_factor(r)
         self._bands: dict[tuple[torch.dtype, torch.device], Tensor] = {}
         # For few classes the dense matrix is small and its rows are the cheapest form.
         self._dense: dict[tuple[torch.dtype, torch.device], Tensor] = {}
-        # A zero-size buffer records the device the module was moved to.
-        self.register_buffer("_device_marker", torch.empty(0), persistent=False)
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, r={self.r}"
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"num_classes": self.num_classes, "r": self.r}
+
+    def set_extra_state(self, state: Any) -> None:
+        if not isinstance(state, dict) or set(state) != {"num_classes", "r"}:
+            raise ValueError(
+                "Expected a ClassOrder state {'num_classes': int, 'r': float}, "
+                f"but found {state!r}"
+            )
+        if state["num_classes"] != self.num_classes:
+            raise ValueError(
+                f"Expected a ClassOrder state for {self.num_classes} classes, but found one for "
+                f"{state['num_classes']} classes"
+            )
+        self.r = check_reduction_factor(state["r"])
+        self._bands.clear()
+        self._dense.clear()
 
     def to_dense(self, dtype: torch.dtype = torch.float32) -> Tensor:
         """The equivalent dense (C, C) matrix (:func:`simloss.similarity.class_order`)."""
         return class_order(self.num_classes, self.r, dtype=dtype, device=self._device_marker.device)
 
     def band(self, dtype: torch.dtype, device: torch.device) -> Tensor:
-        """Values :math:`r^d` for the distances d where they are non-zero in ``dtype``."""
+        """Values :math:`r^d` for the distances d where they are normal numbers in ``dtype``."""
+        if tracing():
+            return order_band(self.num_classes, self.r, dtype=dtype, device=device)
         key = (dtype, device)
         if key not in self._bands:
             self._bands[key] = order_band(self.num_classes, self.r, dtype=dtype, device=device)
@@ -151,15 +109,7 @@ class ClassOrder(nn.Module, _Operator):
 
     def _full_band(self, dtype: torch.dtype, device: torch.device) -> Tensor:
         band = self.band(dtype, device)
-        full = torch.zeros(self.num_classes, dtype=dtype, device=device)
-        full[: band.numel()] = band
-        return full
-
-    def _cached_dense(self, dtype: torch.dtype, device: torch.device) -> Tensor:
-        key = (dtype, device)
-        if key not in self._dense:
-            self._dense[key] = class_order(self.num_classes, self.r, dtype=dtype, device=device)
-        return self._dense[key]
+        return F.pad(band, (0, self.num_classes - band.numel()))
 
     def _uses_dense_rows(self, dtype: torch.dtype, device: torch.device) -> bool:
         return (
@@ -169,29 +119,40 @@ class ClassOrder(nn.Module, _Operator):
 
     def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
         device = target.device
-        band = self.band(dtype, device)
         if self._uses_dense_rows(dtype, device):
             return SimilarityRows(self.dense_rows(target, dtype), None, None)
+        band = self.band(dtype, device)
         width = band.numel() - 1
         offsets = torch.arange(-width, width + 1, device=device)
         index = target[:, None] + offsets
         inside = (index >= 0) & (index < self.num_classes)
         symmetric = torch.cat([band[1:].flip(0), band])
         value = symmetric * inside
-        return SimilarityRows(None, index.clamp_(0, self.num_classes - 1), value)
+        return SimilarityRows(None, index.clamp(0, self.num_classes - 1), value)
 
     def dense_rows(self, index: Tensor, dtype: torch.dtype) -> Tensor:
-        if self.num_classes <= _CACHE_DENSE_UP_TO:
-            return self._cached_dense(dtype, index.device).index_select(0, index)
+        if self.num_classes <= _CACHE_DENSE_UP_TO and not tracing():
+            return self._matrix(dtype, index.device).index_select(0, index)
         full = self._full_band(dtype, index.device)
         classes = torch.arange(self.num_classes, device=index.device)
         return full[(index[:, None] - classes[None, :]).abs()]
 
+    def entries(self, target: Tensor, pred: Tensor, dtype: torch.dtype) -> Tensor:
+        full = self._full_band(dtype, target.device)
+        return full[(target - pred).abs()]
+
+    def _matrix(self, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """The dense matrix, cached in eager mode for up to ``_CACHE_DENSE_UP_TO`` classes."""
+        if self.num_classes > _CACHE_DENSE_UP_TO or tracing():
+            return class_order(self.num_classes, self.r, dtype=dtype, device=device)
+        key = (dtype, device)
+        if key not in self._dense:
+            self._dense[key] = class_order(self.num_classes, self.r, dtype=dtype, device=device)
+        return self._dense[key]
+
     def similar_mass(self, probs: Tensor) -> Tensor:
-        if self.num_classes <= _CACHE_DENSE_UP_TO:
-            return probs @ self._cached_dense(probs.dtype, probs.device)
         if self._uses_dense_rows(probs.dtype, probs.device):
-            return probs @ self.to_dense(probs.dtype).to(probs.device)
+            return probs @ self._matrix(probs.dtype, probs.device)  # S is symmetric
         band = self.band(probs.dtype, probs.device)
         kernel = torch.cat([band[1:].flip(0), band]).view(1, 1, -1)
         out = F.conv1d(probs.unsqueeze(1), kernel, padding=band.numel() - 1)
@@ -200,11 +161,8 @@ class ClassOrder(nn.Module, _Operator):
     def similar_mass_transposed(self, values: Tensor) -> Tensor:
         return self.similar_mass(values)  # S is symmetric
 
-    def check_device(self, device: torch.device) -> None:
-        _check_same_device(self._device_marker, device)
 
-
-class SparseSimilarity(nn.Module, _Operator):
+class SparseSimilarity(SimilarityOperator):
     """A similarity with at most ``k`` non-zero entries per row, stored as (index, value).
 
     Row ``i`` of ``S`` has the values ``value[i, j]`` at the columns
@@ -228,56 +186,19 @@ class SparseSimilarity(nn.Module, _Operator):
     value: Tensor
 
     def __init__(self, index: Tensor, value: Tensor, *, require_unit_diagonal: bool = True) -> None:
-        super().__init__()
-        if not isinstance(index, Tensor) or index.is_floating_point() or index.is_complex():
-            raise TypeError(
-                f"Expected `index` to be an integer tensor, but found {_describe(index)}"
-            )
-        if not isinstance(value, Tensor) or not value.is_floating_point():
-            raise TypeError(
-                f"Expected `value` to be a floating tensor, but found {_describe(value)}"
-            )
-        if index.dim() != 2 or index.shape != value.shape:
-            raise ValueError(
-                "Expected `index` and `value` of the same shape (C, k), but found "
-                f"{tuple(index.shape)} and {tuple(value.shape)}"
-            )
-        num_classes = int(index.shape[0])
-        index = index.long()
-        if index.numel() and (int(index.min()) < 0 or int(index.max()) >= num_classes):
-            bad = torch.nonzero((index < 0) | (index >= num_classes))[0]
-            raise ValueError(
-                f"Expected `index` values in [0, {num_classes}), but found "
-                f"{int(index[bad[0], bad[1]])} at {tuple(int(b) for b in bad)}"
-            )
-        invalid = ~torch.isfinite(value) | (value < 0) | (value > 1)
-        if bool(invalid.any()):
-            pos = tuple(int(b) for b in torch.nonzero(invalid)[0])
-            raise ValueError(
-                f"Expected `value` to be finite and in [0, 1], but found {value[pos].item():g} at {pos}"
-            )
-        rows = torch.arange(num_classes, device=index.device)[:, None]
-        nonzero = value != 0
-        flat = (rows * num_classes + index)[nonzero]
-        if flat.numel() != torch.unique(flat).numel():
-            raise ValueError(
-                "Expected `index` to list each column at most once per row among the non-zero "
-                "values, but found a duplicate"
-            )
-        if require_unit_diagonal:
-            diagonal = torch.zeros(num_classes, dtype=value.dtype, device=value.device)
-            is_diag = index == rows
-            diagonal.scatter_add_(0, torch.nonzero(is_diag)[:, 0], value[is_diag])
-            off = diagonal != 1
-            if bool(off.any()):
-                i = int(torch.nonzero(off)[0, 0])
-                raise ValueError(
-                    f"Expected the similarity to have ones on the diagonal (S_ii = 1), but found "
-                    f"{diagonal[i].item():g} at ({i}, {i}); pass require_unit_diagonal=False to allow it"
-                )
-        self.num_classes = num_classes
+        index = _check_sparse(index, value, require_unit_diagonal)
+        super().__init__(int(index.shape[0]))
+        self.require_unit_diagonal = require_unit_diagonal
         self.register_buffer("index", index)
         self.register_buffer("value", value)
+
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        index, value = state_dict.get(prefix + "index"), state_dict.get(prefix + "value")
+        if index is not None and value is not None:  # missing keys are reported by torch
+            _check_sparse(index, value, self.require_unit_diagonal)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @classmethod
     def from_dense(cls, matrix: Any, *, require_unit_diagonal: bool = True) -> SparseSimilarity:
@@ -321,10 +242,10 @@ class SparseSimilarity(nn.Module, _Operator):
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, k={self.index.shape[1]}"
 
-    def to_dense(self) -> Tensor:
-        """The equivalent dense (C, C) matrix."""
+    def to_dense(self, dtype: torch.dtype | None = None) -> Tensor:
+        """The equivalent dense (C, C) matrix (in the values' dtype by default)."""
         return self.dense_rows(
-            torch.arange(self.num_classes, device=self.index.device), self.value.dtype
+            torch.arange(self.num_classes, device=self.index.device), dtype or self.value.dtype
         )
 
     def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
@@ -332,7 +253,7 @@ class SparseSimilarity(nn.Module, _Operator):
 
     def dense_rows(self, index: Tensor, dtype: torch.dtype) -> Tensor:
         out = torch.zeros(index.numel(), self.num_classes, dtype=dtype, device=index.device)
-        return out.scatter_add_(1, self.index[index], self.value[index].to(dtype))
+        return out.scatter_add(1, self.index[index], self.value[index].to(dtype))
 
     def _coo(self, dtype: torch.dtype) -> Tensor:
         rows = torch.arange(self.num_classes, device=self.index.device)[:, None].expand_as(
@@ -347,55 +268,71 @@ class SparseSimilarity(nn.Module, _Operator):
         ).coalesce()
 
     def similar_mass(self, probs: Tensor) -> Tensor:
+        if tracing():  # sparse tensors do not trace: gather the k columns of every row
+            return (probs[:, self.index] * self.value.to(probs.dtype)).sum(-1)
         return torch.sparse.mm(self._coo(probs.dtype), probs.T).T
 
     def similar_mass_transposed(self, values: Tensor) -> Tensor:
+        if tracing():
+            n = values.shape[0]
+            spread = (values[:, :, None] * self.value.to(values.dtype)).reshape(n, -1)
+            columns = self.index.reshape(1, -1).expand(n, -1)
+            return values.new_zeros(n, self.num_classes).scatter_add(1, columns, spread)
         return torch.sparse.mm(self._coo(values.dtype).t(), values.T).T
 
-    def check_device(self, device: torch.device) -> None:
-        _check_same_device(self.index, device)
+
+def _check_sparse(index: Any, value: Any, require_unit_diagonal: bool) -> Tensor:
+    """Check a sparse similarity's (index, value) pair; return the index as int64."""
+    if not isinstance(index, Tensor) or index.is_floating_point() or index.is_complex():
+        raise TypeError(f"Expected `index` to be an integer tensor, but found {_describe(index)}")
+    if not isinstance(value, Tensor) or not value.is_floating_point():
+        raise TypeError(f"Expected `value` to be a floating tensor, but found {_describe(value)}")
+    if index.dim() != 2 or index.shape != value.shape:
+        raise ValueError(
+            "Expected `index` and `value` of the same shape (C, k), but found "
+            f"{tuple(index.shape)} and {tuple(value.shape)}"
+        )
+    num_classes = int(index.shape[0])
+    if num_classes < 1:
+        raise ValueError(
+            "Expected `index` and `value` of shape (C, k) with C >= 1, but found C = 0"
+        )
+    index = index.long()
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= num_classes):
+        bad = torch.nonzero((index < 0) | (index >= num_classes))[0]
+        raise ValueError(
+            f"Expected `index` values in [0, {num_classes}), but found "
+            f"{int(index[bad[0], bad[1]])} at {tuple(int(b) for b in bad)}"
+        )
+    plain = value.detach()
+    invalid = ~torch.isfinite(plain) | (plain < 0) | (plain > 1)
+    if bool(invalid.any()):
+        pos = tuple(int(b) for b in torch.nonzero(invalid)[0])
+        raise ValueError(
+            f"Expected `value` to be finite and in [0, 1], but found {plain[pos].item():g} at {pos}"
+        )
+    rows = torch.arange(num_classes, device=index.device)[:, None]
+    flat = (rows * num_classes + index)[plain != 0]
+    if flat.numel() != torch.unique(flat).numel():
+        raise ValueError(
+            "Expected `index` to list each column at most once per row among the non-zero "
+            "values, but found a duplicate"
+        )
+    if require_unit_diagonal:
+        diagonal = torch.zeros(num_classes, dtype=plain.dtype, device=plain.device)
+        is_diag = index == rows
+        diagonal.scatter_add_(0, torch.nonzero(is_diag)[:, 0], plain[is_diag])
+        off = diagonal != 1
+        if bool(off.any()):
+            i = int(torch.nonzero(off)[0, 0])
+            raise ValueError(
+                f"Expected the similarity to have ones on the diagonal (S_ii = 1), but found "
+                f"{diagonal[i].item():g} at ({i}, {i}); pass require_unit_diagonal=False to allow it"
+            )
+    return index
 
 
 def _describe(obj: object) -> str:
     if isinstance(obj, Tensor):
         return f"a tensor of dtype {obj.dtype} and layout {obj.layout}"
     return type(obj).__name__
-
-
-def as_similarity_operator(
-    similarity: Any,
-    num_classes: int,
-    *,
-    validate: bool = True,
-    require_unit_diagonal: bool = True,
-) -> _Operator:
-    """Wrap any supported similarity as the loss's internal operator.
-
-    Dense tensors and arrays are validated (when ``validate``); torch sparse
-    tensors become a :class:`SparseSimilarity`; structured similarities are
-    checked for their number of classes.
-    """
-    if isinstance(similarity, (ClassOrder, SparseSimilarity)):
-        if similarity.num_classes != num_classes:
-            raise ValueError(
-                f"Expected `similarity` for {num_classes} classes (the input's size along the "
-                f"class dimension), but found one for {similarity.num_classes} classes"
-            )
-        return similarity
-    if isinstance(similarity, Tensor) and similarity.layout != torch.strided:
-        sparse = SparseSimilarity.from_sparse(
-            similarity, require_unit_diagonal=require_unit_diagonal
-        )
-        return as_similarity_operator(sparse, num_classes)
-    if validate:
-        matrix = validate_similarity(
-            similarity, num_classes, require_unit_diagonal=require_unit_diagonal
-        )
-    else:
-        matrix = as_similarity_tensor(similarity)
-        if matrix.dim() != 2 or tuple(matrix.shape) != (num_classes, num_classes):
-            raise ValueError(
-                f"Expected `similarity` of shape ({num_classes}, {num_classes}), "
-                f"but found shape {tuple(matrix.shape)}"
-            )
-    return _DenseOperator(matrix)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 
 from simloss.experiments.config import TrainConfig
-from simloss.experiments.data._types import PreparedData, Split
+from simloss.experiments.data._types import PreparedData, Preprocessing, Split
 from simloss.experiments.data.abalone import load_abalone
 from simloss.experiments.data.afad import load_afad
 from simloss.experiments.data.cifar100 import load_cifar100
@@ -18,6 +18,7 @@ from simloss.experiments.specs import dataset_spec
 
 __all__ = [
     "PreparedData",
+    "Preprocessing",
     "Split",
     "load_abalone",
     "load_afad",

@@ -2,13 +2,154 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["PreparedData", "Split", "channel_stats"]
+from simloss.experiments.data._images import PREPROCESSING
+
+__all__ = ["PreparedData", "Preprocessing", "Split", "channel_stats"]
+
+#: The kinds of raw input a model can take.
+INPUT_KINDS: tuple[str, ...] = ("image", "features")
+
+
+def _standardize(
+    inputs: torch.Tensor, scale: float, mean: torch.Tensor, std: torch.Tensor
+) -> torch.Tensor:
+    """``(x * scale - mean) / std`` as one in-place affine map on a float32 copy."""
+    factor = (scale / std).to(inputs.device)
+    shift = (-mean / std).to(inputs.device)
+    return inputs.to(torch.float32, copy=True).mul_(factor).add_(shift)
+
+
+@dataclass(frozen=True, eq=False)
+class Preprocessing:
+    """How one raw input becomes a model input: stored with a run, applied by ``predict``.
+
+    .. math::
+
+        x' = (x \\cdot \\text{scale} - \\text{mean}) / \\text{std}
+
+    - ``kind="image"``: the file is decoded by Pillow, converted to RGB and
+      resized bilinearly to ``H x W`` (:data:`~simloss.experiments.data._images.PREPROCESSING`,
+      :func:`~simloss.experiments.data._images.decode_image`); the uint8 pixels
+      in channel order R, G, B and layout ``(3, H, W)`` are scaled by
+      ``scale`` (1/255) and standardised with ``mean``/``std`` of shape
+      ``(1, 3, 1, 1)`` (per channel) or ``(1, 1, 1, 1)`` (one value for all).
+    - ``kind="features"``: a float vector in the order of ``feature_names``,
+      standardised with ``mean``/``std`` of shape ``(1, F)``.
+
+    Attributes:
+        kind: ``"image"`` or ``"features"``.
+        input_shape: one model input without the batch, ``(3, H, W)`` or ``(F,)``.
+        scale: factor applied to the raw values first.
+        mean, std: float32 tensors (shapes above); ``std > 0``.
+        decode: the image decoding version (images) or ``None``.
+        feature_names: the name of every feature (features) or ``None``.
+
+    Example:
+        >>> p = Preprocessing("features", (2,), 1.0, torch.tensor([[1.0, 2.0]]),
+        ...                   torch.tensor([[2.0, 4.0]]), feature_names=("a", "b"))
+        >>> p.standardize(torch.tensor([[3.0, 2.0]])).tolist()
+        [[1.0, 0.0]]
+        >>> Preprocessing.from_dict(p.to_dict(), "example").to_dict() == p.to_dict()
+        True
+    """
+
+    kind: str
+    input_shape: tuple[int, ...]
+    scale: float
+    mean: torch.Tensor
+    std: torch.Tensor
+    decode: str | None = None
+    feature_names: tuple[str, ...] | None = None
+
+    def standardize(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Raw inputs ``(N, *input_shape)`` to a new standardised float32 tensor."""
+        if tuple(inputs.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"Expected raw inputs of shape (N, {', '.join(map(str, self.input_shape))}), "
+                f"but found {tuple(inputs.shape)}"
+            )
+        return _standardize(inputs, self.scale, self.mean, self.std)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types (``mean``/``std`` flattened, with ``stats_shape``)."""
+        return {
+            "kind": self.kind,
+            "input_shape": list(self.input_shape),
+            "decode": self.decode,
+            "channels": "RGB" if self.kind == "image" else None,
+            "feature_names": None if self.feature_names is None else list(self.feature_names),
+            "scale": self.scale,
+            "stats_shape": list(self.mean.shape),
+            "mean": self.mean.flatten().tolist(),
+            "std": self.std.flatten().tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> Preprocessing:
+        """Rebuild from :meth:`to_dict`'s form; errors name ``where`` (e.g. the record file).
+
+        Raises:
+            ValueError: a missing key, an unknown kind, a decoding other than
+                this version's, or statistics that do not fit the input shape.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(
+                f"Expected a preprocessing object in {where}, but found {type(data).__name__}"
+            )
+        keys = ("kind", "input_shape", "scale", "stats_shape", "mean", "std")
+        missing = [k for k in keys if k not in data]
+        if missing:
+            raise ValueError(
+                f"Expected preprocessing keys {missing} in {where}, but they are missing"
+            )
+        kind = data["kind"]
+        if kind not in INPUT_KINDS:
+            raise ValueError(
+                f"Expected preprocessing kind in {list(INPUT_KINDS)} in {where}, but found {kind!r}"
+            )
+        if kind == "image" and data.get("decode") != PREPROCESSING:
+            raise ValueError(
+                f"Expected image decoding {PREPROCESSING!r} in {where}, but found "
+                f"{data.get('decode')!r} (written by another simloss version)"
+            )
+        try:
+            shape = tuple(int(v) for v in data["input_shape"])
+            stats_shape = tuple(int(v) for v in data["stats_shape"])
+            mean = torch.tensor(data["mean"], dtype=torch.float32).reshape(stats_shape)
+            std = torch.tensor(data["std"], dtype=torch.float32).reshape(stats_shape)
+            scale = float(data["scale"])
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise ValueError(f"Could not read the preprocessing in {where}: {exc}") from exc
+        image_stats = ((1, 3, 1, 1), (1, 1, 1, 1))
+        fits = (
+            kind == "image" and len(shape) == 3 and shape[0] == 3 and stats_shape in image_stats
+        ) or (kind == "features" and len(shape) == 1 and stats_shape == (1, shape[0]))
+        values = torch.cat([mean.flatten(), std.flatten()])
+        if not fits or not bool(torch.isfinite(values).all()) or not bool((std > 0).all()):
+            raise ValueError(
+                f"Expected finite statistics with std > 0 that fit inputs {shape} in {where}, "
+                f"but found stats of shape {stats_shape}"
+            )
+        if not math.isfinite(scale) or scale <= 0:
+            raise ValueError(f"Expected a positive finite scale in {where}, but found {scale}")
+        names = data.get("feature_names")
+        return cls(
+            kind=kind,
+            input_shape=shape,
+            scale=scale,
+            mean=mean,
+            std=std,
+            decode=data.get("decode"),
+            feature_names=None if names is None else tuple(str(n) for n in names),
+        )
 
 
 @dataclass(frozen=True)
@@ -52,6 +193,7 @@ class PreparedData:
         source_class_indices: for every class its index in the source's original
             label order (rows of a class-vector file), or ``None`` when identical.
         scale, mean, std: the standardisation.
+        feature_names: the name of every feature (tabular data) or ``None``.
         info: counts about the loading (excluded, skipped, ...) for the record.
     """
 
@@ -68,6 +210,7 @@ class PreparedData:
     std: torch.Tensor
     fine_to_coarse: list[int] | None = None
     source_class_indices: list[int] | None = None
+    feature_names: Sequence[str] | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -87,9 +230,21 @@ class PreparedData:
         the float copy, which keeps the input's memory format (channels-last
         stays channels-last) and makes two passes over the batch instead of four.
         """
-        factor = (self.scale / self.std).to(inputs.device)
-        shift = (-self.mean / self.std).to(inputs.device)
-        return inputs.to(torch.float32, copy=True).mul_(factor).add_(shift)
+        return _standardize(inputs, self.scale, self.mean, self.std)
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """What a new raw input needs to become a model input (stored with a run)."""
+        image = self.is_image
+        return Preprocessing(
+            kind="image" if image else "features",
+            input_shape=self.input_shape,
+            scale=float(self.scale),
+            mean=self.mean.detach().to("cpu", torch.float32),
+            std=self.std.detach().to("cpu", torch.float32),
+            decode=PREPROCESSING if image else None,
+            feature_names=None if self.feature_names is None else tuple(self.feature_names),
+        )
 
 
 def channel_stats(

@@ -33,9 +33,11 @@ from simloss.experiments.data._types import PreparedData, Split
 from simloss.experiments.data.splits import random_split, subset_indices
 
 __all__ = [
+    "ABALONE_FEATURES",
     "ABALONE_MAX_RINGS",
     "ABALONE_MIN_RINGS",
     "load_abalone",
+    "parse_abalone_rows",
     "read_abalone",
     "rings_to_class",
 ]
@@ -44,6 +46,19 @@ __all__ = [
 ABALONE_MIN_RINGS = 4
 ABALONE_MAX_RINGS = 20
 _SEXES = ("M", "F", "I")
+#: The model's features in order: sex one-hot, then the seven measurements.
+ABALONE_FEATURES: tuple[str, ...] = (
+    "sex_M",
+    "sex_F",
+    "sex_I",
+    "length",
+    "diameter",
+    "height",
+    "whole_weight",
+    "shucked_weight",
+    "viscera_weight",
+    "shell_weight",
+)
 
 
 def rings_to_class(rings: np.ndarray) -> np.ndarray:
@@ -56,12 +71,80 @@ def rings_to_class(rings: np.ndarray) -> np.ndarray:
     return np.clip(np.asarray(rings), ABALONE_MIN_RINGS, ABALONE_MAX_RINGS) - ABALONE_MIN_RINGS
 
 
+def parse_abalone_rows(
+    text: str, where: str, *, require_rings: bool = True
+) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Parse rows in the ``abalone.data`` format: ``sex,length,...,shell_weight[,rings]``.
+
+    Args:
+        text: the rows, one per line; blank lines are skipped.
+        where: the file name for error messages.
+        require_rings: ``True``: every row has 9 fields, the ring count last
+            (the UCI file); ``False``: a row has the 8 feature fields, or 9 with
+            a ring count (so rows of ``abalone.data`` can be given unchanged).
+
+    Returns:
+        ``features`` float32 ``(N, 10)`` (:data:`ABALONE_FEATURES`), ``rings``
+        int64 ``(N,)`` (-1 for a row without a ring count) and the line number
+        of every row.
+
+    Raises:
+        ValueError: a row with another number of fields, an unknown sex, a
+            non-finite measurement or a non-integer ring count (naming the line),
+            or no row at all.
+
+    Example:
+        >>> rows = "M,0.4,0.3,0.1,0.5,0.2,0.1,0.15\\nI,0.2,0.1,0.05,0.1,0.04,0.02,0.03,7"
+        >>> x, r, lines = parse_abalone_rows(rows, "x", require_rings=False)
+        >>> x.shape, r.tolist(), lines
+        ((2, 10), [-1, 7], [1, 2])
+    """
+    allowed = (9,) if require_rings else (8, 9)
+    features: list[list[float]] = []
+    ring_counts: list[int] = []
+    numbers: list[int] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.strip().split(",")
+        if len(fields) not in allowed:
+            expected = " or ".join(map(str, allowed))
+            raise ValueError(
+                f"Expected {expected} comma-separated fields in {where} line {number}, but found "
+                f"{len(fields)}: {line!r}"
+            )
+        if fields[0] not in _SEXES:
+            raise ValueError(
+                f"Expected sex M, F or I in {where} line {number}, but found {fields[0]!r}"
+            )
+        try:
+            values = [float(v) for v in fields[1:8]]
+            ring = int(fields[8]) if len(fields) == 9 else -1
+        except ValueError as exc:
+            raise ValueError(
+                f"Expected 7 numbers and an integer ring count in {where} line {number}, "
+                f"but found {line!r}"
+            ) from exc
+        if not all(math.isfinite(v) for v in values) or (len(fields) == 9 and ring < 0):
+            raise ValueError(
+                f"Expected finite measurements and rings >= 0 in {where} line {number}, "
+                f"but found {line!r}"
+            )
+        onehot = [1.0 if fields[0] == s else 0.0 for s in _SEXES]
+        features.append(onehot + values)
+        ring_counts.append(ring)
+        numbers.append(number)
+    if not numbers:
+        raise ValueError(f"Expected Abalone rows in {where}, but found none")
+    return np.asarray(features, dtype=np.float32), np.asarray(ring_counts, dtype=np.int64), numbers
+
+
 def read_abalone(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Parse ``abalone.data`` (the embedded copy when ``path`` is ``None``).
 
     Returns:
-        ``features`` float32 ``(N, 10)`` (one-hot M/F/I, then the 7 measurements)
-        and ``rings`` int64 ``(N,)``.
+        ``features`` float32 ``(N, 10)`` (:data:`ABALONE_FEATURES`: one-hot
+        M/F/I, then the 7 measurements) and ``rings`` int64 ``(N,)``.
 
     Raises:
         ValueError: a row without 9 comma-separated fields, an unknown sex, a
@@ -83,40 +166,8 @@ def read_abalone(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray
             raise FileNotFoundError(f"Abalone file {file} does not exist")
         text = file.read_text()
         where = str(file)
-    features: list[list[float]] = []
-    rings: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        fields = line.strip().split(",")
-        if len(fields) != 9:
-            raise ValueError(
-                f"Expected 9 comma-separated fields in {where} line {number}, but found "
-                f"{len(fields)}: {line!r}"
-            )
-        if fields[0] not in _SEXES:
-            raise ValueError(
-                f"Expected sex M, F or I in {where} line {number}, but found {fields[0]!r}"
-            )
-        try:
-            values = [float(v) for v in fields[1:8]]
-            ring = int(fields[8])
-        except ValueError as exc:
-            raise ValueError(
-                f"Expected 7 numbers and an integer ring count in {where} line {number}, "
-                f"but found {line!r}"
-            ) from exc
-        if not all(math.isfinite(v) for v in values) or ring < 0:
-            raise ValueError(
-                f"Expected finite measurements and rings >= 0 in {where} line {number}, "
-                f"but found {line!r}"
-            )
-        onehot = [1.0 if fields[0] == s else 0.0 for s in _SEXES]
-        features.append(onehot + values)
-        rings.append(ring)
-    if not rings:
-        raise ValueError(f"Expected Abalone rows in {where}, but found none")
-    return np.asarray(features, dtype=np.float32), np.asarray(rings, dtype=np.int64)
+    features, rings, _ = parse_abalone_rows(text, where, require_rings=True)
+    return features, rings
 
 
 def load_abalone(
@@ -176,5 +227,6 @@ def load_abalone(
         scale=1.0,
         mean=torch.tensor(mean, dtype=torch.float32).reshape(1, -1),
         std=torch.tensor(std, dtype=torch.float32).reshape(1, -1),
+        feature_names=ABALONE_FEATURES,
         info={"found": len(rings), "used": len(rings), "source": str(path or "embedded")},
     )

@@ -1,0 +1,243 @@
+"""The eager fast path: SimLoss in a few fused passes with its closed-form gradient.
+
+For logits ``z`` and similarity rows ``S[y]`` the gradient is
+``softmax(z) - S[y] * p / (S[y] . p)``; the forward computes it in place in
+the buffers it already owns and the backward only scales it, so one training
+step allocates two (N, C) tensors where cross-entropy allocates three.
+
+Exactness: rows whose similar classes all have (numerically) vanishing
+probability (the similar mass is below the dtype's smallest normal number
+divided by its epsilon) are recomputed in log space with the shifted
+weighted log-sum-exp of :mod:`simloss._logsumexp`. The test is per row, so
+one row never changes another.
+
+Higher orders: the backward is differentiable. When autograd asks for a graph
+of the gradient (``create_graph=True``: double backward, Hessian-vector
+products, gradient penalties) it differentiates the reference formulas of
+:mod:`simloss._rowloss` instead. A retained graph run again recomputes the
+closed form with the same kernels, so it gives the same values.
+This path is used only in eager mode without ``torch.func`` transforms and
+when no gradient flows to the similarity, the targets or the class weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from simloss._logsumexp import posterior, weighted_logsumexp
+from simloss._rowloss import index_losses, soft_losses
+from simloss.similarity.operator import SimilarityRows, _Operator
+
+__all__ = ["FusedIndexLoss", "FusedSoftLoss", "tiny"]
+
+_CHUNK_ELEMENTS = 1 << 22  # bound on (rows x classes) materialised by the log-space fallback
+
+
+def tiny(dtype: torch.dtype) -> float:
+    """Below this value a sum of probabilities may have lost its relative precision."""
+    info = torch.finfo(dtype)
+    return info.smallest_normal / info.eps
+
+
+def _combine(losses: Tensor, coef: Tensor | float | None, reduce: bool) -> Tensor:
+    """``sum_i coef_i l_i`` (reduce) or ``coef_i l_i``, as plain operations."""
+    if coef is not None:
+        losses = losses * coef
+    return losses.sum() if reduce else losses
+
+
+def _scale_in_place(grad: Tensor, grad_output: Tensor, coef: Tensor | float | None) -> Tensor:
+    """``grad * d(out)/d(l_i)`` per row, in place."""
+    factor = grad_output if coef is None else grad_output * coef
+    if factor.dim() == 0:
+        return grad.mul_(factor)
+    return grad.mul_(factor.unsqueeze(1))
+
+
+def _index_forward(
+    scores: Tensor,
+    target: Tensor,
+    rows: SimilarityRows,
+    operator: _Operator,
+    normalize: bool,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    """Per-sample losses (N,) and their gradient (N, C), overwriting ``rows``."""
+    probs = torch.softmax(scores, dim=1)
+    columns = rows.columns
+    if columns is None:
+        assert rows.dense is not None
+        weighted = rows.dense.mul_(probs)
+    else:
+        assert rows.values is not None
+        weighted = rows.values.mul_(probs.gather(1, columns))
+    mass = weighted.sum(1)
+    log_mass = torch.log(mass)
+    unstable = mass < tiny(scores.dtype)  # NaN rows are not unstable: they stay NaN
+    grad = None
+    if need_grad:
+        mass_column = mass.unsqueeze(1)
+        if normalize and columns is None:  # p - S[y] p / (S[y] . p), in one pass
+            grad = probs.addcdiv_(weighted, mass_column, value=-1.0)
+        else:
+            share = weighted.div_(mass_column).neg_()  # -S[y] p / (S[y] . p)
+            if columns is None:  # log-probability input
+                grad = share
+            elif normalize:
+                grad = probs.scatter_add_(1, columns, share)
+            else:
+                grad = torch.zeros_like(probs).scatter_add_(1, columns, share)
+    if bool(unstable.any()):
+        rows_at = torch.nonzero(unstable).squeeze(1)
+        logits = scores.index_select(0, rows_at)
+        similar = operator.dense_rows(target.index_select(0, rows_at), scores.dtype)
+        log_mass[rows_at] = weighted_logsumexp(logits, similar) - torch.logsumexp(logits, 1)
+        if grad is not None:
+            exact = posterior(logits, similar)
+            grad[rows_at] = torch.softmax(logits, 1) - exact if normalize else -exact
+    if not normalize:  # log-probability input: -log sum_c S exp(x_c), not renormalised
+        log_mass = log_mass + torch.logsumexp(scores, dim=1)
+    return log_mass.neg_(), grad
+
+
+class FusedIndexLoss(torch.autograd.Function):
+    """SimLoss for index targets: per-sample losses, or their weighted sum.
+
+    ``apply(scores, target, rows, operator, normalize, coef, reduce)``:
+    ``scores`` (N, C) are logits (``normalize``) or log-probabilities;
+    ``rows`` are fresh ``S[target]`` tensors that the function overwrites;
+    the output is ``sum_i coef_i l_i`` when ``reduce``, else ``coef_i l_i``
+    (``coef`` a float, an (N,) tensor or None for 1).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        scores: Tensor,
+        target: Tensor,
+        rows: SimilarityRows,
+        operator: _Operator,
+        normalize: bool,
+        coef: Tensor | float | None,
+        reduce: bool,
+    ) -> Tensor:
+        ctx.save_for_backward(scores)
+        ctx.target, ctx.operator, ctx.normalize = target, operator, normalize
+        ctx.coef, ctx.reduce = coef, reduce
+        losses, ctx.grad = _index_forward(
+            scores, target, rows, operator, normalize, ctx.needs_input_grad[0]
+        )
+        return _combine(losses, coef, reduce)
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        (scores,) = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: a differentiable gradient
+            input_type = "logits" if ctx.normalize else "log_probs"
+
+            def reference(z: Tensor) -> Tensor:
+                rows = ctx.operator.rows(ctx.target, z.dtype)
+                return _combine(index_losses(z, rows, input_type), ctx.coef, ctx.reduce)
+
+            return (_reference_gradient(reference, scores, grad_output), *([None] * 6))
+        grad, ctx.grad = ctx.grad, None
+        if grad is None:  # a retained graph run again: the same kernels, the same values
+            rows = ctx.operator.rows(ctx.target, scores.dtype)
+            _, grad = _index_forward(scores, ctx.target, rows, ctx.operator, ctx.normalize, True)
+        return (_scale_in_place(grad, grad_output, ctx.coef), *([None] * 6))
+
+
+class FusedSoftLoss(torch.autograd.Function):
+    """SimLoss for target weights ``T >= 0`` (N, C): per-sample ``-sum_k T_k log A_k``.
+
+    ``A = p S^T``; the gradient is ``p * (sum_k T_k - (T / A) S)``.
+    ``apply(scores, target_weights, operator, normalize)`` returns (N,).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, scores: Tensor, target_weights: Tensor, operator: _Operator, normalize: bool
+    ) -> Tensor:
+        ctx.save_for_backward(scores)
+        ctx.target_weights, ctx.operator, ctx.normalize = target_weights, operator, normalize
+        loss, ctx.grad = _soft_forward(
+            scores, target_weights, operator, normalize, ctx.needs_input_grad[0]
+        )
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
+        (scores,) = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: a differentiable gradient
+            input_type = "logits" if ctx.normalize else "log_probs"
+
+            def reference(z: Tensor) -> Tensor:
+                return soft_losses(z, ctx.target_weights, ctx.operator, input_type)
+
+            return (_reference_gradient(reference, scores, grad_output), None, None, None)
+        grad, ctx.grad = ctx.grad, None
+        if grad is None:  # a retained graph run again: the same kernels, the same values
+            _, grad = _soft_forward(scores, ctx.target_weights, ctx.operator, ctx.normalize, True)
+        return (_scale_in_place(grad, grad_output, None), None, None, None)
+
+
+def _soft_forward(
+    scores: Tensor, target_weights: Tensor, operator: _Operator, normalize: bool, need_grad: bool
+) -> tuple[Tensor, Tensor | None]:
+    """Per-sample losses (N,) and their gradient (N, C) for target weights."""
+    probs = torch.softmax(scores, dim=1)
+    mass = operator.similar_mass(probs)
+    active = target_weights != 0
+    loss = -torch.where(active, target_weights * torch.log(mass), 0.0).sum(1)
+    total_weight = target_weights.sum(1)
+    grad = None
+    if need_grad:
+        ratio = torch.where(active, target_weights / mass, 0.0)
+        grad = probs * (total_weight.unsqueeze(1) - operator.similar_mass_transposed(ratio))
+    unstable = torch.nonzero((active & (mass < tiny(scores.dtype))).any(1)).squeeze(1)
+    for row in unstable.tolist():
+        row_loss, row_grad = _soft_row_log_space(
+            scores[row], target_weights[row], probs[row], operator
+        )
+        loss[row] = row_loss
+        if grad is not None:
+            grad[row] = row_grad
+    if not normalize:
+        loss = loss - total_weight * torch.logsumexp(scores, dim=1)
+        if grad is not None:
+            grad = grad - total_weight.unsqueeze(1) * probs
+    return loss, grad
+
+
+def _reference_gradient(reference: Any, scores: Tensor, grad_output: Tensor) -> Tensor:
+    """``d reference(scores) / d scores`` applied to ``grad_output``.
+
+    Called with grad mode on (``create_graph=True``): the result is itself
+    differentiable, built from the reference formulas' own backward.
+    """
+    (grad,) = torch.autograd.grad(reference(scores), scores, grad_output, create_graph=True)
+    return grad
+
+
+def _soft_row_log_space(
+    scores: Tensor, target_weights: Tensor, probs: Tensor, operator: _Operator
+) -> tuple[Tensor, Tensor]:
+    """Loss and gradient of one row in log space, over the target's classes in chunks."""
+    classes = torch.nonzero(target_weights).squeeze(1)
+    num_classes = scores.shape[0]
+    chunk = max(1, _CHUNK_ELEMENTS // num_classes)
+    loss = scores.new_zeros(())
+    weighted_posterior = torch.zeros_like(scores)
+    lse = torch.logsumexp(scores, 0)
+    for start in range(0, classes.numel(), chunk):
+        block = classes[start : start + chunk]
+        logits = scores.expand(block.numel(), num_classes)
+        similar = operator.dense_rows(block, scores.dtype)
+        block_weights = target_weights.index_select(0, block)
+        loss = loss - (block_weights * (weighted_logsumexp(logits, similar) - lse)).sum()
+        weighted_posterior += block_weights @ posterior(logits, similar)
+    grad = target_weights.sum() * probs - weighted_posterior
+    return loss, grad

@@ -1,0 +1,71 @@
+"""``simloss predict``: apply a finished run to new images or Abalone rows."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+EXAMPLES = """\
+examples:
+  # ages of new face images with a UTKFace run (any size; resized as in training)
+  simloss predict --run runs/utk-r0.3 face1.jpg face2.png
+
+  # ring counts of Abalone rows (abalone.data format; a trailing ring count is ignored)
+  simloss predict --run runs/abalone rows.csv --out predictions.csv
+
+Output: CSV with the columns input, class, value, name, probability: the class of
+highest probability, the value it stands for (age in years, ring count; the class
+index for CIFAR-100), its name (Abalone, CIFAR-100) and its probability. The run's
+record.json stores the preprocessing (resize, channel order, mean and standard
+deviation of the training split), so inputs are prepared as the training inputs were.
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``predict`` subcommand."""
+    parser = subparsers.add_parser(
+        "predict",
+        help="predict classes and values of new images or Abalone rows with a trained run",
+        description=(
+            "Load a run written by `simloss train` (model.pt and record.json) and print the "
+            "predicted class and value of every input: image files for image runs (UTKFace, "
+            "AFAD, CIFAR-100), files of rows in the abalone.data format for Abalone runs."
+        ),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--run", required=True, type=Path, help="a finished run folder")
+    parser.add_argument(
+        "inputs", nargs="+", type=Path, metavar="INPUT", help="image files, or row files"
+    )
+    parser.add_argument("--out", type=Path, help="also write the CSV to this file")
+    parser.add_argument("--batch-size", type=int, default=256, help="inputs per forward pass")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda[:N] or auto")
+    parser.set_defaults(func=_handle)
+
+
+def _handle(args: argparse.Namespace) -> int:
+    from simloss.experiments.predict import (
+        load_run,
+        predict_images,
+        predict_rows,
+        predictions_csv,
+        write_predictions,
+    )
+
+    if args.batch_size < 1:
+        raise ValueError(f"Expected --batch-size >= 1, but found {args.batch_size}")
+    run = load_run(args.run, device=args.device)
+    if run.preprocessing.kind == "image":
+        predictions = predict_images(run, args.inputs, batch_size=args.batch_size)
+    else:
+        predictions = [
+            p for path in args.inputs for p in predict_rows(run, path, batch_size=args.batch_size)
+        ]
+    print(predictions_csv(predictions), end="")
+    if args.out is not None:
+        write_predictions(predictions, args.out)
+    return 0

@@ -1,0 +1,322 @@
+"""Apply a finished training run to new inputs: images (ages, CIFAR-100 classes) or Abalone rows.
+
+A run folder (:func:`simloss.experiments.train.run_training`) holds ``model.pt``
+and ``record.json``; the record stores the model's name, the value and name of
+every class and the input preprocessing (``record["preprocessing"]``,
+:class:`simloss.experiments.data.Preprocessing`), so a new input goes through
+exactly the steps the training inputs went through:
+
+- **image runs** (UTKFace, AFAD, CIFAR-100): an image file of any size and
+  format Pillow reads is decoded, converted to RGB and resized bilinearly to the
+  run's input size (60 x 60 for ages, 32 x 32 for CIFAR-100) by the same
+  :func:`~simloss.experiments.data._images.decode_image` as training, laid out
+  as ``(3, H, W)`` in R, G, B order, scaled by 1/255 and standardised with the
+  training split's mean and standard deviation stored in the record;
+- **tabular runs** (Abalone): a row in the format of the UCI file
+  ``abalone.data``, ``sex,length,diameter,height,whole,shucked,viscera,shell``
+  (sex ``M``/``F``/``I``, measurements as in the UCI file, i.e. already divided
+  by 200), optionally followed by the ring count, which is checked and not used
+  (so rows of ``abalone.data`` can be given unchanged); or, from Python, the
+  feature vector itself (:data:`~simloss.experiments.data.abalone.ABALONE_FEATURES`
+  order, unstandardised) through :func:`predict_inputs`.
+
+The prediction of an input is the class of highest probability, its value
+(the age in years, the ring count with the edge classes ``<=4`` and ``>=20``
+standing for 4 and 20, or the class index for CIFAR-100), its name (Abalone
+and CIFAR-100) and its probability.
+
+Example:
+    >>> import tempfile
+    >>> from simloss.experiments.config import TrainConfig
+    >>> from simloss.experiments.train import run_training
+    >>> folder = Path(tempfile.mkdtemp()) / "run"
+    >>> _ = run_training(TrainConfig(r=0.5, epochs=2, limit=200, progress=False), folder)
+    >>> rows = Path(tempfile.mkdtemp()) / "rows.csv"
+    >>> _ = rows.write_text("M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15\\n")
+    >>> (p,) = predict_rows(load_run(folder), rows)
+    >>> p.input.endswith("rows.csv:1"), 4 <= p.value <= 20, 0 < p.probability <= 1
+    (True, True, True)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from simloss.experiments._files import atomic_write_text
+from simloss.experiments._runtime import resolve_device
+from simloss.experiments.data import Preprocessing
+from simloss.experiments.data._images import decode_image
+from simloss.experiments.data.abalone import ABALONE_FEATURES, parse_abalone_rows
+from simloss.experiments.models import build_model, load_checkpoint
+
+__all__ = [
+    "Prediction",
+    "TrainedRun",
+    "load_run",
+    "predict_images",
+    "predict_inputs",
+    "predict_rows",
+    "predictions_csv",
+    "write_predictions",
+]
+
+_COLUMNS = ("input", "class", "value", "name", "probability")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The prediction for one input.
+
+    Attributes:
+        input: the image path, or ``"<file>:<line>"`` of a row.
+        class_index: the class of highest probability.
+        value: the value that class stands for (age in years, ring count; the
+            class index for unordered classes).
+        name: the class's name, or ``None`` when classes have no names.
+        probability: the softmax probability of that class, in (0, 1].
+    """
+
+    input: str
+    class_index: int
+    value: float
+    name: str | None
+    probability: float
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedRun:
+    """A finished run ready to predict (see :func:`load_run`).
+
+    Attributes:
+        folder: the run folder.
+        dataset: the dataset it was trained on.
+        model: the trained model in evaluation mode on ``device``.
+        preprocessing: how a raw input becomes a model input.
+        class_values: the value each class stands for.
+        class_names: the class names, or ``None``.
+        device: where the model runs.
+    """
+
+    folder: Path
+    dataset: str
+    model: nn.Module
+    preprocessing: Preprocessing
+    class_values: tuple[float, ...]
+    class_names: tuple[str, ...] | None
+    device: torch.device
+
+    @torch.no_grad()
+    def probabilities(self, raw: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
+        """Softmax probabilities ``(N, C)`` (float32, CPU) of raw inputs ``(N, *input_shape)``.
+
+        Raw inputs are uint8 images ``(N, 3, H, W)`` or float features ``(N, F)``,
+        before standardisation (:meth:`Preprocessing.standardize` is applied here).
+        """
+        if batch_size < 1:
+            raise ValueError(f"Expected `batch_size` >= 1, but found {batch_size}")
+        out = []
+        for start in range(0, raw.shape[0], batch_size):
+            inputs = self.preprocessing.standardize(raw[start : start + batch_size])
+            logits = self.model(inputs.to(self.device))
+            out.append(torch.softmax(logits.float(), dim=1).cpu())
+        if not out:
+            return torch.zeros(0, len(self.class_values))
+        return torch.cat(out)
+
+
+def _read_record(folder: Path) -> dict[str, Any]:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Run folder {folder} does not exist")
+    path = folder / "record.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Expected a finished run in {folder} (its record.json), but record.json is missing"
+        )
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"Could not read {path} as JSON: {exc}") from exc
+    if not isinstance(record, dict):
+        raise ValueError(f"Expected a JSON object in {path}, but found {type(record).__name__}")
+    if "preprocessing" not in record:
+        raise ValueError(
+            f"Expected the input preprocessing in {path}, but the record has none (runs "
+            "written before simloss stored it cannot be applied to new inputs; train it again)"
+        )
+    return record
+
+
+def load_run(folder: str | Path, *, device: str = "cpu") -> TrainedRun:
+    """Load a finished run: its model (weights checked), preprocessing and classes.
+
+    Args:
+        folder: a run folder written by ``simloss train`` / ``run_training``.
+        device: ``"cpu"`` (default), ``"cuda[:N]"`` or ``"auto"``.
+
+    Raises:
+        FileNotFoundError: the folder, its ``record.json`` or its weights are missing.
+        ValueError: a record without preprocessing (written by an older
+            simloss), unreadable JSON, or weights that do not fit (one line
+            naming the file).
+    """
+    root = Path(folder)
+    record = _read_record(root)
+    where = str(root / "record.json")
+    preprocessing = Preprocessing.from_dict(record["preprocessing"], where)
+    values = record.get("class_values")
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"Expected a list of class values in {where}, but found {values!r}")
+    class_values = tuple(float(v) for v in values)
+    names = record.get("class_names")
+    if names is not None and (not isinstance(names, list) or len(names) != len(values)):
+        raise ValueError(
+            f"Expected {len(values)} class names or null in {where}, but found {names!r}"
+        )
+    config = record.get("config")
+    model_name = config.get("model") if isinstance(config, dict) else None
+    weights = record.get("weights")
+    if (
+        not isinstance(model_name, str)
+        or not isinstance(weights, str)
+        or Path(weights).name != weights
+    ):
+        raise ValueError(
+            f"Expected config.model and a weights file name in {where}, but found "
+            f"{model_name!r} and {weights!r}"
+        )
+    resolved = resolve_device(device)
+    model = build_model(model_name, preprocessing.input_shape, len(class_values))
+    load_checkpoint(root / weights, model)
+    return TrainedRun(
+        folder=root,
+        dataset=str(record.get("dataset")),
+        model=model.to(resolved).eval(),
+        preprocessing=preprocessing,
+        class_values=class_values,
+        class_names=None if names is None else tuple(str(n) for n in names),
+        device=resolved,
+    )
+
+
+def predict_inputs(
+    run: TrainedRun, raw: torch.Tensor, labels: Sequence[str], *, batch_size: int = 256
+) -> list[Prediction]:
+    """Predictions for raw inputs ``(N, *input_shape)``, one per label.
+
+    Args:
+        run: from :func:`load_run`.
+        raw: uint8 images ``(N, 3, H, W)`` in R, G, B order, or features
+            ``(N, F)`` in ``run.preprocessing.feature_names`` order, both before
+            standardisation.
+        labels: a name for every input (e.g. its file).
+        batch_size: inputs per forward pass.
+    """
+    if raw.shape[0] != len(labels):
+        raise ValueError(
+            f"Expected one label per input, but found {raw.shape[0]} inputs and {len(labels)} labels"
+        )
+    probs = run.probabilities(raw, batch_size=batch_size)
+    best, index = probs.max(dim=1)
+    names = run.class_names
+    return [
+        Prediction(
+            input=label,
+            class_index=int(k),
+            value=run.class_values[int(k)],
+            name=None if names is None else names[int(k)],
+            probability=float(p),
+        )
+        for label, k, p in zip(labels, index.tolist(), best.tolist(), strict=True)
+    ]
+
+
+def predict_images(
+    run: TrainedRun, paths: Sequence[str | Path], *, batch_size: int = 256
+) -> list[Prediction]:
+    """Predictions for image files, decoded as the run's training images were.
+
+    Raises:
+        ValueError: the run is not an image run, or a file is not a readable
+            image (naming it).
+        FileNotFoundError: a file does not exist.
+    """
+    spec = run.preprocessing
+    if spec.kind != "image":
+        raise ValueError(
+            f"Expected an image run for image files, but {run.folder} was trained on "
+            f"{run.dataset} {spec.kind} (give rows in the abalone.data format instead)"
+        )
+    _, height, width = spec.input_shape
+    if height != width:
+        raise ValueError(
+            f"Expected square image inputs in {run.folder}, but found {spec.input_shape}"
+        )
+    files = [Path(p) for p in paths]
+    for file in files:
+        if not file.is_file():
+            raise FileNotFoundError(f"Image file {file} does not exist")
+    out: list[Prediction] = []
+    for start in range(0, len(files), batch_size):
+        chunk = files[start : start + batch_size]
+        pixels = np.stack([decode_image(f, height) for f in chunk])
+        raw = torch.from_numpy(pixels).permute(0, 3, 1, 2)
+        out += predict_inputs(run, raw, [str(f) for f in chunk], batch_size=batch_size)
+    return out
+
+
+def predict_rows(run: TrainedRun, path: str | Path, *, batch_size: int = 256) -> list[Prediction]:
+    """Predictions for the rows of a file in the ``abalone.data`` format (see the module).
+
+    Raises:
+        ValueError: the run is not an Abalone run, or a malformed row (naming
+            the line).
+        FileNotFoundError: the file does not exist.
+    """
+    spec = run.preprocessing
+    if spec.kind != "features" or spec.feature_names != ABALONE_FEATURES:
+        raise ValueError(
+            f"Expected a run trained on Abalone rows, but {run.folder} was trained on "
+            f"{run.dataset} {spec.kind} (give image files instead)"
+        )
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"Row file {file} does not exist")
+    features, _, lines = parse_abalone_rows(file.read_text(), str(file), require_rings=False)
+    labels = [f"{file}:{line}" for line in lines]
+    return predict_inputs(run, torch.from_numpy(features), labels, batch_size=batch_size)
+
+
+def predictions_csv(predictions: Sequence[Prediction]) -> str:
+    """CSV text with the header ``input,class,value,name,probability``.
+
+    Example:
+        >>> print(predictions_csv([Prediction("a.jpg", 25, 26.0, None, 0.25)]), end="")
+        input,class,value,name,probability
+        a.jpg,25,26,,0.25
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(_COLUMNS)
+    for p in predictions:
+        value = int(p.value) if math.isfinite(p.value) and p.value == int(p.value) else p.value
+        name = "" if p.name is None else p.name
+        writer.writerow([p.input, p.class_index, value, name, f"{p.probability:.6g}"])
+    return buffer.getvalue()
+
+
+def write_predictions(predictions: Sequence[Prediction], path: str | Path) -> Path:
+    """Write :func:`predictions_csv` to ``path`` atomically; returns the path."""
+    target = Path(path)
+    atomic_write_text(target, predictions_csv(predictions))
+    return target

@@ -1,0 +1,340 @@
+"""What the loss and the metrics ask of a similarity: the public operator protocol.
+
+A similarity ``S`` of ``C`` classes enters SimLoss through three questions:
+
+* the rows ``S[y]`` of a batch of targets (index targets), densely ``(N, C)``
+  or as ``(columns, values)`` pairs ``(N, k)``;
+* the product ``A = p S^T`` (probability targets, label smoothing);
+* its transpose ``v S`` (a gradient; equal to ``A`` for a symmetric ``S``).
+
+:class:`SimilarityOperator` is the base class of every similarity that
+answers them without a dense (C, C) matrix. A new structured similarity (a
+tree, a lattice, a learned low-rank form) subclasses it and implements
+:meth:`~SimilarityOperator.rows` and :meth:`~SimilarityOperator.similar_mass`;
+the loss, :class:`simloss.SimLoss` and :mod:`simloss.metrics` then accept it
+without any change (pytorch-metric-learning's ``BaseDistance`` is the model).
+Dense tensors and numpy arrays are wrapped by an internal operator.
+"""
+
+from __future__ import annotations
+
+import weakref
+from functools import partial
+from typing import Any, NamedTuple, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from simloss.similarity.validation import as_similarity_tensor, validate_similarity
+
+__all__ = [
+    "SimilarityOperator",
+    "SimilarityRows",
+    "as_similarity_operator",
+    "concrete",
+    "tracing",
+]
+
+
+class SimilarityRows(NamedTuple):
+    """Rows ``S[y]`` of a batch: ``dense`` (N, C), or ``columns`` and ``values`` (N, k).
+
+    In the pair form, row ``n`` of ``S`` holds ``values[n, j]`` at column
+    ``columns[n, j]``; padding entries have value 0 (their column is any valid
+    index). Exactly one of the two forms is set.
+    """
+
+    dense: Tensor | None
+    columns: Tensor | None
+    values: Tensor | None
+
+
+def tracing() -> bool:
+    """Whether the loss runs under ``torch.compile`` or a ``torch.func`` transform.
+
+    Such code must avoid host synchronisation, data-dependent shapes and
+    caches; eager code may use all three. Used by the loss and the operators.
+    """
+    if torch.compiler.is_compiling():
+        return True
+    return bool(torch._C._are_functorch_transforms_active())
+
+
+def concrete(tensor: Tensor) -> bool:
+    """Whether ``tensor``'s values can be read on the host for a check.
+
+    False under ``torch.compile`` and for tensors wrapped by a ``torch.func``
+    transform (e.g. batched by ``vmap``); a plain tensor used inside a
+    transform is concrete.
+    """
+    if torch.compiler.is_compiling():
+        return False
+    return not torch._C._functorch.is_functorch_wrapped_tensor(tensor)
+
+
+class _Operator(Protocol):
+    """The loss's view of any similarity (a :class:`SimilarityOperator` or a dense wrapper)."""
+
+    num_classes: int
+
+    def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows: ...
+
+    def dense_rows(self, index: Tensor, dtype: torch.dtype) -> Tensor: ...
+
+    def similar_mass(self, probs: Tensor) -> Tensor: ...
+
+    def similar_mass_transposed(self, values: Tensor) -> Tensor: ...
+
+    def check_device(self, device: torch.device) -> None: ...
+
+    @property
+    def requires_grad(self) -> bool: ...
+
+
+class SimilarityOperator(nn.Module):
+    """Base class of structured similarities: the extension point of the loss and the metrics.
+
+    A subclass holds its tensors as buffers or parameters (so ``.to()``,
+    ``state_dict()`` and DDP treat them right), sets ``num_classes``, and
+    implements two methods; the others have exact default implementations
+    that a subclass may override for speed:
+
+    * :meth:`rows` (required): ``S[target]`` for a batch of class indices;
+    * :meth:`similar_mass` (required): ``probs @ S^T`` for probabilities (N, C);
+    * :meth:`similar_mass_transposed`: ``values @ S`` (default: the
+      vector-Jacobian product of :meth:`similar_mass`, exact for any ``S``);
+    * :meth:`dense_rows`: rows as a dense (M, C) tensor (default: from :meth:`rows`);
+    * :meth:`entries`: ``S[target[n], pred[n]]`` (default: from :meth:`rows`);
+    * :meth:`to_dense`: the whole (C, C) matrix (default: from :meth:`rows`).
+
+    Values must lie in [0, 1]; the paper's ``S_ii = 1`` is the subclass's to
+    check. Under ``torch.compile`` and ``torch.func`` the methods are traced:
+    keep them free of host synchronisation (see :func:`tracing`).
+
+    Args:
+        num_classes: the number of classes C (>= 1).
+
+    Example:
+        >>> import torch
+        >>> import simloss
+        >>> class Blocks(simloss.SimilarityOperator):  # S_ij = 1 in a block, s across blocks
+        ...     def __init__(self, block, s):
+        ...         super().__init__(len(block))
+        ...         self.register_buffer("block", torch.as_tensor(block))
+        ...         self.s = s
+        ...     def rows(self, target, dtype):
+        ...         same = self.block[target, None] == self.block[None, :]
+        ...         rows = torch.where(same, 1.0, self.s).to(dtype)
+        ...         return simloss.similarity.SimilarityRows(rows, None, None)
+        ...     def similar_mass(self, probs):
+        ...         in_block = torch.zeros_like(probs).index_add_(1, self.block, probs)
+        ...         own = in_block[:, self.block]
+        ...         return own + self.s * (probs.sum(1, keepdim=True) - own)
+        >>> S = Blocks([0, 0, 1], s=0.25)
+        >>> S.to_dense()
+        tensor([[1.0000, 1.0000, 0.2500],
+                [1.0000, 1.0000, 0.2500],
+                [0.2500, 0.2500, 1.0000]])
+        >>> logits, target = torch.tensor([[0.0, 1.0, 2.0]]), torch.tensor([0])
+        >>> bool(simloss.sim_loss(logits, target, S) == simloss.sim_loss(logits, target, S.to_dense()))
+        True
+    """
+
+    _device_marker: Tensor
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"Expected `num_classes` to be an int >= 1, but found {num_classes!r}")
+        self.num_classes = num_classes
+        # A zero-size buffer records the device the module was moved to.
+        self.register_buffer("_device_marker", torch.empty(0), persistent=False)
+
+    def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
+        """Rows ``S[target]`` for class indices ``target`` (N,), in ``dtype``.
+
+        Returns fresh tensors: the loss may overwrite them in place.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement rows(target, dtype)")
+
+    def similar_mass(self, probs: Tensor) -> Tensor:
+        """``probs @ S^T``: the similar probability mass of every class, shape (N, C)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement similar_mass(probs)")
+
+    def similar_mass_transposed(self, values: Tensor) -> Tensor:
+        """``values @ S``, shape (N, C): the vector-Jacobian product of :meth:`similar_mass`."""
+        with torch.enable_grad():
+            probe = torch.zeros_like(values, requires_grad=True)
+            (out,) = torch.autograd.grad(self.similar_mass(probe), probe, values)
+        return out
+
+    def dense_rows(self, index: Tensor, dtype: torch.dtype) -> Tensor:
+        """Rows ``S[index]`` as a dense (M, C) tensor."""
+        rows = self.rows(index, dtype)
+        if rows.dense is not None:
+            return rows.dense
+        assert rows.columns is not None and rows.values is not None
+        out = torch.zeros(index.numel(), self.num_classes, dtype=dtype, device=index.device)
+        return out.scatter_add(1, rows.columns, rows.values)
+
+    def entries(self, target: Tensor, pred: Tensor, dtype: torch.dtype) -> Tensor:
+        """``S[target[n], pred[n]]`` for class indices ``target`` and ``pred`` of shape (N,)."""
+        rows = self.rows(target, dtype)
+        if rows.dense is not None:
+            return rows.dense.gather(1, pred[:, None]).squeeze(1)
+        assert rows.columns is not None and rows.values is not None
+        hit = rows.columns == pred[:, None]
+        return (rows.values * hit).sum(1)
+
+    def to_dense(self, dtype: torch.dtype = torch.float32) -> Tensor:
+        """The equivalent dense (C, C) matrix."""
+        index = torch.arange(self.num_classes, device=self._device_marker.device)
+        return self.dense_rows(index, dtype)
+
+    def check_device(self, device: torch.device) -> None:
+        """Raise if the operator's tensors are not on ``device``."""
+        _check_same_device(self._device_marker, device)
+
+    @property
+    def requires_grad(self) -> bool:
+        """Whether any tensor of the similarity requires a gradient (a learnable ``S``)."""
+        return any(t.requires_grad for t in (*self.parameters(), *self.buffers()))
+
+
+def _check_same_device(tensor: Tensor, device: torch.device) -> None:
+    if tensor.device != device:
+        raise ValueError(
+            f"Expected `similarity` on the input's device {device}, but found it on "
+            f"{tensor.device}; move it with .to({str(device)!r}) (SimLoss moves with the model)"
+        )
+
+
+class _DenseOperator:
+    """A dense (C, C) matrix seen through the operator protocol (internal, made per call)."""
+
+    def __init__(self, matrix: Tensor) -> None:
+        self.matrix = matrix
+        self.num_classes = int(matrix.shape[0])
+
+    @property
+    def requires_grad(self) -> bool:
+        return self.matrix.requires_grad
+
+    def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
+        return SimilarityRows(self.dense_rows(target, dtype), None, None)
+
+    def dense_rows(self, index: Tensor, dtype: torch.dtype) -> Tensor:
+        rows = self.matrix.index_select(0, index)
+        return rows if rows.dtype == dtype else rows.to(dtype)
+
+    def similar_mass(self, probs: Tensor) -> Tensor:
+        return probs @ self.matrix.to(probs.dtype).T
+
+    def similar_mass_transposed(self, values: Tensor) -> Tensor:
+        return values @ self.matrix.to(values.dtype)
+
+    def check_device(self, device: torch.device) -> None:
+        _check_same_device(self.matrix, device)
+
+
+# Dense tensors validated before, by identity: (weak reference, version counter, whether the
+# unit diagonal was checked). A tensor changed in place gets a new version and is checked again.
+_VALIDATED: dict[int, tuple[weakref.ref[Tensor], int, bool]] = {}
+
+
+def _validate_dense(matrix: Tensor, num_classes: int, require_unit_diagonal: bool) -> Tensor:
+    """Validate a dense tensor once per version: O(C^2) the first time, O(1) after."""
+    try:
+        version = matrix._version
+    except RuntimeError:  # inference tensors have no version counter: check every time
+        return validate_similarity(matrix, num_classes, require_unit_diagonal=require_unit_diagonal)
+    key = id(matrix)
+    seen = _VALIDATED.get(key)
+    if (
+        seen is not None
+        and seen[0]() is matrix
+        and seen[1] == version
+        and (seen[2] or not require_unit_diagonal)
+    ):
+        _check_shape(matrix, num_classes)
+        return matrix
+    validate_similarity(matrix, num_classes, require_unit_diagonal=require_unit_diagonal)
+    _VALIDATED[key] = (weakref.ref(matrix, partial(_forget, key)), version, require_unit_diagonal)
+    return matrix
+
+
+def _forget(key: int, ref: weakref.ref[Tensor]) -> None:
+    """Drop the entry of a tensor that no longer exists (its weak reference's callback)."""
+    seen = _VALIDATED.get(key)
+    if seen is not None and seen[0] is ref:
+        del _VALIDATED[key]
+
+
+def _check_shape(matrix: Tensor, num_classes: int) -> None:
+    if matrix.dim() != 2 or tuple(matrix.shape) != (num_classes, num_classes):
+        raise ValueError(
+            f"Expected `similarity` of shape ({num_classes}, {num_classes}), "
+            f"but found shape {tuple(matrix.shape)}"
+        )
+
+
+def as_similarity_operator(
+    similarity: Any,
+    num_classes: int,
+    *,
+    validate: bool = True,
+    require_unit_diagonal: bool = True,
+) -> _Operator:
+    """Wrap any supported similarity as the loss's operator.
+
+    * a :class:`SimilarityOperator` (e.g. :class:`simloss.ClassOrder`) is
+      checked for its number of classes and used as it is;
+    * a torch sparse (C, C) tensor becomes a :class:`simloss.SparseSimilarity`;
+    * a dense tensor is validated (when ``validate``) once per version of the
+      tensor: a matrix reused across calls costs O(C^2) on its first call and
+      O(1) after, and is checked again after any in-place change. Under
+      ``torch.compile`` and ``torch.func`` transforms only its shape is
+      checked (value checks need the host); validate it once beforehand or
+      use :class:`simloss.SimLoss`, which validates at construction;
+    * a numpy array is validated on every call (it has no version counter).
+
+    Raises:
+        TypeError: an unsupported kind of similarity.
+        ValueError: a wrong number of classes, or invalid values (see
+            :func:`simloss.similarity.validate_similarity`).
+    """
+    if isinstance(similarity, SimilarityOperator):
+        if similarity.num_classes != num_classes:
+            raise ValueError(
+                f"Expected `similarity` for {num_classes} classes (the input's size along the "
+                f"class dimension), but found one for {similarity.num_classes} classes"
+            )
+        return similarity
+    if isinstance(similarity, Tensor) and similarity.layout != torch.strided:
+        from simloss.similarity.structured import SparseSimilarity
+
+        sparse = SparseSimilarity.from_sparse(
+            similarity, require_unit_diagonal=require_unit_diagonal
+        )
+        return as_similarity_operator(sparse, num_classes)
+    if isinstance(similarity, Tensor) and not validate:
+        if not similarity.is_floating_point():
+            raise TypeError(
+                f"Expected `similarity` to have a floating dtype, but found {similarity.dtype}"
+            )
+        _check_shape(similarity, num_classes)
+        return _DenseOperator(similarity)
+    if isinstance(similarity, Tensor):
+        if not concrete(similarity):
+            as_similarity_tensor(similarity)
+            _check_shape(similarity, num_classes)
+            return _DenseOperator(similarity)
+        return _DenseOperator(_validate_dense(similarity, num_classes, require_unit_diagonal))
+    if validate:
+        matrix = validate_similarity(
+            similarity, num_classes, require_unit_diagonal=require_unit_diagonal
+        )
+    else:
+        matrix = as_similarity_tensor(similarity)
+        _check_shape(matrix, num_classes)
+    return _DenseOperator(matrix)

@@ -1,0 +1,81 @@
+"""``simloss predict``: a trained run applied to new rows and images, from the command line."""
+
+from __future__ import annotations
+
+import csv
+import io
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from simloss.cli import main
+
+
+def _rows(path: Path, count: int) -> Path:
+    text = resources.files("simloss").joinpath("data/abalone.data").read_text()
+    path.write_text("\n".join(text.splitlines()[:count]) + "\n")
+    return path
+
+
+def test_predict_prints_and_writes_a_csv_for_abalone_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--r", "0.5", "--epochs", "3", "--limit", "300",
+                 "--no-progress"]) == 0  # fmt: skip
+    capsys.readouterr()
+    first, second = _rows(tmp_path / "a.csv", 3), _rows(tmp_path / "b.csv", 2)
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", "--run", str(run), str(first), str(second), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed == out.read_text()
+    table = list(csv.DictReader(io.StringIO(printed)))
+    assert [r["input"] for r in table] == [f"{first}:1", f"{first}:2", f"{first}:3",
+                                          f"{second}:1", f"{second}:2"]  # fmt: skip
+    same_row = [(0, 3), (1, 4)]  # the same abalone.data rows in both files
+    for i, j in same_row:
+        assert {**table[i], "input": ""} == {**table[j], "input": ""}
+    for row in table:
+        assert 4 <= int(row["value"]) <= 20 and int(row["class"]) == int(row["value"]) - 4
+        assert 0 < float(row["probability"]) <= 1
+
+
+def test_predict_gives_the_age_of_face_images(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    rng = np.random.default_rng(0)
+    for i, age in enumerate(range(20, 40)):
+        pixels = rng.integers(0, 256, (70, 70, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(faces / f"{age}_0_0_201701011234{i:03d}.jpg.chip.jpg")
+    run = tmp_path / "run"
+    argv = ["train", "--dataset", "utkface", "--data-dir", str(faces), "--cache-dir",
+            str(tmp_path / "cache"), "--r", "0.3", "--epochs", "1", "--out", str(run),
+            "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    capsys.readouterr()
+    images = sorted(faces.iterdir())[:3]
+    assert main(["predict", "--run", str(run), *map(str, images)]) == 0
+    table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["input"] for r in table] == list(map(str, images))
+    assert all(int(r["value"]) == int(r["class"]) + 1 and r["name"] == "" for r in table)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--run", "{tmp}/absent", "x.jpg"], "does not exist"),
+        (["--run", "{tmp}", "x.jpg"], "record.json is missing"),
+        (["--run", "{tmp}", "x.jpg", "--batch-size", "0"], "Expected --batch-size >= 1"),
+    ],
+)
+def test_predict_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["predict", *(a.format(tmp=tmp_path) for a in argv)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("simloss predict: error:") and message in err and "\n" not in err
