@@ -98,6 +98,8 @@ def _is_wal_database(path: Path) -> bool:
 
 
 def _check_sqlite_file(url: str, path: Path, *, must_exist: bool) -> None:
+    # Readers look without leaving a trace (see _ro_uri); a writer's check may run
+    # while another process writes, so it reads through the normal locks.
     """Refuse a SQLite file that is absent, damaged or not an Optuna storage, by name."""
     if not path.exists():
         if must_exist:
@@ -118,7 +120,8 @@ def _check_sqlite_file(url: str, path: Path, *, must_exist: bool) -> None:
             )
         return
     try:
-        connection = sqlite3.connect(_ro_uri(path), uri=True, timeout=SQLITE_TIMEOUT_S)
+        uri = _ro_uri(path) if must_exist else f"file:{path}?mode=ro"
+        connection = sqlite3.connect(uri, uri=True, timeout=SQLITE_TIMEOUT_S)
         try:
             tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
             check = connection.execute("PRAGMA quick_check").fetchone()
@@ -148,6 +151,7 @@ def open_storage(
     grace_period: int | None = None,
     max_retry: int | None = None,
     read_only: bool = False,
+    check_file: bool | None = None,
 ) -> optuna.storages.RDBStorage:
     """Open an Optuna RDB storage, for a sweep's workers or read-only.
 
@@ -169,6 +173,8 @@ def open_storage(
         max_retry: how often a dead worker's trial is put back in the queue
             (Optuna's ``RetryHeartbeatStaleTrialCallback``); used with the heartbeat.
         read_only: open for reading only.
+        check_file: check a SQLite file first (absent, damaged, not Optuna's);
+            ``None``: when reading only. A sweep checks once, when it starts.
 
     Returns:
         The storage.
@@ -188,7 +194,7 @@ def open_storage(
     sqlite = url.startswith("sqlite:")
     if sqlite:
         path = sqlite_path(url)
-        if path is not None:
+        if path is not None and (read_only if check_file is None else check_file):
             _check_sqlite_file(url, path, must_exist=read_only)
         engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
         if read_only and path is not None:
@@ -311,7 +317,7 @@ def open_with_retry(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
     """Open a storage for writing; retry when another process creates its tables at once."""
     for attempt in range(attempts):
         try:
-            return open_storage(url)
+            return open_storage(url, check_file=True)
         except RuntimeError:
             if attempt == attempts - 1:
                 raise
