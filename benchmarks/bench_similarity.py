@@ -9,9 +9,16 @@ timed at ``--classes`` directly (best of ``--repeats``). Printed: both times,
 the ratio loop / class_order, and a check that the two constructions give the
 same matrix at the loop's size.
 
-Also printed, for scale: the other dense builders of ``simloss.similarity``
-at the same C (``from_values`` on 0..C-1, ``from_embeddings`` on random
-100-d vectors).
+``from_values`` against its baseline, the plain one-line float32 formula
+``torch.tensor(r) ** (v[:, None] - v[None, :]).abs()`` on the same values
+(``--value-classes`` values, 10,000 by default, each a quarter-integer so
+both see the same exact distances): the two are timed in interleaved rounds
+(``--repeats``), and printed are min / median / max of each, the ratio of the
+medians (target: <= 1.2x), and how far the values differ (relative, where
+both are normal float32 numbers; ``from_values`` rounds the float64 value
+once and cuts subnormal entries to 0).
+
+Also printed, for scale: ``from_embeddings`` on random 100-d vectors at C.
 
 Run: python benchmarks/bench_similarity.py [--classes 10000] [--loop-classes 1000] [--repeats 3]
 """
@@ -19,6 +26,7 @@ Run: python benchmarks/bench_similarity.py [--classes 10000] [--loop-classes 100
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from collections.abc import Callable
 
@@ -52,6 +60,7 @@ def main() -> None:
     parser.add_argument("--loop-classes", type=int, default=1_000)
     parser.add_argument("--r", type=float, default=0.9)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--value-classes", type=int, default=10_000)
     args = parser.parse_args()
     torch.set_num_threads(1)  # a fair comparison with a single-threaded loop
 
@@ -74,14 +83,45 @@ def main() -> None:
         f"(max abs difference {max_diff:.3g})"
     )
 
-    values = np.arange(big, dtype=np.float64)
+    print(
+        f"from_values against the plain float32 formula, C = {args.value_classes:,}, r = {r}, "
+        f"{args.repeats} interleaved rounds, 1 torch thread:"
+    )
     rng = np.random.default_rng(0)
+    values = np.sort(rng.permutation(4 * args.value_classes)[: args.value_classes]) / 4.0
+    v32 = torch.from_numpy(values).float()
+    base = torch.tensor(r, dtype=torch.float32)
+
+    def plain() -> torch.Tensor:
+        return base ** (v32[:, None] - v32[None, :]).abs()
+
+    times: dict[str, list[float]] = {"plain float32 one-liner": [], "from_values": []}
+    for _ in range(args.repeats):
+        times["plain float32 one-liner"].append(best_time(plain, 1))
+        times["from_values"].append(best_time(lambda: from_values(values, r), 1))
+    for name, series in times.items():
+        print(
+            f"  {name:<24} min {min(series):7.3f} s, median {statistics.median(series):7.3f} s, "
+            f"max {max(series):7.3f} s"
+        )
+    ratio = statistics.median(times["from_values"]) / statistics.median(
+        times["plain float32 one-liner"]
+    )
+    print(f"  ratio from_values / plain (medians): {ratio:.2f}x (target <= 1.2x)")
+    ours, theirs = from_values(values, r), plain()
+    tiny = torch.finfo(torch.float32).smallest_normal
+    both = (ours > 0) & (theirs >= tiny)
+    relative = ((ours - theirs).abs() / ours.clamp_min(tiny))[both]
+    drift = "" if float(np.float32(r)) == r else f" (r = {r} is inexact in float32: plain drifts)"
+    print(
+        f"  same values: max relative difference {float(relative.max()):.2e} where both are "
+        f"normal{drift}; {int(((theirs > 0) & (theirs < tiny)).sum()):,} subnormal entries of "
+        f"plain are 0 in from_values; {int((both != (theirs >= tiny)).sum())} other differences"
+    )
+
     vectors = rng.normal(size=(big, 100)).astype(np.float32)
-    print(f"other dense builders at the same C (best of {args.repeats}, 1 torch thread):")
-    timed = best_time(lambda: from_values(values, r), args.repeats)
-    print(f"  from_values(0..C-1, r):           {timed:8.3f} s")
     timed = best_time(lambda: from_embeddings(vectors, 0.5), args.repeats)
-    print(f"  from_embeddings(C x 100, l=0.5):  {timed:8.3f} s")
+    print(f"from_embeddings(C x 100, l=0.5), C = {big:,}: {timed:8.3f} s (best of {args.repeats})")
 
 
 if __name__ == "__main__":

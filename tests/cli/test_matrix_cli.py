@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,6 @@ import torch
 
 from conftest import shared_path
 from simloss.cli import main
-from simloss.cli.matrix import _cluster_order, _greedy_order
 from simloss.similarity import (
     class_order,
     from_embeddings,
@@ -232,29 +232,6 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
     assert "examples:" in out and "simloss matrix --order 90 --r 0.5" in out
 
 
-def test_greedy_order_hand_case() -> None:
-    # 0 is nearest to 2, 2 to 3, 3 to 1
-    sim = np.array(
-        [[1.0, 0.1, 0.9, 0.2], [0.1, 1.0, 0.0, 0.6], [0.9, 0.0, 1.0, 0.7], [0.2, 0.6, 0.7, 1.0]]
-    )
-    assert _greedy_order(sim) == [0, 2, 3, 1]
-
-
-def test_cluster_order_puts_blocks_together() -> None:
-    # two blocks interleaved: {0, 2, 4} and {1, 3, 5}
-    sim = np.eye(6)
-    for block in ([0, 2, 4], [1, 3, 5]):
-        for i in block:
-            for j in block:
-                sim[i, j] = 1.0 if i == j else 0.8
-    order, _ = _cluster_order(sim)
-    assert sorted(order) == list(range(6))
-    assert {frozenset(order[:3]), frozenset(order[3:])} == {
-        frozenset([0, 2, 4]),
-        frozenset([1, 3, 5]),
-    }
-
-
 def test_cifar100_wordnet_via_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     edges = shared_path("cifar100", "wordnet_parent_child.txt")
     names = shared_path("cifar100", "wordnet_node_names.txt")
@@ -268,3 +245,55 @@ def test_cifar100_wordnet_via_cli(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert values[oak, pine] > values[oak, bus]
     assert torch.equal(torch.from_numpy(np.load(tmp_path / "wn.npy")), torch.from_numpy(values))
     assert "100 classes" in out and "first 20 of 100 classes" in out
+
+
+# ----------------------------------------------------------------------------- the docs' examples
+
+ROOT = Path(__file__).resolve().parents[2]
+CIFAR_FILES = {"wordnet_parent_child.txt", "wordnet_node_names.txt"}
+
+
+def _doc_files(text: str) -> dict[str, str]:
+    """Example files shown in a doc as ```text blocks whose first line is ``# NAME``."""
+    files = {}
+    for block in re.findall(r"```text\n(.*?)```", text, flags=re.S):
+        first, _, body = block.partition("\n")
+        if first.startswith("# "):
+            files[first[2:].strip()] = body
+    return files
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/similarity.md"])
+def test_docs_hierarchy_examples_run(
+    doc: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # every `simloss matrix --hierarchy` line of the doc runs on the file the doc shows
+    # (or, for CIFAR-100's files, on the real data)
+    text = (ROOT / doc).read_text(encoding="utf-8")
+    files = _doc_files(text)
+    commands = [
+        line.split("#")[0].strip()
+        for line in text.splitlines()
+        if line.startswith("simloss matrix") and "--hierarchy" in line
+    ]
+    assert commands, f"{doc} shows no `simloss matrix --hierarchy` example"
+    monkeypatch.chdir(tmp_path)
+    for command in commands:
+        argv = shlex.split(command)[2:]
+        for option in ("--hierarchy", "--node-names", "--classes"):
+            if option not in argv:
+                continue
+            name = argv[argv.index(option) + 1]
+            if name in files:
+                (tmp_path / name).write_text(files[name])
+            else:
+                assert name in CIFAR_FILES, (
+                    f"{doc}: `{command}` names {name} but shows no example of it"
+                )
+                source = shared_path("cifar100", name)  # skips without the real data
+                (tmp_path / name).write_bytes(source.read_bytes())
+        code, out, err = _run(argv, capsys)
+        assert code == 0, f"{doc}: `{command}` failed: {err}"
+        prefix = argv[argv.index("--out") + 1]
+        assert (tmp_path / f"{prefix}.npy").is_file()
+        assert "classes" in out

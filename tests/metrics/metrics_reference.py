@@ -84,3 +84,25 @@ def distribution(
         if len(rows):
             per_class[c] = rows.mean(axis=0)
     return mean, per_class, counts
+
+
+def expectation(probs: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Mean class value under each row's distribution, a loop over classes."""
+    out = np.zeros(len(probs))
+    for c, v in enumerate(values):
+        out += probs[:, c] * v
+    return out
+
+
+def median(probs: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Smallest class value whose cumulative probability (classes sorted by value) reaches 1/2."""
+    order = sorted(range(len(values)), key=lambda c: (values[c], c))
+    out = np.empty(len(probs))
+    for n, row in enumerate(probs):
+        total = 0.0
+        for c in order:
+            total += row[c]
+            if total >= 0.5:
+                break
+        out[n] = values[c]
+    return out

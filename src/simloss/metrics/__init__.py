@@ -15,10 +15,13 @@ Example:
     True
 """
 
+from simloss.metrics._checks import DECODERS
+from simloss.metrics.facts import RECORD_METRICS, MetricFacts, metric_facts
 from simloss.metrics.functional import (
     PredictedDistribution,
     accuracy,
     compute_metrics,
+    decoded_key,
     failed_superclass_accuracy,
     mean_absolute_error,
     mean_predicted_distribution,
@@ -41,23 +44,28 @@ from simloss.metrics.modules import (
 )
 
 __all__ = [
+    "DECODERS",
+    "RECORD_METRICS",
     "Accuracy",
     "FailedSuperclassAccuracy",
     "MeanAbsoluteError",
     "MeanPredictedDistribution",
     "MeanSimilarity",
     "MeanSquaredError",
+    "MetricFacts",
     "MistakeSeverity",
     "OffByKAccuracy",
     "PredictedDistribution",
     "SuperclassAccuracy",
     "accuracy",
     "compute_metrics",
+    "decoded_key",
     "failed_superclass_accuracy",
     "mean_absolute_error",
     "mean_predicted_distribution",
     "mean_similarity",
     "mean_squared_error",
+    "metric_facts",
     "mistake_severity",
     "off_by_k_accuracy",
     "superclass_accuracy",

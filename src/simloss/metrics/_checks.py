@@ -18,8 +18,10 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "DECODERS",
     "Prepared",
     "check_class_values",
+    "check_decoder",
     "check_fine_to_coarse",
     "check_ignore_index",
     "check_input_type",
@@ -120,6 +122,17 @@ def check_nonnegative_real(value: object, name: str) -> float:
     return result
 
 
+#: How a predicted value is read from the scores (see :func:`simloss.metrics.mean_absolute_error`).
+DECODERS: tuple[str, ...] = ("argmax", "expectation", "median")
+
+
+def check_decoder(decoder: object) -> str:
+    """One of :data:`DECODERS`."""
+    if decoder not in DECODERS:
+        raise ValueError(f"Expected `decoder` to be one of {DECODERS}, but found {decoder!r}")
+    return str(decoder)
+
+
 def check_input_type(input_type: object) -> str:
     """``"logits"`` or ``"probs"``."""
     if input_type not in ("logits", "probs"):
@@ -173,8 +186,12 @@ def check_fine_to_coarse(fine_to_coarse: object) -> Tensor:
     return mapping.clone()  # never alias the caller's tensor or array
 
 
-def check_class_values(class_values: object) -> Tensor:
-    """A 1-D float64 CPU tensor of finite values, one per class."""
+def check_class_values(class_values: object, *, copy: bool = True) -> Tensor:
+    """A 1-D float64 CPU tensor of finite values, one per class.
+
+    With ``copy`` (for a metric that keeps them) the result never aliases the
+    caller's tensor or array; a function that only reads them passes False.
+    """
     name = "class_values"
     values = _as_tensor(class_values, name, "numbers")
     if values.dtype == torch.bool or values.dtype.is_complex:
@@ -185,10 +202,11 @@ def check_class_values(class_values: object) -> Tensor:
             f"but found shape {tuple(values.shape)}"
         )
     values = values.to(device="cpu", dtype=torch.float64)
-    if not bool(torch.isfinite(values).all()):
+    # A finite sum means finite values (one reduction); otherwise look closer.
+    if not math.isfinite(float(values.sum())) and not bool(torch.isfinite(values).all()):
         at = _first_index(~torch.isfinite(values))[0]
         raise ValueError(f"Expected `{name}` to be finite, but found {float(values[at])} at {at}")
-    return values.clone()  # never alias the caller's tensor or array
+    return values.clone() if copy else values
 
 
 def check_square_matrix(matrix: object, name: str, *, nonnegative: bool = False) -> Tensor:
@@ -211,8 +229,8 @@ def check_square_matrix(matrix: object, name: str, *, nonnegative: bool = False)
     return m.clone()  # never alias the caller's tensor or array
 
 
-def _check_scores(preds: Tensor, num_classes: int | None, classes_from: str) -> int:
-    """Validate (N, C) floating scores; return C."""
+def _check_score_columns(preds: Tensor, num_classes: int | None, classes_from: str) -> int:
+    """Validate the column count of (N, C) floating scores; return C."""
     classes = preds.shape[1]
     if classes == 0:
         raise ValueError("Expected `preds` scores of shape (N, C) with C >= 1, but found C = 0")
@@ -222,12 +240,31 @@ def _check_scores(preds: Tensor, num_classes: int | None, classes_from: str) -> 
             f"from {classes_from}), "
             f"but found shape {tuple(preds.shape)}"
         )
-    nan = torch.isnan(preds)
-    if bool(nan.any()):
-        raise ValueError(
-            f"Expected `preds` to contain no NaN, but found NaN at {_first_index(nan)}"
-        )
     return classes
+
+
+def _argmax_checked(scores: Tensor) -> Tensor:
+    """Row-wise argmax of (N, C) scores, refusing NaN where it can change the result.
+
+    :func:`torch.max` propagates NaN: a row holding a NaN anywhere has NaN as
+    its maximum and its first NaN as the argmax. So the N row maxima, from the
+    same pass as the argmax, show every row with a NaN (instead of a scan of
+    all N x C scores), and the first such row's argmax is the first NaN a full
+    scan would name. Their sum is NaN when one is (or when +inf meets -inf, a
+    case the exact test below then clears), so the common case costs one sum.
+    """
+    if scores.shape[0] == 0:
+        return scores.argmax(dim=1)
+    best, pred = scores.max(dim=1)
+    if not math.isnan(float(best.sum())):
+        return pred
+    nan = torch.isnan(best)
+    if bool(nan.any()):
+        row = int(nan.nonzero()[0, 0])
+        raise ValueError(
+            f"Expected `preds` to contain no NaN, but found NaN at ({row}, {int(pred[row])})"
+        )
+    return pred
 
 
 def _check_indices(
@@ -240,29 +277,31 @@ def _check_indices(
     """Indices must lie in [0, num_classes) (or be >= 0 when the class count is unknown)."""
     if x.numel() == 0:
         return
+    low, high = (int(v) for v in torch.aminmax(x))  # one pass, one host synchronisation
+    if low >= 0 and (num_classes is None or high < num_classes):
+        return
     bad = x < 0 if num_classes is None else (x < 0) | (x >= num_classes)
-    if bool(bad.any()):
-        at = _first_index(bad)[0]
-        value = int(x[at])
-        expected = (
-            "values >= 0"
-            if num_classes is None
-            else f"values in [0, {num_classes}) ({num_classes} classes, from {classes_from})"
-        )
-        hint = ""
-        if name == "target" and ignore_index is None and value < 0:
-            hint = f"; pass `ignore_index={value}` to skip such examples"
-        elif name == "target" and ignore_index is not None:
-            expected += f" or `ignore_index` ({ignore_index})"
-        raise ValueError(f"Expected `{name}` {expected}, but found {value} at index {at}{hint}")
+    at = _first_index(bad)[0]
+    value = int(x[at])
+    expected = (
+        "values >= 0"
+        if num_classes is None
+        else f"values in [0, {num_classes}) ({num_classes} classes, from {classes_from})"
+    )
+    hint = ""
+    if name == "target" and ignore_index is None and value < 0:
+        hint = f"; pass `ignore_index={value}` to skip such examples"
+    elif name == "target" and ignore_index is not None:
+        expected += f" or `ignore_index` ({ignore_index})"
+    raise ValueError(f"Expected `{name}` {expected}, but found {value} at index {at}{hint}")
 
 
 class Prepared(NamedTuple):
     """Validated inputs with ignored examples removed."""
 
-    pred: Tensor  # (M,) int64 predicted class indices
+    pred: Tensor  # (M,) int64 predicted class indices (the argmax of scores)
     target: Tensor  # (M,) int64 target class indices
-    scores: Tensor | None  # (M, C) scores when preds were scores, else None
+    scores: Tensor | None  # (M, C) scores when they were asked for (`need_scores`), else None
     num_classes: int | None  # C when known (from scores or the caller)
 
 
@@ -272,31 +311,35 @@ def prepare(
     *,
     num_classes: int | None = None,
     ignore_index: int | None = None,
-    need_scores: bool = False,
+    need_scores: str | None = None,
     classes_from: str = "`num_classes`",
 ) -> Prepared:
     """Turn ``preds`` (scores (N, C) or indices (N,)) and ``target`` (N,) into class indices.
 
     A ``preds`` tensor of floating dtype with 2 dims is read as scores (logits or
     probabilities; both give the same argmax, ties resolved to the lowest index),
-    an integer tensor with 1 dim as class indices. Examples whose target equals
-    ``ignore_index`` are removed. ``classes_from`` names where ``num_classes``
+    an integer tensor with 1 dim as class indices. Scores are checked for NaN
+    through their argmax (see :func:`_argmax_checked`), for every example,
+    ignored or not. Examples whose target equals ``ignore_index`` are removed.
+    ``need_scores`` says why the caller needs the scores themselves (e.g.
+    ``"for top_k > 1"``): they are then returned (without ignored rows) and
+    class indices are refused. ``classes_from`` names where ``num_classes``
     came from, for error messages (e.g. "the length of `fine_to_coarse`").
     """
     preds = check_tensor(preds, "preds")
     target = check_tensor(target, "target")
+    scores: Tensor | None = None
     if preds.ndim == 2 and preds.is_floating_point():
-        num_classes = _check_scores(preds, num_classes, classes_from)
+        num_classes = _check_score_columns(preds, num_classes, classes_from)
         classes_from = "the columns of `preds`"
-        scores: Tensor | None = preds
+        scores = preds
     elif preds.ndim == 1 and _is_integer_dtype(preds.dtype):
-        if need_scores:
+        if need_scores is not None:
             raise ValueError(
-                "Expected `preds` to be class scores of shape (N, C) for top_k > 1, but found "
+                f"Expected `preds` to be class scores of shape (N, C) {need_scores}, but found "
                 f"class indices of shape {tuple(preds.shape)}"
             )
         _check_indices(preds, "preds", num_classes, classes_from)
-        scores = None
     else:
         error = TypeError if preds.ndim in (1, 2) else ValueError
         raise error(
@@ -318,20 +361,18 @@ def prepare(
             "Expected `preds` and `target` on the same device, but found "
             f"{preds.device} and {target.device}"
         )
+    pred = _argmax_checked(scores) if scores is not None else preds
     target = target.long()
     if ignore_index is not None:
         keep = target != ignore_index
-        _check_indices(target[keep], "target", num_classes, classes_from, ignore_index)
         target = target[keep]
-        if scores is not None:
+        _check_indices(target, "target", num_classes, classes_from, ignore_index)
+        pred = pred[keep]
+        if scores is not None and need_scores is not None:
             scores = scores[keep]
-            pred = scores.argmax(dim=1)
-        else:
-            pred = preds[keep].long()
     else:
         _check_indices(target, "target", num_classes, classes_from)
-        pred = scores.argmax(dim=1) if scores is not None else preds.long()
-    return Prepared(pred, target, scores, num_classes)
+    return Prepared(pred.long(), target, scores if need_scores is not None else None, num_classes)
 
 
 def scores_to_probs(scores: Tensor, input_type: str) -> Tensor:

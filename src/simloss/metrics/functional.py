@@ -35,6 +35,7 @@ from torch import Tensor
 
 from simloss.metrics._checks import (
     check_class_values,
+    check_decoder,
     check_fine_to_coarse,
     check_ignore_index,
     check_input_type,
@@ -48,12 +49,13 @@ from simloss.metrics._checks import (
     resolve_num_classes,
     scores_to_probs,
 )
-from simloss.similarity.structured import ClassOrder, SparseSimilarity
+from simloss.similarity.operator import SimilarityOperator
 
 __all__ = [
     "PredictedDistribution",
     "accuracy",
     "compute_metrics",
+    "decoded_key",
     "failed_superclass_accuracy",
     "mean_absolute_error",
     "mean_predicted_distribution",
@@ -72,14 +74,17 @@ Stats: TypeAlias = tuple[Tensor, ...]
 
 def _count(x: Tensor) -> Tensor:
     """Number of elements of ``x`` as an int64 0-dim tensor on its device."""
-    return torch.tensor(x.numel(), dtype=torch.int64, device=x.device)
+    return torch.full((), x.numel(), dtype=torch.int64, device=x.device)
 
 
 def _ratio(num: Tensor, den: Tensor) -> Tensor:
-    """``num / den`` in floating point, ``nan`` where ``den`` is 0 (nothing was counted)."""
+    """``num / den`` in floating point, ``nan`` where ``den`` is 0 (nothing was counted).
+
+    Every numerator is a sum over the examples its denominator counts, so it is
+    0 wherever the denominator is 0, and IEEE division gives 0 / 0 = nan there.
+    """
     dtype = float_dtype(num.device)
-    num_f, den_f = num.to(dtype), den.to(dtype)
-    return torch.where(den_f > 0, num_f / torch.where(den_f > 0, den_f, 1.0), torch.nan)
+    return num.to(dtype) / den.to(dtype)
 
 
 def _target_rank(scores: Tensor, target: Tensor) -> Tensor:
@@ -108,7 +113,11 @@ def _accuracy_stats(
     num_classes: int | None,
 ) -> Stats:
     p = prepare(
-        preds, target, num_classes=num_classes, ignore_index=ignore_index, need_scores=top_k > 1
+        preds,
+        target,
+        num_classes=num_classes,
+        ignore_index=ignore_index,
+        need_scores="for top_k > 1" if top_k > 1 else None,
     )
     if p.scores is None or top_k == 1:
         hit = p.pred == p.target
@@ -184,7 +193,7 @@ def _resolve_values(
     num_classes = check_num_classes(num_classes)
     if class_values is None:
         return None, num_classes
-    values = check_class_values(class_values)
+    values = check_class_values(class_values, copy=False)  # read in this call only
     return values, resolve_num_classes(num_classes, values.numel(), "class_values")
 
 
@@ -193,7 +202,62 @@ def _difference(pred: Tensor, target: Tensor, values: Tensor | None) -> Tensor:
     if values is None:
         return (pred - target).to(float_dtype(pred.device))
     values = values.to(device=pred.device, dtype=float_dtype(pred.device))
-    return values[pred] - values[target]
+    return values.index_select(0, pred) - values.index_select(0, target)
+
+
+def _decoded(probs: Tensor, values: Tensor, decoder: str) -> Tensor:
+    """The value each row of ``probs`` (N, C) predicts under ``decoder`` (not argmax), (N,).
+
+    ``expectation``: :math:`\\sum_c p_c v_c`; ``median``: the smallest class
+    value whose cumulative probability, over the classes sorted by value,
+    reaches 1/2.
+    """
+    if decoder == "expectation":
+        return probs @ values
+    order = torch.argsort(values, stable=True)
+    cumulative = probs[:, order].cumsum(dim=1)
+    first = (cumulative < 0.5).sum(dim=1).clamp_(max=values.numel() - 1)
+    return values[order][first]
+
+
+def _value_difference(
+    preds: Tensor,
+    target: Tensor,
+    *,
+    class_values: Tensor | None,
+    ignore_index: int | None,
+    num_classes: int | None,
+    decoder: str,
+    input_type: str,
+) -> Tensor:
+    """Predicted value minus target value per counted example, (M,), in float64."""
+    classes_from = "`num_classes`" if class_values is None else "the length of `class_values`"
+    if decoder == "argmax":
+        p = prepare(
+            preds,
+            target,
+            num_classes=num_classes,
+            ignore_index=ignore_index,
+            classes_from=classes_from,
+        )
+        return _difference(p.pred, p.target, class_values)
+    p = prepare(
+        preds,
+        target,
+        num_classes=num_classes,
+        ignore_index=ignore_index,
+        need_scores=f"for decoder={decoder!r}",
+        classes_from=classes_from,
+    )
+    if p.scores is None:  # unreachable: prepare refuses indices when scores are needed
+        raise TypeError("Expected `preds` to be class scores")
+    probs = scores_to_probs(p.scores, input_type)
+    dtype = probs.dtype
+    if class_values is None:
+        values = torch.arange(probs.shape[1], device=probs.device, dtype=dtype)
+    else:
+        values = class_values.to(device=probs.device, dtype=dtype)
+    return _decoded(probs, values, decoder) - values[p.target]
 
 
 def _error_stats(
@@ -204,15 +268,18 @@ def _error_stats(
     ignore_index: int | None,
     num_classes: int | None,
     squared: bool,
+    decoder: str = "argmax",
+    input_type: str = "logits",
 ) -> Stats:
-    p = prepare(
+    diff = _value_difference(
         preds,
         target,
-        num_classes=num_classes,
+        class_values=class_values,
         ignore_index=ignore_index,
-        classes_from="`num_classes`" if class_values is None else "the length of `class_values`",
+        num_classes=num_classes,
+        decoder=decoder,
+        input_type=input_type,
     )
-    diff = _difference(p.pred, p.target, class_values)
     error = diff.square() if squared else diff.abs()
     return error.sum(), _count(error)
 
@@ -228,15 +295,20 @@ def mean_absolute_error(
     class_values: ArrayLike | None = None,
     ignore_index: int | None = None,
     num_classes: int | None = None,
+    decoder: str = "argmax",
+    input_type: str = "logits",
 ) -> Tensor:
-    r"""Mean absolute distance between the predicted and the target class (ordered classes).
+    r"""Mean absolute distance between the predicted and the target value (ordered classes).
 
     .. math::
-        \mathrm{MAE} = \frac{1}{N} \sum_{n=1}^{N} |v_{\hat y_n} - v_{y_n}|
+        \mathrm{MAE} = \frac{1}{N} \sum_{n=1}^{N} |\hat v_n - v_{y_n}|
 
-    with :math:`\hat y_n` the predicted class (argmax of the scores) and :math:`v_c`
-    the value class :math:`c` stands for (e.g. the age), or :math:`v_c = c` when
-    ``class_values`` is not given.
+    with :math:`v_c` the value class :math:`c` stands for (e.g. the age), or
+    :math:`v_c = c` when ``class_values`` is not given, and :math:`\hat v_n` the
+    predicted value under ``decoder``: :math:`v_{\arg\max_c z_{nc}}` (``"argmax"``),
+    :math:`\sum_c p_{nc} v_c` (``"expectation"``) or the smallest :math:`v_c` with
+    :math:`\sum_{c' : v_{c'} \le v_c} p_{nc'} \ge 1/2` (``"median"``), where
+    :math:`p_n` is the softmax of the logits (or the given probabilities).
 
     Args:
         preds: scores (N, C), logits or probabilities, or predicted indices (N,).
@@ -244,6 +316,14 @@ def mean_absolute_error(
         class_values: (C,) value of each class; the error is then in these units.
         ignore_index: target value whose examples are left out.
         num_classes: C, to check index ranges when neither scores nor values give it.
+        decoder: how the predicted value is read from ``preds``: ``"argmax"``
+            (default: the value of the highest-scored class, as in the paper),
+            ``"expectation"`` (the mean of the class values under the predicted
+            distribution) or ``"median"`` (the smallest class value whose cumulative
+            probability reaches 1/2); the last two need scores.
+        input_type: what the scores are, for ``"expectation"`` and ``"median"``:
+            ``"logits"`` (default, softmax applied) or ``"probs"`` (checked: values in
+            [0, 1], rows summing to 1); the argmax is the same for both and ignores it.
 
     Returns:
         A 0-dim float64 tensor; ``nan`` when no example is counted.
@@ -254,17 +334,25 @@ def mean_absolute_error(
         >>> preds = torch.tensor([31, 9])
         >>> float(mean_absolute_error(preds, target, class_values=ages))
         1.0
+        >>> probs = torch.tensor([[0.5, 0.0, 0.5], [0.1, 0.3, 0.6]], dtype=torch.float64)
+        >>> float(mean_absolute_error(probs, torch.tensor([1, 2]), decoder="expectation",
+        ...                           input_type="probs"))  # |1.0 - 1|, |1.5 - 2|
+        0.25
+        >>> float(mean_absolute_error(probs, torch.tensor([1, 2]), decoder="median",
+        ...                           input_type="probs"))  # medians 0 and 2
+        0.5
     """
     values, classes = _resolve_values(class_values, num_classes)
-    stats = _error_stats(
+    diff = _value_difference(
         preds,
         target,
         class_values=values,
         ignore_index=check_ignore_index(ignore_index),
         num_classes=classes,
-        squared=False,
+        decoder=check_decoder(decoder),
+        input_type=check_input_type(input_type),
     )
-    return _error_compute(*stats)
+    return diff.abs().mean()  # the sums of `_error_stats` at once; nan for no example
 
 
 def mean_squared_error(
@@ -274,14 +362,16 @@ def mean_squared_error(
     class_values: ArrayLike | None = None,
     ignore_index: int | None = None,
     num_classes: int | None = None,
+    decoder: str = "argmax",
+    input_type: str = "logits",
 ) -> Tensor:
-    r"""Mean squared distance between the predicted and the target class (ordered classes).
+    r"""Mean squared distance between the predicted and the target value (ordered classes).
 
     .. math::
-        \mathrm{MSE} = \frac{1}{N} \sum_{n=1}^{N} (v_{\hat y_n} - v_{y_n})^2
+        \mathrm{MSE} = \frac{1}{N} \sum_{n=1}^{N} (\hat v_n - v_{y_n})^2
 
-    Arguments and conventions as in :func:`mean_absolute_error`; the result is in
-    squared class-value units.
+    Arguments, decoders and conventions as in :func:`mean_absolute_error`; the result
+    is in squared class-value units.
 
     Args:
         preds: scores (N, C), logits or probabilities, or predicted indices (N,).
@@ -289,6 +379,14 @@ def mean_squared_error(
         class_values: (C,) value of each class; the error is then in these units squared.
         ignore_index: target value whose examples are left out.
         num_classes: C, to check index ranges when neither scores nor values give it.
+        decoder: how the predicted value is read from ``preds``: ``"argmax"``
+            (default: the value of the highest-scored class, as in the paper),
+            ``"expectation"`` (the mean of the class values under the predicted
+            distribution) or ``"median"`` (the smallest class value whose cumulative
+            probability reaches 1/2); the last two need scores.
+        input_type: what the scores are, for ``"expectation"`` and ``"median"``:
+            ``"logits"`` (default, softmax applied) or ``"probs"`` (checked: values in
+            [0, 1], rows summing to 1); the argmax is the same for both and ignores it.
 
     Returns:
         A 0-dim float64 tensor; ``nan`` when no example is counted.
@@ -300,15 +398,16 @@ def mean_squared_error(
         2.0
     """
     values, classes = _resolve_values(class_values, num_classes)
-    stats = _error_stats(
+    diff = _value_difference(
         preds,
         target,
         class_values=values,
         ignore_index=check_ignore_index(ignore_index),
         num_classes=classes,
-        squared=True,
+        decoder=check_decoder(decoder),
+        input_type=check_input_type(input_type),
     )
-    return _error_compute(*stats)
+    return diff.square().mean()  # the sums of `_error_stats` at once; nan for no example
 
 
 def _off_by_k_stats(
@@ -319,15 +418,19 @@ def _off_by_k_stats(
     class_values: Tensor | None,
     ignore_index: int | None,
     num_classes: int | None,
+    decoder: str = "argmax",
+    input_type: str = "logits",
 ) -> Stats:
-    p = prepare(
+    diff = _value_difference(
         preds,
         target,
-        num_classes=num_classes,
+        class_values=class_values,
         ignore_index=ignore_index,
-        classes_from="`num_classes`" if class_values is None else "the length of `class_values`",
+        num_classes=num_classes,
+        decoder=decoder,
+        input_type=input_type,
     )
-    within = _difference(p.pred, p.target, class_values).abs() <= k
+    within = diff.abs() <= k
     return within.sum(), _count(within)
 
 
@@ -339,13 +442,17 @@ def off_by_k_accuracy(
     class_values: ArrayLike | None = None,
     ignore_index: int | None = None,
     num_classes: int | None = None,
+    decoder: str = "argmax",
+    input_type: str = "logits",
 ) -> Tensor:
     r"""Fraction of predictions at most ``k`` away from the target (ordered classes).
 
     .. math::
-        \mathrm{acc}_{\pm k} = \frac{1}{N} \sum_{n=1}^{N} [\,|v_{\hat y_n} - v_{y_n}| \le k\,]
+        \mathrm{acc}_{\pm k} = \frac{1}{N} \sum_{n=1}^{N} [\,|\hat v_n - v_{y_n}| \le k\,]
 
-    ``k = 0`` is plain accuracy (for distinct class values).
+    with :math:`\hat v_n` the predicted value under ``decoder`` (see
+    :func:`mean_absolute_error`). ``k = 0`` with the argmax is plain accuracy (for
+    distinct class values).
 
     Args:
         preds: scores (N, C), logits or probabilities, or predicted indices (N,).
@@ -354,6 +461,14 @@ def off_by_k_accuracy(
         class_values: (C,) value of each class.
         ignore_index: target value whose examples are left out.
         num_classes: C, to check index ranges when neither scores nor values give it.
+        decoder: how the predicted value is read from ``preds``: ``"argmax"``
+            (default: the value of the highest-scored class, as in the paper),
+            ``"expectation"`` (the mean of the class values under the predicted
+            distribution) or ``"median"`` (the smallest class value whose cumulative
+            probability reaches 1/2); the last two need scores.
+        input_type: what the scores are, for ``"expectation"`` and ``"median"``:
+            ``"logits"`` (default, softmax applied) or ``"probs"`` (checked: values in
+            [0, 1], rows summing to 1); the argmax is the same for both and ignores it.
 
     Returns:
         A 0-dim float64 tensor in [0, 1]; ``nan`` when no example is counted.
@@ -372,6 +487,8 @@ def off_by_k_accuracy(
         class_values=values,
         ignore_index=check_ignore_index(ignore_index),
         num_classes=classes,
+        decoder=check_decoder(decoder),
+        input_type=check_input_type(input_type),
     )
     return _accuracy_compute(*stats)
 
@@ -486,12 +603,12 @@ def failed_superclass_accuracy(
 # similarity-aware: mean similarity and mistake severity
 
 
-StructuredSimilarity: TypeAlias = ClassOrder | SparseSimilarity
+StructuredSimilarity: TypeAlias = SimilarityOperator
 
 
 def _check_similarity(similarity: object) -> Tensor | StructuredSimilarity:
     """A validated dense (C, C) float64 matrix, or a structured similarity as it is."""
-    if isinstance(similarity, (ClassOrder, SparseSimilarity)):
+    if isinstance(similarity, SimilarityOperator):
         return similarity
     if isinstance(similarity, Tensor) and similarity.layout != torch.strided:
         raise TypeError(
@@ -512,13 +629,10 @@ def _similarity_entries(
 ) -> Tensor:
     """``S[target[n], pred[n]]`` for every n, in float64, without a dense matrix when structured."""
     dtype = float_dtype(pred.device)
-    if isinstance(similarity, ClassOrder):
-        r = torch.tensor(similarity.r, dtype=dtype, device=pred.device)
-        return r.pow((target - pred).abs().to(dtype))  # 0 ** 0 = 1, as in the loss
-    if isinstance(similarity, SparseSimilarity):
-        index = similarity.index.to(pred.device)[target]
-        value = similarity.value.to(device=pred.device, dtype=dtype)[target]
-        return (value * (index == pred[:, None])).sum(dim=1)
+    if isinstance(similarity, SimilarityOperator):  # any structured form, through its protocol
+        home = similarity._device_marker.device
+        entries = similarity.entries(target.to(home), pred.to(home), dtype)
+        return entries.to(device=pred.device, dtype=dtype)
     return similarity.to(device=pred.device, dtype=dtype)[target, pred]
 
 
@@ -560,8 +674,9 @@ def mean_similarity(
         preds: scores (N, C), logits or probabilities, or predicted indices (N,).
         target: integer class indices (N,).
         similarity: (C, C) finite similarity matrix (a dense tensor, array or nested
-            list), or a structured :class:`~simloss.ClassOrder` /
-            :class:`~simloss.SparseSimilarity` (read without building a dense matrix).
+            list), or a structured :class:`~simloss.SimilarityOperator` such as
+            :class:`~simloss.ClassOrder` or :class:`~simloss.SparseSimilarity` (read
+            through :meth:`~simloss.SimilarityOperator.entries`, without a dense matrix).
         ignore_index: target value whose examples are left out.
 
     Returns:
@@ -689,7 +804,13 @@ def _distribution_stats(
         if ignore_index is not None:
             raise ValueError("Expected `target` when `ignore_index` is given, but found None")
         target = torch.zeros(preds.shape[0], dtype=torch.int64, device=preds.device)
-    p = prepare(preds, target, num_classes=num_classes, ignore_index=ignore_index)
+    p = prepare(
+        preds,
+        target,
+        num_classes=num_classes,
+        ignore_index=ignore_index,
+        need_scores="for the predicted distribution",
+    )
     if p.scores is None:  # unreachable: floating 2-D preds are read as scores
         raise TypeError(f"Expected `preds` to be class scores, but found dtype {preds.dtype}")
     probs = scores_to_probs(p.scores, input_type)
@@ -771,6 +892,19 @@ def mean_predicted_distribution(
 # the paper's metric set
 
 
+def decoded_key(name: str, decoder: str) -> str:
+    """The record key of an error metric under a decoder: ``"mae"``, ``"mae_expectation"``, ...
+
+    The argmax keeps the plain key (the paper's metric); other decoders append
+    ``_<decoder>``.
+
+    Example:
+        >>> decoded_key("mse", "argmax"), decoded_key("mse", "median")
+        ('mse', 'mse_median')
+    """
+    return name if check_decoder(decoder) == "argmax" else f"{name}_{decoder}"
+
+
 def compute_metrics(
     preds: Tensor,
     target: Tensor,
@@ -779,13 +913,17 @@ def compute_metrics(
     fine_to_coarse: ArrayLike | None = None,
     ordered: bool = False,
     ignore_index: int | None = None,
+    decoders: Sequence[str] = ("argmax",),
+    input_type: str = "logits",
 ) -> dict[str, float]:
     """The paper's evaluation metrics as plain floats under the record's keys.
 
     Always ``"acc"`` (a fraction in [0, 1]); ``"mae"`` and ``"mse"`` when
     ``class_values`` is given (in its units, e.g. years) or ``ordered=True`` (in
-    class indices); ``"sa"`` and ``"fsa"`` when ``fine_to_coarse`` is given. ``fsa``
-    is ``nan`` when nothing is misclassified (see :func:`failed_superclass_accuracy`).
+    class indices), once per decoder in ``decoders`` under :func:`decoded_key`
+    (``"mae"``/``"mse"`` for the argmax, ``"mae_expectation"``, ``"mse_median"``,
+    ...); ``"sa"`` and ``"fsa"`` when ``fine_to_coarse`` is given. ``fsa`` is
+    ``nan`` when nothing is misclassified (see :func:`failed_superclass_accuracy`).
 
     Args:
         preds: scores (N, C), logits or probabilities, or predicted indices (N,).
@@ -794,9 +932,14 @@ def compute_metrics(
         fine_to_coarse: (C,) superclass of each fine class, for SA and FSA.
         ordered: also report MAE and MSE on class indices when no values are given.
         ignore_index: target value whose examples are left out.
+        decoders: the decoders of MAE and MSE (see :func:`mean_absolute_error`),
+            distinct; ``"expectation"`` and ``"median"`` need scores.
+        input_type: ``"logits"`` (default) or ``"probs"``: what scores are, for the
+            decoders other than the argmax.
 
     Returns:
-        ``dict`` from metric key to value, in the order acc, mae, mse, sa, fsa.
+        ``dict`` from metric key to value, in the order acc, mae, mse (per decoder,
+        in the order given), sa, fsa.
 
     Example:
         >>> preds = torch.tensor([0, 1, 3, 3])
@@ -805,9 +948,22 @@ def compute_metrics(
         {'acc': 0.5, 'mae': 5.0, 'mse': 50.0}
         >>> compute_metrics(preds, target, fine_to_coarse=[0, 0, 1, 1])
         {'acc': 0.5, 'sa': 1.0, 'fsa': 1.0}
+        >>> logits = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
+        >>> result = compute_metrics(logits, torch.tensor([0, 1]), ordered=True,
+        ...                          decoders=("argmax", "expectation"))
+        >>> {k: round(v, 4) for k, v in result.items()}
+        {'acc': 0.5, 'mae': 0.5, 'mse': 0.5, 'mae_expectation': 0.3096, 'mse_expectation': 0.1321}
     """
     if not isinstance(ordered, bool):
         raise TypeError(f"Expected `ordered` to be a bool, but found {type(ordered).__name__}")
+    if isinstance(decoders, str) or not isinstance(decoders, Sequence):
+        raise TypeError(
+            f"Expected `decoders` to be a sequence of decoder names, but found {decoders!r}"
+        )
+    chosen = [check_decoder(d) for d in decoders]
+    if len(set(chosen)) != len(chosen):
+        raise ValueError(f"Expected distinct `decoders`, but found {list(decoders)}")
+    kind = check_input_type(input_type)
     ignore = check_ignore_index(ignore_index)
     values = None if class_values is None else check_class_values(class_values)
     mapping = None if fine_to_coarse is None else check_fine_to_coarse(fine_to_coarse)
@@ -816,18 +972,39 @@ def compute_metrics(
         classes = resolve_num_classes(
             classes, mapping.numel(), "fine_to_coarse", "the length of `class_values`"
         )
-    # Validate once, then work on plain class indices.
+    # Validate once, then work on plain class indices (and scores for the decoders).
     source = "the length of `class_values`" if values is not None else "`num_classes`"
     if mapping is not None:
         source = "the length of `fine_to_coarse`"
-    p = prepare(preds, target, num_classes=classes, ignore_index=ignore, classes_from=source)
+    errors = values is not None or ordered
+    scored = [d for d in chosen if d != "argmax"] if errors else []
+    p = prepare(
+        preds,
+        target,
+        num_classes=classes,
+        ignore_index=ignore,
+        classes_from=source,
+        need_scores=f"for decoders {scored}" if scored else None,
+    )
     pred, tgt = p.pred, p.target
     hit = pred == tgt
     metrics = {"acc": float(_ratio(hit.sum(), _count(hit)))}
-    if values is not None or ordered:
-        diff = _difference(pred, tgt, values)
-        metrics["mae"] = float(_ratio(diff.abs().sum(), _count(diff)))
-        metrics["mse"] = float(_ratio(diff.square().sum(), _count(diff)))
+    if errors:
+        probs = None if p.scores is None else scores_to_probs(p.scores, kind)
+        for decoder in chosen:
+            if decoder == "argmax":
+                diff = _difference(pred, tgt, values)
+            else:
+                if probs is None:  # unreachable: prepare returns scores for these decoders
+                    raise TypeError("Expected `preds` to be class scores for the decoders")
+                grid = (
+                    torch.arange(probs.shape[1], dtype=probs.dtype, device=probs.device)
+                    if values is None
+                    else values.to(device=probs.device, dtype=probs.dtype)
+                )
+                diff = _decoded(probs, grid, decoder) - grid[tgt]
+            metrics[decoded_key("mae", decoder)] = float(_ratio(diff.abs().sum(), _count(diff)))
+            metrics[decoded_key("mse", decoder)] = float(_ratio(diff.square().sum(), _count(diff)))
     if mapping is not None:
         same, total, same_wrong, wrong = _superclass_stats(
             pred, tgt, fine_to_coarse=mapping, ignore_index=None

@@ -21,13 +21,14 @@ that batch alone, as torchmetrics does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from simloss.metrics._checks import (
     check_class_values,
+    check_decoder,
     check_fine_to_coarse,
     check_ignore_index,
     check_input_type,
@@ -53,6 +54,7 @@ from simloss.metrics.functional import (
     _off_by_k_stats,
     _ratio,
     _superclass_stats,
+    decoded_key,
 )
 
 __all__ = [
@@ -70,8 +72,32 @@ __all__ = [
 ResultT = TypeVar("ResultT")
 
 
+def decoded_label(label: str, decoder: str) -> str:
+    """The label of a metric under a decoder: ``"MAE"``, ``"MAE (expectation)"``, ..."""
+    return label if decoder == "argmax" else f"{label} ({decoder})"
+
+
 class _SumMetric(nn.Module, Generic[ResultT]):
-    """Base: states are sums held in buffers; subclasses define ``_stats`` and ``_compute``."""
+    """Base: states are sums held in buffers; subclasses define ``_stats`` and ``_compute``.
+
+    Facts a report asks the metric instead of keeping its own table (as
+    torchmetrics' ``higher_is_better``):
+
+    * ``higher_is_better``: ``True``/``False``, or ``None`` where the result is
+      not a score (the predicted distribution);
+    * ``is_percent``: the value is a fraction of examples in [0, 1], shown as a
+      percentage (accuracy, SA, FSA, off-by-k);
+    * ``key``: the key of the value in a training record and in
+      :func:`~simloss.metrics.compute_metrics` (``"mae_expectation"`` for MAE
+      under the expectation decoder), or ``None`` where records do not hold it;
+    * ``label``: a short human label for tables and figure axes (``"MAE"``,
+      ``"MAE (expectation)"``).
+    """
+
+    higher_is_better: ClassVar[bool | None] = None
+    is_percent: ClassVar[bool] = False
+    _base_key: ClassVar[str | None] = None
+    _base_label: ClassVar[str] = ""
 
     def __init__(self, *, process_group: Any = None) -> None:
         super().__init__()
@@ -79,6 +105,16 @@ class _SumMetric(nn.Module, Generic[ResultT]):
         self._state_names: list[str] = []
 
     # -- state handling ---------------------------------------------------------------
+    @property
+    def key(self) -> str | None:
+        """The record / :func:`~simloss.metrics.compute_metrics` key of this metric's value."""
+        return self._base_key
+
+    @property
+    def label(self) -> str:
+        """A short human label (table headers, figure axes)."""
+        return self._base_label
+
     def _add_state(self, name: str, shape: tuple[int, ...], dtype: torch.dtype) -> None:
         self.register_buffer(name, torch.zeros(shape, dtype=dtype), persistent=False)
         self._state_names.append(name)
@@ -189,7 +225,14 @@ class Accuracy(_RatioMetric):
         0.6667
         >>> metric.reset(); metric.compute().isnan().item()
         True
+        >>> metric.key, metric.label, metric.higher_is_better, metric.is_percent
+        ('acc', 'Acc', True, True)
     """
+
+    higher_is_better = True
+    is_percent = True
+    _base_key = "acc"
+    _base_label = "Acc"
 
     def __init__(
         self,
@@ -203,6 +246,14 @@ class Accuracy(_RatioMetric):
         self.top_k = check_top_k(top_k)
         self.ignore_index = check_ignore_index(ignore_index)
         self.num_classes = check_num_classes(num_classes)
+
+    @property
+    def key(self) -> str:
+        return "acc" if self.top_k == 1 else f"acc_top{self.top_k}"
+
+    @property
+    def label(self) -> str:
+        return self._base_label if self.top_k == 1 else f"Top-{self.top_k} acc"
 
     def _stats(self, preds: Tensor, target: Tensor) -> Stats:
         return _accuracy_stats(
@@ -218,7 +269,7 @@ class Accuracy(_RatioMetric):
 
 
 class _OrderedMetric(_RatioMetric):
-    """Shared set-up of the metrics on ordered classes (optional ``class_values``)."""
+    """Shared set-up of the metrics on ordered classes (optional ``class_values``, a decoder)."""
 
     def __init__(
         self,
@@ -227,28 +278,50 @@ class _OrderedMetric(_RatioMetric):
         ignore_index: int | None,
         num_classes: int | None,
         process_group: Any,
+        decoder: str = "argmax",
+        input_type: str = "logits",
     ) -> None:
         super().__init__(numerator_dtype, process_group=process_group)
         self.ignore_index = check_ignore_index(ignore_index)
         self.num_classes = check_num_classes(num_classes)
+        self.decoder = check_decoder(decoder)
+        self.input_type = check_input_type(input_type)
         self.has_class_values = class_values is not None
         if class_values is not None:
             values = check_class_values(class_values)
             self.num_classes = resolve_num_classes(self.num_classes, values.numel(), "class_values")
             self._add_constant("class_values", values)
 
+    @property
+    def key(self) -> str | None:
+        return None if self._base_key is None else decoded_key(self._base_key, self.decoder)
+
+    @property
+    def label(self) -> str:
+        return decoded_label(self._base_label, self.decoder)
+
     def _values(self) -> Tensor | None:
         return self._tensor("class_values") if self.has_class_values else None
 
+    def extra_repr(self) -> str:
+        return (
+            f"decoder={self.decoder!r}, input_type={self.input_type!r}, "
+            f"ignore_index={self.ignore_index}"
+        )
+
 
 class MeanAbsoluteError(_OrderedMetric):
-    """Accumulating MAE of the predicted class; see :func:`simloss.metrics.mean_absolute_error`.
+    """Accumulating MAE; see :func:`simloss.metrics.mean_absolute_error`.
 
     Args:
         class_values: (C,) value of each class (e.g. ages); without it, class indices.
         ignore_index: target value whose examples are left out.
         num_classes: C, to check index ranges when neither scores nor values give it.
         process_group: ``torch.distributed`` group to sum over (default: the world).
+        decoder: ``"argmax"`` (default), ``"expectation"`` or ``"median"``: how the
+            predicted value is read from the scores (see
+            :func:`simloss.metrics.mean_absolute_error`); the last two need scores.
+        input_type: ``"logits"`` (default) or ``"probs"``, for those two decoders.
 
     Example:
         >>> metric = MeanAbsoluteError(class_values=[10.0, 20.0, 30.0])
@@ -256,7 +329,15 @@ class MeanAbsoluteError(_OrderedMetric):
         >>> metric.update(torch.tensor([2]), torch.tensor([0]))
         >>> float(metric.compute())
         10.0
+        >>> expected = MeanAbsoluteError(class_values=[10.0, 20.0, 30.0], decoder="expectation")
+        >>> expected.update(torch.tensor([[0.0, 0.0, 0.0]]), torch.tensor([2]))  # mean 20
+        >>> float(expected.compute()), expected.key, expected.label, expected.higher_is_better
+        (10.0, 'mae_expectation', 'MAE (expectation)', False)
     """
+
+    higher_is_better = False
+    _base_key = "mae"
+    _base_label = "MAE"
 
     def __init__(
         self,
@@ -265,8 +346,18 @@ class MeanAbsoluteError(_OrderedMetric):
         ignore_index: int | None = None,
         num_classes: int | None = None,
         process_group: Any = None,
+        decoder: str = "argmax",
+        input_type: str = "logits",
     ) -> None:
-        super().__init__(torch.float64, class_values, ignore_index, num_classes, process_group)
+        super().__init__(
+            torch.float64,
+            class_values,
+            ignore_index,
+            num_classes,
+            process_group,
+            decoder,
+            input_type,
+        )
 
     def _stats(self, preds: Tensor, target: Tensor) -> Stats:
         return _error_stats(
@@ -276,17 +367,23 @@ class MeanAbsoluteError(_OrderedMetric):
             ignore_index=self.ignore_index,
             num_classes=self.num_classes,
             squared=False,
+            decoder=self.decoder,
+            input_type=self.input_type,
         )
 
 
 class MeanSquaredError(_OrderedMetric):
-    """Accumulating MSE of the predicted class; see :func:`simloss.metrics.mean_squared_error`.
+    """Accumulating MSE; see :func:`simloss.metrics.mean_squared_error`.
 
     Args:
         class_values: (C,) value of each class (e.g. ages); without it, class indices.
         ignore_index: target value whose examples are left out.
         num_classes: C, to check index ranges when neither scores nor values give it.
         process_group: ``torch.distributed`` group to sum over (default: the world).
+        decoder: ``"argmax"`` (default), ``"expectation"`` or ``"median"``: how the
+            predicted value is read from the scores (see
+            :func:`simloss.metrics.mean_absolute_error`); the last two need scores.
+        input_type: ``"logits"`` (default) or ``"probs"``, for those two decoders.
 
     Example:
         >>> metric = MeanSquaredError()
@@ -296,6 +393,10 @@ class MeanSquaredError(_OrderedMetric):
         1.6666666666666667
     """
 
+    higher_is_better = False
+    _base_key = "mse"
+    _base_label = "MSE"
+
     def __init__(
         self,
         *,
@@ -303,8 +404,18 @@ class MeanSquaredError(_OrderedMetric):
         ignore_index: int | None = None,
         num_classes: int | None = None,
         process_group: Any = None,
+        decoder: str = "argmax",
+        input_type: str = "logits",
     ) -> None:
-        super().__init__(torch.float64, class_values, ignore_index, num_classes, process_group)
+        super().__init__(
+            torch.float64,
+            class_values,
+            ignore_index,
+            num_classes,
+            process_group,
+            decoder,
+            input_type,
+        )
 
     def _stats(self, preds: Tensor, target: Tensor) -> Stats:
         return _error_stats(
@@ -314,6 +425,8 @@ class MeanSquaredError(_OrderedMetric):
             ignore_index=self.ignore_index,
             num_classes=self.num_classes,
             squared=True,
+            decoder=self.decoder,
+            input_type=self.input_type,
         )
 
 
@@ -326,13 +439,22 @@ class OffByKAccuracy(_OrderedMetric):
         ignore_index: target value whose examples are left out.
         num_classes: C, to check index ranges when neither scores nor values give it.
         process_group: ``torch.distributed`` group to sum over (default: the world).
+        decoder: ``"argmax"`` (default), ``"expectation"`` or ``"median"``: how the
+            predicted value is read from the scores (see
+            :func:`simloss.metrics.mean_absolute_error`); the last two need scores.
+        input_type: ``"logits"`` (default) or ``"probs"``, for those two decoders.
 
     Example:
         >>> metric = OffByKAccuracy(1)
         >>> metric.update(torch.tensor([3, 5]), torch.tensor([4, 3]))
         >>> float(metric.compute())
         0.5
+        >>> metric.key, metric.label
+        ('off_by_1', 'Acc ±1')
     """
+
+    higher_is_better = True
+    is_percent = True
 
     def __init__(
         self,
@@ -342,9 +464,27 @@ class OffByKAccuracy(_OrderedMetric):
         ignore_index: int | None = None,
         num_classes: int | None = None,
         process_group: Any = None,
+        decoder: str = "argmax",
+        input_type: str = "logits",
     ) -> None:
-        super().__init__(torch.int64, class_values, ignore_index, num_classes, process_group)
+        super().__init__(
+            torch.int64,
+            class_values,
+            ignore_index,
+            num_classes,
+            process_group,
+            decoder,
+            input_type,
+        )
         self.k = check_nonnegative_real(k, "k")
+
+    @property
+    def key(self) -> str:
+        return decoded_key(f"off_by_{self.k:g}", self.decoder)
+
+    @property
+    def label(self) -> str:
+        return decoded_label(f"Acc ±{self.k:g}", self.decoder)
 
     def _stats(self, preds: Tensor, target: Tensor) -> Stats:
         return _off_by_k_stats(
@@ -354,10 +494,12 @@ class OffByKAccuracy(_OrderedMetric):
             class_values=self._values(),
             ignore_index=self.ignore_index,
             num_classes=self.num_classes,
+            decoder=self.decoder,
+            input_type=self.input_type,
         )
 
     def extra_repr(self) -> str:
-        return f"k={self.k}, ignore_index={self.ignore_index}"
+        return f"k={self.k}, {super().extra_repr()}"
 
 
 class _HierarchyMetric(_RatioMetric):
@@ -395,6 +537,11 @@ class SuperclassAccuracy(_HierarchyMetric):
         0.75
     """
 
+    higher_is_better = True
+    is_percent = True
+    _base_key = "sa"
+    _base_label = "SA"
+
     def __init__(
         self,
         fine_to_coarse: ArrayLike,
@@ -430,6 +577,11 @@ class FailedSuperclassAccuracy(_HierarchyMetric):
         0.5
     """
 
+    higher_is_better = True
+    is_percent = True
+    _base_key = "fsa"
+    _base_label = "FSA"
+
     def __init__(
         self,
         fine_to_coarse: ArrayLike,
@@ -449,7 +601,7 @@ class MeanSimilarity(_RatioMetric):
 
     Args:
         similarity: (C, C) finite similarity matrix, rows by target, columns by prediction,
-            or a structured :class:`~simloss.ClassOrder` / :class:`~simloss.SparseSimilarity`.
+            or a structured :class:`~simloss.SimilarityOperator` (e.g. :class:`~simloss.ClassOrder`).
         ignore_index: target value whose examples are left out.
         process_group: ``torch.distributed`` group to sum over (default: the world).
 
@@ -459,6 +611,10 @@ class MeanSimilarity(_RatioMetric):
         >>> float(metric.compute())
         0.75
     """
+
+    higher_is_better = True
+    _base_key = "mean_similarity"
+    _base_label = "Mean similarity"
 
     def __init__(
         self,
@@ -503,6 +659,10 @@ class MistakeSeverity(_RatioMetric):
         1.5
     """
 
+    higher_is_better = False
+    _base_key = "mistake_severity"
+    _base_label = "Mistake severity"
+
     def __init__(
         self,
         distance: ArrayLike,
@@ -542,6 +702,9 @@ class MeanPredictedDistribution(_SumMetric[PredictedDistribution]):
         >>> metric.compute().class_counts.tolist()
         [0, 2]
     """
+
+    higher_is_better = None
+    _base_label = "Mean predicted distribution"
 
     def __init__(
         self,

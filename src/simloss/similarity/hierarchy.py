@@ -11,34 +11,29 @@ or ``int``):
   children, or ``None`` / ``{}`` for a leaf.
 
 It must be a tree: one root, every other node with exactly one parent, no
-cycle. Errors name the offending nodes. Readers turn the files of
-``../shared/data/cifar100`` (the WordNet-derived tree and the CIFAR-100
-superclass table) into these forms.
+cycle. Errors name the offending nodes. This module is the tree maths only;
+:mod:`simloss.similarity.readers` turns files (edge lists, JSON trees,
+CIFAR-100's WordNet tree and superclass table) into these forms.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
 __all__ = [
-    "HierarchyFile",
+    "Node",
     "depth_first_order",
     "from_hierarchy",
     "from_superclasses",
+    "hierarchy_edges",
     "hierarchy_leaves",
-    "read_edge_list",
-    "read_fine_to_coarse",
-    "read_node_names",
-    "read_wordnet_hierarchy",
 ]
 
 Node = str | int
@@ -181,6 +176,7 @@ def from_superclasses(
         raise TypeError(
             "Expected `fine_to_coarse` to be a mapping {class: superclass} or a sequence of "
             f"superclasses, but found {type(fine_to_coarse).__name__}"
+            + _path_hint(fine_to_coarse, "read_fine_to_coarse")
         )
     if not coarse:
         raise ValueError("Expected at least one class in `fine_to_coarse`, but found none")
@@ -220,161 +216,17 @@ def depth_first_order(hierarchy: Mapping[Any, Any] | Iterable[tuple[Node, Node]]
     return _preorder(_parse(hierarchy))
 
 
-class HierarchyFile(NamedTuple):
-    """A hierarchy read from files: its edges and its classes in class order."""
-
-    edges: list[tuple[str, str]]
-    classes: list[str]
-
-
-def read_node_names(path: str | os.PathLike[str]) -> dict[int, str]:
-    """Read ``id name`` lines (e.g. ``wordnet_node_names.txt``) into ``{id: name}``.
-
-    Blank lines and lines starting with ``#`` are skipped; ids and names must be unique.
+def hierarchy_edges(
+    hierarchy: Mapping[Any, Any] | Iterable[tuple[Node, Node]],
+) -> list[tuple[Node, Node]]:
+    """The ``(parent, child)`` pairs of a hierarchy in depth-first order, from any of its forms.
 
     Example:
-        >>> import pathlib, tempfile
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "names.txt"
-        >>> _ = path.write_text("0 apple\\n1 aquarium_fish\\n100 entity\\n")
-        >>> read_node_names(path)
-        {0: 'apple', 1: 'aquarium_fish', 100: 'entity'}
+        >>> hierarchy_edges({"root": {"b": ["x", "y"], "a": None}})
+        [('root', 'b'), ('b', 'x'), ('b', 'y'), ('root', 'a')]
     """
-    names: dict[int, str] = {}
-    seen: dict[str, int] = {}
-    for number, line in _lines(path):
-        parts = line.split(maxsplit=1)
-        if len(parts) != 2 or not _is_int(parts[0]):
-            raise ValueError(f"{path}:{number}: expected 'id name', but found {line!r}")
-        node, name = int(parts[0]), parts[1].strip()
-        if node in names:
-            raise ValueError(f"{path}:{number}: expected unique ids, but found id {node} again")
-        if name in seen:
-            raise ValueError(
-                f"{path}:{number}: expected unique names, but found {name!r} again "
-                f"(first for id {seen[name]})"
-            )
-        names[node] = name
-        seen[name] = node
-    return names
-
-
-def read_edge_list(
-    path: str | os.PathLike[str], node_names: Mapping[int, str] | None = None
-) -> list[tuple[str, str]]:
-    """Read ``parent child`` lines (e.g. ``wordnet_parent_child.txt``) into an edge list.
-
-    With ``node_names`` the two fields are integer ids translated to names;
-    an id without a name is an error naming it and its line. Blank lines and
-    lines starting with ``#`` are skipped.
-
-    Example:
-        >>> import pathlib, tempfile
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "edges.txt"
-        >>> _ = path.write_text("2 0\\n2 1\\n")
-        >>> read_edge_list(path, {0: "oak", 1: "pine", 2: "tree"})
-        [('tree', 'oak'), ('tree', 'pine')]
-    """
-    edges: list[tuple[str, str]] = []
-    for number, line in _lines(path):
-        parts = line.split()
-        if len(parts) != 2:
-            raise ValueError(f"{path}:{number}: expected 'parent child', but found {line!r}")
-        if node_names is None:
-            edges.append((parts[0], parts[1]))
-            continue
-        pair = []
-        for part in parts:
-            if not _is_int(part) or int(part) not in node_names:
-                raise ValueError(
-                    f"{path}:{number}: expected node ids listed in the node names, but found "
-                    f"unknown node {part!r}"
-                )
-            pair.append(node_names[int(part)])
-        edges.append((pair[0], pair[1]))
-    return edges
-
-
-def read_wordnet_hierarchy(
-    edges_path: str | os.PathLike[str], names_path: str | os.PathLike[str]
-) -> HierarchyFile:
-    """Read an id-based tree (``parent child`` edges + ``id name`` lines) with its classes.
-
-    The classes are the leaves, ordered by id: for CIFAR-100's
-    ``wordnet_parent_child.txt`` and ``wordnet_node_names.txt`` these are
-    ids 0..99, the fine classes in the standard label order.
-
-    Example:
-        >>> import pathlib, tempfile
-        >>> folder = pathlib.Path(tempfile.mkdtemp())
-        >>> _ = (folder / "edges.txt").write_text("3 2\\n2 1\\n2 0\\n")
-        >>> _ = (folder / "names.txt").write_text("0 oak\\n1 pine\\n2 tree\\n3 plant\\n")
-        >>> read_wordnet_hierarchy(folder / "edges.txt", folder / "names.txt").classes
-        ['oak', 'pine']
-    """
-    names = read_node_names(names_path)
-    edges = read_edge_list(edges_path, names)
-    tree = _parse(edges)
-    by_name = {name: node for node, name in names.items()}
-    leaves = sorted((n for n in tree.depth if not tree.children[n]), key=lambda n: by_name[str(n)])
-    return HierarchyFile(edges, [str(n) for n in leaves])
-
-
-def read_fine_to_coarse(path: str | os.PathLike[str]) -> dict[str, str]:
-    """Read a class -> superclass table (e.g. CIFAR-100's ``fine_to_coarse.tsv``).
-
-    A tab-separated file with a header naming the columns ``fine_label`` and
-    ``coarse_label``; an optional ``fine_index`` column gives the class order
-    and must hold 0..C-1. Class names must be unique.
-
-    Returns:
-        ``{class: superclass}`` in class order.
-
-    Example:
-        >>> import pathlib, tempfile
-        >>> path = pathlib.Path(tempfile.mkdtemp()) / "f2c.tsv"
-        >>> _ = path.write_text("fine_index\\tfine_label\\tcoarse_label\\n"
-        ...                     "1\\tpine\\ttrees\\n0\\toak\\ttrees\\n")
-        >>> read_fine_to_coarse(path)
-        {'oak': 'trees', 'pine': 'trees'}
-    """
-    with open(path, newline="", encoding="utf8") as handle:
-        reader = csv.DictReader(handle, delimiter="\t")
-        columns = reader.fieldnames or []
-        for column in ("fine_label", "coarse_label"):
-            if column not in columns:
-                raise ValueError(
-                    f"{path}: expected a header with columns 'fine_label' and 'coarse_label', "
-                    f"but found {columns}"
-                )
-        rows = list(reader)
-    result: list[tuple[int, str, str]] = []
-    seen: set[str] = set()
-    for number, row in enumerate(rows, start=2):
-        fine, coarse = (
-            (row.get("fine_label") or "").strip(),
-            (row.get("coarse_label") or "").strip(),
-        )
-        if not fine or not coarse:
-            raise ValueError(f"{path}:{number}: expected a class and a superclass, but found {row}")
-        if fine in seen:
-            raise ValueError(f"{path}:{number}: expected unique classes, but found {fine!r} again")
-        seen.add(fine)
-        index = number - 2
-        if "fine_index" in columns:
-            text = (row.get("fine_index") or "").strip()
-            if not _is_int(text):
-                raise ValueError(
-                    f"{path}:{number}: expected an integer fine_index, but found {text!r}"
-                )
-            index = int(text)
-        result.append((index, fine, coarse))
-    indices = sorted(i for i, _, _ in result)
-    if indices != list(range(len(result))):
-        raise ValueError(
-            f"{path}: expected fine_index to hold 0..{len(result) - 1} once each, but found "
-            f"{indices[:10]}{' ...' if len(indices) > 10 else ''}"
-        )
-    return {fine: coarse for _, fine, coarse in sorted(result)}
+    tree = _parse(hierarchy)
+    return [(tree.parent[n], n) for n in _preorder(tree) if n in tree.parent]
 
 
 # ----------------------------------------------------------------------------- internals
@@ -463,7 +315,7 @@ def _parse(hierarchy: Any) -> _Tree:
     else:
         raise TypeError(
             "Expected `hierarchy` to be a parent map, an edge list or a nested mapping, "
-            f"but found {type(hierarchy).__name__}"
+            f"but found {type(hierarchy).__name__}" + _path_hint(hierarchy, "read_hierarchy")
         )
     if not children:
         raise ValueError("Expected a hierarchy with at least one node, but found none")
@@ -554,18 +406,13 @@ def _check_classes(tree: _Tree, classes: Sequence[Node] | None, allow_extra: boo
     return class_list
 
 
+def _path_hint(x: object, reader: str) -> str:
+    """For a str or path passed where data belongs: which reader turns the file into data."""
+    if isinstance(x, (str, bytes, os.PathLike)):
+        return f" {x!r}; to read a file, use simloss.similarity.{reader}(path)"
+    return ""
+
+
 def _listing(nodes: list[Node], limit: int = 10) -> str:
     shown = ", ".join(repr(n) for n in nodes[:limit])
     return shown + (f" and {len(nodes) - limit} more" if len(nodes) > limit else "")
-
-
-def _is_int(text: str) -> bool:
-    return text.lstrip("-").isdigit()
-
-
-def _lines(path: str | os.PathLike[str]) -> Iterable[tuple[int, str]]:
-    with open(Path(path), encoding="utf8") as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.strip()
-            if line and not line.startswith("#"):
-                yield number, line

@@ -75,7 +75,8 @@ def concrete(tensor: Tensor) -> bool:
 class _Operator(Protocol):
     """The loss's view of any similarity (a :class:`SimilarityOperator` or a dense wrapper)."""
 
-    num_classes: int
+    @property
+    def num_classes(self) -> int: ...
 
     def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows: ...
 
@@ -146,9 +147,14 @@ class SimilarityOperator(nn.Module):
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
             raise ValueError(f"Expected `num_classes` to be an int >= 1, but found {num_classes!r}")
-        self.num_classes = num_classes
+        self._num_classes = num_classes
         # A zero-size buffer records the device the module was moved to.
         self.register_buffer("_device_marker", torch.empty(0), persistent=False)
+
+    @property
+    def num_classes(self) -> int:
+        """The number of classes C (read-only: it defines the module's state)."""
+        return self._num_classes
 
     def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
         """Rows ``S[target]`` for class indices ``target`` (N,), in ``dtype``.

@@ -68,10 +68,15 @@ class ClassOrder(SimilarityOperator):
 
     def __init__(self, num_classes: int, r: float) -> None:
         super().__init__(num_classes)
-        self.r = check_reduction_factor(r)
+        self._r = check_reduction_factor(r)
         self._bands: dict[tuple[torch.dtype, torch.device], Tensor] = {}
         # For few classes the dense matrix is small and its rows are the cheapest form.
         self._dense: dict[tuple[torch.dtype, torch.device], Tensor] = {}
+
+    @property
+    def r(self) -> float:
+        """The reduction factor (read-only: change it through ``load_state_dict``)."""
+        return self._r
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, r={self.r}"
@@ -90,7 +95,7 @@ class ClassOrder(SimilarityOperator):
                 f"Expected a ClassOrder state for {self.num_classes} classes, but found one for "
                 f"{state['num_classes']} classes"
             )
-        self.r = check_reduction_factor(state["r"])
+        self._r = check_reduction_factor(state["r"])
         self._bands.clear()
         self._dense.clear()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,8 +14,9 @@ from simloss.similarity.order import check_reduction_factor
 
 __all__ = ["from_values"]
 
-# Rows of the float64 intermediate computed at once (bounds its memory to ~64 MiB).
-_CHUNK_ELEMENTS = 8 * 1024 * 1024
+# Elements of the float64 block computed at once (2 MiB, about one core's L2 cache): enough
+# rows that the mirrored (transposed) writes fill whole cache lines.
+_BLOCK_ELEMENTS = 256 * 1024
 
 
 def from_values(
@@ -30,16 +32,23 @@ def from_values(
     The generalisation of the class order (Eq. 2 of the paper) to classes
     whose values are not equidistant: age-bin centres, grades, severities.
     ``scale`` is the value distance that counts as one step of the class
-    order, so the values ``0, 1, ..., C - 1`` with ``scale = 1`` give exactly
-    :func:`simloss.similarity.class_order` (bit for bit: both compute in
-    float64 and round once to ``dtype``).
+    order, so the values ``0, 1, ..., C - 1`` with ``scale = 1`` give
+    :func:`simloss.similarity.class_order` bit for bit (both compute in float64
+    and round once to ``dtype``; with subnormal entries cut to 0, see below).
 
     .. math::
 
         S \\in [0, 1]^{C \\times C}, \\qquad
         S_{ij} = r^{|v_i - v_j| / s}, \\qquad r \\in [0, 1), \\; s > 0, \\; 0^0 = 1
 
-    ``r = 0`` gives the identity (plain cross-entropy).
+    ``r = 0`` gives the identity (plain cross-entropy). Entries below the
+    smallest normal number of ``dtype`` (``1.18e-38`` in float32: classes
+    hundreds of steps apart) are set to 0: such subnormal numbers carry no
+    similarity the loss can use and make every operation on them slow. The
+    values are computed in float64 (exact distances, one rounding to
+    ``dtype``), in cache-sized blocks of the upper triangle mirrored to the
+    lower one, so building is about as fast as the plain float32 one-liner
+    ``r ** (v[:, None] - v[None, :]).abs()`` (``benchmarks/bench_similarity.py``).
 
     Args:
         values: the value of each class, shape (C,), finite and pairwise
@@ -74,15 +83,45 @@ def from_values(
     r = check_reduction_factor(r)
     scale = _check_scale(scale)
     vector = _as_values(values)
+    if not dtype.is_floating_point:
+        raise TypeError(f"Expected `dtype` to be a floating dtype, but found {dtype}")
     num_classes = int(vector.shape[0])
     base = torch.tensor(r, dtype=torch.float64)
-    out = torch.empty(num_classes, num_classes, dtype=dtype, device=device)
-    rows = max(1, _CHUNK_ELEMENTS // num_classes)
+    cut = _subnormal_cut(dtype)
+    out = torch.empty(num_classes, num_classes, dtype=dtype)
+    # Upper triangle in blocks of rows, mirrored: |v_i - v_j| = |v_j - v_i| exactly in IEEE
+    # arithmetic, so the matrix is symmetric by construction. One float64 buffer of about
+    # one core's L2 cache is reused, so the work stays in cache.
+    rows = max(1, _BLOCK_ELEMENTS // num_classes)
+    buffer = torch.empty(rows * num_classes, dtype=torch.float64)
     for start in range(0, num_classes, rows):
         stop = min(start + rows, num_classes)
-        distance = (vector[start:stop, None] - vector[None, :]).abs() / scale
-        out[start:stop] = torch.pow(base, distance).to(dtype)
-    return out
+        block = buffer[: (stop - start) * (num_classes - start)].view(
+            stop - start, num_classes - start
+        )
+        torch.sub(vector[start:stop, None], vector[None, start:], out=block).abs_()
+        if scale != 1.0:
+            block.div_(scale)
+        torch.pow(base, block, out=block)
+        torch.threshold_(block, cut, 0.0)  # keep x > cut: normal in `dtype`
+        out[start:stop, start:].copy_(block)
+        out[start:, start:stop].copy_(block.T)
+    return out if device is None else out.to(device)
+
+
+def _subnormal_cut(dtype: torch.dtype) -> float:
+    """The largest float64 whose rounding to ``dtype`` is below its smallest normal number.
+
+    Values above it round to a normal number of ``dtype`` (or are normal
+    float64 for ``dtype=float64``); values at or below it are cut to 0.
+    """
+    info = torch.finfo(dtype)
+    if dtype == torch.float64:
+        return float(np.nextafter(info.smallest_normal, 0.0))
+    # The midpoint between the smallest normal and the largest subnormal rounds up to the
+    # smallest normal (ties to even: its significand is even), so keep it.
+    midpoint = info.smallest_normal - info.smallest_normal * info.eps / 2
+    return float(np.nextafter(midpoint, 0.0))
 
 
 def _check_scale(scale: float) -> float:
@@ -103,8 +142,11 @@ def _as_values(values: Sequence[float] | np.ndarray | Tensor) -> Tensor:
             raise TypeError(f"Expected `values` to be real numbers, but found dtype {values.dtype}")
         vector = values.detach().to("cpu", torch.float64)
     else:
-        if isinstance(values, (str, bytes)):
-            raise TypeError("Expected `values` to be a sequence of numbers, but found a string")
+        if isinstance(values, (str, bytes, os.PathLike)):
+            raise TypeError(
+                f"Expected `values` to be a sequence of numbers, but found the string or path "
+                f"{values!r}; to read a file, use simloss.similarity.read_class_values(path)"
+            )
         array = np.asarray(values)
         if (
             array.dtype == np.bool_

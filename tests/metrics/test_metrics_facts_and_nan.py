@@ -1,0 +1,150 @@
+"""The metrics' facts (direction, label, percent, record key) and where NaN scores are refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from simloss import ClassOrder
+from simloss.metrics import (
+    DECODERS,
+    RECORD_METRICS,
+    Accuracy,
+    FailedSuperclassAccuracy,
+    MeanAbsoluteError,
+    MeanPredictedDistribution,
+    MeanSimilarity,
+    MeanSquaredError,
+    MistakeSeverity,
+    OffByKAccuracy,
+    SuperclassAccuracy,
+    accuracy,
+    compute_metrics,
+    mean_absolute_error,
+    mean_predicted_distribution,
+    metric_facts,
+)
+
+# ----------------------------------------------------------------------------- facts
+
+FACTS = [
+    (Accuracy(), "acc", "Acc", True, True),
+    (Accuracy(3), "acc_top3", "Top-3 acc", True, True),
+    (MeanAbsoluteError(), "mae", "MAE", False, False),
+    (MeanAbsoluteError(decoder="median"), "mae_median", "MAE (median)", False, False),
+    (MeanSquaredError(decoder="expectation"), "mse_expectation", "MSE (expectation)", False, False),
+    (OffByKAccuracy(2.5), "off_by_2.5", "Acc ±2.5", True, True),
+    (SuperclassAccuracy([0, 1]), "sa", "SA", True, True),
+    (FailedSuperclassAccuracy([0, 1]), "fsa", "FSA", True, True),
+    (MeanSimilarity(ClassOrder(3, 0.5)), "mean_similarity", "Mean similarity", True, False),
+    (MistakeSeverity(np.ones((2, 2))), "mistake_severity", "Mistake severity", False, False),
+    (MeanPredictedDistribution(2), None, "Mean predicted distribution", None, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("metric", "key", "label", "higher", "percent"), FACTS, ids=[f[1] or "dist" for f in FACTS]
+)
+def test_each_metric_states_its_facts(metric, key, label, higher, percent) -> None:
+    assert (metric.key, metric.label, metric.higher_is_better, metric.is_percent) == (
+        key,
+        label,
+        higher,
+        percent,
+    )
+    assert type(metric).higher_is_better is higher  # a class attribute, as in torchmetrics
+
+
+def test_every_compute_metrics_key_has_facts() -> None:
+    logits = torch.randn(20, 4, generator=torch.Generator().manual_seed(0))
+    target = torch.arange(20) % 4
+    keys = compute_metrics(
+        logits, target, class_values=[1, 2, 3, 5], fine_to_coarse=[0, 0, 1, 1], decoders=DECODERS
+    )
+    for key in keys:
+        facts = metric_facts(key)
+        assert facts.key == key
+        assert facts.label == _instance_for(key).label
+        assert facts.higher_is_better == facts.metric.higher_is_better
+        assert facts.is_percent == facts.metric.is_percent
+    assert metric_facts("mae_expectation").decoder == "expectation"
+    assert set(RECORD_METRICS) >= {"acc", "mae", "mse", "sa", "fsa"}
+
+
+def _instance_for(key: str):
+    base, _, decoder = key.partition("_")
+    if base in ("mae", "mse"):
+        cls = MeanAbsoluteError if base == "mae" else MeanSquaredError
+        return cls(decoder=decoder or "argmax")
+    return {"acc": Accuracy(), "sa": SuperclassAccuracy([0]), "fsa": FailedSuperclassAccuracy([0])}[
+        base
+    ]
+
+
+@pytest.mark.parametrize("key", ["loss", "acc_median", "mae_mode", "MAE"])
+def test_unknown_keys_are_refused(key: str) -> None:
+    with pytest.raises(KeyError, match="Expected a metric key among"):
+        metric_facts(key)
+
+
+# ----------------------------------------------------------------------------- NaN where it matters
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 6),
+    cols=st.integers(1, 7),
+    nans=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 6)), min_size=1, max_size=4),
+    seed=st.integers(0, 1000),
+)
+def test_any_nan_is_found_where_a_full_scan_finds_it(rows, cols, nans, seed) -> None:
+    # the check reads only the argmax's score, yet finds every row with a NaN anywhere
+    # (argmax propagates NaN) and names the same first NaN as scanning all N x C scores
+    scores = torch.randn(rows, cols, generator=torch.Generator().manual_seed(seed))
+    for r, c in nans:
+        scores[r % rows, c % cols] = float("nan")
+    first = tuple(torch.isnan(scores).nonzero()[0].tolist())
+    target = torch.zeros(rows, dtype=torch.int64)
+    with pytest.raises(ValueError, match=rf"no NaN, but found NaN at \({first[0]}, {first[1]}\)"):
+        accuracy(scores, target)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_nan_beside_larger_scores_is_found(dtype: torch.dtype) -> None:
+    scores = torch.tensor([[1.0, 2.0, 3.0], [5.0, float("nan"), 9.0]], dtype=dtype)
+    with pytest.raises(ValueError, match=r"found NaN at \(1, 1\)"):
+        mean_absolute_error(scores, torch.tensor([0, 1]))
+
+
+def test_nan_in_an_ignored_row_is_still_an_error() -> None:
+    scores = torch.tensor([[1.0, 2.0], [float("nan"), 0.0]])
+    with pytest.raises(ValueError, match=r"found NaN at \(1, 0\)"):
+        accuracy(scores, torch.tensor([0, -100]), ignore_index=-100)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s, t: accuracy(s, t, top_k=2),
+        lambda s, t: mean_absolute_error(s, t, decoder="expectation"),
+        lambda s, t: mean_predicted_distribution(s, t),
+        lambda s, t: compute_metrics(s, t, ordered=True, decoders=("median",)),
+    ],
+    ids=["top-k", "expectation", "distribution", "compute-median"],
+)
+def test_every_use_of_scores_refuses_nan(call) -> None:
+    scores = torch.tensor([[0.0, 1.0, float("nan")], [2.0, 1.0, 0.0]])
+    with pytest.raises(ValueError, match=r"found NaN at \(0, 2\)"):
+        call(scores, torch.tensor([0, 1]))
+
+
+def test_infinite_scores_keep_their_meaning() -> None:
+    # +inf is a legitimate argmax; only NaN is refused
+    scores = torch.tensor([[float("inf"), 0.0], [float("-inf"), 1.0]])
+    assert float(accuracy(scores, torch.tensor([0, 1]))) == 1.0
+    # row maxima +inf and -inf sum to NaN: the exact test clears it
+    scores = torch.tensor([[float("inf"), 0.0], [float("-inf"), float("-inf")]])
+    assert float(accuracy(scores, torch.tensor([0, 0]))) == 1.0
