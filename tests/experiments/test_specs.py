@@ -9,7 +9,15 @@ import pytest
 
 from simloss.experiments.config import TrainConfig, setting_choices
 from simloss.experiments.report.paper import load_paper_table
-from simloss.experiments.specs import DATA_OPTIONS, DATASETS, METRICS, MODELS, PARAMS
+from simloss.experiments.specs import (
+    DATA_OPTIONS,
+    DATASETS,
+    METRIC_ORDER,
+    MODELS,
+    MONITORS,
+    PARAMS,
+    metric_spec,
+)
 
 
 @pytest.mark.parametrize("name", list(DATASETS))
@@ -28,7 +36,7 @@ def test_dataset_entries_are_consistent(name: str) -> None:
     assert spec.name == name and spec.param in PARAMS
     assert set(spec.defaults) <= set(TrainConfig.field_names())
     assert spec.defaults["model"] in MODELS and spec.defaults["monitor"] in spec.monitors
-    assert all(m in METRICS for m in spec.metrics)
+    assert all(metric_spec(m) is not None for m in spec.metrics)
     if spec.paper is not None:
         assert set(spec.paper) <= set(TrainConfig.field_names())
         # the paper's settings make a valid config
@@ -53,9 +61,14 @@ def test_every_metric_of_the_papers_tables_is_declared() -> None:
 
 
 def test_monitor_choices_are_the_metrics() -> None:
-    assert setting_choices("monitor") == tuple(METRICS)
-    assert [m for m in METRICS.values() if m.higher_is_better] == [
-        METRICS["acc"],
-        METRICS["sa"],
-        METRICS["fsa"],
-    ]
+    assert setting_choices("monitor") == MONITORS == (*METRIC_ORDER, "loss")
+    higher = [m for m in MONITORS if metric_spec(m).higher_is_better]
+    assert higher == ["acc", "sa", "fsa"]
+
+
+def test_metric_facts_come_from_the_metric_classes() -> None:
+    from simloss.metrics import Accuracy, FailedSuperclassAccuracy, MeanAbsoluteError
+
+    assert metric_spec("acc").higher_is_better is Accuracy.higher_is_better
+    assert metric_spec("mae").higher_is_better is MeanAbsoluteError.higher_is_better
+    assert metric_spec("fsa").percent is FailedSuperclassAccuracy.is_percent

@@ -26,10 +26,11 @@ from simloss.experiments.specs import (
     CIFAR_CLASS_SETS,
     DATA_OPTIONS,
     DATASETS,
-    METRICS,
     MODELS,
+    MONITORS,
     PARAMS,
     dataset_spec,
+    metric_spec,
 )
 
 __all__ = [
@@ -47,7 +48,8 @@ __all__ = [
 SIMILARITIES: tuple[str, ...] = ("order", "embeddings", "identity")
 #: The direction in which each monitorable metric improves (read from the metric specs).
 METRIC_GOALS: dict[str, str] = {
-    name: "max" if spec.higher_is_better else "min" for name, spec in METRICS.items()
+    name: "max" if getattr(metric_spec(name), "higher_is_better", False) else "min"
+    for name in MONITORS
 }
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -120,7 +122,7 @@ class TrainConfig:
     monitor: str | None = _setting(
         None,
         "the validation metric of early stopping (default: the dataset's)",
-        choices=tuple(METRICS),
+        choices=MONITORS,
     )
     lr: float = _setting(1e-3, "Adam's learning rate")
     batch_size: int | None = _setting(None, "examples per step (evaluation uses the same)")

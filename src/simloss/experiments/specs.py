@@ -3,18 +3,20 @@
 Every other part of :mod:`simloss.experiments` (the config, training, sweeps,
 reports, figures and the command line) reads these tables; none keeps its own
 copy. Adding a dataset means one :class:`DatasetSpec` here and its loader in
-:mod:`simloss.experiments.data`; adding a metric one :class:`MetricSpec`.
+:mod:`simloss.experiments.data`; a metric's facts (label, direction, percent) live on its class in
+:mod:`simloss.metrics` and are read through :func:`metric_spec`.
 
 Example:
     >>> spec = dataset_spec("utkface")
     >>> spec.ordinal, spec.param, spec.cce_value, spec.defaults["model"]
     (True, 'r', 0.0, 'age_cnn')
-    >>> METRICS["mae"].higher_is_better, METRICS["acc"].percent
-    (False, True)
+    >>> metric_spec("mae").higher_is_better, metric_spec("acc").percent, METRIC_ORDER
+    (False, True, ('acc', 'mae', 'mse', 'sa', 'fsa'))
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -25,8 +27,10 @@ __all__ = [
     "DATASETS",
     "DATA_OPTIONS",
     "DEFAULT_RUNS",
-    "METRICS",
+    "LOSS",
+    "METRIC_ORDER",
     "MODELS",
+    "MONITORS",
     "PARAMS",
     "DatasetSpec",
     "MetricSpec",
@@ -38,23 +42,27 @@ __all__ = [
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """What a metric is: its label, its better direction and its unit.
+    """What a report needs to know about a metric, read from the metric's class.
+
+    The facts live on the metric classes of :mod:`simloss.metrics`
+    (``higher_is_better``, ``is_percent``, ``label``, as torchmetrics keeps
+    them); :func:`metric_spec` reads them through
+    :func:`simloss.metrics.metric_facts`. The one metric that is not a metric
+    class is ``loss``, the validation loss early stopping can watch.
 
     Attributes:
         name: the key in run records (``metrics.val.<name>``).
         label: the column label in tables and figures.
-        higher_is_better: the direction in which the metric improves (as
-            torchmetrics' ``Metric.higher_is_better``).
+        higher_is_better: the direction in which the metric improves (``None``:
+            no direction, never bold or marked).
         percent: a fraction in [0, 1] that tables and figures show in percent
             (records and CSV files keep the fraction).
-        unit: what a value of the metric is measured in, for people.
     """
 
     name: str
     label: str
-    higher_is_better: bool
+    higher_is_better: bool | None
     percent: bool
-    unit: str
 
     def scale(self) -> float:
         """The factor from the recorded value to the shown one (100 for percent)."""
@@ -65,27 +73,29 @@ class MetricSpec:
         return f"{self.label} (%)" if self.percent else self.label
 
 
-#: The metrics of run records, and ``loss`` (the validation loss, a monitor only).
-METRICS: Mapping[str, MetricSpec] = MappingProxyType(
-    {
-        "acc": MetricSpec("acc", "Acc", True, True, "fraction of examples"),
-        "mae": MetricSpec("mae", "MAE", False, False, "class-value units (years, rings)"),
-        "mse": MetricSpec("mse", "MSE", False, False, "squared class-value units"),
-        "sa": MetricSpec("sa", "SA", True, True, "fraction of examples"),
-        "fsa": MetricSpec("fsa", "FSA", True, True, "fraction of the mistakes"),
-        "loss": MetricSpec("loss", "Loss", False, False, "mean SimLoss"),
-    }
-)
+#: The validation loss: early stopping can watch it; records do not hold it.
+LOSS = "loss"
 
 
+@functools.cache
 def metric_spec(name: str) -> MetricSpec | None:
-    """The spec of a metric, or ``None`` for a metric simloss does not know.
+    """The facts of a record metric (or ``loss``), or ``None`` for a metric simloss does not know.
 
     Example:
-        >>> metric_spec("fsa").label, metric_spec("f1") is None
-        ('FSA', True)
+        >>> metric_spec("fsa").label, metric_spec("mae").higher_is_better, metric_spec("f1")
+        ('FSA', False, None)
+        >>> metric_spec("mae_expectation").header()
+        'MAE (expectation)'
     """
-    return METRICS.get(name)
+    if name == LOSS:
+        return MetricSpec(LOSS, "Loss", False, False)
+    from simloss.metrics import metric_facts
+
+    try:
+        facts = metric_facts(name)
+    except KeyError:
+        return None
+    return MetricSpec(name, facts.label, facts.higher_is_better, facts.is_percent)
 
 
 @dataclass(frozen=True)
@@ -189,7 +199,7 @@ class DatasetSpec:
     @property
     def monitors(self) -> tuple[str, ...]:
         """The validation metrics early stopping can watch: the record metrics and ``loss``."""
-        return (*self.metrics, "loss")
+        return (*self.metrics, LOSS)
 
     def takes(self, setting: str) -> bool:
         """Whether the loader reads a config setting."""
@@ -366,3 +376,11 @@ def dataset_spec(name: str) -> DatasetSpec:
     if spec is None:
         raise ValueError(f"Expected `dataset` to be one of {list(DATASETS)}, but found {name!r}")
     return spec
+
+
+#: The record metrics of the datasets, in the paper's column order.
+METRIC_ORDER: tuple[str, ...] = tuple(
+    dict.fromkeys(metric for spec in DATASETS.values() for metric in spec.metrics)
+)
+#: What early stopping can watch: a record metric or the validation loss.
+MONITORS: tuple[str, ...] = (*METRIC_ORDER, LOSS)

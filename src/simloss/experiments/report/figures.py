@@ -115,7 +115,8 @@ def plot_metric_curves(summary: SweepSummary) -> Figure:
             ax.scatter(run_x, run_y, s=8, color=color, alpha=0.5)
         spec = metric_spec(metric)
         title = metric if spec is None else spec.header()
-        hint = "" if spec is None or spec.higher_is_better else " (lower is better)"
+        lower = spec is not None and spec.higher_is_better is False
+        hint = " (lower is better)" if lower else ""
         ax.set_title(f"{title}{hint}")
         ax.set_xlabel(summary.param)
         ax.axvline(summary.baseline, color="grey", lw=0.8, ls=":")

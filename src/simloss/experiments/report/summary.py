@@ -29,7 +29,7 @@ from simloss.experiments.points import format_value, value_key
 from simloss.experiments.record import SweepRecord
 from simloss.experiments.report.paper import PaperCell, paper_cells_for
 from simloss.experiments.report.stats import WilcoxonResult, wilcoxon_against_baseline
-from simloss.experiments.specs import DATASETS, DEFAULT_RUNS, METRICS, PARAMS, metric_spec
+from simloss.experiments.specs import DATASETS, DEFAULT_RUNS, METRIC_ORDER, PARAMS, metric_spec
 
 __all__ = [
     "SPLITS",
@@ -133,13 +133,15 @@ def _check_number(value: Any, what: str) -> float:
 
 
 def _metric_sort_key(metric: str) -> tuple[int, str]:
-    order = list(METRICS)
+    order = list(METRIC_ORDER)
     return (order.index(metric) if metric in order else len(order), metric)
 
 
 def _lower_is_better(metric: str) -> bool | None:
     known = metric_spec(metric)
-    return None if known is None else not known.higher_is_better
+    if known is None or known.higher_is_better is None:
+        return None
+    return not known.higher_is_better
 
 
 def summarize_sweep(
@@ -241,7 +243,7 @@ def summarize_sweep(
         {m for entry in per_run.values() for split in SPLITS for m in entry[split]},
         key=_metric_sort_key,
     )
-    unknown = [m for m in metrics_found if metric_spec(m) is None]
+    unknown = [m for m in metrics_found if _lower_is_better(m) is None]
     if unknown:
         notes.append(
             f"metric(s) {unknown} have no known better direction: no bold and no +/- marks"
@@ -281,10 +283,9 @@ def summarize_sweep(
     best: dict[tuple[str, str], list[float]] = {}
     for split in SPLITS:
         for metric in metrics_found:
-            known = metric_spec(metric)
-            if known is None:
+            lower = _lower_is_better(metric)
+            if lower is None:
                 continue
-            lower = not known.higher_is_better
             means = {
                 v: cells[(v, split, metric)].mean for v in values if (v, split, metric) in cells
             }
