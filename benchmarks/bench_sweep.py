@@ -37,9 +37,8 @@ from pathlib import Path
 import optuna
 import torch
 
-from simloss.experiments.config import TrainConfig
-from simloss.experiments.records import sqlite_url
-from simloss.experiments.sweep import Grid, run_sweep
+from simloss.experiments.config import TrainConfig, point_config
+from simloss.experiments.sweep import Grid, run_sweep, sqlite_url
 from simloss.experiments.train import run_training
 
 GRID = Grid("r", (0.0, 0.3, 0.6, 0.9), 2)
@@ -49,7 +48,7 @@ def sequential(base: TrainConfig, out: Path) -> float:
     """The sweep's runs one after another in this process; returns the wall time."""
     started = time.perf_counter()
     for value, run in GRID.points():
-        config = TrainConfig.from_dict({**base.to_dict(), "r": value, "seed": base.seed + run})
+        config = point_config(base, "r", value, run)
         run_training(config, out / f"r={value}_run={run}")
     return time.perf_counter() - started
 

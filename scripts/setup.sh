@@ -4,10 +4,12 @@
 #   bash scripts/setup.sh                 # extras: test,embeddings (everything)
 #   bash scripts/setup.sh experiments     # only what `simloss demo` needs
 #
-# torch is pinned first to the CPU build this project is developed against
-# (torch==2.13.0, on local disk on our machines); an unpinned torch would pull
-# a multi-GB CUDA build. Override with SIMLOSS_TORCH="torch==X.Y.Z" or, e.g.,
-# SIMLOSS_TORCH="torch --index-url https://download.pytorch.org/whl/cpu".
+# torch is installed first, pinned to the version this project is developed
+# against (torch==2.13.0). From the public PyPI index on Linux x86-64 that pin
+# is the CUDA build with NVIDIA's libraries (several GB); the project's own
+# machines install the CPU build from a local mirror. For the CPU build from
+# the public internet use
+# SIMLOSS_TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu".
 set -euo pipefail
 extras="${1:-test,embeddings}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

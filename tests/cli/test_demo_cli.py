@@ -8,7 +8,7 @@ import pytest
 
 from simloss.cli import main
 from simloss.cli.demo import DEMO_GRID, DEMO_RUNS
-from simloss.experiments.records import load_records
+from simloss.experiments.sweep import load_records
 
 
 def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
@@ -20,7 +20,7 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
     assert DEMO_GRID == "r=0,0.3,0.6,0.9" and DEMO_RUNS == 6
 
 
-def test_small_demo_prints_table_and_folder_last(
+def test_small_demo_prints_table_and_report_path_last(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "demo"
@@ -29,7 +29,8 @@ def test_small_demo_prints_table_and_folder_last(
     stdout = capsys.readouterr().out
     assert code == 0
     lines = stdout.strip().splitlines()
-    assert lines[-1] == str(out.resolve())
+    # Issue 11 (7): the last printed path is where the report is.
+    assert lines[-1] == str((out / "report" / "report.md").resolve())
     assert "4/4 finished" in lines[0]
     table = [line for line in lines if line.startswith("|")]
     assert table, stdout  # the report's Markdown table is printed

@@ -10,7 +10,7 @@ import pytest
 from simloss.cli import main
 
 optuna = pytest.importorskip("optuna")
-records = pytest.importorskip("simloss.experiments.records")
+records = pytest.importorskip("simloss.experiments.sweep")
 
 
 def _sweep(folder: Path, runs: int = 6) -> None:

@@ -44,7 +44,7 @@ def test_bad_arguments_exit_1_with_one_line(
 
 def test_tiny_sweep_then_refused_change(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "sweep"
-    with_bar = [a for a in TINY if a != "--no-progress"]
+    with_bar = [a if a != "--no-progress" else "--progress" for a in TINY]
     code = main(["sweep", *with_bar, "--grid=r=0,0.5", "--runs=1", f"--out={out}"])
     stdout, stderr = capsys.readouterr()
     assert code == 0
@@ -60,3 +60,13 @@ def test_tiny_sweep_then_refused_change(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert code == 1
     assert "epochs=2 (now 3)" in err and err.count("\n") == 1
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 11 (7): logs of a sweep run under nohup filled with \r and escape codes.
+    args = [a for a in TINY if a != "--no-progress"]
+    assert main(["sweep", *args, "--grid=r=0", "--runs=1", f"--out={tmp_path / 's'}"]) == 0
+    stderr = capsys.readouterr().err
+    assert "\r" not in stderr and "\x1b" not in stderr and "it/s" not in stderr

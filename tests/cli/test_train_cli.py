@@ -82,6 +82,20 @@ def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
         assert flag in text
 
 
+def test_progress_bars_only_on_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue 11 (7): logs of runs under nohup filled with \r and escape codes.
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), "--r", "0.5", "--epochs", "2", "--limit", "100"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "it/s" not in err and "epoch 1" not in err
+    assert json.loads((out / "record.json").read_text())["config"]["progress"] is False
+    assert main(["train", "--out", str(tmp_path / "b"), "--r", "0.5", "--epochs", "1",
+                 "--limit", "100", "--progress"]) == 0  # fmt: skip
+    assert "\r" in capsys.readouterr().err  # asked for: drawn anyway
+
+
 def test_a_finished_run_is_refused_unless_overwrite(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from simloss.experiments.config import DATASET_DEFAULTS, TrainConfig
+from simloss.experiments.config import TrainConfig
+from simloss.experiments.specs import DATASETS
 
 
 def test_resolve_fills_paper_defaults_per_dataset() -> None:
@@ -35,7 +36,7 @@ def test_explicit_values_beat_defaults_and_resolve_is_idempotent() -> None:
     config = TrainConfig(dataset="abalone", patience=3, batch_size=64, r=0.0).resolve()
     assert (config.patience, config.batch_size) == (3, 64)
     assert config.resolve() == config
-    assert config.epochs == DATASET_DEFAULTS["abalone"]["epochs"]
+    assert config.epochs == DATASETS["abalone"].defaults["epochs"]
 
 
 @pytest.mark.parametrize(
@@ -92,12 +93,23 @@ def test_integer_json_values_are_accepted_for_float_fields() -> None:
         ({"device": "tpu"}, r"Expected `device`"),
         ({"monitor": "sa"}, r"Expected a monitor metric that dataset 'abalone' has"),
         ({"dataset": "cifar100", "data_dir": "d", "r": 0.3}, r"Expected an ordinal dataset"),
-        ({"dataset": "cifar100", "data_dir": "d", "test_fraction": 0.2}, r"official test"),
+        (
+            {"dataset": "cifar100", "data_dir": "d", "test_fraction": 0.2},
+            r"`test_fraction` to be None for dataset 'cifar100' \(it applies to abalone, utkface, afad\)",
+        ),
         ({"min_age": 3}, r"Expected `min_age` to be None for dataset 'abalone'"),
         ({"dataset": "utkface", "data_dir": "d", "min_age": 9, "max_age": 3}, r"max_age"),
         ({"similarity": "order"}, r"Expected `r` for similarity 'order'"),
         ({"similarity": "identity", "r": 0.2}, r"Expected `r` only with similarity 'order'"),
-        ({"download": True}, r"only cifar100 can be downloaded"),
+        (
+            {"download": True},
+            r"`download` to be False for dataset 'abalone' \(it applies to cifar100\)",
+        ),
+        (
+            {"cache_dir": "/tmp/c"},
+            r"`cache_dir` to be None for dataset 'abalone' \(it applies to utkface, afad\)",
+        ),
+        ({"cifar_classes": "paper96"}, r"`cifar_classes` to be 'all' for dataset 'abalone'"),
     ],
 )
 def test_invalid_values_raise_value_error(kwargs: dict, message: str) -> None:
@@ -110,7 +122,7 @@ def test_invalid_values_raise_value_error(kwargs: dict, message: str) -> None:
     [
         ({"epochs": 2.5}, r"Expected `epochs` to be int or None, but found float 2.5"),
         ({"seed": True}, r"Expected `seed` to be an int, but found bool"),
-        ({"progress": "yes"}, r"Expected `progress` to be bool, but found str"),
+        ({"progress": "yes"}, r"Expected `progress` to be bool or None, but found str"),
         ({"r": "0.3"}, r"Expected `r` to be float or None, but found str"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -13,8 +14,14 @@ from PIL import Image
 
 from conftest import shared_path
 from simloss.cli import main
-from simloss.experiments.figure2 import evaluate_checkpoints, find_checkpoints, write_figure2
 from simloss.experiments.models import AgeCNN
+from simloss.experiments.report.checkpoints import (
+    checkpoint_figure2,
+    evaluate_checkpoints,
+    find_checkpoints,
+    write_figure2,
+)
+from simloss.experiments.report.paper import load_paper_table
 
 AGES = [1, 2, 5, 30, 30, 30, 31, 45, 60, 90, 95]  # 95 lies outside 1..90 and is excluded
 
@@ -129,3 +136,70 @@ def test_published_checkpoints_on_real_utkface(tmp_path: Path) -> None:
     assert top5[3] > top5[0]
     md = write_figure2(results, class_values, tmp_path / "out", info=info)
     assert "model_0.9_08.p" in md.read_text()
+
+
+# Issue 11, faults 4, 6 and 7 of `simloss figure2`.
+
+
+def test_two_checkpoints_with_one_r_are_two_curves(tmp_path: Path) -> None:
+    # Issue 11 (4): the table listed both, the figure drew one (a dict keyed by "r = 0.3").
+    images, ckpts = tmp_path / "utk", tmp_path / "ckpt"
+    _fake_utkface(images)
+    _fake_checkpoints(ckpts)
+    torch.manual_seed(7)
+    torch.save(AgeCNN(90).state_dict(), ckpts / "model_0.5_02.p")
+    results, class_values, _ = evaluate_checkpoints(ckpts, images, cache_dir=tmp_path / "c")
+    assert [(r.r, r.run) for r in results] == [(0.0, "01"), (0.5, "01"), (0.5, "02")]
+    fig = checkpoint_figure2(results, class_values, target=30)
+    for ax in fig.axes[:2]:
+        labels = [line.get_label() for line in ax.get_lines() if line.get_label()[0] == "r"]
+        assert labels == ["r = 0.0 (run 01)", "r = 0.5 (run 01)", "r = 0.5 (run 02)"]
+    curves = [line.get_ydata() for line in fig.axes[0].get_lines()[:3]]
+    for curve, res in zip(curves, results, strict=True):
+        np.testing.assert_allclose(curve, res.mean)
+
+
+def test_metrics_csv_has_one_unit_per_column(tmp_path: Path) -> None:
+    # Issue 11 (7): figure2_metrics.csv mixed fractions (ours) and percents (the paper's).
+    images, ckpts = tmp_path / "utk", tmp_path / "ckpt"
+    _fake_utkface(images)
+    _fake_checkpoints(ckpts)
+    results, class_values, info = evaluate_checkpoints(ckpts, images, cache_dir=tmp_path / "c")
+    md = write_figure2(results, class_values, tmp_path / "out", info=info)
+    rows = list(csv.DictReader((md.parent / "figure2_metrics.csv").open()))
+    paper = {c.metric: c.mean for c in load_paper_table(1)
+             if (c.dataset, c.value, c.split) == ("utkface", "0.0", "test")}  # fmt: skip
+    row = rows[0]
+    assert float(row["acc"]) == pytest.approx(results[0].metrics["acc"])
+    assert float(row["paper_acc"]) == pytest.approx(paper["acc"] / 100)  # printed in percent
+    assert float(row["paper_mae"]) == pytest.approx(paper["mae"])  # years, as ours
+    assert 0 <= float(row["acc"]) <= 1 and 0 <= float(row["paper_acc"]) <= 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--target", "95"],
+            "Expected `target` (--target, the age of panel b) to be a whole age in 1..90",
+        ),
+        (["--target", "30.5"], "whole age in 1..90"),
+        (["--device", "cuda:99"], "`device` is 'cuda:99' but"),
+        (["--split", "train", "--batch-size", "0"], "Expected `batch_size` (--batch-size) >= 1"),
+    ],
+    ids=["target-95", "target-fraction", "device", "batch-size"],
+)
+def test_arguments_are_checked_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    # Issue 11 (6): `figure2 --target 95` failed only after loading every image and left
+    # an empty output folder; `--device cuda` on CPU-only torch raised an AssertionError.
+    images, ckpts = tmp_path / "utk", tmp_path / "ckpt"
+    _fake_utkface(images)
+    _fake_checkpoints(ckpts)
+    out, cache = tmp_path / "fig", tmp_path / "cache"
+    argv = ["figure2", "--checkpoints", str(ckpts), "--data-dir", str(images), "--out", str(out)]
+    assert main([*argv, "--cache-dir", str(cache), *extra]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("simloss figure2: error: ") and message in err and err.count("\n") == 1
+    assert not out.exists() and not cache.exists()  # nothing was loaded or written

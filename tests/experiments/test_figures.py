@@ -10,14 +10,14 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.image import imread
 
-from simloss.experiments.figures import (
+from simloss.experiments.report import summarize_sweep, write_report
+from simloss.experiments.report.figures import (
     default_figure2_values,
     figure2_from_records,
     plot_metric_curves,
     plot_similarity,
     save_figure,
 )
-from simloss.experiments.report import summarize_sweep, write_report
 from simloss.similarity import class_order
 
 C = 40  # classes: ages 1..40
@@ -118,14 +118,14 @@ def test_default_figure2_values_are_cce_and_best_validation() -> None:
 
 def test_similarity_heatmap_shows_the_matrix() -> None:
     matrix = class_order(5, 0.5).double().numpy()
-    fig = plot_similarity({"r = 0.5": matrix})
+    fig = plot_similarity([("r = 0.5", matrix)])
     np.testing.assert_allclose(fig.axes[0].get_images()[0].get_array(), matrix)
     with pytest.raises(ValueError, match="square"):
-        plot_similarity({"bad": np.ones((2, 3))})
+        plot_similarity([("bad", np.ones((2, 3)))])
 
 
 def test_save_figure_writes_png_and_pdf(tmp_path: Path) -> None:
-    fig = plot_similarity({"r = 0.3": class_order(4, 0.3).double().numpy()})
+    fig = plot_similarity([("r = 0.3", class_order(4, 0.3).double().numpy())])
     names = save_figure(fig, tmp_path, "sim")
     assert names == ["sim.png", "sim.pdf"]
     image = imread(tmp_path / "sim.png")

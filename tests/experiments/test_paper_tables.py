@@ -8,7 +8,7 @@ from importlib import resources
 import pytest
 
 from conftest import shared_path
-from simloss.experiments.paper_tables import (
+from simloss.experiments.report.paper import (
     format_paper_row,
     load_paper_table,
     paper_cells_for,

@@ -11,11 +11,11 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from simloss.experiments.records import (
+from simloss.experiments.points import point_key
+from simloss.experiments.sweep import (
     attach_record,
     load_records,
     open_storage,
-    point_key,
     resolve_source,
     sqlite_url,
 )
@@ -97,7 +97,7 @@ def test_missing_sources_are_not_created(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="source"):
         load_records(3)  # type: ignore[arg-type]
     (tmp_path / "sweep.json").write_text("{not json")
-    with pytest.raises(ValueError, match="not valid JSON"):
+    with pytest.raises(ValueError, match="Could not parse sweep file .*sweep.json as JSON"):
         load_records(tmp_path)
 
 

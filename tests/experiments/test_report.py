@@ -287,7 +287,7 @@ def test_wilcoxon_pairs_by_run_index() -> None:
 
 def _store(folder: Path) -> str:
     optuna_mod = pytest.importorskip("optuna")
-    records = pytest.importorskip("simloss.experiments.records")
+    records = pytest.importorskip("simloss.experiments.sweep")
     url = records.sqlite_url(folder / "study.db")
     study = optuna_mod.create_study(study_name="synthetic", storage=url)
     for number, rec in enumerate(synthetic_records()):
@@ -309,7 +309,7 @@ def _store(folder: Path) -> str:
 
 
 def test_report_from_optuna_storage_matches_hand_values(tmp_path: Path) -> None:
-    records = pytest.importorskip("simloss.experiments.records")
+    records = pytest.importorskip("simloss.experiments.sweep")
     url = _store(tmp_path)
     loaded = records.load_records(url)
     assert len(loaded) == len(synthetic_records())
@@ -322,7 +322,7 @@ def test_report_from_optuna_storage_matches_hand_values(tmp_path: Path) -> None:
 
 
 def test_write_report_from_sweep_folder(tmp_path: Path) -> None:
-    records = pytest.importorskip("simloss.experiments.records")
+    records = pytest.importorskip("simloss.experiments.sweep")
     _store(tmp_path)
     path = write_report(records.load_records(tmp_path), tmp_path / "report", figures=False)
     text = path.read_text()
@@ -336,3 +336,50 @@ def test_null_metric_values_are_left_out_with_a_note() -> None:
     assert summary.cells[(0.0, "test", "mae")].n == RUNS - 1
     assert summary.tests[(0.5, "mae")].n_pairs == RUNS - 1
     assert summary.notes == ["r = 0.0, run 0: test mae is undefined (null) and left out"]
+
+
+def test_report_states_the_settings_that_differ_from_the_papers() -> None:
+    # Issue 11 (7): the paper's Table 1 stood beside a 2-epoch, 600-image sweep without a word.
+    records = synthetic_records()
+    config = {"model": "age_cnn", "epochs": 2, "patience": 10, "monitor": "mae", "lr": 0.001,
+              "batch_size": 1024, "limit": 600, "val_fraction": 0.2, "test_fraction": 0.2,
+              "min_age": 1, "max_age": 90}  # fmt: skip
+    for record in records:
+        record["config"] = dict(config)
+        record["num_examples"] = {"train": 360, "val": 120, "test": 120}
+    summary = summarize_sweep(records)
+    assert summary.setup == [
+        "epochs = 2 (paper: 200)",
+        "limit = 600 (paper: all)",
+        "runs per value = 3-7 (paper: 10)",
+        "examples (train/val/test) = 360/120/120 (paper: all UTKFace images of ages 1..90, "
+        "60/20/20)",
+    ]
+    md = to_markdown(summary)
+    section = md.split("## Settings that differ from the paper's")[1]
+    assert "- epochs = 2 (paper: 200)" in section and "- limit = 600 (paper: all)" in section
+    assert "Our runs differ from the paper's in: epochs = 2 (paper: 200)" in to_latex(summary)
+    # A sweep with the paper's settings says so; a dataset the paper lacks says nothing.
+    for record in records:
+        record["config"].update(epochs=200, limit=None)
+    full = [r for r in records if r["value"] != 0.9]
+    for record in full:
+        del record["num_examples"]
+    assert summarize_sweep(full).setup == ["runs per value = 7 (paper: 10)"]
+    for record in full:
+        record["dataset"] = "abalone"
+    assert summarize_sweep(full).setup == []
+
+
+def test_runs_on_data_of_different_sizes_are_flagged() -> None:
+    # Issue 11 (2): a sweep folder from before data fingerprints may mix data.
+    records = synthetic_records()
+    for i, record in enumerate(records):
+        record["num_examples"] = {"train": 1504, "val": 501, "test": 502}
+        if i < 2:
+            record["num_examples"] = {"train": 540, "val": 180, "test": 180}
+    notes = summarize_sweep(records).notes
+    assert notes[0] == (
+        "WARNING: the runs used data of different sizes (train/val/test examples: "
+        "1504/501/502 (15 runs), 540/180/180 (2 runs)); their means mix different experiments"
+    )

@@ -22,8 +22,7 @@ import pytest
 from optuna.trial import TrialState
 
 from simloss.experiments.config import TrainConfig
-from simloss.experiments.records import load_records, sqlite_url
-from simloss.experiments.sweep import Grid, run_sweep
+from simloss.experiments.sweep import Grid, load_records, run_sweep, sqlite_url
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 

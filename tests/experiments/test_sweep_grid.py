@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from simloss.experiments.config import TrainConfig
+from simloss.experiments.specs import DATASETS
 from simloss.experiments.sweep import (
-    DEFAULT_GRIDS,
     Grid,
     default_grid,
     fixed_settings,
@@ -91,11 +91,13 @@ def test_merged_is_a_union() -> None:
 
 
 def test_paper_default_grids() -> None:
-    np.testing.assert_allclose(DEFAULT_GRIDS["r"], np.arange(10) / 10)
-    assert DEFAULT_GRIDS["l"][-1] == 0.99 and len(DEFAULT_GRIDS["l"]) == 11
+    r_grid = DATASETS["utkface"].grid
+    l_grid = DATASETS["cifar100"].grid
+    np.testing.assert_allclose(r_grid, np.arange(10) / 10)
+    assert l_grid[-1] == 0.99 and len(l_grid) == 11
     for dataset in ("utkface", "afad", "abalone"):
-        assert default_grid(dataset) == Grid("r", DEFAULT_GRIDS["r"], 10)
-    assert default_grid("cifar100", runs=2) == Grid("l", DEFAULT_GRIDS["l"], 2)
+        assert default_grid(dataset) == Grid("r", r_grid, 10)
+    assert default_grid("cifar100", runs=2) == Grid("l", l_grid, 2)
     with pytest.raises(ValueError, match="dataset"):
         default_grid("mnist")
 

@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--split-seed", type=int, default=0, help="seed of the split and the subset (default 0)"
     )
     parser.add_argument(
-        "--target", type=float, default=30.0, help="the age of panel (b) (default 30)"
+        "--target", type=float, default=30.0, help="the age of panel (b), 1..90 (default 30)"
     )
     parser.add_argument("--cache-dir", help="where decoded images are cached")
     parser.add_argument("--batch-size", type=int, default=512, help="images per forward pass")
@@ -64,19 +64,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def handler(args: argparse.Namespace) -> int:
     """Evaluate the checkpoints, write the figure and the table; print the table."""
-    from simloss.experiments.figure2 import evaluate_checkpoints, write_figure2
+    from simloss.experiments.report.checkpoints import (
+        check_figure2_arguments,
+        evaluate_checkpoints,
+        write_figure2,
+    )
 
-    if args.limit is not None and args.limit < 1:
-        raise ValueError(f"Expected --limit >= 1, but found {args.limit}")
+    where = (args.checkpoints, args.data_dir)
+    how = {
+        "split": args.split,
+        "limit": args.limit,
+        "batch_size": args.batch_size,
+        "device": args.device,
+    }
+    check_figure2_arguments(*where, target=args.target, **how)  # before any work
     results, class_values, info = evaluate_checkpoints(
-        args.checkpoints,
-        args.data_dir,
-        split=args.split,
-        limit=args.limit,
-        split_seed=args.split_seed,
-        cache_dir=args.cache_dir,
-        batch_size=args.batch_size,
-        device=args.device,
+        *where, split_seed=args.split_seed, cache_dir=args.cache_dir, **how
     )
     path = write_figure2(results, class_values, args.out, target=args.target, info=info)
     if not args.quiet:

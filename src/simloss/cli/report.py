@@ -88,7 +88,7 @@ def parse_values(text: str) -> list[float]:
 
 def _expected_grid(source: str) -> tuple[list[float] | None, int | None]:
     """The sweep's grid from ``sweep.json`` when ``source`` is a sweep folder."""
-    from simloss.experiments.records import read_sweep_file
+    from simloss.experiments.sweep import read_sweep_file
 
     if "://" in source:
         return None, None
@@ -105,8 +105,8 @@ def _expected_grid(source: str) -> tuple[list[float] | None, int | None]:
 
 def handler(args: argparse.Namespace) -> int:
     """Load the sweep's finished records and write the report; print its Markdown."""
-    from simloss.experiments.records import load_records
     from simloss.experiments.report import write_report
+    from simloss.experiments.sweep import load_records
 
     source = str(args.source)
     if args.out is not None:

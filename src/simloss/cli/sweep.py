@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from simloss.cli._settings import add_config_arguments, settings_from_args
+from simloss.experiments.specs import DEFAULT_RUNS, PARAMS
 
 __all__ = ["register"]
 
@@ -14,9 +18,12 @@ examples:
   # a quick look: four values, three runs, few epochs, on the embedded Abalone
   simloss sweep --dataset abalone --grid r=0,0.3,0.6,0.9 --runs 3 --epochs 20 --out sweeps/ab
 
-  # CIFAR-100 with class-name vectors, l = 0.0..0.9 and 0.99 by default
-  simloss sweep --dataset cifar100 --data-dir ~/data/cifar-100-python \\
+  # CIFAR-100 as in the paper: its 96 classes, class-name vectors, l = 0.0..0.9 and 0.99
+  simloss sweep --dataset cifar100 --data-dir ~/data/cifar-100-python --cifar-classes paper96 \\
       --vectors glove100d_class_embeddings.npy --out sweeps/cifar
+
+  # any run setting is a flag (as for simloss train), or comes from a JSON file
+  simloss sweep --config base.json --lr 3e-4 --batch-size 256 --split-seed 1 --out sweeps/x
 
   # scale out: run the same command on every machine against one PostgreSQL
   simloss sweep --dataset utkface --data-dir /data/UTKFace --out sweeps/utk \\
@@ -44,85 +51,78 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=handler)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The sweep options (shared with ``simloss demo``)."""
-    parser.add_argument(
-        "--dataset",
-        required=True,
-        choices=("utkface", "afad", "cifar100", "abalone"),
-        help="the dataset",
-    )
-    parser.add_argument(
-        "--data-dir", help="the dataset's folder (not needed for the embedded abalone)"
-    )
+def add_arguments(
+    parser: argparse.ArgumentParser, *, defaults: dict[str, Any] | None = None
+) -> None:
+    """The sweep options and a flag for every run setting but the swept one."""
     parser.add_argument("--out", required=True, help="the sweep folder (created; reuse to resume)")
     parser.add_argument(
         "--grid",
         help="values of r (or l for cifar100): 'r=START:STOP:STEP' (STOP included) or "
         "'r=V1,V2,...'; default: the paper's grid, r=0:0.9:0.1 or l=0:0.9:0.1 plus 0.99",
     )
-    parser.add_argument("--runs", type=int, default=10, help="runs per grid value (default 10)")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=DEFAULT_RUNS,
+        help=f"runs per grid value (default {DEFAULT_RUNS})",
+    )
     parser.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     parser.add_argument(
         "--threads",
         type=int,
-        help="torch threads per worker (default: the cores divided among the workers)",
+        dest="setting_num_threads",
+        metavar="N",
+        help="torch threads per worker, the same as --num-threads (default: the dataset's, "
+        "else the cores divided among the workers)",
     )
     parser.add_argument(
         "--storage",
         help="an Optuna storage URL shared by several machines (default: OUT/study.db, SQLite)",
     )
     parser.add_argument("--study-name", help="the study's name (default: simloss-DATASET)")
-    parser.add_argument("--epochs", type=int, help="most epochs per run (default: the paper's)")
-    parser.add_argument("--patience", type=int, help="early-stopping patience (default: paper's)")
-    parser.add_argument(
-        "--limit", type=int, help="use a random subset of at most this many examples"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="base seed; run i uses seed + i")
-    parser.add_argument("--vectors", help="class-name vectors (.npy) for cifar100")
-    parser.add_argument("--cache-dir", help="where decoded images are cached")
-    parser.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
     parser.add_argument(
         "--heartbeat",
         type=int,
         help="seconds between heartbeats of a running trial; one silent for 3x this long "
         "is rerun (set when the sweep is created; default 10)",
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_arguments(parser, exclude=PARAMS, defaults=defaults)
+
+
+def sweep_from_args(args: argparse.Namespace, default_text: str | None = None) -> tuple[Any, Any]:
+    """The base config and the grid of a sweep command.
+
+    The grid is ``--grid`` (else ``default_text``, else the paper's grid for the
+    dataset) with ``--runs``; the base config holds every other setting, and the
+    grid's first value as its swept parameter (each trial replaces it).
+    """
+    from simloss.experiments.config import TrainConfig
+    from simloss.experiments.sweep import Grid, default_grid
+
+    if args.runs < 1:
+        raise ValueError(f"Expected --runs >= 1, but found {args.runs}")
+    settings = settings_from_args(args)
+    dataset = settings.get("dataset", TrainConfig().dataset)
+    text = args.grid or default_text
+    grid = Grid.parse(text, runs=args.runs) if text else default_grid(dataset, runs=args.runs)
+    grid.check_dataset(dataset)
+    base = TrainConfig.from_dict({**settings, grid.param: grid.values[0]})
+    return base, grid
 
 
 def handler(args: argparse.Namespace) -> int:
     """Run the sweep; exit code 0 when every point finished."""
-    from simloss.experiments.config import TrainConfig
-    from simloss.experiments.sweep import Grid, default_grid, run_sweep
+    from simloss.experiments.sweep import run_sweep
 
-    if args.runs < 1:
-        raise ValueError(f"Expected --runs >= 1, but found {args.runs}")
-    grid = (
-        Grid.parse(args.grid, runs=args.runs)
-        if args.grid
-        else default_grid(args.dataset, runs=args.runs)
-    )
-    base = TrainConfig(
-        dataset=args.dataset,
-        data_dir=args.data_dir,
-        cache_dir=args.cache_dir,
-        vectors=args.vectors,
-        epochs=args.epochs,
-        patience=args.patience,
-        limit=args.limit,
-        seed=args.seed,
-        device=args.device,
-    )
+    base, grid = sweep_from_args(args)
     result = run_sweep(
         base,
         grid,
         args.out,
         workers=args.workers,
-        threads=args.threads,
         storage=args.storage,
         study_name=args.study_name,
-        progress=not args.no_progress,
         heartbeat_interval=args.heartbeat,
     )
     print(result.summary())

@@ -1,24 +1,40 @@
-"""Atomic file writes: a reader never sees a half-written result file."""
+"""The one atomic writer: a reader never sees a half-written result file.
+
+Every result file of simloss (run records, weights, configs, sweep files,
+reports, figures) is written through :func:`atomic_path`: to a temporary file
+in the target's folder, flushed to the disk (``fsync``), given the usual
+permissions (``0o666`` less the umask), then moved onto the target with
+``os.replace``. An error (a full disk, a read-only folder) leaves the target as
+it was, removes the temporary file and names the target.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-__all__ = ["atomic_path", "atomic_write_json", "atomic_write_text"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "read_json_object",
+]
 
 
 @contextmanager
 def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it onto ``path``.
 
-    The temporary file lives in the same folder, so :func:`os.replace` is an
-    atomic rename; on any exception it is removed and ``path`` is untouched.
+    The caller writes the temporary file (by path or by opening it); on leaving
+    the block the file is flushed to the disk and atomically renamed onto
+    ``path``. On any exception it is removed and ``path`` is untouched; an
+    ``OSError`` (e.g. ``ENOSPC``) is raised again naming ``path``.
 
     Example:
         >>> import tempfile, pathlib
@@ -29,17 +45,32 @@ def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
         'done'
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise _naming(exc, target) from exc
+    tmp = Path(name)
+    try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         yield tmp
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
         os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _naming(exc, target) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _naming(exc: OSError, target: Path) -> OSError:
+    """The same error, its message naming the file being written."""
+    if exc.errno is None or str(target) in str(exc):
+        return exc
+    return OSError(exc.errno, f"{exc.strerror or exc} (writing {target})")
 
 
 def _umask() -> int:
@@ -48,20 +79,15 @@ def _umask() -> int:
     return current
 
 
-def _write_with(path: str | Path, mode: str, write: Callable[[IO[Any]], None]) -> None:
-    with atomic_path(path) as tmp, open(tmp, mode) as handle:
-        write(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-
-    def write(handle: IO[Any]) -> None:
-        handle.write(text)
-
-    _write_with(path, "w", write)
+    """Write ``text`` (UTF-8, ``\\n`` line endings kept as given) to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
@@ -76,3 +102,28 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     """
     text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
     atomic_write_text(path, text)
+
+
+def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
+    """Read a JSON object from ``path``, with one-line errors that name the file.
+
+    Args:
+        path: the file.
+        what: what the file is, for the messages (e.g. ``"config file"``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not JSON (or not UTF-8), or not an object.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"{what[:1].upper()}{what[1:]} {file} does not exist")
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"Could not parse {what} {file} as JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(
+            f"Expected a JSON object in {what} {file}, but found {type(data).__name__}"
+        )
+    return data

@@ -45,6 +45,9 @@ def seed_everything(seed: int) -> torch.Generator:
 def resolve_device(device: str) -> torch.device:
     """Turn ``"auto"`` into ``cuda`` when available (else ``cpu``); check other names.
 
+    Every command checks its device with this before any work, so a machine
+    without the device fails at once with one line.
+
     Example:
         >>> resolve_device("cpu")
         device(type='cpu')
@@ -59,6 +62,13 @@ def resolve_device(device: str) -> torch.device:
         ) from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"`device` is {device!r} but CUDA is not available on this machine")
+    if resolved.type == "cuda" and resolved.index is not None:
+        count = torch.cuda.device_count()
+        if resolved.index >= count:
+            raise RuntimeError(
+                f"`device` is {device!r} but this machine has {count} CUDA device(s) "
+                f"(cuda:0..cuda:{count - 1})"
+            )
     if resolved.type not in ("cpu", "cuda"):
         raise ValueError(
             f"Expected `device` to be 'auto', 'cpu' or 'cuda[:N]', but found {device!r}"

@@ -1,9 +1,12 @@
 """The settings of one training run, in one dataclass saved next to its results.
 
-A :class:`TrainConfig` holds every setting of a run. Settings left at ``None``
-take the dataset's default (the paper's values, see :data:`DATASET_DEFAULTS`)
-when :meth:`TrainConfig.resolve` is called; the training record stores the
-resolved config, so a record always states the values that were used.
+:class:`TrainConfig` is the single declaration of every setting: its fields
+(names, types, defaults, help texts) give the type checks here and the flags of
+``simloss train``, ``simloss sweep`` and ``simloss demo``
+(:mod:`simloss.cli._settings`). Settings left at ``None`` take the dataset's
+default (:data:`simloss.experiments.specs.DATASETS`) when
+:meth:`TrainConfig.resolve` is called; the training record stores the resolved
+config, so a record always states the values that were used.
 """
 
 from __future__ import annotations
@@ -11,135 +14,64 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from dataclasses import dataclass, fields
+import sys
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
+from simloss.experiments._files import read_json_object
+from simloss.experiments.specs import (
+    CIFAR_CLASS_SETS,
+    DATA_OPTIONS,
+    DATASETS,
+    MODELS,
+    MONITORS,
+    PARAMS,
+    dataset_spec,
+    metric_spec,
+)
+
 __all__ = [
-    "DATASETS",
-    "DATASET_DEFAULTS",
     "METRIC_GOALS",
-    "MODELS",
     "SIMILARITIES",
     "TrainConfig",
+    "point_config",
+    "read_config_file",
+    "setting_choices",
+    "setting_help",
+    "setting_type",
 ]
 
-#: Datasets a run can use.
-DATASETS: tuple[str, ...] = ("abalone", "utkface", "afad", "cifar100")
-#: Datasets whose classes are ordered (ages, ring counts).
-ORDINAL_DATASETS: tuple[str, ...] = ("abalone", "utkface", "afad")
-#: Models by name (see :mod:`simloss.experiments.models`).
-MODELS: tuple[str, ...] = ("mlp", "age_cnn", "lenet")
 #: Similarity sources: class order (``r``), class-name vectors (``l``), identity (CCE).
 SIMILARITIES: tuple[str, ...] = ("order", "embeddings", "identity")
-#: Validation metrics early stopping can monitor, with the direction that is better.
+#: The direction in which each monitorable metric improves (read from the metric specs).
 METRIC_GOALS: dict[str, str] = {
-    "acc": "max",
-    "mae": "min",
-    "mse": "min",
-    "sa": "max",
-    "fsa": "max",
-    "loss": "min",
-}
-#: CIFAR-100 class sets: all 100, or the paper's 96 (four names had no word2vec vector).
-CIFAR_CLASS_SETS: tuple[str, ...] = ("all", "paper96")
-
-#: Defaults per dataset, filled in by :meth:`TrainConfig.resolve`. Age sets follow
-#: the paper (max 200 epochs as in the authors' code, patience 10 on validation
-#: MAE, 60/20/20 splits); CIFAR-100 follows the paper (patience 20 on accuracy, max
-#: 1000 epochs as in the authors' code, 10 % of each class's training images for
-#: validation); Abalone is the small embedded demo (batch 256 so that an epoch has
-#: several steps; one CPU thread, faster than several for so small a model).
-DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
-    "abalone": {
-        "model": "mlp",
-        "epochs": 500,
-        "patience": 20,
-        "monitor": "mae",
-        "batch_size": 256,
-        "num_threads": 1,
-        "val_fraction": 0.2,
-        "test_fraction": 0.2,
-    },
-    "utkface": {
-        "model": "age_cnn",
-        "epochs": 200,
-        "patience": 10,
-        "monitor": "mae",
-        "batch_size": 1024,
-        "val_fraction": 0.2,
-        "test_fraction": 0.2,
-        "min_age": 1,
-        "max_age": 90,
-    },
-    "afad": {
-        "model": "age_cnn",
-        "epochs": 200,
-        "patience": 10,
-        "monitor": "mae",
-        "batch_size": 1024,
-        "val_fraction": 0.2,
-        "test_fraction": 0.2,
-        "min_age": 15,
-        "max_age": 75,
-    },
-    "cifar100": {
-        "model": "lenet",
-        "epochs": 1000,
-        "patience": 20,
-        "monitor": "acc",
-        "batch_size": 1024,
-        "val_fraction": 0.1,
-    },
+    name: "max" if getattr(metric_spec(name), "higher_is_better", False) else "min"
+    for name in MONITORS
 }
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def _setting(default: Any, help: str, *, choices: tuple[str, ...] = (), local: bool = False) -> Any:
+    """A TrainConfig field with its help text (shown by ``--help``) and choices.
+
+    ``local`` marks settings that say where or how a run happens, not what it
+    computes (paths, device, threads, progress bars): they may differ between
+    the machines and reruns of one sweep.
+    """
+    return field(default=default, metadata={"help": help, "choices": choices, "local": local})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Every setting of one training run.
 
-    Args:
-        dataset: one of :data:`DATASETS`.
-        data_dir: the dataset's folder (UTKFace images, ``AFAD-Full``,
-            ``cifar-100-python`` or its tarball); ``None`` for the embedded Abalone.
-        cache_dir: where decoded images are cached; ``None``: ``$SIMLOSS_CACHE_DIR``,
-            else ``$XDG_CACHE_HOME/simloss``, else ``~/.cache/simloss``.
-        similarity: ``"order"`` (needs ``r``), ``"embeddings"`` (needs ``l`` and
-            ``vectors``) or ``"identity"`` (plain cross-entropy); ``None`` infers
-            it: ``order`` when ``r`` is set, ``embeddings`` when ``l`` is set,
-            else ``identity``.
-        r: class-order reduction factor in [0, 1), ``S_ij = r^|i-j|``.
-        l: lower bound in [0, 1) for class-name similarity,
-            ``S_ij = max(0, sim_ij - l) / (1 - l)``.
-        vectors: a ``.npy`` file of class-name vectors, one row per class in the
-            dataset's original label order (100 rows for CIFAR-100).
-        model: one of :data:`MODELS`; ``None``: the dataset's model.
-        epochs: the most epochs to train.
-        patience: stop after this many epochs without a strict improvement of
-            ``monitor`` on the validation set.
-        monitor: the validation metric of early stopping (:data:`METRIC_GOALS`).
-        lr: Adam's learning rate.
-        batch_size: examples per step (evaluation uses the same size).
-        seed: training seed (weights, batch order).
-        split_seed: seed of the train/validation/test split and of ``limit``'s
-            subset, independent of ``seed``.
-        val_fraction: fraction of examples for validation (CIFAR-100: of each
-            class's official training images).
-        test_fraction: fraction for test (not for CIFAR-100, which has its own).
-        min_age, max_age: the age classes kept (UTKFace 1..90, AFAD 15..75);
-            other ages are excluded and counted, never clipped.
-        cifar_classes: ``"all"`` (100 classes) or ``"paper96"`` (without
-            aquarium_fish, sweet_pepper, keyboard and pickup_truck).
-        limit: use a random subset (drawn with ``split_seed``) of at most this
-            many examples before splitting (CIFAR-100: of each official set).
-        skip_unreadable: skip images that cannot be decoded (counted and logged)
-            instead of stopping with an error.
-        download: download CIFAR-100 (checksum verified) when it is absent.
-        channels_last: use the channels-last memory format for image models.
-        progress: show tqdm progress bars.
-        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``.
-        num_threads: torch CPU threads; ``None`` leaves torch's default.
+    Each field's help text (``setting_help(name)``, also ``simloss train
+    --help``) says what it does; ``None`` takes the dataset's default from
+    :data:`simloss.experiments.specs.DATASETS` when the config is resolved.
 
     Example:
         >>> config = TrainConfig(dataset="abalone", r=0.5).resolve()
@@ -153,33 +85,86 @@ class TrainConfig:
         ValueError: Unknown TrainConfig keys: ['lr_rate']; expected a subset of [...]
     """
 
-    dataset: str = "abalone"
-    data_dir: str | None = None
-    cache_dir: str | None = None
-    similarity: str | None = None
-    r: float | None = None
-    l: float | None = None  # noqa: E741 (the paper's name for the lower bound)
-    vectors: str | None = None
-    model: str | None = None
-    epochs: int | None = None
-    patience: int | None = None
-    monitor: str | None = None
-    lr: float = 1e-3
-    batch_size: int | None = None
-    seed: int = 0
-    split_seed: int = 0
-    val_fraction: float | None = None
-    test_fraction: float | None = None
-    min_age: int | None = None
-    max_age: int | None = None
-    cifar_classes: str = "all"
-    limit: int | None = None
-    skip_unreadable: bool = False
-    download: bool = False
-    channels_last: bool = True
-    progress: bool = True
-    device: str = "auto"
-    num_threads: int | None = None
+    dataset: str = _setting("abalone", "the dataset", choices=tuple(DATASETS))
+    data_dir: str | None = _setting(
+        None,
+        "the dataset's folder (UTKFace images, AFAD-Full, cifar-100-python or its tarball; "
+        "a file abalone.data); not needed for the embedded Abalone",
+        local=True,
+    )
+    cache_dir: str | None = _setting(
+        None,
+        "where decoded images are cached (default $SIMLOSS_CACHE_DIR, else "
+        "$XDG_CACHE_HOME/simloss, else ~/.cache/simloss)",
+        local=True,
+    )
+    similarity: str | None = _setting(
+        None,
+        "order (needs r), embeddings (needs l and vectors) or identity (plain cross-entropy); "
+        "default: order with r, embeddings with l, else identity",
+        choices=SIMILARITIES,
+    )
+    r: float | None = _setting(None, "class-order reduction factor in [0, 1), S_ij = r^|i-j|")
+    l: float | None = _setting(  # noqa: E741 (the paper's name for the lower bound)
+        None, "lower bound in [0, 1) for class-name similarity, max(0, sim - l) / (1 - l)"
+    )
+    vectors: str | None = _setting(
+        None,
+        "a .npy file of class-name vectors, one row per class in the dataset's original "
+        "label order (100 rows for CIFAR-100)",
+        local=True,
+    )
+    model: str | None = _setting(None, "the model (default: the dataset's)", choices=MODELS)
+    epochs: int | None = _setting(None, "the most epochs to train (default: the dataset's)")
+    patience: int | None = _setting(
+        None, "stop after this many epochs without a strict improvement of the monitor"
+    )
+    monitor: str | None = _setting(
+        None,
+        "the validation metric of early stopping (default: the dataset's)",
+        choices=MONITORS,
+    )
+    lr: float = _setting(1e-3, "Adam's learning rate")
+    batch_size: int | None = _setting(None, "examples per step (evaluation uses the same)")
+    seed: int = _setting(0, "training seed (weights, batch order); a sweep's run i uses seed + i")
+    split_seed: int = _setting(
+        0, "seed of the train/validation/test split and of limit's subset, independent of seed"
+    )
+    val_fraction: float | None = _setting(
+        None, "fraction of examples for validation (CIFAR-100: of each class's training images)"
+    )
+    test_fraction: float | None = _setting(
+        None, "fraction of examples for test (not for CIFAR-100, which has its own)"
+    )
+    min_age: int | None = _setting(
+        None, "the youngest age class kept (UTKFace 1, AFAD 15); others are excluded, not clipped"
+    )
+    max_age: int | None = _setting(None, "the oldest age class kept (UTKFace 90, AFAD 75)")
+    cifar_classes: str = _setting(
+        "all",
+        "all 100 classes, or paper96 (the paper's: without aquarium_fish, sweet_pepper, "
+        "keyboard and pickup_truck)",
+        choices=CIFAR_CLASS_SETS,
+    )
+    limit: int | None = _setting(
+        None,
+        "use a random subset (drawn with split_seed) of at most this many examples "
+        "(CIFAR-100: of each official set)",
+    )
+    skip_unreadable: bool = _setting(
+        False, "skip images that cannot be decoded (counted and logged) instead of stopping"
+    )
+    download: bool = _setting(
+        False, "download CIFAR-100 (checksum verified) when it is absent", local=True
+    )
+    channels_last: bool = _setting(True, "channels-last memory format for image models")
+    progress: bool | None = _setting(
+        None, "progress bars (default: only when stderr is a terminal)", local=True
+    )
+    device: str = _setting("auto", "auto (CUDA when available), cpu or cuda[:N]", local=True)
+    num_threads: int | None = _setting(
+        None, "torch CPU threads (default: the dataset's, else torch's)", local=True
+    )
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -187,64 +172,33 @@ class TrainConfig:
 
     # ------------------------------------------------------------------ checks
     def _check_types(self) -> None:
-        kinds: dict[str, tuple[type, ...]] = {
-            "dataset": (str,),
-            "data_dir": (str,),
-            "cache_dir": (str,),
-            "similarity": (str,),
-            "r": (float,),
-            "l": (float,),
-            "vectors": (str,),
-            "model": (str,),
-            "epochs": (int,),
-            "patience": (int,),
-            "monitor": (str,),
-            "lr": (float,),
-            "batch_size": (int,),
-            "seed": (int,),
-            "split_seed": (int,),
-            "val_fraction": (float,),
-            "test_fraction": (float,),
-            "min_age": (int,),
-            "max_age": (int,),
-            "cifar_classes": (str,),
-            "limit": (int,),
-            "skip_unreadable": (bool,),
-            "download": (bool,),
-            "channels_last": (bool,),
-            "progress": (bool,),
-            "device": (str,),
-            "num_threads": (int,),
-        }
-        optional = {f.name for f in fields(self) if f.default is None and f.name in kinds}
-        for name, allowed in kinds.items():
-            value = getattr(self, name)
-            if value is None and name in optional:
+        for f in fields(self):
+            kind, optional = setting_type(f.name)
+            value = getattr(self, f.name)
+            if value is None and optional:
                 continue
-            if allowed == (float,) and isinstance(value, int) and not isinstance(value, bool):
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 # An integer is an exact float (JSON writes 0.0 as 0 in some tools).
-                object.__setattr__(self, name, float(value))
+                object.__setattr__(self, f.name, float(value))
                 continue
-            if allowed == (int,) and isinstance(value, bool):
-                raise TypeError(f"Expected `{name}` to be an int, but found bool {value!r}")
-            if not isinstance(value, allowed):
-                expected = " or ".join(t.__name__ for t in allowed)
-                if name in optional:
-                    expected += " or None"
+            if kind is int and isinstance(value, bool):
+                raise TypeError(f"Expected `{f.name}` to be an int, but found bool {value!r}")
+            if not isinstance(value, kind):
+                expected = kind.__name__ + (" or None" if optional else "")
                 raise TypeError(
-                    f"Expected `{name}` to be {expected}, but found "
+                    f"Expected `{f.name}` to be {expected}, but found "
                     f"{type(value).__name__} {value!r}"
                 )
 
     def _check_values(self) -> None:
-        _choice("dataset", self.dataset, DATASETS)
-        if self.similarity is not None:
-            _choice("similarity", self.similarity, SIMILARITIES)
-        if self.model is not None:
-            _choice("model", self.model, MODELS)
-        if self.monitor is not None:
-            _choice("monitor", self.monitor, tuple(METRIC_GOALS))
-        _choice("cifar_classes", self.cifar_classes, CIFAR_CLASS_SETS)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            choices = setting_choices(f.name)
+            if choices and value is not None and value not in choices:
+                raise ValueError(
+                    f"Expected `{f.name}` to be one of {list(choices)}, but found {value!r}"
+                )
+        spec = dataset_spec(self.dataset)
         for name in ("r", "l"):
             value = getattr(self, name)
             if value is not None and not (0.0 <= value < 1.0):
@@ -277,47 +231,48 @@ class TrainConfig:
                 "Expected `val_fraction` + `test_fraction` < 1 (a training set must remain), "
                 f"but found {self.val_fraction} + {self.test_fraction}"
             )
-        if self.dataset == "cifar100" and self.test_fraction is not None:
-            raise ValueError(
-                "Expected `test_fraction` to be None for cifar100 (it has an official test "
-                f"set), but found {self.test_fraction}"
-            )
-        if self.dataset not in ("utkface", "afad"):
-            for name in ("min_age", "max_age"):
-                if getattr(self, name) is not None:
-                    raise ValueError(
-                        f"Expected `{name}` to be None for dataset {self.dataset!r} "
-                        f"(ages apply to utkface and afad), but found {getattr(self, name)}"
-                    )
+        self._check_data_options(spec.name)
         if self.min_age is not None and self.min_age < 0:
             raise ValueError(f"Expected `min_age` >= 0, but found {self.min_age}")
         if self.min_age is not None and self.max_age is not None and self.max_age < self.min_age:
             raise ValueError(
                 f"Expected `max_age` >= `min_age`, but found {self.max_age} < {self.min_age}"
             )
-        if self.dataset != "cifar100" and self.cifar_classes != "all":
-            raise ValueError(
-                "Expected `cifar_classes` to be 'all' unless dataset is cifar100, "
-                f"but found {self.cifar_classes!r} for {self.dataset!r}"
-            )
-        if self.dataset != "cifar100" and self.download:
-            raise ValueError(
-                f"Expected `download` to be False for {self.dataset!r} (only cifar100 "
-                "can be downloaded), but found True"
-            )
-        if self.dataset != "abalone" and self.data_dir is None:
+        if spec.needs_data_dir and self.data_dir is None:
             raise ValueError(f"Expected `data_dir` for dataset {self.dataset!r}, but found None")
         if not _DEVICE_RE.match(self.device):
             raise ValueError(
                 f"Expected `device` to be 'auto', 'cpu' or 'cuda[:N]', but found {self.device!r}"
             )
+        self._check_similarity()
+        if self.monitor is not None and self.monitor not in spec.monitors:
+            raise ValueError(
+                f"Expected a monitor metric that dataset {self.dataset!r} has "
+                f"{list(spec.monitors)}, but found {self.monitor!r}"
+            )
+
+    def _check_data_options(self, dataset: str) -> None:
+        spec = DATASETS[dataset]
+        for name in DATA_OPTIONS:
+            value = getattr(self, name)
+            default = _field(name).default
+            if spec.takes(name) or value == default:
+                continue
+            users = [d for d, s in DATASETS.items() if s.takes(name)]
+            raise ValueError(
+                f"Expected `{name}` to be {default!r} for dataset {dataset!r} (it applies to "
+                f"{', '.join(users)}), but found {value!r}"
+            )
+
+    def _check_similarity(self) -> None:
         similarity = self.inferred_similarity
         if similarity == "order":
             if self.r is None:
                 raise ValueError("Expected `r` for similarity 'order', but found None")
-            if self.dataset not in ORDINAL_DATASETS:
+            if not self.ordinal:
+                ordinal = [d for d, s in DATASETS.items() if s.ordinal]
                 raise ValueError(
-                    f"Expected an ordinal dataset {ORDINAL_DATASETS} for similarity 'order', "
+                    f"Expected an ordinal dataset {ordinal} for similarity 'order', "
                     f"but found {self.dataset!r}"
                 )
         if similarity == "embeddings":
@@ -328,19 +283,12 @@ class TrainConfig:
                     "Expected `vectors` (a .npy file of class-name vectors) for similarity "
                     "'embeddings', but found None"
                 )
-        if similarity != "order" and self.r is not None:
-            raise ValueError(f"Expected `r` only with similarity 'order', but found {similarity!r}")
-        if similarity != "embeddings" and self.l is not None:
-            raise ValueError(
-                f"Expected `l` only with similarity 'embeddings', but found {similarity!r}"
-            )
-        if (self.monitor in ("mae", "mse") and self.dataset not in ORDINAL_DATASETS) or (
-            self.monitor in ("sa", "fsa") and self.dataset != "cifar100"
-        ):
-            raise ValueError(
-                f"Expected a monitor metric that dataset {self.dataset!r} has, but found "
-                f"{self.monitor!r}"
-            )
+        for name, param in PARAMS.items():
+            if similarity != param.similarity and getattr(self, name) is not None:
+                raise ValueError(
+                    f"Expected `{name}` only with similarity {param.similarity!r}, but found "
+                    f"{similarity!r}"
+                )
 
     # ---------------------------------------------------------------- helpers
     @property
@@ -348,16 +296,16 @@ class TrainConfig:
         """The similarity source: the explicit one, else inferred from ``r``/``l``."""
         if self.similarity is not None:
             return self.similarity
-        if self.r is not None:
-            return "order"
-        if self.l is not None:
-            return "embeddings"
+        for name, param in PARAMS.items():
+            if getattr(self, name) is not None:
+                return param.similarity
         return "identity"
 
     @property
     def param(self) -> str | None:
         """The name of the similarity hyper-parameter (``"r"``, ``"l"``) or ``None``."""
-        return {"order": "r", "embeddings": "l"}.get(self.inferred_similarity)
+        similarity = self.inferred_similarity
+        return next((n for n, p in PARAMS.items() if p.similarity == similarity), None)
 
     @property
     def param_value(self) -> float | None:
@@ -368,18 +316,23 @@ class TrainConfig:
     @property
     def ordinal(self) -> bool:
         """Whether the dataset's classes are ordered."""
-        return self.dataset in ORDINAL_DATASETS
+        return DATASETS[self.dataset].ordinal
 
     def resolve(self) -> TrainConfig:
-        """Fill every ``None`` that has a dataset default, and ``similarity``.
+        """Fill every ``None`` that has a dataset default, ``similarity`` and ``progress``.
+
+        ``progress`` left at ``None`` becomes whether stderr is a terminal, so logs
+        redirected to a file get no progress bars.
 
         Returns:
             A new config; resolving twice gives the same config.
         """
         updates: dict[str, Any] = {"similarity": self.inferred_similarity}
-        for key, value in DATASET_DEFAULTS[self.dataset].items():
+        for key, value in DATASETS[self.dataset].defaults.items():
             if getattr(self, key) is None:
                 updates[key] = value
+        if self.progress is None:
+            updates["progress"] = _stderr_is_terminal()
         return dataclasses.replace(self, **updates)
 
     def to_dict(self) -> dict[str, Any]:
@@ -390,6 +343,11 @@ class TrainConfig:
     def field_names(cls) -> list[str]:
         """The names of all settings."""
         return [f.name for f in fields(cls)]
+
+    @classmethod
+    def local_names(cls) -> list[str]:
+        """Settings that say where or how a run happens, not what it computes."""
+        return [f.name for f in fields(cls) if f.metadata.get("local")]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
@@ -405,6 +363,116 @@ class TrainConfig:
         return cls(**data)
 
 
-def _choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"Expected `{name}` to be one of {list(allowed)}, but found {value!r}")
+def _stderr_is_terminal() -> bool:
+    stream = sys.stderr
+    return bool(stream is not None and hasattr(stream, "isatty") and stream.isatty())
+
+
+def _field(name: str) -> dataclasses.Field[Any]:
+    for f in fields(TrainConfig):
+        if f.name == name:
+            return f
+    raise ValueError(f"Expected a TrainConfig setting, but found {name!r}")
+
+
+def setting_type(name: str) -> tuple[type, bool]:
+    """The Python type of a setting and whether it may be ``None``, from its type hint.
+
+    Example:
+        >>> setting_type("epochs"), setting_type("lr"), setting_type("progress")
+        ((<class 'int'>, True), (<class 'float'>, False), (<class 'bool'>, True))
+    """
+    hint = _HINTS[_field(name).name]
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        kinds = [a for a in args if a is not type(None)]
+        if len(kinds) != 1:  # pragma: no cover (a declaration error)
+            raise TypeError(f"TrainConfig.{name}: expected one type besides None, found {hint}")
+        return kinds[0], True
+    return hint, False
+
+
+def setting_help(name: str) -> str:
+    """The help text of a setting.
+
+    Example:
+        >>> setting_help("lr")
+        "Adam's learning rate"
+    """
+    return str(_field(name).metadata["help"])
+
+
+def setting_choices(name: str) -> tuple[str, ...]:
+    """The allowed values of a setting (empty: any value of its type).
+
+    Example:
+        >>> setting_choices("cifar_classes")
+        ('all', 'paper96')
+    """
+    return tuple(_field(name).metadata["choices"])
+
+
+_HINTS: dict[str, Any] = typing.get_type_hints(TrainConfig)
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The settings of a JSON config file (e.g. a run's ``config.json``), keys checked.
+
+    Args:
+        path: a JSON object of :class:`TrainConfig` settings.
+
+    Returns:
+        The settings as a dict (only known keys; values are checked when a
+        config is built from them).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not JSON, not an object, or unknown keys (named).
+    """
+    file = Path(path)
+    settings = read_json_object(file, "config file")
+    unknown = sorted(set(settings) - set(TrainConfig.field_names()))
+    if unknown:
+        raise ValueError(
+            f"Unknown TrainConfig keys: {unknown} in {file}; expected a subset of "
+            f"{sorted(TrainConfig.field_names())}"
+        )
+    return settings
+
+
+def point_config(base: TrainConfig, param: str, value: float, run: int) -> TrainConfig:
+    """The config of one sweep trial: ``base`` with ``param = value`` and ``seed + run``.
+
+    The one way a grid point becomes a run: every other setting of ``base`` is
+    kept; the other similarity parameter is cleared (a base config given as a
+    run's ``config.json`` may carry one).
+
+    Args:
+        base: the sweep's settings (its ``seed`` is the base seed).
+        param: ``"r"`` or ``"l"``.
+        value: the grid value.
+        run: the run index (>= 0).
+
+    Returns:
+        The trial's config (not resolved).
+
+    Example:
+        >>> c = point_config(TrainConfig(dataset="abalone", seed=5, lr=0.01), "r", 0.3, 2)
+        >>> c.r, c.seed, c.lr
+        (0.3, 7, 0.01)
+    """
+    if param not in PARAMS:
+        raise ValueError(f"Expected `param` to be one of {list(PARAMS)}, but found {param!r}")
+    if isinstance(run, bool) or not isinstance(run, int) or run < 0:
+        raise ValueError(f"Expected `run` to be an int >= 0, but found {run!r}")
+    changes: dict[str, Any] = {param: value, "seed": base.seed + run}
+    for other in PARAMS:
+        if other != param:
+            changes[other] = None
+    similarity = PARAMS[param].similarity
+    if base.similarity not in (None, similarity):
+        raise ValueError(
+            f"Expected `similarity` {similarity!r} (or none) for a sweep over {param!r}, but "
+            f"found {base.similarity!r}"
+        )
+    return dataclasses.replace(base, **changes)

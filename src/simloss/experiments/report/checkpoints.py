@@ -26,20 +26,32 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from simloss.experiments.report import format_param_value, write_text_atomic
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+from simloss.experiments._files import atomic_write_text
+from simloss.experiments.points import format_value, value_key
+from simloss.experiments.report.paper import paper_cells_for
+from simloss.experiments.specs import MetricSpec, dataset_spec, metric_spec
 
 __all__ = [
+    "DEFAULT_TARGET",
     "CheckpointResult",
+    "check_figure2_arguments",
+    "checkpoint_figure2",
+    "curve_label",
     "evaluate_checkpoints",
     "find_checkpoints",
     "write_figure2",
 ]
 
+#: The age of panel (b) in the paper's Figure 2.
+DEFAULT_TARGET = 30.0
 _CHECKPOINT_NAME = re.compile(r"^model_(?P<r>\d+(?:\.\d+)?)_(?P<run>[0-9A-Za-z]+)\.p$")
 SPLIT_CHOICES = ("all", "train", "val", "test")
 
@@ -97,6 +109,51 @@ def find_checkpoints(folder: str | Path) -> list[tuple[float, str, Path]]:
     return sorted(found, key=lambda item: (item[0], item[1]))
 
 
+def check_figure2_arguments(
+    checkpoints: str | Path,
+    data_dir: str | Path,
+    *,
+    split: str = "all",
+    limit: int | None = None,
+    batch_size: int = 512,
+    device: str = "cpu",
+    target: float = DEFAULT_TARGET,
+) -> list[tuple[float, str, Path]]:
+    """Check every argument of Figure 2 before anything is loaded or written.
+
+    Returns:
+        The checkpoints found (as :func:`find_checkpoints`).
+
+    Raises:
+        FileNotFoundError: no checkpoint or data folder.
+        ValueError: a bad split, limit, batch size or target age (UTKFace's
+            classes are the ages 1..90).
+        RuntimeError: the device does not exist on this machine (as ``simloss train``).
+    """
+    from simloss.experiments._runtime import resolve_device
+
+    if split not in SPLIT_CHOICES:
+        raise ValueError(f"Expected `split` in {SPLIT_CHOICES}, but found {split!r}")
+    if limit is not None and (isinstance(limit, bool) or limit < 1):
+        raise ValueError(f"Expected `limit` (--limit) >= 1, but found {limit}")
+    if isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"Expected `batch_size` (--batch-size) >= 1, but found {batch_size}")
+    ages = dataset_spec("utkface").defaults
+    low, high = int(ages["min_age"]), int(ages["max_age"])
+    if not (math.isfinite(target) and float(target).is_integer() and low <= target <= high):
+        raise ValueError(
+            f"Expected `target` (--target, the age of panel b) to be a whole age in {low}..{high}, the "
+            f"classes of the published models, but found {target:g}"
+        )
+    resolve_device(device)
+    found = find_checkpoints(checkpoints)
+    if not Path(data_dir).is_dir():
+        raise FileNotFoundError(
+            f"Expected `data_dir` to be a UTKFace folder, but {data_dir} is not one"
+        )
+    return found
+
+
 def _select(data: Any, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     if split not in SPLIT_CHOICES:
         raise ValueError(f"Expected `split` in {SPLIT_CHOICES}, but found {split!r}")
@@ -138,9 +195,9 @@ def evaluate_checkpoints(
     from simloss.experiments.models import AgeCNN, load_checkpoint
     from simloss.metrics import compute_metrics, mean_predicted_distribution
 
-    if batch_size < 1:
-        raise ValueError(f"Expected `batch_size` >= 1, but found {batch_size}")
-    found = find_checkpoints(checkpoints)
+    found = check_figure2_arguments(
+        checkpoints, data_dir, split=split, limit=limit, batch_size=batch_size, device=device
+    )
     data = load_utkface(data_dir, split_seed=split_seed, limit=limit, cache_dir=cache_dir)
     inputs, targets = _select(data, split)
     if len(targets) == 0:
@@ -175,31 +232,104 @@ def evaluate_checkpoints(
     return results, list(data.class_values), info
 
 
-def _metrics_table(results: Sequence[CheckpointResult]) -> tuple[str, str]:
-    from simloss.experiments.paper_tables import paper_cells_for
+_FIGURE2_METRICS = ("acc", "mae", "mse")
 
+
+def _spec(metric: str) -> MetricSpec:
+    spec = metric_spec(metric)
+    if spec is None:  # pragma: no cover (the three are simloss's own metrics)
+        raise ValueError(f"Expected a known metric, but found {metric!r}")
+    return spec
+
+
+def _metrics_table(results: Sequence[CheckpointResult]) -> tuple[str, str]:
+    """The Markdown table (percent for accuracy) and the CSV (every column in record units).
+
+    The CSV holds accuracy as a fraction for our models and the paper's alike
+    (the paper prints percent), MAE in years and MSE in squared years.
+    """
     paper = paper_cells_for("utkface", "r")
-    header = ["r", "checkpoint", "Acc (%)", "MAE", "MSE", "paper Acc", "paper MAE", "paper MSE"]
+    labels = [_spec(m).header() for m in _FIGURE2_METRICS]
+    header = ["r", "checkpoint", *labels, *(f"paper {label}" for label in labels)]
     md = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["r", "checkpoint", "acc", "mae", "mse", "paper_acc", "paper_mae", "paper_mse"])
+    writer.writerow(
+        ["r", "checkpoint", *_FIGURE2_METRICS, *(f"paper_{m}" for m in _FIGURE2_METRICS)]
+    )
     for res in results:
-        ours = [f"{res.metrics['acc'] * 100:.2f}", f"{res.metrics['mae']:.2f}"]
-        ours.append(f"{res.metrics['mse']:.2f}")
-        cells = [paper.get((round(res.r, 10), "test", m)) for m in ("acc", "mae", "mse")]
+        ours = [f"{res.metrics[m] * _spec(m).scale():.2f}" for m in _FIGURE2_METRICS]
+        cells = [paper.get((value_key(res.r), "test", m)) for m in _FIGURE2_METRICS]
         theirs = ["-" if c is None else c.text for c in cells]
-        row = [format_param_value(res.r), res.path.name, *ours, *theirs]
+        row = [format_value(res.r), res.path.name, *ours, *theirs]
         md.append("| " + " | ".join(row) + " |")
         writer.writerow(
             [
-                format_param_value(res.r),
+                format_value(res.r),
                 res.path.name,
-                *(repr(res.metrics[m]) for m in ("acc", "mae", "mse")),
-                *("" if c is None else repr(c.mean) for c in cells),
+                *(repr(res.metrics[m]) for m in _FIGURE2_METRICS),
+                *(
+                    "" if c is None else repr(c.mean / _spec(m).scale())
+                    for c, m in zip(cells, _FIGURE2_METRICS, strict=True)
+                ),
             ]
         )
     return "\n".join(md), out.getvalue()
+
+
+def curve_label(result: CheckpointResult) -> str:
+    """The legend label of one model: its r and its run (two models may share an r)."""
+    return f"r = {format_value(result.r)} (run {result.run})"
+
+
+def _class_index(class_values: Sequence[float], target: float) -> int:
+    k = next((i for i, c in enumerate(class_values) if math.isclose(c, target)), None)
+    if k is None:
+        raise ValueError(
+            f"Expected `target` to be one of the class values {class_values[0]:g}.."
+            f"{class_values[-1]:g}, but found {target}"
+        )
+    return k
+
+
+def checkpoint_figure2(
+    results: Sequence[CheckpointResult],
+    class_values: Sequence[float],
+    *,
+    target: float = DEFAULT_TARGET,
+) -> Figure:
+    """Figure 2 (a) and (b) of evaluated checkpoints: one curve per model, in order.
+
+    Every model is drawn, labelled by its r and run (:func:`curve_label`), so two
+    models trained with one r are two curves.
+
+    Args:
+        results: as returned by :func:`evaluate_checkpoints`.
+        class_values: the value (age) of each class.
+        target: the class value of panel (b).
+
+    Returns:
+        The figure (not saved).
+    """
+    from simloss.experiments.report.figures import plot_figure2
+
+    if not results:
+        raise ValueError("Expected `results` to hold at least one checkpoint, but found none")
+    k = _class_index(class_values, target)
+    counts = results[0].class_counts.astype(np.float64)
+    overall = [(curve_label(res), res.mean) for res in results]
+    n_target = int(results[0].class_counts[k])
+    per_class = [(curve_label(res), res.per_class[k]) for res in results] if n_target else []
+    n_images = int(counts.sum())
+    return plot_figure2(
+        class_values,
+        overall,
+        per_class,
+        label_distribution=counts / counts.sum(),
+        target=target,
+        subtitle=f"published checkpoints, {n_images} UTKFace images, {n_target} of age {target:g}",
+        xlabel="age",
+    )
 
 
 def write_figure2(
@@ -207,7 +337,7 @@ def write_figure2(
     class_values: Sequence[float],
     out_dir: str | Path,
     *,
-    target: float = 30,
+    target: float = DEFAULT_TARGET,
     info: dict[str, Any] | None = None,
 ) -> Path:
     """Draw Figure 2 (a) and (b) from evaluated checkpoints and write their metrics.
@@ -227,37 +357,16 @@ def write_figure2(
     Returns:
         The path of ``figure2.md``.
     """
-    from simloss.experiments.figures import plot_figure2, save_figure
+    from simloss.experiments.report.figures import save_figure
 
-    if not results:
-        raise ValueError("Expected `results` to hold at least one checkpoint, but found none")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    k = next((i for i, c in enumerate(class_values) if math.isclose(c, target)), None)
-    if k is None:
-        raise ValueError(
-            f"Expected `target` to be one of the class values {class_values[0]:g}.."
-            f"{class_values[-1]:g}, but found {target}"
-        )
+    fig = checkpoint_figure2(results, class_values, target=target)
+    k = _class_index(class_values, target)
     counts = results[0].class_counts.astype(np.float64)
     label_distribution = counts / counts.sum()
-    overall = {f"r = {format_param_value(res.r)}": res.mean for res in results}
     n_target = int(results[0].class_counts[k])
-    per_class = (
-        {f"r = {format_param_value(res.r)}": res.per_class[k] for res in results}
-        if n_target
-        else {}
-    )
     n_images = int(counts.sum())
-    fig = plot_figure2(
-        class_values,
-        overall,
-        per_class,
-        label_distribution=label_distribution,
-        target=target,
-        subtitle=f"published checkpoints, {n_images} UTKFace images, {n_target} of age {target:g}",
-        xlabel="age",
-    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     save_figure(fig, out, "figure2")
     table, table_csv = _metrics_table(results)
     lines = [
@@ -273,7 +382,7 @@ def write_figure2(
     ]
     if not n_target:
         lines.append(f"\nNo image of age {target:g}: panel (b) is empty.")
-    write_text_atomic(out / "figure2_metrics.csv", table_csv)
+    atomic_write_text(out / "figure2_metrics.csv", table_csv)
     payload = {
         "class_values": list(map(float, class_values)),
         "target": target,
@@ -291,7 +400,7 @@ def write_figure2(
             for res in results
         ],
     }
-    write_text_atomic(out / "figure2.json", json.dumps(payload, indent=1) + "\n")
+    atomic_write_text(out / "figure2.json", json.dumps(payload, indent=1) + "\n")
     md_path = out / "figure2.md"
-    write_text_atomic(md_path, "\n".join(lines) + "\n")
+    atomic_write_text(md_path, "\n".join(lines) + "\n")
     return md_path

@@ -14,28 +14,19 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
-from simloss.experiments.report import (
-    LOWER_IS_BETTER,
-    METRIC_LABELS,
-    PERCENT_METRICS,
-    SPLIT_LABELS,
-    SPLITS,
-    format_param_value,
-    replace_atomic,
-)
-
-if TYPE_CHECKING:
-    from simloss.experiments.report import SweepSummary
+from simloss.experiments._files import atomic_path
+from simloss.experiments.points import format_value, value_key
+from simloss.experiments.report.summary import SPLIT_LABELS, SPLITS, SweepSummary
+from simloss.experiments.specs import PARAMS, metric_spec
 
 __all__ = [
     "default_figure2_values",
@@ -68,20 +59,15 @@ def save_figure(fig: Figure, out_dir: str | os.PathLike[str], stem: str) -> list
     names = []
     for fmt in FIGURE_FORMATS:
         target = folder / f"{stem}.{fmt}"
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{target.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(target) as tmp:
             fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
-            replace_atomic(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         names.append(target.name)
     return names
 
 
 def _scale(metric: str) -> float:
-    return 100.0 if metric in PERCENT_METRICS else 1.0
+    spec = metric_spec(metric)
+    return 1.0 if spec is None else spec.scale()
 
 
 def plot_metric_curves(summary: SweepSummary) -> Figure:
@@ -98,7 +84,7 @@ def plot_metric_curves(summary: SweepSummary) -> Figure:
         The figure.
 
     Example:
-        >>> from simloss.experiments.report import summarize_sweep
+        >>> from simloss.experiments.report.summary import summarize_sweep
         >>> recs = [
         ...     {"dataset": "toy", "param": "r", "value": v, "run": i,
         ...      "metrics": {"val": {"mae": 2 - v}, "test": {"mae": 2 - v + i}}}
@@ -127,10 +113,11 @@ def plot_metric_curves(summary: SweepSummary) -> Figure:
             run_x = [v for v, c in zip(present, cells, strict=True) for _ in c.runs]
             run_y = [x * scale for c in cells for x in c.runs.values()]
             ax.scatter(run_x, run_y, s=8, color=color, alpha=0.5)
-        label = METRIC_LABELS.get(metric, metric)
-        direction = LOWER_IS_BETTER.get(metric)
-        hint = "" if direction is None else (" (lower is better)" if direction else "")
-        ax.set_title(f"{label}{' (%)' if metric in PERCENT_METRICS else ''}{hint}")
+        spec = metric_spec(metric)
+        title = metric if spec is None else spec.header()
+        lower = spec is not None and spec.higher_is_better is False
+        hint = " (lower is better)" if lower else ""
+        ax.set_title(f"{title}{hint}")
         ax.set_xlabel(summary.param)
         ax.axvline(summary.baseline, color="grey", lw=0.8, ls=":")
         ax.legend(fontsize="small")
@@ -140,10 +127,29 @@ def plot_metric_curves(summary: SweepSummary) -> Figure:
     return fig
 
 
+#: A labelled array: a curve with its legend label, a matrix with its panel title.
+Labelled = tuple[str, Any]
+
+
+def _pairs(items: Sequence[Labelled], name: str) -> list[Labelled]:
+    """``(label, array)`` pairs, refusing a mapping (labels are not keys: they may repeat)."""
+    if isinstance(items, Mapping):
+        raise TypeError(
+            f"Expected `{name}` to be a sequence of (label, array) pairs, but found a "
+            f"{type(items).__name__}: labels are not unique keys (two models with one r "
+            "are two entries)"
+        )
+    pairs = list(items)
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and isinstance(pair[0], str)):
+            raise TypeError(f"Expected `{name}` entries to be (label, array) pairs, found {pair!r}")
+    return pairs
+
+
 def plot_mean_distribution(
     ax: Axes,
     class_values: Sequence[float],
-    curves: Mapping[str, np.ndarray],
+    curves: Sequence[Labelled],
     *,
     label_distribution: np.ndarray | None = None,
     target: float | None = None,
@@ -155,7 +161,8 @@ def plot_mean_distribution(
     Args:
         ax: the axes to draw on.
         class_values: the value of each class (x axis), length C.
-        curves: one (C,) probability vector per legend label, e.g. ``"r = 0.3"``.
+        curves: ``(legend label, (C,) probability vector)`` pairs, drawn in order;
+            labels need not be unique (two models with one r are two curves).
         label_distribution: the real label distribution (C,), drawn shaded.
         target: a class value to mark with a grey vertical line.
         title: the panel title.
@@ -166,12 +173,12 @@ def plot_mean_distribution(
 
     Example:
         >>> ax = Figure().subplots()
-        >>> _ = plot_mean_distribution(ax, [1, 2, 3], {"r = 0.0": np.array([0.2, 0.5, 0.3])})
+        >>> _ = plot_mean_distribution(ax, [1, 2, 3], [("r = 0.0", np.array([0.2, 0.5, 0.3]))])
         >>> ax.get_lines()[0].get_ydata().tolist()
         [0.2, 0.5, 0.3]
     """
     xs = np.asarray(class_values, dtype=np.float64)
-    for label, curve in curves.items():
+    for label, curve in _pairs(curves, "curves"):
         arr = np.asarray(curve, dtype=np.float64)
         if arr.shape != xs.shape:
             raise ValueError(
@@ -199,8 +206,8 @@ def plot_mean_distribution(
 
 def plot_figure2(
     class_values: Sequence[float],
-    overall: Mapping[str, np.ndarray],
-    per_class: Mapping[str, np.ndarray],
+    overall: Sequence[Labelled],
+    per_class: Sequence[Labelled],
     *,
     label_distribution: np.ndarray | None,
     target: float,
@@ -211,8 +218,9 @@ def plot_figure2(
 
     Args:
         class_values: the value of each class, length C.
-        overall: mean predicted distribution over all examples per legend label.
-        per_class: mean predicted distribution over the examples of class ``target``.
+        overall: ``(label, mean predicted distribution over all examples)`` pairs.
+        per_class: ``(label, mean predicted distribution over the examples of class
+            target)`` pairs.
         label_distribution: the real label distribution (shaded in (a)).
         target: the class value of panel (b), marked by a grey line.
         subtitle: appended to the figure title (e.g. the data it was computed on).
@@ -236,12 +244,12 @@ def plot_figure2(
 
 
 def plot_similarity(
-    matrices: Mapping[str, np.ndarray], class_values: Sequence[float] | None = None
+    matrices: Sequence[Labelled], class_values: Sequence[float] | None = None
 ) -> Figure:
     """Similarity matrices as heatmaps, one panel per matrix, shared colour scale [0, 1].
 
     Args:
-        matrices: (C, C) matrices per panel title, e.g. ``{"r = 0.3": S}``.
+        matrices: ``(panel title, (C, C) matrix)`` pairs, e.g. ``[("r = 0.3", S)]``.
         class_values: the value of each class for the axes when they are consecutive
             (step 1); otherwise, and by default, the axes show class indices.
 
@@ -249,16 +257,17 @@ def plot_similarity(
         The figure.
 
     Example:
-        >>> fig = plot_similarity({"r = 0.5": np.array([[1.0, 0.5], [0.5, 1.0]])})
+        >>> fig = plot_similarity([("r = 0.5", np.array([[1.0, 0.5], [0.5, 1.0]]))])
         >>> fig.axes[0].get_images()[0].get_array().tolist()
         [[1.0, 0.5], [0.5, 1.0]]
     """
+    matrices = _pairs(matrices, "matrices")
     if not matrices:
         raise ValueError("Expected `matrices` to hold at least one matrix, but found none")
     fig = Figure(figsize=(3.6 * len(matrices) + 0.8, 3.4), layout="constrained")
     axes = fig.subplots(1, len(matrices), squeeze=False)[0]
     image: AxesImage | None = None
-    for ax, (title, matrix) in zip(axes, matrices.items(), strict=True):
+    for ax, (title, matrix) in zip(axes, matrices, strict=True):
         arr = np.asarray(matrix, dtype=np.float64)
         if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
             raise ValueError(f"Expected matrix {title!r} to be square (C, C), found {arr.shape}")
@@ -280,7 +289,7 @@ def default_figure2_values(summary: SweepSummary) -> list[float]:
     """CCE plus the values with the best validation mean of each metric (the paper's choice).
 
     Example:
-        >>> from simloss.experiments.report import summarize_sweep
+        >>> from simloss.experiments.report.summary import summarize_sweep
         >>> recs = [
         ...     {"dataset": "toy", "param": "r", "value": v, "run": 0,
         ...      "metrics": {"val": {"acc": v * (1 - v), "mae": 1 - v}, "test": {}}}
@@ -349,18 +358,18 @@ def figure2_from_records(
     if k is None:
         notes.append(f"Figure 2 (b): no class with value {target:g}; panel (b) is empty")
     param = str(with_dist[0]["param"])
-    overall: dict[str, np.ndarray] = {}
-    per_class: dict[str, np.ndarray] = {}
+    overall: list[Labelled] = []
+    per_class: list[Labelled] = []
     labels: list[Any] = []
     for value in values:
-        runs = [r for r in with_dist if math.isclose(float(r["value"]), value)]
-        name = f"{param} = {format_param_value(value)}"
+        runs = [r for r in with_dist if value_key(r["value"]) == value_key(value)]
+        name = f"{param} = {format_value(value)}"
         if not runs:
             notes.append(f"Figure 2: no recorded distributions for {name}")
             continue
         mean = _mean_vectors([r["distributions"].get("test_mean") for r in runs])
         if mean is not None:
-            overall[f"{name} ({len(runs)} runs)"] = mean
+            overall.append((f"{name} ({len(runs)} runs)", mean))
         labels += [r["distributions"].get("test_label") for r in runs]
         if k is not None:
             rows = [r["distributions"].get("test_per_class") for r in runs]
@@ -372,7 +381,7 @@ def figure2_from_records(
                 )
             mean_k = _mean_vectors(vecs)
             if mean_k is not None:
-                per_class[f"{name} ({len(vecs)} runs)"] = mean_k
+                per_class.append((f"{name} ({len(vecs)} runs)", mean_k))
     if not overall:
         return None, [*notes, "Figure 2 skipped: none of the chosen values has distributions"]
     fig = plot_figure2(
@@ -382,21 +391,28 @@ def figure2_from_records(
     return fig, notes
 
 
-def _similarity_matrices(summary: SweepSummary, values: Sequence[float]) -> dict[str, np.ndarray]:
-    if summary.param != "r":
-        return {}
+def _ordered(summary: SweepSummary) -> bool:
+    """Whether the swept parameter is the class order's ``r`` (Figure 2 needs ordered classes)."""
+    param = PARAMS.get(summary.param)
+    return param is not None and param.similarity == "order"
+
+
+def _similarity_matrices(summary: SweepSummary, values: Sequence[float]) -> list[Labelled]:
+    if not _ordered(summary):
+        return []
     from simloss.similarity import class_order
 
     kinds = {(r.get("config") or {}).get("similarity", "order") for r in summary.records}
     if kinds - {"order", None}:
-        return {}
+        return []
     sizes = {len(r["class_values"]) for r in summary.records if r.get("class_values")}
     if len(sizes) != 1:
-        return {}
+        return []
     num_classes = sizes.pop()
-    return {
-        f"r = {format_param_value(v)}": class_order(num_classes, v).double().numpy() for v in values
-    }
+    return [
+        (f"{summary.param} = {format_value(v)}", class_order(num_classes, v).double().numpy())
+        for v in values
+    ]
 
 
 def draw_report_figures(
@@ -427,7 +443,7 @@ def draw_report_figures(
             save_figure(plot_metric_curves(summary), out_dir, f"metrics_vs_{summary.param}")[0]
         )
     values = list(figure2_values) if figure2_values is not None else default_figure2_values(summary)
-    if summary.param == "r":
+    if _ordered(summary):
         fig2, fig2_notes = figure2_from_records(summary.records, values, target=figure2_class)
         notes += fig2_notes
         if fig2 is not None:

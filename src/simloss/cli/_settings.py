@@ -1,0 +1,108 @@
+"""Command-line flags derived from :class:`~simloss.experiments.config.TrainConfig`.
+
+Every setting of a run is a field of ``TrainConfig``; ``simloss train``,
+``simloss sweep`` and ``simloss demo`` get their flags from those fields (the
+name with ``-`` for ``_``, the type from the type hint, choices and help from
+the field), so a new setting is one new field. Booleans get ``--x`` and
+``--no-x``. Every flag defaults to "not given", so ``--config FILE`` supplies
+the base and only the flags actually given override it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_config_arguments", "config_from_args", "settings_from_args"]
+
+_CONFIG_DEST = "config"
+
+
+def _dest(name: str) -> str:
+    return f"setting_{name}"
+
+
+def add_config_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    exclude: Iterable[str] = (),
+    defaults: dict[str, Any] | None = None,
+) -> None:
+    """Add ``--config FILE`` and one flag per ``TrainConfig`` setting.
+
+    Args:
+        parser: the subcommand's parser.
+        exclude: settings that the command sets itself (e.g. the swept ``r``/``l``).
+        defaults: the command's own defaults, shown in the help and applied when
+            neither the flag nor the config file gives the setting.
+    """
+    from simloss.experiments.config import (
+        TrainConfig,
+        setting_choices,
+        setting_help,
+        setting_type,
+    )
+
+    shown = dict(defaults or {})
+    parser.set_defaults(_setting_defaults=shown)
+    group = parser.add_argument_group("run settings (TrainConfig; see docs/experiments.md)")
+    group.add_argument(
+        "--config",
+        dest=_CONFIG_DEST,
+        type=Path,
+        metavar="FILE",
+        help="JSON file of TrainConfig settings (e.g. a run's config.json); flags override it",
+    )
+    skipped = set(exclude)
+    field_defaults = TrainConfig().to_dict()
+    for name in TrainConfig.field_names():
+        if name in skipped:
+            continue
+        kind, _ = setting_type(name)
+        flag = "--" + name.replace("_", "-")
+        help_text = setting_help(name)
+        if name in shown:
+            help_text += f" (default here: {shown[name]})"
+        elif field_defaults[name] is not None and kind is not bool:
+            help_text += f" (default {field_defaults[name]})"
+        kwargs: dict[str, Any] = {"dest": _dest(name), "default": None, "help": help_text}
+        if kind is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            continue
+        choices = setting_choices(name)
+        if choices:
+            kwargs["choices"] = choices
+        metavar = name.upper() if not choices else None
+        group.add_argument(flag, type=kind, metavar=metavar, **kwargs)
+
+
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The run settings of parsed arguments, as a dict of ``TrainConfig`` keys.
+
+    Precedence, lowest first: the command's ``defaults`` (given to
+    :func:`add_config_arguments`), the ``--config`` file, then the flags given.
+    """
+    from simloss.experiments.config import TrainConfig, read_config_file
+
+    settings: dict[str, Any] = dict(getattr(args, "_setting_defaults", {}))
+    path = getattr(args, _CONFIG_DEST, None)
+    if path is not None:
+        settings.update(read_config_file(path))
+    for name in TrainConfig.field_names():
+        value = getattr(args, _dest(name), None)
+        if value is not None:
+            settings[name] = value
+    return settings
+
+
+def config_from_args(args: argparse.Namespace, *, overrides: dict[str, Any] | None = None) -> Any:
+    """The ``TrainConfig`` of parsed arguments (:func:`settings_from_args`), then ``overrides``.
+
+    Returns:
+        A :class:`~simloss.experiments.config.TrainConfig` (not resolved).
+    """
+    from simloss.experiments.config import TrainConfig
+
+    return TrainConfig.from_dict({**settings_from_args(args), **(overrides or {})})

@@ -1,0 +1,192 @@
+"""The report's tables as one model, rendered to Markdown and LaTeX by :mod:`.render`.
+
+A :class:`Table` is a list of rows, one per value of the swept parameter, each
+with a :class:`Cell` per (split, metric) column. Numbers are formatted once,
+here (percent for accuracy-type metrics, two decimals); bold and the
+significance mark are properties of the cell, which each format draws its own
+way (``**15.30+**`` in Markdown, ``\\textbf{15.30$^{+}$}`` in LaTeX).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from simloss.experiments.points import format_value, value_key
+from simloss.experiments.report.stats import min_pairs_for_significance
+from simloss.experiments.report.summary import SPLIT_LABELS, SPLITS, SweepSummary
+from simloss.experiments.specs import DATASETS, metric_spec
+
+__all__ = [
+    "Cell",
+    "Row",
+    "Table",
+    "column_label",
+    "mean_table",
+    "metric_label",
+    "paper_table",
+    "std_table",
+    "tests_table",
+]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell: its text, the significance mark (``"+"``, ``"-"``, ``""``) and bold."""
+
+    text: str
+    mark: str = ""
+    bold: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row: the parameter value as shown, the runs it holds (``None``: not shown), cells."""
+
+    label: str
+    runs: str | None
+    cells: tuple[Cell, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of the report.
+
+    Attributes:
+        title: its heading (Markdown) / caption (LaTeX).
+        param: the swept parameter (first column).
+        columns: ``(split, metric)`` per cell column; ``split`` is ``""`` for a
+            table over metrics alone (the significance tests).
+        rows: the rows.
+    """
+
+    title: str
+    param: str
+    columns: tuple[tuple[str, str], ...]
+    rows: tuple[Row, ...]
+
+    @property
+    def has_runs(self) -> bool:
+        """Whether the table has a runs column."""
+        return any(row.runs is not None for row in self.rows)
+
+
+def metric_label(metric: str) -> str:
+    """A metric's column header: ``"Acc (%)"``, ``"MAE"``; an unknown metric by its key."""
+    spec = metric_spec(metric)
+    return metric if spec is None else spec.header()
+
+
+def column_label(split: str, metric: str) -> str:
+    """A column's header: ``"Validation Acc (%)"``."""
+    return f"{SPLIT_LABELS[split]} {metric_label(metric)}" if split else metric_label(metric)
+
+
+def _scale(metric: str) -> float:
+    spec = metric_spec(metric)
+    return 1.0 if spec is None else spec.scale()
+
+
+def _number(value: float, metric: str) -> str:
+    return "n/a" if math.isnan(value) else f"{value * _scale(metric):.2f}"
+
+
+def _columns(summary: SweepSummary) -> tuple[tuple[str, str], ...]:
+    return tuple((split, metric) for split in SPLITS for metric in summary.metrics)
+
+
+def _runs_text(summary: SweepSummary, value: float) -> str:
+    counts = {c.n for (v, _, _), c in summary.cells.items() if v == value}
+    if not counts:
+        return "0"
+    low, high = min(counts), max(counts)
+    return str(low) if low == high else f"{low}-{high}"
+
+
+def mean_table(summary: SweepSummary) -> Table:
+    """Means over runs; the best validation mean of each metric bold; test values marked."""
+    rows = []
+    for value in summary.values:
+        cells = []
+        for split, metric in _columns(summary):
+            cell = summary.cells.get((value, split, metric))
+            if cell is None:
+                cells.append(Cell("-"))
+                continue
+            test = summary.tests.get((value, metric)) if split == "test" else None
+            bold = split == "val" and summary.is_best(value, split, metric)
+            cells.append(Cell(_number(cell.mean, metric), "" if test is None else test.mark, bold))
+        rows.append(Row(format_value(value), _runs_text(summary, value), tuple(cells)))
+    return Table("Mean over runs", summary.param, _columns(summary), tuple(rows))
+
+
+def std_table(summary: SweepSummary) -> Table:
+    """Sample standard deviations over runs (``ddof = 1``; ``n/a`` for one run)."""
+    rows = []
+    for value in summary.values:
+        cells = []
+        for split, metric in _columns(summary):
+            cell = summary.cells.get((value, split, metric))
+            cells.append(Cell("-" if cell is None else _number(cell.std, metric)))
+        rows.append(Row(format_value(value), _runs_text(summary, value), tuple(cells)))
+    title = "Standard deviation over runs (ddof = 1)"
+    return Table(title, summary.param, _columns(summary), tuple(rows))
+
+
+def tests_table(summary: SweepSummary) -> Table:
+    """The significance tests of the test split against CCE: mark and reason per cell."""
+    columns = tuple(("", metric) for metric in summary.metrics)
+    rows = []
+    for value in summary.values:
+        if value == summary.baseline:
+            continue
+        cells = []
+        for metric in summary.metrics:
+            test = summary.tests.get((value, metric))
+            text = "no test values" if test is None else f"{test.mark} {test.reason}".strip()
+            cells.append(Cell(text))
+        rows.append(Row(format_value(value), None, tuple(cells)))
+    title = "Significance tests (test split, against CCE)"
+    return Table(title, summary.param, columns, tuple(rows))
+
+
+def tests_explanation(summary: SweepSummary) -> str:
+    """What a cell of :func:`tests_table` says."""
+    return (
+        f"Each cell: the mark, the p-value and the runs entering the test (non-zero paired "
+        f"differences of the runs both rows have). A two-sided test needs at least "
+        f"{min_pairs_for_significance(summary.alpha)} non-zero differences to reach "
+        f"p < {summary.alpha:g}; with fewer it is not made."
+    )
+
+
+def paper_table(summary: SweepSummary) -> Table | None:
+    """The paper's published numbers for the values of this sweep (``None``: the paper has none).
+
+    Rows in the paper's order (by distance from CCE); the paper's own bold and
+    marks; ``-`` where the paper has no number for a column.
+    """
+    paper = summary.paper_cells()
+    if not paper:
+        return None
+    values = sorted(
+        {value_key(v) for v, _, _ in paper}, key=lambda v: (abs(v - summary.baseline), v)
+    )
+    rows = []
+    for value in (v for v in values if v in summary.runs):
+        cells = []
+        for split, metric in _columns(summary):
+            pcell = paper.get((value, split, metric))
+            cells.append(
+                Cell("-") if pcell is None else Cell(f"{pcell.mean:.2f}", pcell.mark, pcell.bold)
+            )
+        rows.append(Row(format_value(value), None, tuple(cells)))
+    spec = DATASETS.get(summary.dataset.lower())
+    number = spec.paper_table if spec is not None else None
+    title = f"The paper's numbers (Table {number}, {summary.dataset}, 10 runs each)"
+    return Table(title, summary.param, _columns(summary), tuple(rows))
+
+
+def paper_values(summary: SweepSummary) -> list[float]:
+    """The values of ``param`` the paper reports for this dataset."""
+    return sorted({value_key(v) for v, _, _ in summary.paper_cells()})

@@ -1,0 +1,89 @@
+"""A sweep's report on disk: the tables in three formats and the figures, nothing stale."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from simloss.experiments._files import atomic_write_text
+from simloss.experiments.record import SweepRecord
+from simloss.experiments.report.render import to_csv, to_latex, to_markdown
+from simloss.experiments.report.summary import summarize_sweep
+
+__all__ = ["REPORT_FILES", "write_report"]
+
+#: The files a report may hold (``*`` stands for the swept parameter's name).
+REPORT_FILES = (
+    "report.md",
+    "report.tex",
+    "report.csv",
+    "metrics_vs_*.png",
+    "metrics_vs_*.pdf",
+    "figure2.png",
+    "figure2.pdf",
+    "similarity.png",
+    "similarity.pdf",
+)
+
+
+def write_report(
+    records: Sequence[SweepRecord] | Sequence[Mapping[str, Any]],
+    out_dir: str | os.PathLike[str],
+    *,
+    dataset: str | None = None,
+    figures: bool = True,
+    expected_values: Sequence[float] | None = None,
+    expected_runs: int | None = None,
+    figure2_values: Sequence[float] | None = None,
+    figure2_class: float | None = None,
+) -> Path:
+    """Write a sweep's report: Markdown, LaTeX and CSV tables and the figures.
+
+    Files written into ``out_dir`` (created when absent): ``report.md``,
+    ``report.tex``, ``report.csv`` and, with ``figures``, ``metrics_vs_<param>``,
+    ``figure2`` (from the recorded distributions) and ``similarity`` as PNG and
+    PDF. Figures that the records cannot support are skipped with a note in the
+    report. Report files of an earlier report in ``out_dir`` that this one does
+    not write are removed, so the folder never mixes two reports.
+
+    Args:
+        records: run records as returned by ``load_records``.
+        out_dir: the output folder, usually ``<sweep>/report``.
+        dataset: the dataset the records must belong to (default: theirs).
+        figures: whether to draw the figures.
+        expected_values: the sweep's grid, to list values with no finished run.
+        expected_runs: runs per value of a complete sweep.
+        figure2_values: parameter values drawn in Figure 2 (default: CCE and the
+            values with the best validation mean of each metric, as in the paper).
+        figure2_class: the class value of Figure 2 (b) (default: age 30, or the
+            most frequent test class where no class has the value 30).
+
+    Returns:
+        The path of ``report.md``.
+    """
+    summary = summarize_sweep(
+        records, dataset=dataset, expected_values=expected_values, expected_runs=expected_runs
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    figure_names: list[str] = []
+    if figures:
+        from simloss.experiments.report.figures import draw_report_figures
+
+        figure_names, figure_notes = draw_report_figures(
+            summary, out, figure2_values=figure2_values, figure2_class=figure2_class
+        )
+        summary.notes.extend(figure_notes)
+    md_path = out / "report.md"
+    atomic_write_text(out / "report.csv", to_csv(summary))
+    atomic_write_text(out / "report.tex", to_latex(summary))
+    atomic_write_text(md_path, to_markdown(summary, figures=figure_names))
+    written = {"report.md", "report.tex", "report.csv"}
+    written |= {f"{Path(n).stem}.{ext}" for n in figure_names for ext in ("png", "pdf")}
+    for pattern in REPORT_FILES:
+        for stale in out.glob(pattern):
+            if stale.name not in written:
+                stale.unlink()
+    return md_path

@@ -1,0 +1,135 @@
+"""Training records stored with a sweep's trials: writing them, reading them back.
+
+Each finished trial carries the user attributes ``param`` (``"r"`` or ``"l"``),
+``value`` (float), ``run`` (int), ``record`` (the run record of
+:func:`simloss.experiments.train.run_training`) and ``record_path`` (the record
+file, relative to the sweep folder), plus flat ``val_<metric>`` /
+``test_<metric>`` attributes so that ``optuna-dashboard`` shows the metrics as
+columns. :func:`load_records` reads them back, read-only, from a sweep folder
+or from any Optuna storage URL; sweeps written by earlier versions of simloss
+read the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, cast
+
+import optuna
+
+from simloss.experiments.points import point_key
+from simloss.experiments.record import RunRecord, SweepRecord
+from simloss.experiments.sweep.storage import (
+    dispose,
+    open_storage,
+    resolve_source,
+    storage_error,
+)
+
+__all__ = ["attach_record", "load_records"]
+
+
+def attach_record(
+    storage: optuna.storages.BaseStorage,
+    trial_id: int,
+    record: RunRecord | Mapping[str, Any],
+    record_path: str,
+) -> None:
+    """Store a training record with a running trial (user attributes).
+
+    Sets ``record``, ``record_path`` and one flat attribute per metric
+    (``val_acc``, ``test_mae``, ...) for the dashboard.
+
+    Args:
+        storage: the study's storage.
+        trial_id: the storage's id of the trial (running).
+        record: the record returned by ``run_training``.
+        record_path: the record file, relative to the sweep folder.
+    """
+    metrics = record.get("metrics")
+    if not isinstance(metrics, Mapping):
+        raise ValueError(f"Expected the record to have a 'metrics' mapping, found {metrics!r}")
+    storage.set_trial_user_attr(trial_id, "record", dict(record))
+    storage.set_trial_user_attr(trial_id, "record_path", record_path)
+    for split in ("val", "test"):
+        for name, metric in (metrics.get(split) or {}).items():
+            if isinstance(metric, (int, float)) and math.isfinite(metric):
+                storage.set_trial_user_attr(trial_id, f"{split}_{name}", float(metric))
+
+
+def _pick_study(storage: optuna.storages.BaseStorage, url: str, study_name: str | None) -> str:
+    names = optuna.get_all_study_names(storage)
+    if study_name is not None:
+        if study_name not in names:
+            raise ValueError(f"Expected a study named {study_name!r} in {url}, found {names}")
+        return study_name
+    if len(names) != 1:
+        raise ValueError(
+            f"Expected `study_name` for storage {url}, which holds {len(names)} studies: {names}"
+        )
+    return names[0]
+
+
+def load_records(source: str | Path, study_name: str | None = None) -> list[SweepRecord]:
+    """The records of a sweep's finished trials, read without writing to the storage.
+
+    Args:
+        source: a sweep folder (``sweep.json`` names the storage and study) or an
+            Optuna storage URL.
+        study_name: the study; needed for a URL whose storage holds several.
+
+    Returns:
+        One record per finished trial, sorted by (value, run): the training record
+        plus the keys ``param``, ``value`` and ``run``. Raises ``ValueError`` if
+        two finished trials hold the same grid point and run.
+
+    Example:
+        >>> import tempfile, optuna
+        >>> from optuna.trial import create_trial
+        >>> from simloss.experiments.sweep.storage import sqlite_url
+        >>> url = sqlite_url(tempfile.mkdtemp() + "/s.db")
+        >>> study = optuna.create_study(study_name="demo", storage=url)
+        >>> rec = {"metrics": {"val": {"mae": 1.5}, "test": {"mae": 1.7}}}
+        >>> attrs = {"param": "r", "value": 0.3, "run": 0, "record": rec,
+        ...          "record_path": "trials/r=0.3_run=0/record.json"}
+        >>> study.add_trial(create_trial(value=1.5, user_attrs=attrs))
+        >>> [(r["param"], r["value"], r["run"], r["metrics"]["test"]["mae"])
+        ...  for r in load_records(url)]
+        [('r', 0.3, 0, 1.7)]
+    """
+    url, name = resolve_source(source, study_name)
+    storage = open_storage(url, read_only=True)
+    try:
+        name = _pick_study(storage, url, name)
+        study = optuna.load_study(study_name=name, storage=storage)
+        complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    except ValueError:
+        raise
+    except Exception as exc:  # a database that fails while being read
+        raise storage_error(url, exc) from exc
+    finally:
+        dispose(storage)
+    seen: dict[tuple[float, int], int] = {}
+    records: list[SweepRecord] = []
+    for trial in complete:
+        attrs = trial.user_attrs
+        missing = [k for k in ("param", "value", "run", "record") if k not in attrs]
+        if missing:
+            raise ValueError(
+                f"Expected finished trial {trial.number} of study {name!r} to carry the "
+                f"user attributes param, value, run and record, but {missing} are missing"
+            )
+        key = point_key(attrs["value"], attrs["run"])
+        if key in seen:
+            raise ValueError(
+                f"Study {name!r} holds two finished trials ({seen[key]} and {trial.number}) "
+                f"for {attrs['param']}={key[0]} run {key[1]}"
+            )
+        seen[key] = trial.number
+        record = cast(SweepRecord, dict(attrs["record"]))
+        record["param"], record["value"], record["run"] = attrs["param"], key[0], key[1]
+        records.append(record)
+    records.sort(key=lambda r: (r["value"], r["run"]))
+    return records

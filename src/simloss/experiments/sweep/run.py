@@ -1,0 +1,404 @@
+"""One sweep command: check the settings, set up the study, run the workers, count.
+
+Rerunning the command recomputes the remaining points from the storage:
+points with a finished trial are never rerun; points whose trial failed with an
+error are tried again. The sweep's fixed settings and data fingerprint are
+stored with the study and in ``sweep.json``; a command with other fixed
+settings or other data is refused, naming what differs. A command with a
+larger grid or more runs adds the new points and leaves the finished ones
+alone.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from simloss.experiments._files import atomic_write_json
+from simloss.experiments._runtime import resolve_device
+from simloss.experiments.config import METRIC_GOALS, TrainConfig, point_config
+from simloss.experiments.points import format_value
+from simloss.experiments.sweep.grid import Grid
+from simloss.experiments.sweep.queue import FailedPoint, census, enqueue_missing
+from simloss.experiments.sweep.settings import (
+    LOCAL_KEYS,
+    check_settings,
+    data_fingerprint,
+    fixed_settings,
+)
+from simloss.experiments.sweep.storage import (
+    DB_FILE,
+    SWEEP_FILE,
+    dispose,
+    is_storage_error,
+    open_storage,
+    open_with_retry,
+    read_sweep_file,
+    sqlite_path,
+    sqlite_url,
+    storage_error,
+)
+from simloss.experiments.sweep.trials import (
+    DEFAULT_HEARTBEAT_S,
+    DISK_FULL,
+    MAX_RETRY,
+    SETTINGS_ATTR,
+    DiskFullError,
+    WorkerArgs,
+)
+from simloss.experiments.sweep.workers import quiet_optuna, run_workers, worker_threads
+
+__all__ = ["GRID_ATTR", "SCHEMA_VERSION", "SweepResult", "run_sweep"]
+
+#: The study attribute that holds the sweep's whole grid.
+GRID_ATTR = "simloss_grid"
+#: Version of the layout of ``sweep.json`` and the study's settings.
+SCHEMA_VERSION = 1
+_LOCK_FILE = ".sweep.lock"
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a sweep command achieved.
+
+    Args:
+        out_dir: the sweep folder.
+        storage: the storage URL.
+        study_name: the Optuna study.
+        grid: the sweep's whole grid (after merging this command's).
+        finished: finished points.
+        failed: points whose last trial failed, with the error.
+        missing: points neither finished nor failed (e.g. every worker died).
+        worker_errors: one line per worker process that exited abnormally.
+        wall_time_s: seconds this command took.
+    """
+
+    out_dir: Path
+    storage: str
+    study_name: str
+    grid: Grid
+    finished: int
+    failed: tuple[FailedPoint, ...]
+    missing: tuple[tuple[float, int], ...]
+    worker_errors: tuple[str, ...]
+    wall_time_s: float
+
+    @property
+    def total(self) -> int:
+        """The number of grid points x runs."""
+        return len(self.grid.values) * self.grid.runs
+
+    @property
+    def ok(self) -> bool:
+        """Whether every point has finished."""
+        return self.finished == self.total
+
+    def summary(self) -> str:
+        """A few lines for people: counts, failures, where things are."""
+        p = self.grid.param
+        lines = [
+            f"sweep {self.study_name}: {self.finished}/{self.total} finished, "
+            f"{len(self.failed)} failed, {len(self.missing)} missing "
+            f"({self.wall_time_s:.1f} s)"
+        ]
+        lines += [
+            f"  failed: {p}={format_value(f.value)} run {f.run} (trial {f.trial}): {f.error}"
+            for f in self.failed
+        ]
+        lines += [f"  missing: {p}={format_value(v)} run {r}" for v, r in self.missing]
+        lines += [f"  {line}" for line in self.worker_errors]
+        return "\n".join(lines)
+
+
+def run_sweep(
+    base: TrainConfig,
+    grid: Grid,
+    out_dir: str | Path,
+    *,
+    workers: int = 1,
+    threads: int | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    progress: bool | None = None,
+    heartbeat_interval: int | None = None,
+    poll_interval: float = 1.0,
+) -> SweepResult:
+    """Run (or resume, or extend) a sweep with ``workers`` local worker processes.
+
+    Args:
+        base: the settings every trial shares; its ``r``/``l`` is replaced by the
+            grid value and its ``seed`` by ``seed + run``
+            (:func:`simloss.experiments.config.point_config`). Local settings
+            (``data_dir``, ``device``, ...) may differ between reruns and
+            machines; the others are fixed for the sweep, and so is the data
+            (:func:`simloss.experiments.sweep.settings.data_fingerprint`).
+        grid: the points to run; merged with the grid the sweep already has.
+        out_dir: the sweep folder (created): ``sweep.json``, ``study.db`` with
+            the default storage, ``trials/`` (one folder per trial with its
+            ``record.json`` and ``model.pt``) and ``logs/`` (one per worker).
+        workers: local worker processes (one runs in this process).
+        threads: torch threads per worker; ``None``: ``base.num_threads``, else
+            the dataset's default (Abalone: 1), else ``cores // workers``
+            (:func:`threads_per_worker`), so workers do not oversubscribe.
+        storage: an Optuna storage URL shared with other machines; ``None``:
+            the one in ``sweep.json``, else ``sqlite:///OUT/study.db``.
+        study_name: ``None``: the one in ``sweep.json``, else ``simloss-<dataset>``.
+        progress: show a progress bar over trials (on stderr); ``None``:
+            ``base.progress``, else only when stderr is a terminal.
+        heartbeat_interval: seconds between heartbeats of a running trial; a
+            trial without one for ``3 x`` this long counts as dead and is rerun.
+            Fixed when the sweep is created (default 10); ``None`` keeps it.
+        poll_interval: seconds between looks at the storage while waiting.
+
+    Returns:
+        A :class:`SweepResult`. Failed trials do not raise; they are listed.
+
+    Raises:
+        ValueError, TypeError: bad arguments, or settings or data that differ
+            from the sweep's (checked before anything runs).
+        FileNotFoundError: a missing data folder or storage folder.
+        RuntimeError: no such device; the storage failed; the disk is full.
+    """
+    started = time.monotonic()
+    if not isinstance(base, TrainConfig):
+        raise TypeError(f"Expected `base` to be a TrainConfig, found {type(base).__name__}")
+    if not isinstance(grid, Grid):
+        raise TypeError(f"Expected `grid` to be a Grid, found {type(grid).__name__}")
+    grid.check_dataset(base.dataset)
+    threads = worker_threads(base, workers, threads)
+    if heartbeat_interval is not None and (
+        isinstance(heartbeat_interval, bool)
+        or not isinstance(heartbeat_interval, int)
+        or heartbeat_interval < 1
+    ):
+        raise ValueError(
+            "Expected `heartbeat_interval` to be an int >= 1 (seconds), found "
+            f"{heartbeat_interval!r}"
+        )
+    if not poll_interval > 0:
+        raise ValueError(f"Expected `poll_interval` > 0, found {poll_interval!r}")
+    for value in grid.values:  # every value must make a valid config before anything runs
+        point_config(base, grid.param, value, 0).resolve()
+    resolve_device(base.device)
+    if storage is not None:
+        _check_storage_arg(storage)
+    if progress is None:
+        progress = bool(base.progress if base.progress is not None else base.resolve().progress)
+    if base.download:  # the data must be there to be fingerprinted: fetch it once, here
+        from simloss.experiments.data import load_data
+
+        load_data(base)
+    data = data_fingerprint(base)
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    local = {k: getattr(base, k) for k in LOCAL_KEYS}
+    local.update(progress=False, num_threads=threads)
+
+    with _folder_lock(out):
+        url, name = _resolve_storage(out, base.dataset, storage, study_name)
+        merged, interval, finished_before = _prepare(
+            out, url, name, storage, base, grid, heartbeat_interval, data
+        )
+
+    quiet_optuna()
+    args = WorkerArgs(
+        out_dir=str(out),
+        url=url,
+        study_name=name,
+        local=local,
+        threads=threads,
+        heartbeat_interval=interval,
+        poll_interval=poll_interval,
+        parent_pid=os.getpid(),
+    )
+    try:
+        worker_errors = run_workers(args, workers, merged.points(), finished_before, progress)
+    except DiskFullError as exc:
+        raise RuntimeError(f"{exc}. Free disk space and rerun the same command") from exc
+    except Exception as exc:
+        if is_storage_error(exc):
+            raise storage_error(url, exc) from exc
+        raise
+
+    storage_obj = open_storage(url)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage_obj)
+        counts = census(study.get_trials(deepcopy=False), merged.points())
+    finally:
+        dispose(storage_obj)
+    full = [f for f in counts.failed.values() if f.error.startswith(DISK_FULL)]
+    if full:
+        raise RuntimeError(
+            f"trial {full[0].trial} ({merged.param}={format_value(full[0].value)} run "
+            f"{full[0].run}) stopped: {full[0].error}. Free disk space and rerun the same command"
+        )
+    missing = [p for p in merged.points() if p not in counts.finished and p not in counts.failed]
+    return SweepResult(
+        out_dir=out,
+        storage=url,
+        study_name=name,
+        grid=merged,
+        finished=len(counts.finished),
+        failed=tuple(counts.failed[p] for p in merged.points() if p in counts.failed),
+        missing=tuple(missing),
+        worker_errors=tuple(worker_errors),
+        wall_time_s=time.monotonic() - started,
+    )
+
+
+def _check_storage_arg(url: str) -> None:
+    if not isinstance(url, str) or "://" not in url:
+        raise ValueError(
+            f"Expected `storage` to be a storage URL such as sqlite:///x.db or "
+            f"postgresql://user@host/db, but found {url!r}"
+        )
+    path = sqlite_path(url) if url.startswith("sqlite:") else None
+    if path is not None and not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"Expected the folder of --storage {url!r} to exist, but {path.parent} does not "
+            "(create it first)"
+        )
+
+
+@contextmanager
+def _folder_lock(out: Path) -> Iterator[None]:
+    """Serialise the setup of processes that share one sweep folder."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover (Windows): the storage's own locking remains
+        yield
+        return
+    with open(out / _LOCK_FILE, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _resolve_storage(
+    out: Path, dataset: str, storage: str | None, study_name: str | None
+) -> tuple[str, str]:
+    previous = read_sweep_file(out) if (out / SWEEP_FILE).is_file() else None
+    default = sqlite_url(out / DB_FILE)
+    if previous is not None:
+        before = previous.get("storage") or default
+        if storage is not None and storage != before:
+            raise ValueError(
+                f"Expected `storage` {before!r} (the one of the sweep in {out}), "
+                f"but found {storage!r}; use another --out for another storage"
+            )
+        if study_name is not None and study_name != previous["study_name"]:
+            raise ValueError(
+                f"Expected `study_name` {previous['study_name']!r} (the one of the sweep in "
+                f"{out}), but found {study_name!r}; use another --out for another study"
+            )
+        storage = storage or previous.get("storage")
+        study_name = previous["study_name"]
+    return storage or default, study_name or f"simloss-{dataset}"
+
+
+def _prepare(
+    out: Path,
+    url: str,
+    name: str,
+    storage_arg: str | None,
+    base: TrainConfig,
+    grid: Grid,
+    heartbeat_interval: int | None,
+    data: dict[str, Any],
+) -> tuple[Grid, int, int]:
+    """Create or load the study, check settings, merge the grid, enqueue missing points.
+
+    Returns:
+        The merged grid, the heartbeat interval and the number of points finished before.
+    """
+    quiet_optuna()
+    fixed = fixed_settings(base, grid.param)
+    goal = METRIC_GOALS[str(fixed["monitor"])]
+    storage = open_with_retry(url)
+    try:
+        try:
+            study = optuna.create_study(
+                study_name=name,
+                storage=storage,
+                direction="minimize" if goal == "min" else "maximize",
+            )
+        except optuna.exceptions.DuplicatedStudyError:
+            study = optuna.load_study(study_name=name, storage=storage)
+        wanted = {
+            "schema_version": SCHEMA_VERSION,
+            "dataset": base.dataset,
+            "param": grid.param,
+            "fixed": fixed,
+            "data": data,
+            "heartbeat_interval": heartbeat_interval or DEFAULT_HEARTBEAT_S,
+        }
+        settings = study.user_attrs.get(SETTINGS_ATTR)
+        if settings is None:
+            if study.get_trials(deepcopy=False):
+                raise ValueError(
+                    f"Study {name!r} in {url} has trials but no simloss sweep settings; "
+                    "choose another --study-name"
+                )
+            study.set_user_attr(SETTINGS_ATTR, wanted)
+            settings = optuna.load_study(study_name=name, storage=storage).user_attrs[SETTINGS_ATTR]
+        check_settings(
+            settings, wanted, name, heartbeat_interval is not None, data_dir=base.data_dir
+        )
+        if settings.get("data") is None:
+            # A sweep made before data fingerprints: its data is this command's from now on.
+            settings = {**settings, "data": data}
+            study.set_user_attr(SETTINGS_ATTR, settings)
+        stored = study.user_attrs.get(GRID_ATTR)
+        merged = grid if stored is None else Grid(**stored).merged(grid)
+        if merged != (None if stored is None else Grid(**stored)):
+            study.set_user_attr(GRID_ATTR, merged.to_dict())
+    except Exception as exc:
+        if is_storage_error(exc):
+            raise storage_error(url, exc) from exc
+        raise
+    finally:
+        dispose(storage)
+
+    interval = int(settings["heartbeat_interval"])
+    storage = open_storage(
+        url, heartbeat_interval=interval, grace_period=3 * interval, max_retry=MAX_RETRY
+    )
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        counts = census(study.get_trials(deepcopy=False), merged.points())
+        enqueue_missing(study, merged.param, merged.points(), merged.runs, counts)
+    finally:
+        dispose(storage)
+
+    atomic_write_json(
+        out / SWEEP_FILE,
+        {
+            "schema_version": SCHEMA_VERSION,
+            "study_name": name,
+            "storage": storage_arg if storage_arg is not None else _stored_url(out, url),
+            "dataset": base.dataset,
+            "grid": merged.to_dict(),
+            "fixed": fixed,
+            "data": settings["data"],
+            "heartbeat_interval": interval,
+        },
+    )
+    return merged, interval, len(counts.finished)
+
+
+def _stored_url(out: Path, url: str) -> str | None:
+    # The default storage is written as null, so the folder can move.
+    return None if url == sqlite_url(out / DB_FILE) else url

@@ -1,0 +1,206 @@
+"""What a sweep is: its fixed settings, the fingerprint of its data, and their checks.
+
+Every trial of a sweep shares its fixed settings (all resolved
+:class:`~simloss.experiments.config.TrainConfig` settings except the swept
+parameter and the local ones) and its data. Both are stored with the study;
+a later command with other settings or other data is refused, naming what
+differs, so one sweep never mixes runs of two setups.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from simloss.experiments.config import TrainConfig, point_config
+from simloss.experiments.specs import dataset_spec
+
+__all__ = [
+    "LOCAL_KEYS",
+    "check_settings",
+    "data_fingerprint",
+    "fixed_settings",
+    "sweep_base",
+]
+
+#: Settings that say where things are or how to run them, not what is computed:
+#: they may differ between machines and reruns of one sweep (``local`` fields).
+LOCAL_KEYS: tuple[str, ...] = tuple(TrainConfig.local_names())
+_EXTRA_KEYS = ("vectors_sha256",)
+
+
+def fixed_settings(base: TrainConfig, param: str) -> dict[str, Any]:
+    """The settings every trial of a sweep shares, which a rerun may not change.
+
+    All resolved :class:`TrainConfig` settings except the swept parameter and the
+    local ones (:data:`LOCAL_KEYS`: paths, device, threads, progress bars). The
+    ``seed`` is the base seed (run ``i`` trains with ``seed + i``). A vectors file
+    enters through its SHA-256, so the same file at another path is the same sweep.
+
+    Args:
+        base: the sweep's base config (its ``r``/``l`` is ignored).
+        param: the swept parameter.
+
+    Returns:
+        A dict of plain JSON types.
+
+    Example:
+        >>> fixed = fixed_settings(TrainConfig(dataset="abalone", epochs=3), "r")
+        >>> fixed["epochs"], fixed["similarity"], "r" in fixed, "data_dir" in fixed
+        (3, 'order', False, False)
+    """
+    config = point_config(base, param, 0.0, 0)
+    fixed = {k: v for k, v in config.resolve().to_dict().items() if k not in LOCAL_KEYS}
+    del fixed[param]
+    fixed["seed"] = base.seed
+    if base.vectors is not None:
+        fixed["vectors_sha256"] = _sha256_file(Path(base.vectors), "vectors")
+    return fixed
+
+
+def sweep_base(fixed: dict[str, Any], local: dict[str, Any]) -> TrainConfig:
+    """The base config of a stored sweep: its fixed settings plus this machine's local ones.
+
+    The inverse of :func:`fixed_settings` (the similarity follows from the swept
+    parameter, which :func:`simloss.experiments.config.point_config` sets).
+
+    Example:
+        >>> fixed = fixed_settings(TrainConfig(dataset="abalone", epochs=3, seed=4), "r")
+        >>> base = sweep_base(fixed, {"device": "cpu"})
+        >>> point_config(base, "r", 0.5, 1).resolve() == TrainConfig(
+        ...     dataset="abalone", epochs=3, seed=5, r=0.5, device="cpu").resolve()
+        True
+    """
+    data = {k: v for k, v in fixed.items() if k not in _EXTRA_KEYS and k != "similarity"}
+    data.update(local)
+    return TrainConfig.from_dict(data)
+
+
+def _sha256_file(path: Path, what: str) -> str:
+    if not path.is_file():
+        raise FileNotFoundError(f"`{what}` file {path} does not exist")
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def data_fingerprint(config: TrainConfig) -> dict[str, Any]:
+    """The identity of a run's source data: files, bytes and a SHA-256 of their contents.
+
+    A file (Abalone's ``abalone.data``, a CIFAR-100 tarball) is hashed whole; a
+    folder is hashed over every file below it (hidden ones excepted), each
+    entered with its path relative to the folder, its size and its bytes. The
+    same data at another path or on another machine gives the same fingerprint;
+    one changed byte gives another. The embedded Abalone data is its packaged
+    file.
+
+    Args:
+        config: the sweep's base config (its ``dataset`` and ``data_dir``).
+
+    Returns:
+        ``{"files": n, "bytes": total, "sha256": hex}``.
+
+    Raises:
+        FileNotFoundError: ``data_dir`` does not exist.
+
+    Example:
+        >>> fp = data_fingerprint(TrainConfig(dataset="abalone"))
+        >>> fp["files"], fp["bytes"] > 100_000, len(fp["sha256"])
+        (1, True, 64)
+    """
+    if config.data_dir is None:
+        embedded = dataset_spec(config.dataset).embedded
+        if embedded is None:
+            raise ValueError(f"Expected `data_dir` for dataset {config.dataset!r}, but found None")
+        source = resources.files("simloss").joinpath("data", embedded)
+        with resources.as_file(source) as path:
+            return _fingerprint(Path(path))
+    path = Path(config.data_dir)
+    if not path.exists():
+        raise FileNotFoundError(f"`data_dir` {path} does not exist")
+    return _fingerprint(path)
+
+
+def _fingerprint(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    if path.is_file():
+        files = [(path.name, path)]
+    else:
+        files = sorted(
+            (p.relative_to(path).as_posix(), p)
+            for p in path.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+    total = 0
+    for name, file in files:
+        size = file.stat().st_size
+        total += size
+        digest.update(f"{name}\0{size}\0".encode())
+        with open(file, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return {"files": len(files), "bytes": total, "sha256": digest.hexdigest()}
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    keys = sorted(set(old) | set(new))
+    return [f"{k}={old.get(k)!r} (now {new.get(k)!r})" for k in keys if old.get(k) != new.get(k)]
+
+
+def _describe(data: dict[str, Any]) -> str:
+    return f"{data.get('files')} file(s), {data.get('bytes')} bytes, sha256 {data.get('sha256')}"
+
+
+def check_settings(
+    stored: dict[str, Any],
+    wanted: dict[str, Any],
+    name: str,
+    heartbeat_given: bool,
+    *,
+    data_dir: str | None = None,
+) -> None:
+    """Refuse a command whose sweep settings differ from the stored ones, naming them.
+
+    Args:
+        stored: the settings stored with the study (``dataset``, ``param``,
+            ``fixed``, ``heartbeat_interval`` and, since the data fingerprint was
+            introduced, ``data``).
+        wanted: the same for this command.
+        name: the study name (for the message).
+        heartbeat_given: whether this command set the heartbeat interval.
+        data_dir: this command's data folder (for the message).
+
+    Raises:
+        ValueError: a fixed setting, the data or the heartbeat differ.
+    """
+    advice = "Fixed settings of a sweep cannot change: use another --out or --study-name"
+    if stored.get("dataset") != wanted["dataset"]:
+        raise ValueError(
+            f"Sweep {name!r} is over dataset {stored.get('dataset')!r}; this command asks for "
+            f"{wanted['dataset']!r}. {advice}"
+        )
+    if stored.get("param") != wanted["param"]:
+        raise ValueError(
+            f"Sweep {name!r} varies {stored.get('param')!r}, this command {wanted['param']!r}"
+        )
+    diffs = _differences(stored.get("fixed", {}), wanted["fixed"])
+    if diffs:
+        raise ValueError(
+            f"Sweep {name!r} was made with other fixed settings: {'; '.join(diffs)}. {advice}"
+        )
+    old_data = stored.get("data")
+    if old_data is not None and old_data != wanted["data"]:
+        raise ValueError(
+            f"Sweep {name!r} was made on other data: {_describe(old_data)} (now "
+            f"{_describe(wanted['data'])} in {data_dir or 'the embedded data'}). "
+            "A sweep's runs must share their data: use another --out or --study-name"
+        )
+    if heartbeat_given and stored.get("heartbeat_interval") != wanted["heartbeat_interval"]:
+        raise ValueError(
+            f"Sweep {name!r} uses heartbeat_interval={stored.get('heartbeat_interval')} s "
+            f"(now {wanted['heartbeat_interval']}); every worker of a sweep must use the same"
+        )

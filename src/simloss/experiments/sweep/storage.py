@@ -1,0 +1,377 @@
+"""Where a sweep lives: its folder, its ``sweep.json`` and its Optuna storage.
+
+A sweep folder holds ``sweep.json`` (fixed settings, grid, storage URL, study
+name) and, with the default storage, ``study.db`` (SQLite). :func:`open_storage`
+is the one way simloss opens an Optuna storage: for a sweep's workers (SQLite
+tuned for several processes) or, with ``read_only=True``, for readers such as
+``simloss report``, which then never write a byte, even to a zero-byte file or
+a read-only folder. Damaged or missing storages give one-line errors that name
+the file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from simloss.experiments._files import read_json_object
+
+__all__ = [
+    "DB_FILE",
+    "SQLITE_TIMEOUT_S",
+    "SWEEP_FILE",
+    "dispose",
+    "driver_error",
+    "is_storage_error",
+    "open_storage",
+    "read_sweep_file",
+    "resolve_source",
+    "sqlite_path",
+    "sqlite_url",
+    "storage_error",
+]
+
+#: The sweep's settings file inside a sweep folder.
+SWEEP_FILE = "sweep.json"
+#: The default SQLite storage inside a sweep folder.
+DB_FILE = "study.db"
+#: Seconds SQLite waits for a lock held by another process before giving up.
+SQLITE_TIMEOUT_S = 120.0
+# The tables every Optuna RDB storage has (a file without them is not one).
+_OPTUNA_TABLES = ("studies", "trials", "version_info")
+
+
+def sqlite_url(path: str | Path) -> str:
+    """The SQLAlchemy URL of a SQLite file (absolute path).
+
+    Example:
+        >>> sqlite_url("/tmp/s/study.db")
+        'sqlite:////tmp/s/study.db'
+    """
+    return "sqlite:///" + str(Path(path).resolve())
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a ``sqlite:///`` URL (``None`` for an in-memory database).
+
+    Example:
+        >>> sqlite_path("sqlite:////tmp/s/study.db"), sqlite_path("sqlite://")
+        (PosixPath('/tmp/s/study.db'), None)
+    """
+    path = url.split(":///", 1)[1] if ":///" in url else ""
+    path = path.split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def _ro_uri(path: Path) -> str:
+    """The SQLite URI that reads ``path`` without writing anything beside it.
+
+    A reader of a write-ahead-log database normally creates its ``-wal`` and
+    ``-shm`` files (and cannot, in a folder it may not write). When no ``-wal``
+    file exists, no process has the database open and every commit is in the
+    file itself, so it is read as an immutable file: no lock, no shared memory,
+    no new file. With a ``-wal`` file (a sweep running, or one killed before it
+    could fold its log back) the log is read too, as a plain read-only
+    connection beside its files.
+    """
+    wal = path.with_name(path.name + "-wal")
+    if _is_wal_database(path) and not wal.exists():
+        return f"file:{path}?mode=ro&immutable=1"
+    return f"file:{path}?mode=ro"
+
+
+def _is_wal_database(path: Path) -> bool:
+    """Whether a SQLite file is in write-ahead-log mode (header bytes 18-19 are 2)."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(20)
+    except OSError:
+        return False
+    return (
+        len(header) == 20 and header[:16] == b"SQLite format 3\x00" and header[18:20] == b"\x02\x02"
+    )
+
+
+def _check_sqlite_file(url: str, path: Path, *, must_exist: bool) -> None:
+    # Readers look without leaving a trace (see _ro_uri); a writer's check may run
+    # while another process writes, so it reads through the normal locks.
+    """Refuse a SQLite file that is absent, damaged or not an Optuna storage, by name."""
+    if not path.exists():
+        if must_exist:
+            raise FileNotFoundError(f"SQLite storage {url!r}: no such file {str(path)!r}")
+        if not path.parent.is_dir():
+            raise FileNotFoundError(
+                f"Expected the folder of SQLite storage {url!r} to exist, but {path.parent} "
+                "does not (create it first)"
+            )
+        return
+    if not path.is_file():
+        raise ValueError(f"Expected SQLite storage {url!r} to be a file, but {path} is not one")
+    size = path.stat().st_size
+    if size == 0:
+        if must_exist:
+            raise ValueError(
+                f"Expected {path} to be an Optuna SQLite storage, but it is empty (0 bytes)"
+            )
+        return
+    try:
+        uri = _ro_uri(path) if must_exist else f"file:{path}?mode=ro"
+        connection = sqlite3.connect(uri, uri=True, timeout=SQLITE_TIMEOUT_S)
+        try:
+            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+            check = connection.execute("PRAGMA quick_check").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        raise ValueError(
+            f"Expected {path} to be an Optuna SQLite storage, but SQLite cannot read it "
+            f"({exc}; {size} bytes: truncated or damaged?)"
+        ) from exc
+    if check is None or check[0] != "ok":
+        raise ValueError(
+            f"Expected {path} to be an Optuna SQLite storage, but SQLite finds it damaged "
+            f"({check[0] if check else 'no answer'}; {size} bytes)"
+        )
+    missing = [t for t in _OPTUNA_TABLES if t not in tables]
+    if missing and (must_exist or tables):
+        raise ValueError(
+            f"Expected {path} to be an Optuna SQLite storage, but it lacks the tables {missing}"
+        )
+
+
+def open_storage(
+    url: str,
+    *,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    max_retry: int | None = None,
+    read_only: bool = False,
+    check_file: bool | None = None,
+) -> optuna.storages.RDBStorage:
+    """Open an Optuna RDB storage, for a sweep's workers or read-only.
+
+    For writers, SQLite waits up to :data:`SQLITE_TIMEOUT_S` for locks instead of
+    failing at once and runs every transaction with ``BEGIN IMMEDIATE`` in
+    write-ahead-log mode (:func:`_tune_sqlite`); other databases get pre-ping so
+    that connections broken by a server restart are renewed.
+
+    Read-only (``read_only=True``): the storage must exist and hold Optuna's
+    tables; nothing is created or migrated. SQLite files are opened with
+    ``mode=ro``, PostgreSQL sessions with ``default_transaction_read_only``; any write attempt fails.
+
+    Args:
+        url: an SQLAlchemy URL (``sqlite:///...``, ``postgresql://...``, ...).
+        heartbeat_interval: seconds between heartbeats of running trials;
+            ``None`` disables the heartbeat.
+        grace_period: seconds without a heartbeat after which a running trial
+            counts as dead.
+        max_retry: how often a dead worker's trial is put back in the queue
+            (Optuna's ``RetryHeartbeatStaleTrialCallback``); used with the heartbeat.
+        read_only: open for reading only.
+        check_file: check a SQLite file first (absent, damaged, not Optuna's);
+            ``None``: when reading only. A sweep checks once, when it starts.
+
+    Returns:
+        The storage.
+
+    Raises:
+        ValueError: not a URL; a SQLite file that is damaged, truncated or not an
+            Optuna storage (named).
+        FileNotFoundError: a read-only SQLite file that does not exist, or the
+            missing folder of a new SQLite file.
+        RuntimeError: the database refuses the connection (its message, one line).
+    """
+    if not isinstance(url, str) or "://" not in url:
+        raise ValueError(
+            f"Expected `url` to be a storage URL such as sqlite:///x.db, found {url!r}"
+        )
+    engine_kwargs: dict[str, Any]
+    sqlite = url.startswith("sqlite:")
+    if sqlite:
+        path = sqlite_path(url)
+        if path is not None and (read_only if check_file is None else check_file):
+            _check_sqlite_file(url, path, must_exist=read_only)
+        engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+        if read_only and path is not None:
+            uri = _ro_uri(path)
+            engine_kwargs = {
+                "creator": lambda: sqlite3.connect(
+                    uri, uri=True, timeout=SQLITE_TIMEOUT_S, check_same_thread=False
+                )
+            }
+    else:
+        engine_kwargs = {"pool_pre_ping": True}
+        if read_only and url.startswith(("postgresql", "postgres")):
+            engine_kwargs["connect_args"] = {"options": "-c default_transaction_read_only=on"}
+    callback = None
+    if heartbeat_interval is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=callback,
+                skip_table_creation=read_only,
+            )
+    except Exception as exc:
+        raise storage_error(url, exc) from exc
+    if sqlite and not read_only:
+        _tune_sqlite(storage)
+    return storage
+
+
+def storage_error(url: str, exc: BaseException) -> RuntimeError:
+    """A one-line error for a failure of the storage at ``url`` (password hidden).
+
+    SQLAlchemy's and Optuna's messages span several lines (the statement, a
+    link) and wrap the driver's error; the first line of the innermost error
+    (e.g. SQLite's ``database or disk is full``) is kept.
+
+    Example:
+        >>> str(storage_error("postgresql://u:secret@db/s", OSError("refused\\nmore")))
+        'storage postgresql://u:***@db/s failed: OSError: refused'
+    """
+    original = driver_error(exc)
+    text = str(original).strip().splitlines()
+    first = text[0] if text else ""
+    return RuntimeError(f"storage {_hide_password(url)} failed: {type(original).__name__}: {first}")
+
+
+def driver_error(exc: BaseException) -> BaseException:
+    """The innermost error below SQLAlchemy's (``.orig``) and Optuna's (``__cause__``) wrappers."""
+    seen = {id(exc)}
+    while True:
+        inner = getattr(exc, "orig", None) or exc.__cause__
+        if not isinstance(inner, BaseException) or id(inner) in seen:
+            return exc
+        seen.add(id(inner))
+        exc = inner
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """Whether an error comes from the database (SQLAlchemy or Optuna's storage layer)."""
+    import sqlalchemy.exc
+
+    return isinstance(exc, (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError))
+
+
+def _hide_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{host}" if ":" in credentials else url
+
+
+def _tune_sqlite(storage: optuna.storages.RDBStorage) -> None:
+    """Make SQLite transactions atomic across processes, and fast.
+
+    Python's ``sqlite3`` driver runs a ``SELECT`` outside any transaction and
+    opens one only at the first write, so Optuna's read-check-write steps (the
+    ``WAITING -> RUNNING`` claim of a trial, failing a stale trial) are not
+    atomic between processes: two workers could both claim one trial. Here every
+    transaction starts with ``BEGIN IMMEDIATE``, which takes SQLite's write lock
+    at once, so such steps run one process at a time (the driver's own
+    transaction handling is switched off, as SQLAlchemy's documentation
+    describes for pysqlite).
+
+    The file uses write-ahead logging (a lasting property of the file): plain
+    readers such as optuna-dashboard or ``simloss report`` do not block the
+    sweep, and with ``synchronous=NORMAL`` commits do not wait for the disk
+    (still consistent after a crash of the process; a power loss may drop the
+    last commits).
+
+    Applies to every connection the engine opens from now on; the connections
+    opened to create the tables are closed.
+    """
+    import sqlalchemy
+
+    def on_connect(connection: Any, record: Any) -> None:
+        connection.isolation_level = None  # the driver issues no BEGIN of its own
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    sqlalchemy.event.listen(storage.engine, "connect", on_connect)
+    sqlalchemy.event.listen(storage.engine, "begin", on_begin)
+    storage.engine.dispose()
+
+
+def open_with_retry(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """Open a storage for writing; retry when another process creates its tables at once."""
+    for attempt in range(attempts):
+        try:
+            return open_storage(url, check_file=True)
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def dispose(storage: optuna.storages.RDBStorage) -> None:
+    """Close a storage's sessions and connections."""
+    storage.remove_session()
+    storage.engine.dispose()
+
+
+def read_sweep_file(folder: str | Path) -> dict[str, Any]:
+    """Read a sweep folder's ``sweep.json``.
+
+    Args:
+        folder: the sweep folder.
+
+    Returns:
+        The parsed settings.
+    """
+    path = Path(folder) / SWEEP_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} is not a sweep folder: {path} does not exist")
+    data = read_json_object(path, "sweep file")
+    if "study_name" not in data:
+        raise ValueError(f"Expected {path} to be a sweep file with a 'study_name', found {data!r}")
+    return data
+
+
+def resolve_source(source: str | Path, study_name: str | None = None) -> tuple[str, str | None]:
+    """Turn a sweep folder or a storage URL into ``(storage_url, study_name)``.
+
+    Args:
+        source: a sweep folder (with ``sweep.json``) or an Optuna storage URL.
+        study_name: overrides the study name (needed for a URL holding several
+            studies; ``None`` for a folder uses the one in ``sweep.json``).
+
+    Returns:
+        The storage URL and the study name (``None``: the storage's only study).
+    """
+    if isinstance(source, str) and "://" in source:
+        return source, study_name
+    if not isinstance(source, (str, Path)):
+        raise TypeError(
+            "Expected `source` to be a sweep folder or a storage URL, found "
+            f"{type(source).__name__}"
+        )
+    folder = Path(source)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"Expected `source` to be a sweep folder or a storage URL, but {source} is neither"
+        )
+    settings = read_sweep_file(folder)
+    url = settings.get("storage") or sqlite_url(folder / DB_FILE)
+    return url, study_name if study_name is not None else settings["study_name"]

@@ -1,0 +1,247 @@
+"""The worker processes of a sweep: how many, how many threads, their logs and progress.
+
+This process is one worker; ``workers - 1`` more are spawned, each running
+:func:`simloss.experiments.sweep.trials.work` with its output in
+``logs/<host>-<pid>.log``. A thread of this process feeds the progress bar
+from the storage. Ctrl-C or SIGTERM stops them all; each marks its trial failed
+(``interrupted``) so the next command reruns it at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+import optuna
+
+from simloss.experiments.config import TrainConfig
+from simloss.experiments.specs import DATASETS
+from simloss.experiments.sweep.queue import Point, census
+from simloss.experiments.sweep.storage import dispose, open_storage
+from simloss.experiments.sweep.trials import DiskFullError, WorkerArgs, host, log_line, work
+
+__all__ = [
+    "quiet_optuna",
+    "run_workers",
+    "threads_per_worker",
+    "worker_threads",
+]
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """Torch threads per worker so that workers share the cores without oversubscribing.
+
+    Example:
+        >>> threads_per_worker(2, cores=16), threads_per_worker(4, cores=2)
+        (8, 1)
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"Expected `workers` to be an int >= 1, found {workers!r}")
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        cores = cores or os.cpu_count() or 1
+    return max(1, cores // workers)
+
+
+def worker_threads(
+    base: TrainConfig, workers: int, threads: int | None = None, cores: int | None = None
+) -> int:
+    """Torch threads of each worker of a sweep.
+
+    The first of: ``threads``; the base config's ``num_threads``; the dataset's
+    default (Abalone's small MLP: 1, faster than several, and two workers with
+    all cores each slow each other down badly); the cores shared among the
+    workers (:func:`threads_per_worker`).
+
+    Example:
+        >>> worker_threads(TrainConfig(dataset="abalone"), 2, cores=16)
+        1
+        >>> worker_threads(TrainConfig(dataset="utkface", data_dir="d"), 2, cores=16)
+        8
+        >>> worker_threads(TrainConfig(dataset="abalone", num_threads=3), 2, cores=16)
+        3
+    """
+    shared = threads_per_worker(workers, cores)
+    if threads is None:
+        default = DATASETS[base.dataset].defaults.get("num_threads")
+        return base.num_threads or default or shared
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"Expected `threads` to be an int >= 1 or None, found {threads!r}")
+    return threads
+
+
+def quiet_optuna() -> None:
+    """Keep Optuna's per-trial info lines out of the output."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class _Monitor:
+    """The progress bar over trials, fed by looking at the storage."""
+
+    def __init__(
+        self, args: WorkerArgs, points: list[Point], finished_before: int, progress: bool
+    ) -> None:
+        from tqdm.auto import tqdm
+
+        self._points = points
+        self._storage = open_storage(args.url)
+        self._study = optuna.load_study(study_name=args.study_name, storage=self._storage)
+        self._bar = tqdm(
+            total=len(self._points),
+            initial=finished_before,
+            unit="trial",
+            desc=f"sweep {args.study_name}",
+            disable=not progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            smoothing=0.0,
+        )
+
+    def poll(self) -> None:
+        counts = census(self._study.get_trials(deepcopy=False), self._points)
+        if len(counts.finished) > self._bar.n:
+            self._bar.update(len(counts.finished) - self._bar.n)
+        self._bar.set_postfix(
+            finished=len(counts.finished),
+            failed=len(counts.failed),
+            running=counts.running_trials,
+            refresh=True,
+        )
+
+    def close(self) -> None:
+        self._bar.close()
+        dispose(self._storage)
+
+
+def run_workers(
+    args: WorkerArgs, workers: int, points: list[Point], finished_before: int, progress: bool
+) -> list[str]:
+    """Run the workers and show progress until they have all ended.
+
+    This process is one of the workers (it starts at once, while the others,
+    ``workers - 1`` spawned processes, import torch); a thread feeds the
+    progress bar. Every worker logs to ``logs/<host>-<pid>.log``.
+
+    Returns:
+        One line per worker process that exited abnormally.
+
+    Raises:
+        DiskFullError: this process's worker found the disk full (the other
+            workers are stopped).
+    """
+    from multiprocessing.connection import wait
+
+    monitor = _Monitor(args, points, finished_before, progress)
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.wait(args.poll_interval):
+            monitor.poll()
+
+    context = multiprocessing.get_context("spawn")  # fork is unsafe with torch's thread pools
+    processes = [
+        context.Process(target=_worker_main, args=(args,), name=f"simloss-sweep-{i}")
+        for i in range(1, workers)
+    ]
+    thread = threading.Thread(target=watch, daemon=True)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    # SIGTERM (a scheduler's preemption, `kill`) ends this process like Ctrl-C: its
+    # trial is marked interrupted and the worker processes are stopped.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt) if on_main_thread else None
+    try:
+        for process in processes:
+            process.start()
+        thread.start()
+        with _openlog(args.out_dir) as log:
+            work(dataclasses.replace(args, parent_pid=None), log)
+        while alive := [p for p in processes if p.exitcode is None]:
+            wait([p.sentinel for p in alive], timeout=args.poll_interval)
+    except BaseException:
+        for process in processes:
+            if process.exitcode is None:
+                process.terminate()  # the worker marks its trial failed and stops
+        for process in processes:
+            process.join(timeout=60)
+            if process.exitcode is None:
+                process.kill()
+        raise
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+        done.set()
+        if thread.is_alive():
+            thread.join()
+        monitor.poll()
+        monitor.close()
+    errors = []
+    for process in processes:
+        process.join()
+        if process.exitcode != 0:
+            log_path = _log_path(args.out_dir, process.pid)
+            errors.append(
+                f"worker {process.pid} exited with code {process.exitcode} (log: {log_path})"
+            )
+    return errors
+
+
+def _log_path(out_dir: str, pid: int | None) -> Path:
+    return Path(out_dir) / "logs" / f"{host()}-{pid}.log"
+
+
+@contextmanager
+def _openlog(out_dir: str) -> Iterator[TextIO]:
+    path = _log_path(out_dir, os.getpid())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", buffering=1) as log:
+        yield log
+
+
+def _worker_main(args: WorkerArgs) -> None:
+    """Entry point of a worker process: output to a log file, then the worker loop."""
+    path = _log_path(args.out_dir, os.getpid())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log = open(path, "a", buffering=1)  # noqa: SIM115 (kept open until os._exit)
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = log
+    # Threads are set before torch is imported, so its pools are sized once.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    quiet_optuna()
+    from tqdm import tqdm
+
+    # A thread lock instead of tqdm's default process-shared one: no semaphore is
+    # left behind by the os._exit below.
+    tqdm.set_lock(threading.RLock())
+    import torch
+
+    torch.set_num_threads(args.threads)
+    code = 0
+    try:
+        work(args, log)
+    except KeyboardInterrupt:
+        log_line(log, "interrupted")
+        code = 130
+    except DiskFullError as exc:
+        log_line(log, f"stopped: {exc}")
+        code = 3
+    except BaseException:
+        log_line(log, f"worker failed:\n{traceback.format_exc()}")
+        code = 1
+    # Everything is in the storage; skip the interpreter's slow teardown of torch.
+    log.flush()
+    os._exit(code)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt

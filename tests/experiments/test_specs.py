@@ -1,0 +1,74 @@
+"""The table of facts: every entry agrees with the code it names."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+import pytest
+
+from simloss.experiments.config import TrainConfig, setting_choices
+from simloss.experiments.report.paper import load_paper_table
+from simloss.experiments.specs import (
+    DATA_OPTIONS,
+    DATASETS,
+    METRIC_ORDER,
+    MODELS,
+    MONITORS,
+    PARAMS,
+    metric_spec,
+)
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_loader_takes_exactly_the_declared_settings(name: str) -> None:
+    spec = DATASETS[name]
+    module, function = spec.loader.split(":")
+    loader = getattr(importlib.import_module(module), function)
+    parameters = set(inspect.signature(loader).parameters)
+    assert set(spec.loader_args.values()) == parameters
+    assert set(spec.loader_args) <= set(TrainConfig.field_names())
+
+
+@pytest.mark.parametrize("name", list(DATASETS))
+def test_dataset_entries_are_consistent(name: str) -> None:
+    spec = DATASETS[name]
+    assert spec.name == name and spec.param in PARAMS
+    assert set(spec.defaults) <= set(TrainConfig.field_names())
+    assert spec.defaults["model"] in MODELS and spec.defaults["monitor"] in spec.monitors
+    assert all(metric_spec(m) is not None for m in spec.metrics)
+    if spec.paper is not None:
+        assert set(spec.paper) <= set(TrainConfig.field_names())
+        # the paper's settings make a valid config
+        TrainConfig(dataset=name, data_dir="d", **dict(spec.paper))
+    assert spec.grid[0] == 0.0 and spec.cce_value in spec.grid
+    TrainConfig(dataset=name, data_dir=None if spec.embedded else "d").resolve()
+
+
+def test_data_options_are_settings_some_loader_takes() -> None:
+    for option in DATA_OPTIONS:
+        assert option in TrainConfig.field_names()
+        assert any(spec.takes(option) for spec in DATASETS.values())
+        assert not all(spec.takes(option) for spec in DATASETS.values())
+
+
+def test_every_metric_of_the_papers_tables_is_declared() -> None:
+    for table in (1, 2):
+        for cell in load_paper_table(table):
+            assert cell.metric in DATASETS[cell.dataset].metrics
+            assert cell.param == DATASETS[cell.dataset].param
+            assert DATASETS[cell.dataset].paper_table == table
+
+
+def test_monitor_choices_are_the_metrics() -> None:
+    assert setting_choices("monitor") == MONITORS == (*METRIC_ORDER, "loss")
+    higher = [m for m in MONITORS if metric_spec(m).higher_is_better]
+    assert higher == ["acc", "sa", "fsa"]
+
+
+def test_metric_facts_come_from_the_metric_classes() -> None:
+    from simloss.metrics import Accuracy, FailedSuperclassAccuracy, MeanAbsoluteError
+
+    assert metric_spec("acc").higher_is_better is Accuracy.higher_is_better
+    assert metric_spec("mae").higher_is_better is MeanAbsoluteError.higher_is_better
+    assert metric_spec("fsa").percent is FailedSuperclassAccuracy.is_percent
