@@ -100,31 +100,41 @@ def sim_loss(
         Kobs, Steininger, Zehe, Lautenschlager, Hotho: "SimLoss: Class Similarities in
         Cross Entropy", ISMIS 2020, https://arxiv.org/abs/2003.03182
     """
-    if torch.jit.is_scripting() or torch.jit.is_tracing():
-        raise RuntimeError(_TORCHSCRIPT)
     label_smoothing, ignore_index = _check_arguments(
-        input, reduction, label_smoothing, input_type, ignore_index
+        reduction, label_smoothing, input_type, ignore_index
     )
-    if input.dim() == 0:
-        raise ValueError(
-            "Expected `input` of shape (C), (N, C) or (N, C, d1, ...), but found a scalar"
-        )
-    num_classes = int(input.shape[1] if input.dim() > 1 else input.shape[0])
-    if num_classes == 0:
-        raise ValueError(
-            "Expected `input` with at least one class along its class dimension, but found "
-            f"shape {tuple(input.shape)}"
-        )
+    num_classes = check_input(input)
     operator = as_similarity_operator(
         similarity, num_classes, validate=validate, require_unit_diagonal=require_unit_diagonal
     )
-    operator.check_device(input.device)
     if weight is not None:
         _check_weight(weight, num_classes, input.device)
+    return checked_sim_loss(
+        input, target, operator, weight, ignore_index, reduction, label_smoothing, input_type
+    )
 
-    device_type = input.device.type
-    if torch.is_autocast_enabled(device_type):  # as cross-entropy: float32 under autocast
-        with torch.autocast(device_type=device_type, enabled=False):
+
+def checked_sim_loss(
+    input: Tensor,
+    target: Tensor,
+    operator: _Operator,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    label_smoothing: float,
+    input_type: str,
+) -> Tensor:
+    """:func:`sim_loss` once its arguments are checked (``SimLoss`` checks them once).
+
+    ``input`` must have passed :func:`check_input` and have ``operator.num_classes``
+    classes; the configuration must have passed :func:`_check_arguments`.
+    """
+    if torch.jit.is_scripting() or torch.jit.is_tracing():
+        raise RuntimeError(_TORCHSCRIPT)
+    device = input.device
+    operator.check_device(device)
+    if torch.is_autocast_enabled(device.type):  # as cross-entropy: float32 under autocast
+        with torch.autocast(device_type=device.type, enabled=False):
             return _sim_loss(
                 input.float(),
                 target,
@@ -152,6 +162,26 @@ def sim_loss(
     )
 
 
+def check_input(input: Any) -> int:
+    """Check the scores tensor and return its number of classes C (dimension 1, or 0 if 1-D)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"Expected `input` to be a torch.Tensor, but found {type(input).__name__}")
+    if not input.is_floating_point():
+        raise TypeError(f"Expected `input` to have a floating dtype, but found {input.dtype}")
+    dim = input.dim()
+    if dim == 0:
+        raise ValueError(
+            "Expected `input` of shape (C), (N, C) or (N, C, d1, ...), but found a scalar"
+        )
+    num_classes = int(input.shape[1] if dim > 1 else input.shape[0])
+    if num_classes == 0:
+        raise ValueError(
+            "Expected `input` with at least one class along its class dimension, but found "
+            f"shape {tuple(input.shape)}"
+        )
+    return num_classes
+
+
 _TORCHSCRIPT = (
     "simloss does not support TorchScript (torch.jit.script / torch.jit.trace): its "
     "similarity operators and exact log-space fallback are Python; use torch.compile, "
@@ -161,17 +191,13 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def _check_arguments(
-    input: Any, reduction: str, label_smoothing: Any, input_type: str, ignore_index: Any
+    reduction: str, label_smoothing: Any, input_type: str, ignore_index: Any
 ) -> tuple[float, int]:
     """Check the arguments cross-entropy checks; return ``label_smoothing`` and ``ignore_index``.
 
     As ``F.cross_entropy``: ``label_smoothing`` may be a float or a 0-dim
     tensor, ``ignore_index`` any integer (a Python or numpy integer), never a bool.
     """
-    if not isinstance(input, Tensor):
-        raise TypeError(f"Expected `input` to be a torch.Tensor, but found {type(input).__name__}")
-    if not input.is_floating_point():
-        raise TypeError(f"Expected `input` to have a floating dtype, but found {input.dtype}")
     if reduction not in _REDUCTIONS:
         raise ValueError(
             f"Expected `reduction` to be one of {_REDUCTIONS}, but found {reduction!r}"
@@ -228,6 +254,8 @@ def _check_weight(weight: Tensor, num_classes: int, device: torch.device) -> Non
 def _flatten(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor, tuple[int, ...], bool]:
     """Move the class dimension last and flatten: returns (N', C) scores, targets, out shape."""
     soft = target.is_floating_point()
+    if not soft and input.dim() == 2 and target.dim() == 1 and len(target) == len(input):
+        return input, target, (len(input),), False  # the common case
     batch_only = tuple(input.shape[:1]) + tuple(input.shape[2:]) if input.dim() > 1 else ()
     if soft and tuple(target.shape) == batch_only and batch_only != tuple(input.shape):
         raise TypeError(
@@ -312,7 +340,7 @@ def _sim_loss(
         return total / losses.numel() if reduction == "mean" else total
     return _index_target_loss(
         scores,
-        flat_target.long(),
+        flat_target if flat_target.dtype == torch.long else flat_target.long(),
         operator,
         weight,
         ignore_index,
