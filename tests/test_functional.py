@@ -661,7 +661,7 @@ def test_half_precision_reduces_in_float32_and_returns_the_input_dtype(form, dty
 
 # ---------------------------------------------------------------- validation proportional to work
 def test_validation_runs_once_per_tensor_version(monkeypatch):
-    from simloss.similarity import operator
+    from simloss.similarity import dispatch as operator
 
     calls = []
     real = operator.validate_similarity

@@ -11,7 +11,8 @@ from torch import Tensor
 
 from simloss._fused import FusedIndexLoss, FusedSoftLoss
 from simloss._rowloss import index_losses, soft_losses
-from simloss.similarity.operator import _Operator, as_similarity_operator, concrete, tracing
+from simloss.similarity.dispatch import as_similarity_operator
+from simloss.similarity.operator import _Operator, concrete, tracing
 
 __all__ = ["sim_loss"]
 
