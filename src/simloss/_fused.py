@@ -29,7 +29,7 @@ from torch import Tensor
 
 from simloss._logsumexp import posterior, weighted_logsumexp
 from simloss._rowloss import index_losses, soft_losses
-from simloss.similarity.operator import SimilarityRows, _Operator
+from simloss.similarity.operator import SimilarityOperator, SimilarityRows, _Operator
 
 __all__ = ["FusedIndexLoss", "FusedSoftLoss", "softmax", "tiny"]
 
@@ -139,11 +139,16 @@ def _index_forward(
 class FusedIndexLoss(torch.autograd.Function):
     """SimLoss for index targets: per-sample losses, or their weighted sum.
 
-    ``apply(scores, target, rows, operator, normalize, coef, reduce)``:
+    ``apply(scores, target, rows, operator, normalize, coef, reduce, keep)``:
     ``scores`` (N, C) are logits (``normalize``) or log-probabilities;
     ``rows`` are fresh ``S[target]`` tensors that the function overwrites;
     the output is ``sum_i coef_i l_i`` when ``reduce``, else ``coef_i l_i``
-    (``coef`` a float, an (N,) tensor or None for 1).
+    (``coef`` a float, an (N,) tensor or None for 1). Rows outside ``keep``
+    (ignored targets; None keeps all) give 0 and a zero gradient whatever
+    their scores (inf and NaN included), as in cross-entropy.
+
+    The targets and the similarity's tensors are saved for backward, so an
+    in-place change between forward and backward raises as autograd does.
     """
 
     @staticmethod
@@ -156,33 +161,47 @@ class FusedIndexLoss(torch.autograd.Function):
         normalize: bool,
         coef: Tensor | float | None,
         reduce: bool,
+        keep: Tensor | None,
     ) -> Tensor:
-        ctx.save_for_backward(scores)
-        ctx.target, ctx.operator, ctx.normalize = target, operator, normalize
-        ctx.coef, ctx.reduce = coef, reduce
+        ctx.save_for_backward(scores, target, *_operator_tensors(operator))
+        ctx.operator, ctx.normalize, ctx.coef, ctx.reduce, ctx.keep = (
+            operator,
+            normalize,
+            coef,
+            reduce,
+            keep,
+        )
         log_mass, ctx.grad = _index_forward(
             scores, target, rows, operator, normalize, ctx.needs_input_grad[0]
         )
+        if keep is not None:
+            log_mass = log_mass.masked_fill_(~keep, 0.0)
         if reduce and not isinstance(coef, Tensor):  # -sum(log_mass) * coef in two operations
             return log_mass.sum() * (-1.0 if coef is None else -coef)
         return _combine(log_mass.neg_(), coef, reduce)
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        (scores,) = ctx.saved_tensors
+        scores, target = ctx.saved_tensors[:2]  # raises if either changed in place
+        keep = ctx.keep
         if torch.is_grad_enabled():  # create_graph: a differentiable gradient
             input_type = "logits" if ctx.normalize else "log_probs"
 
             def reference(z: Tensor) -> Tensor:
-                rows = ctx.operator.rows(ctx.target, z.dtype)
-                return _combine(index_losses(z, rows, input_type), ctx.coef, ctx.reduce)
+                losses = index_losses(z, ctx.operator.rows(target, z.dtype), input_type)
+                if keep is not None:
+                    losses = torch.where(keep, losses, 0.0)
+                return _combine(losses, ctx.coef, ctx.reduce)
 
-            return (_reference_gradient(reference, scores, grad_output), *([None] * 6))
+            return (_reference_gradient(reference, scores, grad_output), *([None] * 7))
         grad, ctx.grad = ctx.grad, None
         if grad is None:  # a retained graph run again: the same kernels, the same values
-            rows = ctx.operator.rows(ctx.target, scores.dtype)
-            _, grad = _index_forward(scores, ctx.target, rows, ctx.operator, ctx.normalize, True)
-        return (_scale_in_place(grad, grad_output, ctx.coef), *([None] * 6))
+            rows = ctx.operator.rows(target, scores.dtype)
+            _, grad = _index_forward(scores, target, rows, ctx.operator, ctx.normalize, True)
+        grad = _scale_in_place(grad, grad_output, ctx.coef)
+        if keep is not None:
+            grad = grad.masked_fill_(~keep.unsqueeze(1), 0.0)
+        return (grad, *([None] * 7))
 
 
 class FusedSoftLoss(torch.autograd.Function):
@@ -196,8 +215,8 @@ class FusedSoftLoss(torch.autograd.Function):
     def forward(
         ctx: Any, scores: Tensor, target_weights: Tensor, operator: _Operator, normalize: bool
     ) -> Tensor:
-        ctx.save_for_backward(scores)
-        ctx.target_weights, ctx.operator, ctx.normalize = target_weights, operator, normalize
+        ctx.save_for_backward(scores, target_weights, *_operator_tensors(operator))
+        ctx.operator, ctx.normalize = operator, normalize
         loss, ctx.grad = _soft_forward(
             scores, target_weights, operator, normalize, ctx.needs_input_grad[0]
         )
@@ -205,17 +224,17 @@ class FusedSoftLoss(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_output: Tensor) -> tuple[Tensor | None, ...]:
-        (scores,) = ctx.saved_tensors
+        scores, target_weights = ctx.saved_tensors[:2]  # raises if either changed in place
         if torch.is_grad_enabled():  # create_graph: a differentiable gradient
             input_type = "logits" if ctx.normalize else "log_probs"
 
             def reference(z: Tensor) -> Tensor:
-                return soft_losses(z, ctx.target_weights, ctx.operator, input_type)
+                return soft_losses(z, target_weights, ctx.operator, input_type)
 
             return (_reference_gradient(reference, scores, grad_output), None, None, None)
         grad, ctx.grad = ctx.grad, None
         if grad is None:  # a retained graph run again: the same kernels, the same values
-            _, grad = _soft_forward(scores, ctx.target_weights, ctx.operator, ctx.normalize, True)
+            _, grad = _soft_forward(scores, target_weights, ctx.operator, ctx.normalize, True)
         return (_scale_in_place(grad, grad_output, None), None, None, None)
 
 
@@ -245,6 +264,14 @@ def _soft_forward(
         if grad is not None:
             grad = grad - total_weight.unsqueeze(1) * probs
     return loss, grad
+
+
+def _operator_tensors(operator: _Operator) -> list[Tensor]:
+    """The similarity's tensors, saved so that autograd's version check covers them."""
+    if isinstance(operator, SimilarityOperator):
+        return [t for t in operator.buffers() if t.numel()]
+    matrix = getattr(operator, "matrix", None)
+    return [matrix] if isinstance(matrix, Tensor) else []
 
 
 def _reference_gradient(reference: Any, scores: Tensor, grad_output: Tensor) -> Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numbers import Real
 from operator import index as _as_index
 from typing import Any, Literal
 
@@ -12,7 +13,7 @@ from torch import Tensor
 from simloss._fused import FusedIndexLoss, FusedSoftLoss
 from simloss._rowloss import index_losses, soft_losses
 from simloss.similarity.dispatch import as_similarity_operator
-from simloss.similarity.operator import _Operator, concrete, tracing
+from simloss.similarity.operator import _Operator, concrete, forward_ad_active, tracing
 
 __all__ = ["sim_loss"]
 
@@ -101,6 +102,8 @@ def sim_loss(
         Kobs, Steininger, Zehe, Lautenschlager, Hotho: "SimLoss: Class Similarities in
         Cross Entropy", ISMIS 2020, https://arxiv.org/abs/2003.03182
     """
+    if torch.jit.is_scripting() or torch.jit.is_tracing():
+        raise RuntimeError(_TORCHSCRIPT)
     label_smoothing, ignore_index = _check_arguments(
         reduction, label_smoothing, input_type, ignore_index
     )
@@ -214,7 +217,7 @@ def _check_arguments(
                 f"{label_smoothing.dtype}"
             )
         label_smoothing = float(label_smoothing)
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)):
+    if isinstance(label_smoothing, (bool, np.bool_)) or not isinstance(label_smoothing, Real):
         raise TypeError(
             f"Expected `label_smoothing` to be a float, but found {_kind(label_smoothing)}"
         )
@@ -240,7 +243,8 @@ def _kind(value: object) -> str:
 def _check_weight(weight: Tensor, num_classes: int, device: torch.device) -> None:
     if not isinstance(weight, Tensor) or not weight.is_floating_point():
         raise TypeError(
-            f"Expected `weight` to be a floating tensor of shape ({num_classes},), but found {weight!r}"
+            f"Expected `weight` to be a floating tensor of shape ({num_classes},), but found "
+            f"{_kind(weight)}"
         )
     if weight.shape != (num_classes,):
         raise ValueError(
@@ -292,17 +296,13 @@ def _fast_path(
     input: Tensor, target: Tensor, operator: _Operator, weight: Tensor | None, soft: bool
 ) -> bool:
     """Whether the eager fused kernels apply: no transform, no gradient beyond the scores."""
-    if tracing() or _forward_ad_active():
+    if tracing() or forward_ad_active():
         return False
     return not (
         operator.requires_grad
         or (weight is not None and weight.requires_grad)
         or (soft and target.requires_grad)
     )
-
-
-def _forward_ad_active() -> bool:
-    return int(getattr(torch.autograd.forward_ad, "_current_level", -1)) >= 0
 
 
 def _sim_loss(
@@ -366,7 +366,7 @@ def _index_target_loss(
     out_shape: tuple[int, ...],
 ) -> Tensor:
     num_rows, num_classes = scores.shape
-    keep, target = _kept_rows(target, num_classes, ignore_index)
+    keep, target, invalid = _kept_rows(target, num_classes, ignore_index)
     sample_weight = None
     if weight is not None:
         sample_weight = weight.index_select(0, target).to(scores.dtype)
@@ -389,9 +389,8 @@ def _index_target_loss(
             input_type == "logits",
             coef,
             reduction != "none",
+            keep,
         )
-        if keep is not None and reduction == "none":
-            out = out.masked_fill(~keep, 0.0)
         return out.reshape(out_shape) if reduction == "none" else out
 
     if input_type == "probs" or not fast:
@@ -405,6 +404,7 @@ def _index_target_loss(
             input_type == "logits",
             None,
             False,
+            None,
         )
     if sample_weight is not None:
         losses = losses * sample_weight
@@ -417,8 +417,10 @@ def _index_target_loss(
         uniform = class_weight.expand(num_rows, num_classes)
         smooth = _soft_losses(scores, uniform, operator, input_type, fast)
         losses = (1.0 - label_smoothing) * losses + (label_smoothing / num_classes) * smooth
-    if keep is not None:
+    if keep is not None:  # masked, not multiplied: an ignored row's inf or NaN stays out
         losses = torch.where(keep, losses, 0.0)
+    if invalid is not None:  # traced code cannot raise: an out-of-range target gives NaN
+        losses = torch.where(invalid, torch.nan, losses)
     if reduction == "none":
         return losses.reshape(out_shape)
     total = losses.sum()
@@ -431,34 +433,41 @@ def _index_target_loss(
     return total / num_rows
 
 
-def _kept_rows(target: Tensor, num_classes: int, ignore_index: int) -> tuple[Tensor | None, Tensor]:
-    """Check index targets; return (rows to keep or None when none is ignored, safe targets).
+def _kept_rows(
+    target: Tensor, num_classes: int, ignore_index: int
+) -> tuple[Tensor | None, Tensor, Tensor | None]:
+    """Check index targets: ``(rows to keep or None, safe targets, invalid rows or None)``.
 
     Ignored rows get target 0, so every row can be computed and masked
     afterwards (no data-dependent shapes). Where the targets' values can be
     read (eager mode), one reduction and one host synchronisation check the
     common case (every target in range, ``ignore_index`` outside the observed
-    range). Under ``torch.compile`` and ``vmap`` the range is not checked
-    here; the indexing operations that follow check it.
+    range) and a bad target raises. Under ``torch.compile`` the same check is
+    a tensor-side assertion (``torch._assert_async``: the compiled code raises
+    the same message). Under ``vmap`` no assertion exists: an out-of-range
+    target's loss is NaN. Out-of-range targets are never used as indices
+    (negative ones would wrap around).
     """
+    message = f"Expected `target` values in [0, {num_classes}) or ignore_index={ignore_index}"
     if not concrete(target):
         ignored = target == ignore_index
-        return ~ignored, target.masked_fill(ignored, 0)
+        invalid = ~ignored & ((target < 0) | (target >= num_classes))
+        if torch.compiler.is_compiling():
+            torch._assert_async(~invalid.any(), message)
+        safe = target.masked_fill(ignored | invalid, 0)
+        return ~ignored, safe, invalid
     if target.numel() == 0:
-        return None, target
+        return None, target, None
     low, high = (int(v) for v in torch.aminmax(target))
     if low >= 0 and high < num_classes and not (low <= ignore_index <= high):
-        return None, target
+        return None, target, None
     ignored = target == ignore_index
     bad = ~ignored & ((target < 0) | (target >= num_classes))
     if bool(bad.any()):
-        raise ValueError(
-            f"Expected `target` values in [0, {num_classes}) or ignore_index={ignore_index}, "
-            f"but found {int(target[bad][0])}"
-        )
+        raise ValueError(f"{message}, but found {int(target[bad][0])}")
     if not bool(ignored.any()):
-        return None, target
-    return ~ignored, target.masked_fill(ignored, 0)
+        return None, target, None
+    return ~ignored, target.masked_fill(ignored, 0), None
 
 
 def _soft_losses(

@@ -179,6 +179,8 @@ class SimLoss(nn.Module):
     def _load_from_state_dict(
         self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
     ) -> None:
+        # A state saved before the configuration was state (simloss 0.1) keeps this module's.
+        state_dict.setdefault(prefix + "_extra_state", self.get_extra_state())
         # Check loaded values as the constructor checks them, before anything is copied.
         extra = state_dict.get(prefix + "_extra_state")
         unit = self.require_unit_diagonal
@@ -217,6 +219,8 @@ class SimLoss(nn.Module):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """Loss of ``input`` scores against ``target`` (see :func:`simloss.sim_loss`)."""
+        if torch.jit.is_scripting() or torch.jit.is_tracing():
+            raise RuntimeError(_TORCHSCRIPT)
         operator: _Operator
         if self.structured is not None:
             operator = self.structured

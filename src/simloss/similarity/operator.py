@@ -24,7 +24,13 @@ from typing import NamedTuple, Protocol
 import torch
 from torch import Tensor, nn
 
-__all__ = ["SimilarityOperator", "SimilarityRows", "concrete", "tracing"]
+__all__ = [
+    "SimilarityOperator",
+    "SimilarityRows",
+    "concrete",
+    "forward_ad_active",
+    "tracing",
+]
 
 
 class SimilarityRows(NamedTuple):
@@ -49,6 +55,11 @@ def tracing() -> bool:
     if torch.compiler.is_compiling():
         return True
     return bool(torch._C._are_functorch_transforms_active())
+
+
+def forward_ad_active() -> bool:
+    """Whether a forward-mode AD level is open (``torch.autograd.forward_ad.dual_level``)."""
+    return int(getattr(torch.autograd.forward_ad, "_current_level", -1)) >= 0
 
 
 def concrete(tensor: Tensor) -> bool:
@@ -146,6 +157,12 @@ class SimilarityOperator(nn.Module):
     def num_classes(self) -> int:
         """The number of classes C (read-only: it defines the module's state)."""
         return self._num_classes
+
+    def __prepare_scriptable__(self) -> SimilarityOperator:
+        raise RuntimeError(
+            f"{type(self).__name__} does not support TorchScript (torch.jit.script / "
+            "torch.jit.trace); use torch.compile, which compiles it without graph breaks"
+        )
 
     def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
         """Rows ``S[target]`` for class indices ``target`` (N,), in ``dtype``.

@@ -17,14 +17,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from simloss.similarity.operator import SimilarityOperator, SimilarityRows, tracing
-from simloss.similarity.order import check_reduction_factor, class_order, order_band
+from simloss.similarity.operator import (
+    SimilarityOperator,
+    SimilarityRows,
+    forward_ad_active,
+    tracing,
+)
+from simloss.similarity.order import (
+    check_reduction_factor,
+    class_order,
+    exponential_filter,
+    order_band,
+)
 from simloss.similarity.validation import validate_similarity
 
 __all__ = ["ClassOrder", "SimilarityRows", "SparseSimilarity"]
 
 
 _CACHE_DENSE_UP_TO = 2048  # classes; a cached float32 matrix of at most 16 MiB
+_CONV_BAND = 32  # distances; a wider band is filtered recursively, not convolved
 
 
 class ClassOrder(SimilarityOperator):
@@ -99,6 +110,13 @@ class ClassOrder(SimilarityOperator):
         self._bands.clear()
         self._dense.clear()
 
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        # A state saved before r was state (simloss 0.1) is empty: this module keeps its own.
+        state_dict.setdefault(prefix + "_extra_state", self.get_extra_state())
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def to_dense(self, dtype: torch.dtype = torch.float32) -> Tensor:
         """The equivalent dense (C, C) matrix (:func:`simloss.similarity.class_order`)."""
         return class_order(self.num_classes, self.r, dtype=dtype, device=self._device_marker.device)
@@ -109,7 +127,8 @@ class ClassOrder(SimilarityOperator):
             return order_band(self.num_classes, self.r, dtype=dtype, device=device)
         key = (dtype, device)
         if key not in self._bands:
-            self._bands[key] = order_band(self.num_classes, self.r, dtype=dtype, device=device)
+            with torch.inference_mode(False):  # a cache built in inference mode must serve autograd
+                self._bands[key] = order_band(self.num_classes, self.r, dtype=dtype, device=device)
         return self._bands[key]
 
     def _full_band(self, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -152,13 +171,22 @@ class ClassOrder(SimilarityOperator):
             return class_order(self.num_classes, self.r, dtype=dtype, device=device)
         key = (dtype, device)
         if key not in self._dense:
-            self._dense[key] = class_order(self.num_classes, self.r, dtype=dtype, device=device)
+            with torch.inference_mode(False):  # a cache built in inference mode must serve autograd
+                self._dense[key] = class_order(self.num_classes, self.r, dtype=dtype, device=device)
         return self._dense[key]
 
     def similar_mass(self, probs: Tensor) -> Tensor:
-        if self._uses_dense_rows(probs.dtype, probs.device):
+        """``probs @ S^T`` without a (C, C) matrix beyond ``_CACHE_DENSE_UP_TO`` classes.
+
+        A narrow band (at most ``_CONV_BAND`` distances) is a 1-D convolution;
+        a wide one is the two-sided exponential filter
+        :func:`~simloss.similarity.order.exponential_filter`, O(N * C) for any r.
+        """
+        if self.num_classes <= _CACHE_DENSE_UP_TO:
             return probs @ self._matrix(probs.dtype, probs.device)  # S is symmetric
         band = self.band(probs.dtype, probs.device)
+        if band.numel() - 1 > _CONV_BAND:
+            return exponential_filter(probs, self.r)
         kernel = torch.cat([band[1:].flip(0), band]).view(1, 1, -1)
         out = F.conv1d(probs.unsqueeze(1), kernel, padding=band.numel() - 1)
         return out.squeeze(1)
@@ -272,13 +300,19 @@ class SparseSimilarity(SimilarityOperator):
             check_invariants=False,
         ).coalesce()
 
+    def _plain_operations(self) -> bool:
+        """Gather instead of torch.sparse.mm: under tracing (sparse tensors do not trace),
+        forward-mode AD (sparse.mm has no forward rule) and a learnable ``value``
+        (sparse.mm's double backward in the values is wrong)."""
+        return tracing() or forward_ad_active() or self.value.requires_grad
+
     def similar_mass(self, probs: Tensor) -> Tensor:
-        if tracing():  # sparse tensors do not trace: gather the k columns of every row
+        if self._plain_operations():  # the k columns of every row, gathered
             return (probs[:, self.index] * self.value.to(probs.dtype)).sum(-1)
         return torch.sparse.mm(self._coo(probs.dtype), probs.T).T
 
     def similar_mass_transposed(self, values: Tensor) -> Tensor:
-        if tracing():
+        if self._plain_operations():
             n = values.shape[0]
             spread = (values[:, :, None] * self.value.to(values.dtype)).reshape(n, -1)
             columns = self.index.reshape(1, -1).expand(n, -1)
@@ -318,10 +352,12 @@ def _check_sparse(index: Any, value: Any, require_unit_diagonal: bool) -> Tensor
         )
     rows = torch.arange(num_classes, device=index.device)[:, None]
     flat = (rows * num_classes + index)[plain != 0]
-    if flat.numel() != torch.unique(flat).numel():
+    unique, counts = torch.unique(flat, return_counts=True)
+    if bool((counts > 1).any()):
+        first = int(unique[counts > 1][0])
         raise ValueError(
             "Expected `index` to list each column at most once per row among the non-zero "
-            "values, but found a duplicate"
+            f"values, but found column {first % num_classes} twice in row {first // num_classes}"
         )
     if require_unit_diagonal:
         diagonal = torch.zeros(num_classes, dtype=plain.dtype, device=plain.device)
