@@ -149,21 +149,18 @@ def checked_sim_loss(
                 label_smoothing,
                 input_type,
             )
-    if input.dtype in _LOW_PRECISION:  # reduce in float32, return the input's dtype
-        loss = _sim_loss(
-            input.float(),
-            target,
-            operator,
-            None if weight is None else weight.float(),
-            ignore_index,
-            reduction,
-            label_smoothing,
-            input_type,
-        )
-        return loss.to(input.dtype)
-    return _sim_loss(
-        input, target, operator, weight, ignore_index, reduction, label_smoothing, input_type
+    low_precision = input.dtype in _LOW_PRECISION  # computed and reduced in float32
+    loss = _sim_loss(
+        input.float() if low_precision else input,
+        target,
+        operator,
+        weight.float() if low_precision and weight is not None else weight,
+        ignore_index,
+        reduction,
+        label_smoothing,
+        input_type,
     )
+    return loss.to(input.dtype) if low_precision else loss
 
 
 def check_input(input: Any) -> int:

@@ -52,7 +52,7 @@ def test_sparse_similarity_bad_input():
         SparseSimilarity(torch.tensor([[0], [0]]), torch.tensor([[1.0], [1.0]]))
     with pytest.raises(ValueError, match=r"finite and in \[0, 1\], but found 2"):
         SparseSimilarity(torch.tensor([[0], [1]]), torch.tensor([[2.0], [1.0]]))
-    with pytest.raises(ValueError, match="duplicate"):
+    with pytest.raises(ValueError, match="found column 0 twice in row 0"):
         SparseSimilarity(torch.tensor([[0, 0], [1, 0]]), torch.tensor([[1.0, 0.5], [1.0, 0.0]]))
     with pytest.raises(TypeError, match="`index`"):
         SparseSimilarity(torch.tensor([[0.0]]), torch.tensor([[1.0]]))

@@ -123,13 +123,7 @@ class ClassOrder(SimilarityOperator):
 
     def band(self, dtype: torch.dtype, device: torch.device) -> Tensor:
         """Values :math:`r^d` for the distances d where they are normal numbers in ``dtype``."""
-        if tracing():
-            return order_band(self.num_classes, self.r, dtype=dtype, device=device)
-        key = (dtype, device)
-        if key not in self._bands:
-            with torch.inference_mode(False):  # a cache built in inference mode must serve autograd
-                self._bands[key] = order_band(self.num_classes, self.r, dtype=dtype, device=device)
-        return self._bands[key]
+        return _cached(self._bands, order_band, self.num_classes, self.r, dtype, device)
 
     def _full_band(self, dtype: torch.dtype, device: torch.device) -> Tensor:
         band = self.band(dtype, device)
@@ -167,13 +161,9 @@ class ClassOrder(SimilarityOperator):
 
     def _matrix(self, dtype: torch.dtype, device: torch.device) -> Tensor:
         """The dense matrix, cached in eager mode for up to ``_CACHE_DENSE_UP_TO`` classes."""
-        if self.num_classes > _CACHE_DENSE_UP_TO or tracing():
+        if self.num_classes > _CACHE_DENSE_UP_TO:
             return class_order(self.num_classes, self.r, dtype=dtype, device=device)
-        key = (dtype, device)
-        if key not in self._dense:
-            with torch.inference_mode(False):  # a cache built in inference mode must serve autograd
-                self._dense[key] = class_order(self.num_classes, self.r, dtype=dtype, device=device)
-        return self._dense[key]
+        return _cached(self._dense, class_order, self.num_classes, self.r, dtype, device)
 
     def similar_mass(self, probs: Tensor) -> Tensor:
         """``probs @ S^T`` without a (C, C) matrix beyond ``_CACHE_DENSE_UP_TO`` classes.
@@ -193,6 +183,28 @@ class ClassOrder(SimilarityOperator):
 
     def similar_mass_transposed(self, values: Tensor) -> Tensor:
         return self.similar_mass(values)  # S is symmetric
+
+
+def _cached(
+    store: dict[tuple[torch.dtype, torch.device], Tensor],
+    build: Any,
+    num_classes: int,
+    r: float,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> Tensor:
+    """``build(num_classes, r)`` in ``dtype`` on ``device``, kept in ``store`` in eager mode.
+
+    Traced code (compile, torch.func) builds it afresh: a cache is Python state.
+    A cache entry is built outside inference mode, so it also serves autograd.
+    """
+    if tracing():
+        return build(num_classes, r, dtype=dtype, device=device)
+    key = (dtype, device)
+    if key not in store:
+        with torch.inference_mode(False):
+            store[key] = build(num_classes, r, dtype=dtype, device=device)
+    return store[key]
 
 
 class SparseSimilarity(SimilarityOperator):
