@@ -27,7 +27,7 @@ from simloss.experiments._runtime import resolve_device
 from simloss.experiments.config import METRIC_GOALS, TrainConfig, point_config
 from simloss.experiments.points import format_value
 from simloss.experiments.sweep.grid import Grid
-from simloss.experiments.sweep.queue import FailedPoint, census, enqueue_missing
+from simloss.experiments.sweep.queue import Census, FailedPoint, census, enqueue_missing
 from simloss.experiments.sweep.settings import (
     LOCAL_KEYS,
     check_settings,
@@ -42,6 +42,7 @@ from simloss.experiments.sweep.storage import (
     open_storage,
     open_with_retry,
     read_sweep_file,
+    reconnecting,
     sqlite_path,
     sqlite_url,
     storage_error,
@@ -228,12 +229,12 @@ def run_sweep(
             raise storage_error(url, exc) from exc
         raise
 
-    storage_obj = open_storage(url)
     try:
-        study = optuna.load_study(study_name=name, storage=storage_obj)
-        counts = census(study.get_trials(deepcopy=False), merged.points())
-    finally:
-        dispose(storage_obj)
+        counts = reconnecting(lambda: _count(url, name, merged))
+    except Exception as exc:
+        if is_storage_error(exc):
+            raise storage_error(url, exc) from exc
+        raise
     full = [f for f in counts.failed.values() if f.error.startswith(DISK_FULL)]
     if full:
         raise RuntimeError(
@@ -252,6 +253,15 @@ def run_sweep(
         worker_errors=tuple(worker_errors),
         wall_time_s=time.monotonic() - started,
     )
+
+
+def _count(url: str, name: str, grid: Grid) -> Census:
+    storage = open_storage(url)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+        return census(study.get_trials(deepcopy=False), grid.points())
+    finally:
+        dispose(storage)
 
 
 def _check_storage_arg(url: str) -> None:

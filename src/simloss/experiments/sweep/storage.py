@@ -6,16 +6,20 @@ is the one way simloss opens an Optuna storage: for a sweep's workers (SQLite
 tuned for several processes) or, with ``read_only=True``, for readers such as
 ``simloss report``, which then never write a byte, even to a zero-byte file or
 a read-only folder. Damaged or missing storages give one-line errors that name
-the file.
+the file; a URL whose database driver is not installed names the driver and the
+extra that installs it. :func:`reconnecting` repeats a storage call while a
+database server cannot be reached (restarted, a network hiccup), with backoff.
 """
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 
@@ -23,13 +27,17 @@ from simloss.experiments._files import read_json_object
 
 __all__ = [
     "DB_FILE",
+    "RECONNECT_S",
     "SQLITE_TIMEOUT_S",
     "SWEEP_FILE",
+    "check_driver",
     "dispose",
     "driver_error",
+    "is_connection_error",
     "is_storage_error",
     "open_storage",
     "read_sweep_file",
+    "reconnecting",
     "resolve_source",
     "sqlite_path",
     "sqlite_url",
@@ -42,6 +50,11 @@ SWEEP_FILE = "sweep.json"
 DB_FILE = "study.db"
 #: Seconds SQLite waits for a lock held by another process before giving up.
 SQLITE_TIMEOUT_S = 120.0
+#: Seconds a sweep keeps retrying a database server it cannot reach before it gives up.
+RECONNECT_S = 120.0
+# The extra that installs the PostgreSQL driver (psycopg 3) and optuna-dashboard.
+_DISTRIBUTED_EXTRA = "distributed"
+_T = TypeVar("_T")
 # The tables every Optuna RDB storage has (a file without them is not one).
 _OPTUNA_TABLES = ("studies", "trials", "version_info")
 
@@ -144,6 +157,65 @@ def _check_sqlite_file(url: str, path: Path, *, must_exist: bool) -> None:
         )
 
 
+def check_driver(url: str) -> None:
+    """Check that SQLAlchemy knows the URL's database and that its driver imports.
+
+    SQLAlchemy picks the driver from the URL: ``postgresql+psycopg://`` is
+    psycopg 3, ``postgresql+psycopg2://`` is psycopg2, and a bare
+    ``postgresql://`` is SQLAlchemy's default, which is psycopg 3 from
+    SQLAlchemy 2.1 on (psycopg2 before). ``simloss[distributed]`` installs
+    psycopg 3 and SQLAlchemy >= 2.1, so the bare form works with it.
+
+    Raises:
+        ValueError: a URL SQLAlchemy cannot parse, or a database it does not
+            know (``postgres://`` is not PostgreSQL's name there).
+        ImportError: the driver is not installed (names it and what to install).
+
+    Example:
+        >>> check_driver("sqlite:///x.db")
+        >>> check_driver("postgres://u@db/s")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected a storage URL of a database SQLAlchemy knows, but 'postgres://u@db/s' names 'postgres'; write postgresql://... for PostgreSQL
+    """
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    shown = _hide_password(url)
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError as exc:
+        raise ValueError(f"Expected a storage URL such as sqlite:///x.db, found {shown!r}") from exc
+    try:
+        dialect = parsed.get_dialect()
+    except sqlalchemy.exc.NoSuchModuleError as exc:
+        hint = "; write postgresql://... for PostgreSQL" if parsed.drivername == "postgres" else ""
+        raise ValueError(
+            "Expected a storage URL of a database SQLAlchemy knows, but "
+            f"{shown!r} names {parsed.drivername!r}{hint}"
+        ) from exc
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        driver = str(dialect.driver)
+        if dialect.name != "postgresql":
+            raise ImportError(
+                f"storage {shown} needs the {dialect.name} driver {driver}, which cannot be "
+                f"imported ({exc})"
+            ) from exc
+        alternative = "postgresql+psycopg2://" if driver == "psycopg" else "postgresql+psycopg://"
+        implied = (
+            f" (SQLAlchemy {sqlalchemy.__version__} reads postgresql:// as postgresql+{driver}://)"
+            if "+" not in parsed.drivername
+            else ""
+        )
+        raise ImportError(
+            f"storage {shown} needs the PostgreSQL driver {driver}{implied}, which cannot be "
+            f"imported ({exc}); install it with: pip install 'simloss[{_DISTRIBUTED_EXTRA}]' "
+            f"(psycopg 3), or write {alternative}... to use the other driver if it is installed"
+        ) from exc
+
+
 def open_storage(
     url: str,
     *,
@@ -180,8 +252,9 @@ def open_storage(
         The storage.
 
     Raises:
-        ValueError: not a URL; a SQLite file that is damaged, truncated or not an
-            Optuna storage (named).
+        ValueError: not a URL, or of a database SQLAlchemy does not know; a SQLite
+            file that is damaged, truncated or not an Optuna storage (named).
+        ImportError: the URL's database driver is not installed (:func:`check_driver`).
         FileNotFoundError: a read-only SQLite file that does not exist, or the
             missing folder of a new SQLite file.
         RuntimeError: the database refuses the connection (its message, one line).
@@ -190,6 +263,7 @@ def open_storage(
         raise ValueError(
             f"Expected `url` to be a storage URL such as sqlite:///x.db, found {url!r}"
         )
+    check_driver(url)
     engine_kwargs: dict[str, Any]
     sqlite = url.startswith("sqlite:")
     if sqlite:
@@ -264,6 +338,84 @@ def is_storage_error(exc: BaseException) -> bool:
     import sqlalchemy.exc
 
     return isinstance(exc, (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError))
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether an error says the database server could not be reached or dropped the connection.
+
+    True for a connection SQLAlchemy found broken, and for the DB-API
+    ``OperationalError``/``InterfaceError`` of a database server's driver
+    (refused connection, server shutting down or starting up, connection
+    lost). Never for SQLite, whose ``OperationalError`` means a locked,
+    full or damaged file that waiting does not mend.
+
+    Example:
+        >>> import sqlite3
+        >>> is_connection_error(sqlite3.OperationalError("database or disk is full"))
+        False
+    """
+    import sqlalchemy.exc
+
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+            return True
+        inner = getattr(error, "orig", None) or error.__cause__
+        error = inner if isinstance(inner, BaseException) else None
+    original = driver_error(exc)
+    if type(original).__module__.split(".")[0] in ("sqlite3", "pysqlite2", "sqlalchemy"):
+        return False
+    names = {cls.__name__ for cls in type(original).__mro__}
+    return bool(names & {"OperationalError", "InterfaceError"})
+
+
+def reconnecting(
+    call: Callable[[], _T],
+    *,
+    patience: float = RECONNECT_S,
+    on_retry: Callable[[BaseException, float], None] | None = None,
+) -> _T:
+    """``call()``, repeated with backoff while the database server cannot be reached.
+
+    A database server restarted or briefly unreachable fails the calls made
+    meanwhile (:func:`is_connection_error`); the pool then opens new
+    connections (pre-ping). The waits double from 0.5 s up to 8 s, each with
+    +-25 % jitter so that many workers do not come back at the same instant,
+    until ``patience`` seconds have passed since the first failure; then the
+    last error is raised. Any other error is raised at once. ``call`` must be
+    safe to repeat: it may have taken effect before its connection broke.
+
+    Args:
+        call: the storage call (no arguments).
+        patience: seconds to keep trying.
+        on_retry: called with the error and the wait before each new try (a log line).
+
+    Returns:
+        What ``call`` returns.
+
+    Example:
+        >>> reconnecting(lambda: 42)
+        42
+    """
+    first_failure: float | None = None
+    wait = 0.5
+    while True:
+        try:
+            return call()
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            now = time.monotonic()
+            first_failure = now if first_failure is None else first_failure
+            if now - first_failure >= patience:
+                raise
+            pause = min(wait * random.uniform(0.75, 1.25), patience - (now - first_failure))
+            if on_retry is not None:
+                on_retry(exc, pause)
+            time.sleep(max(pause, 0.0))
+            wait = min(2 * wait, 8.0)
 
 
 def _hide_password(url: str) -> str:
