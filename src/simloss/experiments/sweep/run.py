@@ -38,6 +38,7 @@ from simloss.experiments.sweep.storage import (
     DB_FILE,
     SWEEP_FILE,
     dispose,
+    hide_password,
     is_storage_error,
     open_storage,
     open_with_retry,
@@ -268,7 +269,7 @@ def _check_storage_arg(url: str) -> None:
     if not isinstance(url, str) or "://" not in url:
         raise ValueError(
             f"Expected `storage` to be a storage URL such as sqlite:///x.db or "
-            f"postgresql://user@host/db, but found {url!r}"
+            f"postgresql://user@host/db, but found {hide_password(url)!r}"
         )
     path = sqlite_path(url) if url.startswith("sqlite:") else None
     if path is not None and not path.parent.is_dir():
@@ -303,8 +304,8 @@ def _resolve_storage(
         before = previous.get("storage") or default
         if storage is not None and storage != before:
             raise ValueError(
-                f"Expected `storage` {before!r} (the one of the sweep in {out}), "
-                f"but found {storage!r}; use another --out for another storage"
+                f"Expected `storage` {hide_password(before)!r} (the one of the sweep in {out}), "
+                f"but found {hide_password(storage)!r}; use another --out for another storage"
             )
         if study_name is not None and study_name != previous["study_name"]:
             raise ValueError(
@@ -356,7 +357,8 @@ def _prepare(
         if settings is None:
             if study.get_trials(deepcopy=False):
                 raise ValueError(
-                    f"Study {name!r} in {url} has trials but no simloss sweep settings; "
+                    f"Study {name!r} in {hide_password(url)} has trials but no simloss sweep "
+                    "settings; "
                     "choose another --study-name"
                 )
             study.set_user_attr(SETTINGS_ATTR, wanted)

@@ -33,6 +33,7 @@ __all__ = [
     "check_driver",
     "dispose",
     "driver_error",
+    "hide_password",
     "is_connection_error",
     "is_storage_error",
     "open_storage",
@@ -181,7 +182,7 @@ def check_driver(url: str) -> None:
     import sqlalchemy.exc
     from sqlalchemy.engine import make_url
 
-    shown = _hide_password(url)
+    shown = hide_password(url)
     try:
         parsed = make_url(url)
     except sqlalchemy.exc.ArgumentError as exc:
@@ -253,7 +254,8 @@ def open_storage(
 
     Raises:
         ValueError: not a URL, or of a database SQLAlchemy does not know; a SQLite
-            file that is damaged, truncated or not an Optuna storage (named).
+            file that is damaged, truncated or not an Optuna storage (named); read
+            only, a server database without Optuna's tables.
         ImportError: the URL's database driver is not installed (:func:`check_driver`).
         FileNotFoundError: a read-only SQLite file that does not exist, or the
             missing folder of a new SQLite file.
@@ -299,10 +301,32 @@ def open_storage(
                 skip_table_creation=read_only,
             )
     except Exception as exc:
+        if read_only and not sqlite:
+            _check_server_tables(url, storage_error(url, exc))
         raise storage_error(url, exc) from exc
     if sqlite and not read_only:
         _tune_sqlite(storage)
     return storage
+
+
+def _check_server_tables(url: str, error: RuntimeError) -> None:
+    """Refuse, by name, a server database without Optuna's tables (after a failed read)."""
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(url)
+        try:
+            tables = set(sqlalchemy.inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+    except Exception:  # the server itself failed: its error says more
+        return
+    missing = [t for t in _OPTUNA_TABLES if t not in tables]
+    if missing:
+        raise ValueError(
+            f"Expected {hide_password(url)} to be an Optuna storage, but the database lacks "
+            f"the tables {missing} (no sweep has written to it)"
+        ) from error
 
 
 def storage_error(url: str, exc: BaseException) -> RuntimeError:
@@ -319,7 +343,7 @@ def storage_error(url: str, exc: BaseException) -> RuntimeError:
     original = driver_error(exc)
     text = str(original).strip().splitlines()
     first = text[0] if text else ""
-    return RuntimeError(f"storage {_hide_password(url)} failed: {type(original).__name__}: {first}")
+    return RuntimeError(f"storage {hide_password(url)} failed: {type(original).__name__}: {first}")
 
 
 def driver_error(exc: BaseException) -> BaseException:
@@ -343,11 +367,13 @@ def is_storage_error(exc: BaseException) -> bool:
 def is_connection_error(exc: BaseException) -> bool:
     """Whether an error says the database server could not be reached or dropped the connection.
 
-    True for a connection SQLAlchemy found broken, and for the DB-API
+    True for a connection SQLAlchemy found broken, for a session whose
+    transaction such a break left pending (``PendingRollbackError``: Optuna
+    rolls it back when the call fails), and for the DB-API
     ``OperationalError``/``InterfaceError`` of a database server's driver
     (refused connection, server shutting down or starting up, connection
-    lost). Never for SQLite, whose ``OperationalError`` means a locked,
-    full or damaged file that waiting does not mend.
+    lost). Never for SQLite's own errors, whose ``OperationalError`` means a
+    locked, full or damaged file that waiting does not mend.
 
     Example:
         >>> import sqlite3
@@ -361,6 +387,8 @@ def is_connection_error(exc: BaseException) -> bool:
     while error is not None and id(error) not in seen:
         seen.add(id(error))
         if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+            return True
+        if isinstance(error, sqlalchemy.exc.PendingRollbackError):
             return True
         inner = getattr(error, "orig", None) or error.__cause__
         error = inner if isinstance(inner, BaseException) else None
@@ -418,7 +446,13 @@ def reconnecting(
             wait = min(2 * wait, 8.0)
 
 
-def _hide_password(url: str) -> str:
+def hide_password(url: str) -> str:
+    """A storage URL as shown in messages: its password replaced by ``***``.
+
+    Example:
+        >>> hide_password("postgresql://simloss:secret@db:5432/sweeps")
+        'postgresql://simloss:***@db:5432/sweeps'
+    """
     scheme, sep, rest = url.partition("://")
     if "@" not in rest:
         return url

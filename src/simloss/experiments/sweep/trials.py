@@ -216,8 +216,10 @@ class _Heartbeat:
         while not self._stop.wait(self._interval):
             try:
                 self._storage.record_heartbeat(self._trial_id)
-            except Exception as exc:  # a busy database must not end the training
-                log_line(self._log, f"heartbeat failed: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # a busy or restarting database must not end the training
+                inner = driver_error(exc)
+                first = (str(inner).strip().splitlines() or [""])[0]
+                log_line(self._log, f"heartbeat failed: {type(inner).__name__}: {first}")
 
 
 def trial_folder(param: str, value: float, run: int, number: int) -> str:
