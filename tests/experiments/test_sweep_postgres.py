@@ -190,11 +190,11 @@ def test_a_server_restart_mid_sweep_loses_nothing(tmp_path: Path, postgres_url: 
             time.sleep(0.05)
         # 1. `pg_ctl restart` while trials run: every connection is cut.
         _server("restart")
-        # 2. The server gone for a while: stopped until a worker has noticed.
+        # 2. The server gone for a while: stopped until a worker has had to wait for it.
         _server("stop")
         try:
             deadline = time.monotonic() + 60
-            while "retrying in" not in _logs(out) and "heartbeat failed" not in _logs(out):
+            while "retrying in" not in _logs(out):
                 assert proc.poll() is None, proc.communicate()[1]
                 assert time.monotonic() < deadline, "no worker noticed the server was gone"
                 time.sleep(0.05)
@@ -207,8 +207,6 @@ def test_a_server_restart_mid_sweep_loses_nothing(tmp_path: Path, postgres_url: 
             proc.communicate()
     assert proc.returncode == 0, stderr
     assert "12/12 finished" in stdout
-    logs = _logs(out)
-    assert "retrying in" in logs, logs  # the workers waited for the server
     study = optuna.load_study(study_name=STUDY, storage=postgres_url)
     complete = Counter(
         (t.user_attrs["value"], t.user_attrs["run"])
@@ -246,7 +244,7 @@ def test_the_driver_is_checked_before_any_work(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "secret" not in err
     assert "names 'postgres'; write postgresql://... for PostgreSQL" in err
-    assert not (out / "sweep.json").exists()
+    assert not out.exists()
 
 
 def _lost(message: str) -> Exception:

@@ -37,6 +37,7 @@ from simloss.experiments.sweep.settings import (
 from simloss.experiments.sweep.storage import (
     DB_FILE,
     SWEEP_FILE,
+    check_driver,
     dispose,
     hide_password,
     is_storage_error,
@@ -271,6 +272,7 @@ def _check_storage_arg(url: str) -> None:
             f"Expected `storage` to be a storage URL such as sqlite:///x.db or "
             f"postgresql://user@host/db, but found {hide_password(url)!r}"
         )
+    check_driver(url)  # a database SQLAlchemy knows, with its driver installed
     path = sqlite_path(url) if url.startswith("sqlite:") else None
     if path is not None and not path.parent.is_dir():
         raise FileNotFoundError(
