@@ -23,6 +23,7 @@ from simloss.experiments.points import point_key
 from simloss.experiments.record import RunRecord, SweepRecord
 from simloss.experiments.sweep.storage import (
     dispose,
+    hide_password,
     open_storage,
     resolve_source,
     storage_error,
@@ -63,11 +64,14 @@ def _pick_study(storage: optuna.storages.BaseStorage, url: str, study_name: str 
     names = optuna.get_all_study_names(storage)
     if study_name is not None:
         if study_name not in names:
-            raise ValueError(f"Expected a study named {study_name!r} in {url}, found {names}")
+            raise ValueError(
+                f"Expected a study named {study_name!r} in {hide_password(url)}, found {names}"
+            )
         return study_name
     if len(names) != 1:
         raise ValueError(
-            f"Expected `study_name` for storage {url}, which holds {len(names)} studies: {names}"
+            f"Expected `study_name` for storage {hide_password(url)}, which holds {len(names)} "
+            f"studies: {names}"
         )
     return names[0]
 

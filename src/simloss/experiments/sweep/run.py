@@ -27,7 +27,7 @@ from simloss.experiments._runtime import resolve_device
 from simloss.experiments.config import METRIC_GOALS, TrainConfig, point_config
 from simloss.experiments.points import format_value
 from simloss.experiments.sweep.grid import Grid
-from simloss.experiments.sweep.queue import FailedPoint, census, enqueue_missing
+from simloss.experiments.sweep.queue import Census, FailedPoint, census, enqueue_missing
 from simloss.experiments.sweep.settings import (
     LOCAL_KEYS,
     check_settings,
@@ -37,11 +37,14 @@ from simloss.experiments.sweep.settings import (
 from simloss.experiments.sweep.storage import (
     DB_FILE,
     SWEEP_FILE,
+    check_driver,
     dispose,
+    hide_password,
     is_storage_error,
     open_storage,
     open_with_retry,
     read_sweep_file,
+    reconnecting,
     sqlite_path,
     sqlite_url,
     storage_error,
@@ -228,12 +231,12 @@ def run_sweep(
             raise storage_error(url, exc) from exc
         raise
 
-    storage_obj = open_storage(url)
     try:
-        study = optuna.load_study(study_name=name, storage=storage_obj)
-        counts = census(study.get_trials(deepcopy=False), merged.points())
-    finally:
-        dispose(storage_obj)
+        counts = reconnecting(lambda: _count(url, name, merged))
+    except Exception as exc:
+        if is_storage_error(exc):
+            raise storage_error(url, exc) from exc
+        raise
     full = [f for f in counts.failed.values() if f.error.startswith(DISK_FULL)]
     if full:
         raise RuntimeError(
@@ -254,12 +257,22 @@ def run_sweep(
     )
 
 
+def _count(url: str, name: str, grid: Grid) -> Census:
+    storage = open_storage(url)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+        return census(study.get_trials(deepcopy=False), grid.points())
+    finally:
+        dispose(storage)
+
+
 def _check_storage_arg(url: str) -> None:
     if not isinstance(url, str) or "://" not in url:
         raise ValueError(
             f"Expected `storage` to be a storage URL such as sqlite:///x.db or "
-            f"postgresql://user@host/db, but found {url!r}"
+            f"postgresql://user@host/db, but found {hide_password(url)!r}"
         )
+    check_driver(url)  # a database SQLAlchemy knows, with its driver installed
     path = sqlite_path(url) if url.startswith("sqlite:") else None
     if path is not None and not path.parent.is_dir():
         raise FileNotFoundError(
@@ -293,8 +306,8 @@ def _resolve_storage(
         before = previous.get("storage") or default
         if storage is not None and storage != before:
             raise ValueError(
-                f"Expected `storage` {before!r} (the one of the sweep in {out}), "
-                f"but found {storage!r}; use another --out for another storage"
+                f"Expected `storage` {hide_password(before)!r} (the one of the sweep in {out}), "
+                f"but found {hide_password(storage)!r}; use another --out for another storage"
             )
         if study_name is not None and study_name != previous["study_name"]:
             raise ValueError(
@@ -346,7 +359,8 @@ def _prepare(
         if settings is None:
             if study.get_trials(deepcopy=False):
                 raise ValueError(
-                    f"Study {name!r} in {url} has trials but no simloss sweep settings; "
+                    f"Study {name!r} in {hide_password(url)} has trials but no simloss sweep "
+                    "settings; "
                     "choose another --study-name"
                 )
             study.set_user_attr(SETTINGS_ATTR, wanted)

@@ -4,12 +4,18 @@
 heartbeat, so a worker that dies is found out and its trial rerun elsewhere. A
 trial that fails is recorded with its error and the loop goes on, except on a
 full disk, which stops the worker at once (every further trial would fail the
-same way) with an error that names the file.
+same way) with an error that names the file. While a database server cannot be
+reached (restarted, a network hiccup), every storage step of the loop is
+retried with backoff (:func:`~simloss.experiments.sweep.storage.reconnecting`),
+so a finished training is stored once the server is back; a server gone for
+longer than :data:`~simloss.experiments.sweep.storage.RECONNECT_S` stops the
+worker with the storage's error, its trial is found dead later and rerun.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import math
 import os
 import socket
@@ -20,7 +26,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -30,7 +36,14 @@ from simloss.experiments.points import format_value, point_key
 from simloss.experiments.sweep.queue import claim_next, duplicate_of
 from simloss.experiments.sweep.records import attach_record
 from simloss.experiments.sweep.settings import sweep_base
-from simloss.experiments.sweep.storage import dispose, driver_error, open_storage
+from simloss.experiments.sweep.storage import (
+    dispose,
+    driver_error,
+    is_connection_error,
+    open_storage,
+    reconnecting,
+    storage_error,
+)
 
 __all__ = [
     "DEFAULT_HEARTBEAT_S",
@@ -53,6 +66,7 @@ MAX_RETRY = 3
 SETTINGS_ATTR = "simloss_sweep"
 #: The start of a trial's error when the disk (or the database) was full.
 DISK_FULL = "disk full"
+_T = TypeVar("_T")
 
 
 class DiskFullError(RuntimeError):
@@ -83,17 +97,32 @@ def log_line(stream: TextIO, message: str) -> None:
     stream.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{os.getpid()}] {message}\n")
 
 
+def _retrying(args: WorkerArgs, log: TextIO, call: Callable[[], _T]) -> _T:
+    """``call()``, repeated with backoff while the database server cannot be reached."""
+
+    def note(exc: BaseException, wait: float) -> None:
+        log_line(log, f"{storage_error(args.url, exc)}; retrying in {wait:.1f} s")
+
+    return reconnecting(call, on_retry=note)
+
+
 def work(args: WorkerArgs, log: TextIO) -> None:
     """Claim trials until none is waiting or running, run each, store its outcome."""
     from simloss.experiments.train import run_training  # once, before the first trial
 
     interval = args.heartbeat_interval
-    storage = open_storage(
-        args.url, heartbeat_interval=interval, grace_period=3 * interval, max_retry=MAX_RETRY
+    storage = _retrying(
+        args,
+        log,
+        lambda: open_storage(
+            args.url, heartbeat_interval=interval, grace_period=3 * interval, max_retry=MAX_RETRY
+        ),
     )
     try:
-        study = optuna.load_study(study_name=args.study_name, storage=storage)
-        study_id = storage.get_study_id_from_name(args.study_name)
+        study = _retrying(
+            args, log, lambda: optuna.load_study(study_name=args.study_name, storage=storage)
+        )
+        study_id = _retrying(args, log, lambda: storage.get_study_id_from_name(args.study_name))
         settings = study.user_attrs[SETTINGS_ATTR]
         base = sweep_base(settings["fixed"], args.local)
         log_line(log, f"worker started on {args.study_name} ({args.threads} threads)")
@@ -102,12 +131,13 @@ def work(args: WorkerArgs, log: TextIO) -> None:
             if args.parent_pid is not None and os.getppid() != args.parent_pid:
                 log_line(log, "the sweep process has gone; stopping")
                 return
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)
-            claimed = claim_next(study, storage, study_id)
+            claimed = _retrying(args, log, lambda: _claim(study, storage, study_id))
             if claimed is None:
-                live = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                live = _retrying(
+                    args,
+                    log,
+                    lambda: study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)),
+                )
                 if live:  # a trial elsewhere may die and come back
                     idle_before = False
                     time.sleep(args.poll_interval)
@@ -123,10 +153,10 @@ def work(args: WorkerArgs, log: TextIO) -> None:
             idle_before = False
             trial, trial_id = claimed
             try:
-                duplicate = duplicate_of(study, trial)
+                duplicate = _retrying(
+                    args, log, functools.partial(_prune_duplicate, study, storage, trial, trial_id)
+                )
                 if duplicate is not None:
-                    storage.set_trial_user_attr(trial_id, "duplicate_of", duplicate)
-                    storage.set_trial_state_values(trial_id, TrialState.PRUNED)
                     log_line(log, f"trial {trial.number} duplicates trial {duplicate}; skipped")
                     continue
                 monitor = str(settings["fixed"]["monitor"])
@@ -138,6 +168,27 @@ def work(args: WorkerArgs, log: TextIO) -> None:
                 raise
     finally:
         dispose(storage)
+
+
+def _claim(
+    study: optuna.Study, storage: optuna.storages.RDBStorage, study_id: int
+) -> tuple[FrozenTrial, int] | None:
+    """Fail the trials of dead workers (their copies are enqueued), then claim one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    return claim_next(study, storage, study_id)
+
+
+def _prune_duplicate(
+    study: optuna.Study, storage: optuna.storages.RDBStorage, trial: FrozenTrial, trial_id: int
+) -> int | None:
+    """Prune a claimed trial whose point another trial owns; returns that trial's number."""
+    duplicate = duplicate_of(study, trial)
+    if duplicate is not None:
+        storage.set_trial_user_attr(trial_id, "duplicate_of", duplicate)
+        storage.set_trial_state_values(trial_id, TrialState.PRUNED)
+    return duplicate
 
 
 class _Heartbeat:
@@ -165,8 +216,10 @@ class _Heartbeat:
         while not self._stop.wait(self._interval):
             try:
                 self._storage.record_heartbeat(self._trial_id)
-            except Exception as exc:  # a busy database must not end the training
-                log_line(self._log, f"heartbeat failed: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # a busy or restarting database must not end the training
+                inner = driver_error(exc)
+                first = (str(inner).strip().splitlines() or [""])[0]
+                log_line(self._log, f"heartbeat failed: {type(inner).__name__}: {first}")
 
 
 def trial_folder(param: str, value: float, run: int, number: int) -> str:
@@ -201,20 +254,24 @@ def _run_trial(
     folder = trial_folder(param, value, run, trial.number)
     trial_dir = Path(args.out_dir) / "trials" / folder
     log_line(log, f"trial {trial.number}: {param}={format_value(value)} run {run} starts")
+    worker = f"{host()}:{os.getpid()}"
     try:
-        storage.set_trial_user_attr(trial_id, "worker", f"{host()}:{os.getpid()}")
+        _retrying(args, log, lambda: storage.set_trial_user_attr(trial_id, "worker", worker))
         with _Heartbeat(storage, trial_id, args.heartbeat_interval, log):
             config = point_config(base, param, value, run)
             record = run_training(config, trial_dir)
             objective = record["metrics"]["val"].get(monitor)
             if not isinstance(objective, (int, float)) or not math.isfinite(objective):
                 raise ValueError(f"the validation {monitor} of the run is {objective!r}")
-            attach_record(storage, trial_id, record, f"trials/{folder}/record.json")
-            storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values=[objective])
+            path = f"trials/{folder}/record.json"
+            _retrying(args, log, lambda: _complete(storage, trial_id, record, path, objective))
         log_line(log, f"trial {trial.number} finished: {objective:.6g}")
     except optuna.exceptions.UpdateFinishedTrialError:
         log_line(log, f"trial {trial.number} was declared dead meanwhile; its result is discarded")
     except Exception as exc:
+        if is_connection_error(exc):  # the server stayed away: stop; the trial is found dead
+            log_line(log, f"trial {trial.number}: the storage stayed unreachable; stopping")
+            raise
         log_line(log, f"trial {trial.number} failed:\n{traceback.format_exc()}")
         message = f"{type(exc).__name__}: {exc}"
         if _disk_full(exc):
@@ -224,6 +281,23 @@ def _run_trial(
                 f"trial {trial.number} ({param}={format_value(value)} run {run}) stopped: {message}"
             ) from exc
         _fail(storage, trial_id, message)
+
+
+def _complete(
+    storage: optuna.storages.RDBStorage,
+    trial_id: int,
+    record: Any,
+    record_path: str,
+    objective: float,
+) -> None:
+    """Store a trial's record and finish it; safe to repeat after a lost connection."""
+    attach_record(storage, trial_id, record, record_path)
+    try:
+        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values=[objective])
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # A first try may have committed before its connection broke.
+        if storage.get_trial(trial_id).state != TrialState.COMPLETE:
+            raise
 
 
 def _fail(storage: optuna.storages.RDBStorage, trial_id: int, error: str) -> None:
