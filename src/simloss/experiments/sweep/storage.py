@@ -14,6 +14,7 @@ that cannot be reached, live in :mod:`~simloss.experiments.sweep.storage_errors`
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 import warnings
@@ -408,7 +409,9 @@ def read_sweep_file(folder: str | Path) -> dict[str, Any]:
     return data
 
 
-def resolve_source(source: str | Path, study_name: str | None = None) -> tuple[str, str | None]:
+def resolve_source(
+    source: str | os.PathLike[str], study_name: str | None = None
+) -> tuple[str, str | None]:
     """Turn a sweep folder or a storage URL into ``(storage_url, study_name)``.
 
     Args:
@@ -421,7 +424,7 @@ def resolve_source(source: str | Path, study_name: str | None = None) -> tuple[s
     """
     if isinstance(source, str) and "://" in source:
         return source, study_name
-    if not isinstance(source, (str, Path)):
+    if not isinstance(source, (str, os.PathLike)):
         raise TypeError(
             "Expected `source` to be a sweep folder or a storage URL, found "
             f"{type(source).__name__}"
@@ -429,7 +432,7 @@ def resolve_source(source: str | Path, study_name: str | None = None) -> tuple[s
     folder = Path(source)
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"Expected `source` to be a sweep folder or a storage URL, but {source} is neither"
+            f"Expected `source` to be a sweep folder or a storage URL, but {folder} is neither"
         )
     settings = read_sweep_file(folder)
     url = settings.get("storage") or sqlite_url(folder / DB_FILE)
