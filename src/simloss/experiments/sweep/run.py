@@ -96,7 +96,7 @@ class SweepResult:
     @property
     def total(self) -> int:
         """The number of grid points x runs."""
-        return len(self.grid.values) * self.grid.runs
+        return len(self.grid.points())
 
     @property
     def ok(self) -> bool:
@@ -246,7 +246,9 @@ def run_sweep(
             f"trial {full[0].trial} ({merged.label(full[0].value)} run "
             f"{full[0].run}) stopped: {full[0].error}. Free disk space and rerun the same command"
         )
-    missing = [p for p in merged.loss_points() if p not in counts.finished and p not in counts.failed]
+    missing = [
+        p for p in merged.loss_points() if p not in counts.finished and p not in counts.failed
+    ]
     return SweepResult(
         out_dir=out,
         storage=url,
