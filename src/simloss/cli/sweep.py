@@ -99,10 +99,12 @@ def add_arguments(
     add_config_arguments(parser, exclude=(*PARAMS, "loss_param"), defaults=defaults)
 
 
-def sweep_from_args(args: argparse.Namespace, default_text: str | None = None) -> tuple[Any, Any]:
+def sweep_from_args(
+    args: argparse.Namespace, default_text: str | None = None, *, loss: str | None = None
+) -> tuple[Any, Any]:
     """The base config and the grid of a sweep command.
 
-    The loss is ``--loss`` (default ``simloss``). The grid is ``--grid`` (else
+    The loss is ``loss``, else ``--loss``, else ``simloss``. The grid is ``--grid`` (else
     ``default_text``, else the loss's default grid for the dataset) with
     ``--runs``; a loss without a parameter takes no ``--grid``. The base config
     holds every other setting, and the grid's first value as its swept
@@ -116,9 +118,9 @@ def sweep_from_args(args: argparse.Namespace, default_text: str | None = None) -
         raise ValueError(f"Expected --runs >= 1, but found {args.runs}")
     settings = settings_from_args(args)
     dataset = settings.get("dataset", TrainConfig().dataset)
-    loss = settings.get("loss") or "simloss"
+    loss = loss or settings.get("loss") or "simloss"
     swept = swept_param(dataset, loss)
-    text = args.grid or (default_text if loss == "simloss" else None)
+    text = args.grid or default_text
     if text and swept is None:
         raise ValueError(
             f"Expected no --grid for loss {loss!r} (it has no parameter), but found {text!r}"
