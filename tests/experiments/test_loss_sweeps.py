@@ -10,9 +10,11 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
+from conftest import shared_path
 from simloss.cli import main
 from simloss.experiments.config import TrainConfig
 from simloss.experiments.predict import load_run, predict_rows
@@ -149,3 +151,48 @@ def test_demo_compare_runs_one_study_and_reports_it(
     assert losses == {"ce", "simloss", "sord", "corn"}
     assert "# Loss comparison: abalone" in stdout
     assert main(["demo", "--compare", "--grid=r=0.1", f"--out={out}"]) == 1
+
+
+def _cifar_with_real_names(root: Path, names: list[str]) -> Path:
+    from data_fixtures import write_cifar100
+
+    from simloss.experiments.data.cifar100 import CIFAR100_FINE_TO_COARSE
+
+    rng = np.random.default_rng(0)
+    n, test = 1200, 200  # 10 training images per class: one for validation
+    fine = np.arange(n) % 100
+    coarse = np.asarray(CIFAR100_FINE_TO_COARSE)[fine]
+    images = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    coarse_names = [f"super_{i}" for i in range(20)]
+    return write_cifar100(root, images, fine, coarse, names, coarse_names, test_count=test)
+
+
+def test_a_cifar100_study_of_semantic_losses(tmp_path: Path) -> None:
+    shared = shared_path("cifar100")
+    names = (shared / "fine_label_names.txt").read_text().split()
+    data = _cifar_with_real_names(tmp_path / "data", names)
+    vectors = tmp_path / "vectors.npy"
+    np.save(vectors, np.random.default_rng(1).normal(size=(100, 8)).astype(np.float32))
+    out = tmp_path / "study"
+    common = [
+        "sweep", "--dataset=cifar100", f"--data-dir={data}", f"--vectors={vectors}",
+        f"--hierarchy={shared / 'wordnet_parent_child.txt'}",
+        f"--hierarchy-names={shared / 'wordnet_node_names.txt'}", "--cifar-classes=paper96",
+        "--epochs=1", "--runs=1", "--batch-size=128", "--limit=400", f"--out={out}", "--no-progress",
+    ]  # fmt: skip
+    for extra in (
+        ["--loss=ce"],
+        ["--loss=soft-labels", "--grid=l=0.5"],
+        ["--loss=hxe", "--grid=alpha=0.1,0.5"],
+    ):
+        assert main([*common, *extra]) == 0, extra
+    records = load_records(out)
+    assert sorted({r["loss"] for r in records}) == ["ce", "hxe", "soft-labels"]
+    for record in records:
+        assert len(record["class_values"]) == 96 and record["config"]["limit"] == 400
+        assert sorted(record["metrics"]["test"]) == ["acc", "fsa", "sa"]
+    md = write_report(records, out / "report").read_text()
+    assert "| HXE alpha=" in md and "| Soft labels l=0.5 |" in md
+    assert "Decoders" not in md  # no ordered classes: argmax only
+    assert (out / "report" / "losses.png").is_file()
+    assert main([*common, "--loss=sord"]) == 1  # sord needs ordered classes: refused
