@@ -617,7 +617,7 @@ def point_config(
         changes[other] = None
     if param is not None:
         changes["loss_param" if param not in PARAMS else param] = value
-    if param in PARAMS:
+    if param is not None and param in PARAMS:
         similarity = PARAMS[param].similarity
         if base.similarity not in (None, similarity):
             raise ValueError(

@@ -102,11 +102,12 @@ class Grid:
         duplicates = sorted({v for v in rounded if rounded.count(v) > 1})
         if duplicates:
             raise ValueError(f"Expected distinct grid values, found {duplicates} more than once")
-        own = None if spec.uses_similarity else spec.param
-        outside = [v for v in rounded if own is not None and not own.contains(v)]
-        if own is not None and outside:
+        limits = None if spec.uses_similarity else spec.param
+        outside = [v for v in rounded if limits is not None and not limits.contains(v)]
+        if limits is not None and outside:
             raise ValueError(
-                f"Expected {self.loss} {own.name} values in {own.range_text()}, found {outside}"
+                f"Expected {self.loss} {limits.name} values in {limits.range_text()}, "
+                f"found {outside}"
             )
         object.__setattr__(self, "values", tuple(rounded))
 
