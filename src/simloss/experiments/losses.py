@@ -6,27 +6,18 @@ those outputs to class scores (``(N, C)`` logits whose softmax is the
 predicted distribution) that every metric, decoder and figure reads. The
 peers come from maintained libraries, never rewritten here:
 
-============== ============================================ ===========================
-loss           implementation                               its parameter (default)
-============== ============================================ ===========================
-ce             ``torch.nn.CrossEntropyLoss``                -
-simloss        :class:`simloss.SimLoss`                     r or l (the dataset's)
-label-smoothing ``CrossEntropyLoss(label_smoothing=)``      epsilon (0.1)
-soft-labels    :class:`simloss.peers.SoftLabelCrossEntropy` r or l (the dataset's)
-hxe            :class:`simloss.peers.HierarchicalCrossEntropy` alpha (0.1)
-sord           ``dlordinal.losses.SORDLoss``                alpha (1)
-triangular     ``dlordinal.losses.TriangularLoss``          alpha2 (0.05)
-beta           ``dlordinal.losses.BetaLoss``                eta (1)
-binomial       ``dlordinal.losses.BinomialLoss``            eta (1)
-poisson        ``dlordinal.losses.PoissonLoss``             eta (1)
-exponential    ``dlordinal.losses.ExponentialLoss``         p (1)
-cdw-ce         ``dlordinal.losses.CDWCELoss``               alpha (5)
-emd            ``dlordinal.losses.EMDLoss``                 -
-corn           ``coral_pytorch.losses.corn_loss``           -
-============== ============================================ ===========================
+- ``ce``: ``torch.nn.CrossEntropyLoss``;
+- ``simloss``: :class:`simloss.SimLoss` with the dataset's similarity (``r`` or ``l``);
+- ``label-smoothing``: ``CrossEntropyLoss(label_smoothing=epsilon)``;
+- ``soft-labels``: :class:`simloss.peers.SoftLabelCrossEntropy` (``r`` or ``l``);
+- ``hxe``: :class:`simloss.peers.HierarchicalCrossEntropy`;
+- ``sord``, ``triangular``, ``beta``, ``binomial``, ``poisson``, ``exponential``,
+  ``cdw-ce``, ``emd``: dlordinal's ``SORDLoss``, ``TriangularLoss``, ``BetaLoss``,
+  ``BinomialLoss``, ``PoissonLoss``, ``ExponentialLoss``, ``CDWCELoss``, ``EMDLoss``;
+- ``corn``: coral-pytorch's ``corn_loss``.
 
-The facts (task, parameter, default and its source) are in
-:data:`simloss.experiments.specs.LOSSES`. CORN's model has C - 1 outputs, the
+The facts (task, parameter, its default and the default's source) are in
+:data:`simloss.experiments.specs.LOSSES` only. CORN's model has C - 1 outputs, the
 conditional logits ``z_k`` of ``P(y > k | y > k - 1)``; its class scores are
 the exact log-probabilities ``log p_c = sum_{j<c} log sigmoid(z_j) + log sigmoid(-z_c)``
 (no ``z_{C-1}`` term for the last class), so CORN's own prediction rule (the

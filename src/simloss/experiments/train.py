@@ -215,10 +215,10 @@ def run_training(
         >>> import tempfile
         >>> cfg = TrainConfig(dataset="abalone", r=0.5, epochs=2, limit=200, progress=False)
         >>> record = run_training(cfg, tempfile.mkdtemp())
-        >>> record["param"], record["param_value"], len(record["history"])
-        ('r', 0.5, 2)
-        >>> sorted(record["metrics"]["test"])
-        ['acc', 'mae', 'mse']
+        >>> record["loss"], record["param"], record["param_value"], len(record["history"])
+        ('simloss', 'r', 0.5, 2)
+        >>> list(record["metrics"]["test"])  # MAE and MSE under the argmax, expectation, median
+        ['acc', 'mae', 'mse', 'mae_expectation', 'mse_expectation', 'mae_median', 'mse_median']
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"Expected `config` to be a TrainConfig, but found {type(config).__name__}")
