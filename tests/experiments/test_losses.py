@@ -279,3 +279,19 @@ def test_config_resolves_loss_and_default_parameter() -> None:
             assert spec.param.contains(spec.param.default), spec.name
             assert all(spec.param.contains(v) for v in spec.param.grid), spec.name
             assert spec.param.source, spec.name
+
+
+def test_the_docs_table_states_each_loss_and_its_default() -> None:
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "losses.md").read_text()
+    rows = {
+        line.split("|")[1].strip(): line for line in docs.splitlines() if line.startswith("| `")
+    }
+    for name, spec in LOSSES.items():
+        row = rows[f"`{name}`"]
+        assert spec.library.split("_")[0] in row.replace("-", "_").replace("torch.nn", "torch"), (
+            name
+        )
+        if spec.param is not None:
+            assert f"`{spec.param.name}` ({spec.param.default:g}" in row, name
