@@ -99,14 +99,15 @@ class LossComparison:
     notes: list[str] = field(default_factory=list)
     records: list[Mapping[str, Any]] = field(default_factory=list, repr=False)
 
-    def best_of(self, split: str, metric: str) -> list[RowKey]:
-        """The rows of :attr:`best` with the best mean of ``metric`` on ``split``."""
+    def best_of(
+        self, split: str, metric: str, rows: Sequence[LossRow] | None = None
+    ) -> list[RowKey]:
+        """The rows (default: :attr:`best`) with the best mean of ``metric`` on ``split``."""
         spec = metric_spec(metric)
         if spec is None or spec.higher_is_better is None:
             return []
-        means = {
-            r.key: r.cells[(split, metric)].mean for r in self.best if (split, metric) in r.cells
-        }
+        among = self.best if rows is None else rows
+        means = {r.key: r.cells[(split, metric)].mean for r in among if (split, metric) in r.cells}
         if not means:
             return []
         target = max(means.values()) if spec.higher_is_better else min(means.values())

@@ -56,14 +56,21 @@ def _runs(row: LossRow) -> str:
 
 
 def _cell(
-    comparison: LossComparison, row: LossRow, split: str, metric: str, *, spread: bool
+    comparison: LossComparison,
+    row: LossRow,
+    split: str,
+    metric: str,
+    *,
+    spread: bool,
+    among: list[LossRow],
 ) -> Cell:
+    """A cell: mean (± std with ``spread``), bold when best among ``among``, marked vs CCE."""
     cell = row.cells.get((split, metric))
     if cell is None:
         return Cell("-")
     text = _spread(row, split, metric) if spread else _number(cell.mean, metric)
     test = row.tests.get(metric) if split == "test" else None
-    bold = row.key in comparison.best_of(split, metric) and row in comparison.best
+    bold = row.key in comparison.best_of(split, metric, among)
     return Cell(text, "" if test is None else test.mark, bold)
 
 
@@ -72,7 +79,13 @@ def best_table(comparison: LossComparison) -> Table:
     metrics = main_metrics(comparison.metrics)
     columns = tuple((split, m) for split in SPLITS for m in metrics)
     rows = tuple(
-        Row(r.label, _runs(r), tuple(_cell(comparison, r, s, m, spread=True) for s, m in columns))
+        Row(
+            r.label,
+            _runs(r),
+            tuple(
+                _cell(comparison, r, s, m, spread=True, among=comparison.best) for s, m in columns
+            ),
+        )
         for r in comparison.best
     )
     title = "Each loss at its best validation parameter (mean ± std over runs)"
@@ -86,7 +99,13 @@ def decoders_table(comparison: LossComparison) -> Table | None:
         return None
     columns = tuple(("test", m) for m in metrics)
     rows = tuple(
-        Row(r.label, _runs(r), tuple(_cell(comparison, r, s, m, spread=True) for s, m in columns))
+        Row(
+            r.label,
+            _runs(r),
+            tuple(
+                _cell(comparison, r, s, m, spread=True, among=comparison.best) for s, m in columns
+            ),
+        )
         for r in comparison.best
     )
     title = "Decoders at the best parameter: test MAE and MSE (mean ± std)"
@@ -98,10 +117,17 @@ def grid_table(comparison: LossComparison) -> Table:
     metrics = main_metrics(comparison.metrics)
     columns = tuple((split, m) for split in SPLITS for m in metrics)
     rows = tuple(
-        Row(r.label, _runs(r), tuple(_cell(comparison, r, s, m, spread=False) for s, m in columns))
+        Row(
+            r.label,
+            _runs(r),
+            tuple(
+                _cell(comparison, r, s, m, spread=False, among=comparison.rows) for s, m in columns
+            ),
+        )
         for r in comparison.rows
     )
-    return Table("Every loss and parameter value (means over runs)", "loss", columns, rows)
+    title = "Every loss and parameter value (means over runs; bold: best of the column)"
+    return Table(title, "loss", columns, rows)
 
 
 def _tests_table(comparison: LossComparison) -> Table:
