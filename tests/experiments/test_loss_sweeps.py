@@ -123,6 +123,12 @@ def test_without_ce_the_cce_row_is_simloss_at_r_zero() -> None:
     assert [r.label for r in comparison.best][1:] == ["SimLoss r=0.5", "CORN"]
     assert comparison.best[1].tests["mae"].status == "too_few_runs"
     assert comparison.best[2].tests["mae"].status == "all_zero"  # CORN ties CCE exactly
+    # When SimLoss's best value is the CCE row itself, it is shown once, with a note.
+    worse = [r for r in records if not (r["loss"] == "simloss" and r["value"] == 0.5)]
+    worse += [_record("simloss", "r", 0.5, i, 0.2, 2.0, 2.5) for i in range(3)]
+    again = compare_losses(worse)
+    assert [r.label for r in again.best] == ["SimLoss r=0.0 (CCE)", "CORN"]
+    assert any("is the CCE row" in n for n in again.notes)
 
 
 def test_a_corn_run_predicts_class_probabilities(tmp_path: Path) -> None:

@@ -236,6 +236,9 @@ def compare_losses(records: Sequence[Mapping[str, Any]], *, alpha: float = 0.05)
         chosen = (max if goal_higher else min)(
             candidates, key=lambda r: r.cells[("val", monitor)].mean
         )
+        if baseline is not None and chosen.key == baseline.key:
+            notes.append(f"{chosen.label}: the best validation value of {loss} is the CCE row")
+            continue
         best.append(chosen)
     metrics = sorted(
         {m for r in rows for (_, m) in r.cells},
