@@ -32,8 +32,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from simloss.experiments.config import TrainConfig, point_config
-from simloss.experiments.points import format_value, point_key
-from simloss.experiments.sweep.queue import claim_next, duplicate_of
+from simloss.experiments.points import point_label
+from simloss.experiments.sweep.queue import claim_next, duplicate_of, trial_loss, trial_point
 from simloss.experiments.sweep.records import attach_record
 from simloss.experiments.sweep.settings import sweep_base
 from simloss.experiments.sweep.storage import (
@@ -222,14 +222,18 @@ class _Heartbeat:
                 log_line(self._log, f"heartbeat failed: {type(inner).__name__}: {first}")
 
 
-def trial_folder(param: str, value: float, run: int, number: int) -> str:
+def trial_folder(
+    param: str | None, value: float | None, run: int, number: int, loss: str = "simloss"
+) -> str:
     """The folder of a trial below ``trials/`` (its point and its trial number).
 
     Example:
         >>> trial_folder("r", 0.1 * 3, 2, 17)
         'r=0.3_run=2_trial=17'
+        >>> trial_folder("alpha", 2, 0, 3, "sord"), trial_folder(None, None, 1, 4, "ce")
+        ('sord_alpha=2.0_run=0_trial=3', 'ce_run=1_trial=4')
     """
-    return f"{param}={format_value(value)}_run={run}_trial={number}"
+    return f"{point_label(loss, param, value).replace(' ', '_')}_run={run}_trial={number}"
 
 
 def _disk_full(exc: BaseException) -> bool:
@@ -249,16 +253,21 @@ def _run_trial(
     log: TextIO,
     run_training: Callable[[TrainConfig, Path], Any],
 ) -> None:
-    param = str(trial.user_attrs["param"])
-    value, run = point_key(trial.user_attrs["value"], trial.user_attrs["run"])
-    folder = trial_folder(param, value, run, trial.number)
+    raw_param = trial.user_attrs.get("param")
+    param = None if raw_param is None else str(raw_param)
+    point = trial_point(trial)
+    if point is None:
+        raise ValueError(f"Expected trial {trial.number} to carry its point, but it has none")
+    loss, value, run = point
+    folder = trial_folder(param, value, run, trial.number, trial_loss(trial))
     trial_dir = Path(args.out_dir) / "trials" / folder
-    log_line(log, f"trial {trial.number}: {param}={format_value(value)} run {run} starts")
+    label = point_label(loss, param, value)
+    log_line(log, f"trial {trial.number}: {label} run {run} starts")
     worker = f"{host()}:{os.getpid()}"
     try:
         _retrying(args, log, lambda: storage.set_trial_user_attr(trial_id, "worker", worker))
         with _Heartbeat(storage, trial_id, args.heartbeat_interval, log):
-            config = point_config(base, param, value, run)
+            config = point_config(base, param, value, run, loss=loss)
             record = run_training(config, trial_dir)
             objective = record["metrics"]["val"].get(monitor)
             if not isinstance(objective, (int, float)) or not math.isfinite(objective):
@@ -278,7 +287,7 @@ def _run_trial(
             message = f"{DISK_FULL}: {message}"
             _fail(storage, trial_id, message)
             raise DiskFullError(
-                f"trial {trial.number} ({param}={format_value(value)} run {run}) stopped: {message}"
+                f"trial {trial.number} ({label} run {run}) stopped: {message}"
             ) from exc
         _fail(storage, trial_id, message)
 
