@@ -36,8 +36,12 @@ def test_predict_prints_and_writes_a_csv_for_abalone_rows(
     assert [r["input"] for r in table] == [f"{first}:1", f"{first}:2", f"{first}:3",
                                           f"{second}:1", f"{second}:2"]  # fmt: skip
     same_row = [(0, 3), (1, 4)]  # the same abalone.data rows in both files
-    for i, j in same_row:
-        assert {**table[i], "input": ""} == {**table[j], "input": ""}
+    for i, j in same_row:  # float32 batches of different sizes may differ in the last digit
+        same = ("class", "value", "name")
+        assert {k: table[i][k] for k in same} == {k: table[j][k] for k in same}
+        assert float(table[i]["probability"]) == pytest.approx(
+            float(table[j]["probability"]), rel=1e-5
+        )
     for row in table:
         assert 4 <= int(row["value"]) <= 20 and int(row["class"]) == int(row["value"]) - 4
         assert 0 < float(row["probability"]) <= 1
