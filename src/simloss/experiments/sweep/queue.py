@@ -11,8 +11,9 @@ pruned without training, so each point finishes exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
@@ -95,9 +96,18 @@ def census(trials: Sequence[FrozenTrial], points: Sequence[Point]) -> Census:
 
 
 def enqueue_missing(
-    study: optuna.Study, param: str, points: Sequence[Point], runs: int, counts: Census
+    study: optuna.Study,
+    param: str,
+    points: Sequence[Point],
+    runs: int,
+    counts: Census,
+    attrs: Mapping[str, Any] | None = None,
 ) -> None:
-    """Add a ``WAITING`` trial for every point that is not finished, running or waiting."""
+    """Add a ``WAITING`` trial for every point that is not finished, running or waiting.
+
+    Each carries the user attributes ``param``, ``value``, ``run`` and ``attrs``
+    (e.g. a tune's ``phase``).
+    """
     param_dist = FloatDistribution(0.0, 1.0)
     run_dist = IntDistribution(0, runs - 1)
     for value, run in points:
@@ -109,7 +119,7 @@ def enqueue_missing(
                 state=TrialState.WAITING,
                 params={param: value, "run": run},
                 distributions={param: param_dist, "run": run_dist},
-                user_attrs={"param": param, "value": value, "run": run},
+                user_attrs={**(attrs or {}), "param": param, "value": value, "run": run},
             )
         )
 

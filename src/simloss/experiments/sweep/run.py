@@ -54,7 +54,12 @@ from simloss.experiments.sweep.trials import (
     DiskFullError,
     WorkerArgs,
 )
-from simloss.experiments.sweep.workers import quiet_optuna, run_workers, worker_threads
+from simloss.experiments.sweep.workers import (
+    SweepProgress,
+    quiet_optuna,
+    run_workers,
+    worker_threads,
+)
 
 __all__ = ["GRID_ATTR", "SCHEMA_VERSION", "SweepResult", "run_sweep"]
 
@@ -220,7 +225,8 @@ def run_sweep(
         parent_pid=os.getpid(),
     )
     try:
-        worker_errors = run_workers(args, workers, merged.points(), finished_before, progress)
+        monitor = SweepProgress(args, merged.points(), finished_before, progress)
+        worker_errors = run_workers(args, workers, monitor)
     except DiskFullError as exc:
         raise RuntimeError(f"{exc}. Free disk space and rerun the same command") from exc
     except Exception as exc:
