@@ -102,13 +102,15 @@ def enqueue_missing(
     runs: int,
     counts: Census,
     attrs: Mapping[str, Any] | None = None,
+    distribution: FloatDistribution | None = None,
 ) -> None:
     """Add a ``WAITING`` trial for every point that is not finished, running or waiting.
 
     Each carries the user attributes ``param``, ``value``, ``run`` and ``attrs``
-    (e.g. a tune's ``phase``).
+    (e.g. a tune's ``phase``), and the parameters ``param`` (in ``distribution``,
+    default ``[0, 1]``) and ``run``.
     """
-    param_dist = FloatDistribution(0.0, 1.0)
+    param_dist = FloatDistribution(0.0, 1.0) if distribution is None else distribution
     run_dist = IntDistribution(0, runs - 1)
     for value, run in points:
         key = (value, run)

@@ -83,7 +83,9 @@ def load_records(source: str | Path, study_name: str | None = None) -> list[Swee
     Returns:
         One record per finished trial, sorted by (value, run): the training record
         plus the keys ``param``, ``value`` and ``run``. Raises ``ValueError`` if
-        two finished trials hold the same grid point and run.
+        two finished trials hold the same grid point and run. A finished trial
+        with the attribute ``duplicate_of`` (a tune's repeat of a point, which
+        holds no record of its own) is skipped.
 
     Example:
         >>> import tempfile, optuna
@@ -115,6 +117,8 @@ def load_records(source: str | Path, study_name: str | None = None) -> list[Swee
     records: list[SweepRecord] = []
     for trial in complete:
         attrs = trial.user_attrs
+        if "duplicate_of" in attrs:
+            continue  # repeats another trial's point (a tune's sampler proposed it again)
         missing = [k for k in ("param", "value", "run", "record") if k not in attrs]
         if missing:
             raise ValueError(

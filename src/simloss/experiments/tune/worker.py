@@ -1,0 +1,274 @@
+"""A tune's worker: claim queued trials, else ask the sampler for a value, else plan the confirmation.
+
+Every worker process of ``simloss tune`` runs :func:`work`, built from the
+sweep's pieces (:func:`~simloss.experiments.sweep.trials.serve`, the heartbeat
+and failure handling of :func:`~simloss.experiments.sweep.trials.run_trial`,
+the atomic claim of :func:`~simloss.experiments.sweep.queue.claim_next`). Each
+step, in this order:
+
+1. claim a waiting trial (CCE, confirmation runs, a dead worker's trial put
+   back by the storage) and train it;
+2. if the budget allows (:meth:`~simloss.experiments.tune.plan.Ledger.can_search`),
+   ask the study for a new trial: the sampler proposes a value, which is trained
+   with run 0's seed, reported after every epoch and pruned when the pruner says so;
+3. when no trial is running or waiting anywhere, plan the confirmation once
+   (:func:`~simloss.experiments.tune.plan.select_candidates`) and enqueue it;
+4. otherwise wait for the trials running elsewhere, or stop when none is left.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TextIO
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from simloss.experiments.config import TrainConfig
+from simloss.experiments.points import format_value, value_key
+from simloss.experiments.sweep.queue import census, claim_next, duplicate_of, enqueue_missing
+from simloss.experiments.sweep.settings import sweep_base
+from simloss.experiments.sweep.storage import dispose, open_storage
+from simloss.experiments.sweep.trials import (
+    MAX_RETRY,
+    PRUNED,
+    StepOutcome,
+    WorkerArgs,
+    log_line,
+    objective_value,
+    point_job,
+    run_trial,
+    serve,
+    settle_claimed,
+)
+from simloss.experiments.tune.plan import (
+    CANDIDATES_ATTR,
+    SETTINGS_ATTR,
+    Ledger,
+    make_pruner,
+    make_sampler,
+    select_candidates,
+    trial_phase,
+)
+from simloss.experiments.tune.settings import TuneSettings
+
+__all__ = ["EpochReporter", "confirmation_points", "plan_confirmation", "work"]
+
+#: The run index of every search trial (common random numbers).
+SEARCH_RUN = 0
+
+
+class EpochReporter:
+    """The ``on_epoch`` callback of a tune's run: report each epoch to Optuna, maybe prune.
+
+    After epoch ``t`` it reports the objective's validation value at the best
+    epoch so far (the epoch early stopping would keep; so the last report equals
+    the run's final objective) as step ``t``. With ``prune``, it asks the
+    pruner and stops the run with the reason ``"pruned"``.
+
+    Args:
+        trial: the running trial (``None``: report nothing, as for a study of
+            several objectives, which Optuna does not prune).
+        metric: the record metric of the objective.
+        prune: whether the pruner may stop this run.
+    """
+
+    def __init__(self, trial: optuna.Trial | None, metric: str, prune: bool) -> None:
+        self._trial = trial
+        self._metric = metric
+        self._prune = prune
+
+    def __call__(self, history: Sequence[Mapping[str, Any]], best_epoch: int) -> str | None:
+        if self._trial is None or best_epoch < 1:
+            return None
+        value = history[best_epoch - 1]["val"].get(self._metric)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None
+        self._trial.report(float(value), len(history))
+        if self._prune and self._trial.should_prune():
+            return PRUNED
+        return None
+
+
+def confirmation_points(
+    settings: TuneSettings, candidates: Sequence[float]
+) -> dict[str, list[tuple[float, int]]]:
+    """The (value, run) points of the confirmation, by phase (``cce`` and ``confirm``)."""
+    runs = range(settings.runs)
+    cce = value_key(settings.cce_value)
+    return {
+        "cce": [(cce, run) for run in runs],
+        "confirm": [(value_key(v), run) for v in candidates for run in runs],
+    }
+
+
+def plan_confirmation(study: optuna.Study, settings: TuneSettings, log: TextIO | None) -> None:
+    """Choose the candidates (once: stored with the study) and enqueue their missing runs.
+
+    Two processes planning at once choose the same values (the same finished
+    search trials; none is running) and enqueue the same points; the copy with
+    the higher number is pruned when claimed, as in a sweep.
+    """
+    trials = study.get_trials(deepcopy=False)
+    stored = study.user_attrs.get(CANDIDATES_ATTR)
+    if stored is None:
+        study.set_user_attr(CANDIDATES_ATTR, list(select_candidates(trials, settings)))
+        stored = study.user_attrs[CANDIDATES_ATTR]  # read back: another process may have won
+    candidates = [float(v) for v in stored]
+    if log is not None:
+        shown = ", ".join(format_value(v) for v in candidates) or "none"
+        log_line(log, f"confirmation planned: {settings.param} = {shown} and CCE")
+    if not candidates:
+        return  # nothing to confirm: the result says why
+    for phase, points in confirmation_points(settings, candidates).items():
+        counts = census(trials, points)
+        attrs = {"phase": phase}
+        distribution = settings.distribution()
+        enqueue_missing(study, settings.param, points, settings.runs, counts, attrs, distribution)
+
+
+def _values(settings: TuneSettings) -> Callable[[Mapping[str, Any]], list[float]]:
+    def values(record: Mapping[str, Any]) -> list[float]:
+        return [objective_value(record, metric) for metric in settings.metrics]
+
+    return values
+
+
+def work(args: WorkerArgs, log: TextIO) -> None:
+    """A tune's worker loop (see the module's docstring)."""
+    from simloss.experiments.train import run_training  # once, before the first trial
+
+    interval = args.heartbeat_interval
+    storage = open_storage(
+        args.url, heartbeat_interval=interval, grace_period=3 * interval, max_retry=MAX_RETRY
+    )
+    try:
+        stored = optuna.load_study(study_name=args.study_name, storage=storage).user_attrs[
+            SETTINGS_ATTR
+        ]
+        settings = TuneSettings.from_dict(stored["tune"])
+        base = sweep_base(stored["fixed"], args.local)
+        resolved = base.resolve()
+        patience = int(resolved.patience or 1)
+        study = optuna.load_study(
+            study_name=args.study_name,
+            storage=storage,
+            sampler=make_sampler(settings, args.index),
+            pruner=make_pruner(settings, patience),
+        )
+        study_id = storage.get_study_id_from_name(args.study_name)
+        log_line(log, f"tune worker started on {args.study_name} ({args.threads} threads)")
+        tuner = _Tuner(args, log, study, storage, study_id, settings, base)
+        epoch_cap = int(resolved.epochs or 1)
+
+        def step() -> StepOutcome:
+            claimed = claim_next(study, storage, study_id)
+            if claimed is not None:
+                tuner.run_queued(*claimed, run_training)
+                return "ran"
+            trials = study.get_trials(deepcopy=False)
+            planned = CANDIDATES_ATTR in study.user_attrs
+            ledger = Ledger.count(trials, settings, epoch_cap, planned)
+            if ledger.can_search(settings):
+                tuner.run_search(run_training)
+                return "ran"
+            if ledger.live:
+                return "wait"
+            if not planned:
+                plan_confirmation(study, settings, log)
+                return "ran"
+            return "idle"
+
+        serve(args, log, study, step)
+    finally:
+        dispose(storage)
+
+
+class _Tuner:
+    """Runs a tune's trials for one worker."""
+
+    def __init__(
+        self,
+        args: WorkerArgs,
+        log: TextIO,
+        study: optuna.Study,
+        storage: optuna.storages.RDBStorage,
+        study_id: int,
+        settings: TuneSettings,
+        base: TrainConfig,
+    ) -> None:
+        self.args = args
+        self.log = log
+        self.study = study
+        self.storage = storage
+        self.study_id = study_id
+        self.settings = settings
+        self.base = base
+
+    def _reporter(self, trial_id: int, prune: bool) -> EpochReporter:
+        trial = None if self.settings.multi else optuna.Trial(self.study, trial_id)
+        return EpochReporter(trial, self.settings.metrics[0], prune)
+
+    def run_queued(
+        self, trial: FrozenTrial, trial_id: int, run_training: Callable[..., Mapping[str, Any]]
+    ) -> None:
+        """Train a claimed trial: CCE or confirmation runs, or a search trial put back."""
+        trial = self._with_point(trial, trial_id)
+        prune = trial_phase(trial) == "search"
+        if prune and self._repeat(trial, trial_id):
+            return
+        job = point_job(self.base, trial, _values(self.settings), self._reporter(trial_id, prune))
+        settle_claimed(
+            self.study, self.storage, trial, trial_id, self.log,
+            lambda: run_trial(self.args, self.storage, trial, trial_id, job, self.log, run_training),
+        )  # fmt: skip
+
+    def run_search(self, run_training: Callable[..., Mapping[str, Any]]) -> None:
+        """Ask the sampler for a value and train it (run 0's seed, pruned when told)."""
+        with warnings.catch_warnings():  # the heartbeat is ours (run_trial), not optimize()'s
+            warnings.simplefilter("ignore", UserWarning)
+            asked = self.study.ask()
+        trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, asked.number)
+        self.storage.record_heartbeat(trial_id)  # at once, so that a killed worker is found out
+        frozen = self.storage.get_trial(trial_id)
+        if trial_phase(frozen) is None and self.settings.param not in frozen.params:
+            s = self.settings
+            asked.suggest_float(s.param, s.low, s.high, step=s.step)
+        # A waiting trial enqueued meanwhile comes back from ask() as it is.
+        self.run_queued(self.storage.get_trial(trial_id), trial_id, run_training)
+
+    def _repeat(self, trial: FrozenTrial, trial_id: int) -> bool:
+        """Complete a search trial that repeats a finished point with that point's values.
+
+        Training is deterministic for a config, so the sampler learns what the run
+        would give without it being trained (a Gaussian process then sees a
+        repeated observation and moves on). Repeats of points not finished are
+        pruned by :func:`~simloss.experiments.sweep.trials.settle_claimed`, as in a sweep.
+        """
+        duplicate = duplicate_of(self.study, trial)
+        if duplicate is None:
+            return False
+        original = self.study.get_trials(deepcopy=False)[duplicate]
+        if original.state != TrialState.COMPLETE or original.values is None:
+            return False
+        self.storage.set_trial_user_attr(trial_id, "duplicate_of", duplicate)
+        self.storage.set_trial_user_attr(trial_id, "epochs", 0)
+        self.storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values=original.values)
+        log_line(
+            self.log, f"trial {trial.number} repeats trial {duplicate}: its values, no training"
+        )
+        return True
+
+    def _with_point(self, trial: FrozenTrial, trial_id: int) -> FrozenTrial:
+        """A trial with its point attributes (a new search trial gets them here)."""
+        attrs = trial.user_attrs
+        if {"phase", "param", "value", "run"} <= set(attrs):
+            return trial
+        value = value_key(trial.params[self.settings.param])
+        point = {"phase": "search", "param": self.settings.param, "value": value, "run": SEARCH_RUN}
+        for key, item in point.items():
+            if key not in attrs:
+                self.storage.set_trial_user_attr(trial_id, key, item)
+        return self.storage.get_trial(trial_id)
