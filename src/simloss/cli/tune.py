@@ -99,8 +99,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pruner",
         choices=PRUNERS,
-        help="median (default for one objective), halving, or none (the only choice for "
-        "several objectives)",
+        help="median (default for one objective with tpe), halving, or none (the default with "
+        "gp, which learns nothing from pruned runs; the only choice for several objectives)",
     )
     parser.add_argument("--sampler-seed", type=int, default=0, help="the sampler's seed (0)")
     parser.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")

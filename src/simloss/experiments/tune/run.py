@@ -99,8 +99,9 @@ def run_tune(
             two-sided Wilcoxon test against CCE can reach p < 0.05).
         candidates: values confirmed (default: one per objective).
         sampler: ``"tpe"`` (default) or ``"gp"``.
-        pruner: ``"median"`` (default for one objective), ``"halving"`` or
-            ``"none"`` (the only choice for several objectives).
+        pruner: ``"median"`` (default for one objective with ``tpe``),
+            ``"halving"`` or ``"none"`` (the default with ``gp``, which learns
+            nothing from pruned trials, and the only choice for several objectives).
         sampler_seed: the sampler's seed.
         workers: local worker processes (one runs in this process).
         threads: torch threads per worker (as for a sweep).

@@ -159,8 +159,9 @@ class TuneSettings:
                 objective: the best value, or the best of each objective).
             sampler: ``"tpe"`` or ``"gp"``.
             pruner: ``"median"``, ``"halving"`` or ``"none"``; default
-                ``"median"`` for one objective, ``"none"`` for several (Optuna
-                prunes single-objective studies only).
+                ``"median"`` for one objective with ``tpe``; ``"none"`` for
+                several (Optuna prunes single-objective studies only) and with
+                ``gp`` (Optuna's GPSampler learns nothing from pruned trials).
             seed: the sampler's seed (>= 0).
             startup: random search trials before the model (>= 1).
 
@@ -197,7 +198,8 @@ class TuneSettings:
             raise ValueError(f"Expected distinct --objective values, but found {repeated} twice")
         multi = len(objectives) > 1
         if pruner is None:
-            pruner = "none" if multi else "median"
+            # GPSampler ignores pruned trials: pruning would hide what it needs.
+            pruner = "none" if multi or sampler == "gp" else "median"
         if pruner not in PRUNERS:
             raise ValueError(
                 f"Expected --pruner to be one of {list(PRUNERS)}, but found {pruner!r}"

@@ -18,6 +18,7 @@ step, in this order:
 
 from __future__ import annotations
 
+import datetime
 import math
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -36,6 +37,7 @@ from simloss.experiments.sweep.trials import (
     PRUNED,
     StepOutcome,
     WorkerArgs,
+    fail_trial,
     log_line,
     objective_value,
     point_job,
@@ -54,7 +56,7 @@ from simloss.experiments.tune.plan import (
 )
 from simloss.experiments.tune.settings import TuneSettings
 
-__all__ = ["EpochReporter", "confirmation_points", "plan_confirmation", "work"]
+__all__ = ["EpochReporter", "confirmation_points", "fail_orphans", "plan_confirmation", "work"]
 
 #: The run index of every search trial (common random numbers).
 SEARCH_RUN = 0
@@ -129,6 +131,33 @@ def plan_confirmation(study: optuna.Study, settings: TuneSettings, log: TextIO |
         enqueue_missing(study, settings.param, points, settings.runs, counts, attrs, distribution)
 
 
+def fail_orphans(
+    study: optuna.Study, storage: optuna.storages.RDBStorage, study_id: int, grace_s: float
+) -> list[int]:
+    """Fail search trials whose worker died between asking for them and their first heartbeat.
+
+    ``study.ask()`` makes a running trial before its worker can record a
+    heartbeat or give it its point, so a worker killed in that moment leaves a
+    running trial that no heartbeat check finds. A running trial without a
+    ``phase`` for longer than ``grace_s`` (three heartbeat intervals; a live
+    worker gives it one within milliseconds) is such an orphan.
+
+    Returns:
+        The numbers of the trials failed.
+    """
+    now = datetime.datetime.now()
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        start = trial.datetime_start
+        if trial_phase(trial) is not None or start is None:
+            continue
+        if (now - start).total_seconds() > grace_s:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            fail_trial(storage, trial_id, "its worker stopped before the trial's first heartbeat")
+            failed.append(trial.number)
+    return failed
+
+
 def _values(settings: TuneSettings) -> Callable[[Mapping[str, Any]], list[float]]:
     def values(record: Mapping[str, Any]) -> list[float]:
         return [objective_value(record, metric) for metric in settings.metrics]
@@ -164,6 +193,8 @@ def work(args: WorkerArgs, log: TextIO) -> None:
         epoch_cap = int(resolved.epochs or 1)
 
         def step() -> StepOutcome:
+            for number in fail_orphans(study, storage, study_id, 3 * interval):
+                log_line(log, f"trial {number} was left without a heartbeat; failed")
             claimed = claim_next(study, storage, study_id)
             if claimed is not None:
                 tuner.run_queued(*claimed, run_training)
@@ -215,6 +246,10 @@ class _Tuner:
         self, trial: FrozenTrial, trial_id: int, run_training: Callable[..., Mapping[str, Any]]
     ) -> None:
         """Train a claimed trial: CCE or confirmation runs, or a search trial put back."""
+        if trial_phase(trial) is None and self.settings.param not in trial.params:
+            # A dead worker's asked trial put back before it got a value: nothing to run.
+            fail_trial(self.storage, trial_id, "asked for, but its worker stopped before a value")
+            return
         trial = self._with_point(trial, trial_id)
         prune = trial_phase(trial) == "search"
         if prune and self._repeat(trial, trial_id):
@@ -240,24 +275,31 @@ class _Tuner:
         self.run_queued(self.storage.get_trial(trial_id), trial_id, run_training)
 
     def _repeat(self, trial: FrozenTrial, trial_id: int) -> bool:
-        """Complete a search trial that repeats a finished point with that point's values.
+        """Settle a search trial that repeats an evaluated point without training it.
 
-        Training is deterministic for a config, so the sampler learns what the run
-        would give without it being trained (a Gaussian process then sees a
-        repeated observation and moves on). Repeats of points not finished are
-        pruned by :func:`~simloss.experiments.sweep.trials.settle_claimed`, as in a sweep.
+        Training is deterministic for a config, so a repeat of a complete point
+        is completed with that point's values (the sampler learns what the run
+        would give; a Gaussian process then sees a repeated observation and moves
+        on), a repeat of a pruned point is pruned (Optuna's GPSampler ignores
+        pruned trials and proposed one pruned value eleven times in a row on
+        Abalone). Repeats of points still running or waiting are pruned by
+        :func:`~simloss.experiments.sweep.trials.settle_claimed`, as in a sweep.
         """
         duplicate = duplicate_of(self.study, trial)
         if duplicate is None:
             return False
         original = self.study.get_trials(deepcopy=False)[duplicate]
-        if original.state != TrialState.COMPLETE or original.values is None:
-            return False
+        if original.state == TrialState.COMPLETE and original.values is not None:
+            state, values, outcome = TrialState.COMPLETE, original.values, "its values"
+        elif original.state == TrialState.PRUNED:
+            state, values, outcome = TrialState.PRUNED, None, "pruned as it was"
+        else:
+            return False  # running or waiting: settle_claimed prunes it, as in a sweep
         self.storage.set_trial_user_attr(trial_id, "duplicate_of", duplicate)
         self.storage.set_trial_user_attr(trial_id, "epochs", 0)
-        self.storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values=original.values)
+        self.storage.set_trial_state_values(trial_id, state, values=values)
         log_line(
-            self.log, f"trial {trial.number} repeats trial {duplicate}: its values, no training"
+            self.log, f"trial {trial.number} repeats trial {duplicate}: {outcome}, no training"
         )
         return True
 
