@@ -146,3 +146,23 @@ def test_multi_objective_tune_gives_a_non_dominated_front(
     markdown = (out / "result" / "tune.md").read_text()
     assert "Chosen values (the Pareto front)" in markdown and "on search front" in markdown
     assert (out / "result" / "tune_r.png").is_file()
+
+
+def test_a_budget_too_small_for_any_search_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # CCE's run takes 15 epochs; one search run and the confirmation's reserve do not fit.
+    out = tmp_path / "tune"
+    code = main(["tune", *TINY, f"--out={out}", "--objective=val_mae", "--budget=50", "--runs=2"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert "no search trial completed within the budget (0 started, 0 pruned)" in err
+    assert "rerun with a larger --budget" in err
+    assert not (out / "result").exists()
+    # The budget may grow until the confirmation is planned: the search goes on.
+    args = ["--objective=val_mae", "--budget=200", "--runs=2"]
+    assert main(["tune", *TINY, f"--out={out}", *args]) == 0
+    assert (
+        load_tune(out).complete
+        and json.loads((out / "tune.json").read_text())["tune"]["budget"] == 200
+    )

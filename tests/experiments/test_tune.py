@@ -158,14 +158,22 @@ def test_rerun_of_a_finished_tune_trains_nothing(tuned: tuple[Path, TuneResult])
     assert again.best == result.best and again.epochs() == result.epochs()
 
 
+def test_budget_cannot_change_once_the_confirmation_is_planned(
+    tuned: tuple[Path, TuneResult],
+) -> None:
+    out, _ = tuned
+    with pytest.raises(ValueError, match="has planned its confirmation") as info:
+        _tune(out, budget=BUDGET + 1)
+    assert "budget=700, now 701" in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"budget": BUDGET + 1}, "budget=700 (now 701)"),
         ({"runs": RUNS + 1}, "runs=6 (now 7)"),
         ({"sampler": "gp"}, "sampler='tpe' (now 'gp')"),
     ],
-    ids=["budget", "runs", "sampler"],
+    ids=["runs", "sampler"],
 )
 def test_changed_tune_settings_are_refused_by_name(
     tuned: tuple[Path, TuneResult], changes: dict, message: str

@@ -6,6 +6,7 @@ import itertools
 import math
 import random
 import statistics
+from pathlib import Path
 
 import pytest
 from optuna.distributions import FloatDistribution
@@ -213,3 +214,29 @@ def test_sampler_and_pruner_are_optunas() -> None:
         make_pruner(_settings(pruner="halving"), 20), optuna.pruners.SuccessiveHalvingPruner
     )
     assert isinstance(make_pruner(_settings(pruner="none"), 20), optuna.pruners.NopPruner)
+
+
+def test_orphaned_asked_trials_are_failed(tmp_path: Path) -> None:
+    # A worker killed between study.ask() and its first heartbeat leaves a running
+    # trial without a point that no heartbeat check finds.
+    import optuna
+
+    from simloss.experiments.sweep.storage import dispose, open_storage, sqlite_url
+    from simloss.experiments.tune.worker import fail_orphans
+
+    url = sqlite_url(f"{tmp_path}/s.db")
+    storage = open_storage(url)
+    try:
+        study = optuna.create_study(study_name="t", storage=storage)
+        orphan = study.ask()
+        live = study.ask()
+        study_id = storage.get_study_id_from_name("t")
+        live_id = storage.get_trial_id_from_study_id_trial_number(study_id, live.number)
+        storage.set_trial_user_attr(live_id, "phase", "search")
+        assert fail_orphans(study, storage, study_id, grace_s=3600) == []  # too young
+        assert fail_orphans(study, storage, study_id, grace_s=0) == [orphan.number]
+        states = [t.state for t in study.get_trials()]
+        assert states == [TrialState.FAIL, TrialState.RUNNING]
+        assert "first heartbeat" in study.get_trials()[0].user_attrs["error"]
+    finally:
+        dispose(storage)

@@ -160,10 +160,10 @@ def handler(args: argparse.Namespace) -> int:
     )
     print(result.text())
     if not result.complete:
+        reasons = result.notes if result.starved else (*result.missing, *result.notes)
+        advice = "" if result.starved else "; rerun the same command to go on"
         raise RuntimeError(
-            "the tune did not finish ("
-            + "; ".join((*result.missing, *result.notes) or ("see the logs",))
-            + "); rerun the same command to go on"
+            f"the tune did not finish ({'; '.join(reasons) or 'see the logs'}){advice}"
         )
     print(result.out_dir / "result")
     return 0

@@ -130,7 +130,14 @@ class TuneResult:
     @property
     def complete(self) -> bool:
         """Whether the confirmation has finished (the result is final)."""
-        return self.candidates is not None and bool(self.candidates) and not self.missing
+        return bool(self.candidates) and not self.missing
+
+    @property
+    def starved(self) -> bool:
+        """Whether the budget ran out before any search trial completed (nothing to confirm)."""
+        searched = any(t.phase == "search" and t.state == "complete" for t in self.trials)
+        live = any(t.state in ("running", "waiting") for t in self.trials)
+        return self.candidates is None and not searched and not live
 
     @property
     def confirmed(self) -> tuple[float, ...]:
@@ -199,7 +206,8 @@ class TuneResult:
                 parts.append(
                     f"{objective} {_shown(val, metric)}, test {_shown(test, metric)}{verdict}"
                 )
-            label = "CCE" if value == value_key(s.cce_value) else "chosen"
+            label = "front" if s.multi else "chosen"
+            label += " (CCE)" if value == value_key(s.cce_value) else ""
             lines.append(f"  {label} {s.param} = {format_value(value)}: " + "; ".join(parts))
         lines += [f"  missing: {item}" for item in self.missing]
         lines += [f"  note: {item}" for item in self.notes]
@@ -318,8 +326,6 @@ def load_tune(folder: str | Path) -> TuneResult:
 def _missing(result: TuneResult, trials: tuple[TrialSummary, ...]) -> tuple[str, ...]:
     if result.candidates is None:
         return ("the confirmation is not planned yet (the search has not ended)",)
-    if not result.candidates:
-        return ()
     have = {(r["value"], r["run"]) for r in result.records}
     lines = []
     param = result.settings.param
@@ -353,11 +359,13 @@ def _best(result: TuneResult) -> tuple[float, ...]:
 
 def _notes(result: TuneResult) -> list[str]:
     notes = []
-    if result.candidates is not None and not result.candidates:
+    if result.starved:
+        s = result.settings
         notes.append(
-            "no search trial finished within the budget, so nothing was confirmed: raise --budget "
-            f"(CCE's run took {result.epochs('cce')} epochs; the confirmation of one value needs "
-            f"about {2 * (result.settings.runs - 1)} such runs)"
+            f"no search trial completed within the budget ({result.count('search')} started, "
+            f"{result.count('search', 'pruned')} pruned), so nothing was confirmed: rerun with "
+            f"a larger --budget (CCE's run took {result.epochs('cce')} epochs; the confirmation "
+            f"needs {(s.candidates + 1) * (s.runs - 1)} more runs)"
         )
     over = result.epochs() - result.settings.budget
     if over > 0 and result.complete:

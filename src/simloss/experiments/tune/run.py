@@ -21,6 +21,7 @@ import optuna
 from simloss.experiments._files import atomic_write_json
 from simloss.experiments._runtime import resolve_device
 from simloss.experiments.config import TrainConfig, point_config
+from simloss.experiments.points import format_value
 from simloss.experiments.sweep.queue import census, enqueue_missing
 from simloss.experiments.sweep.run import check_storage_arg, folder_lock, folder_storage, stored_url
 from simloss.experiments.sweep.settings import (
@@ -260,12 +261,24 @@ def _prepare(
             data_dir=base.data_dir,
             kind="Tune",
         )
-        diffs = differences(stored.get("tune", {}), tune)
+        before = dict(stored.get("tune", {}))
+        diffs = differences({**before, "budget": tune["budget"]}, tune)
         if diffs:
             raise ValueError(
                 f"Tune {name!r} was made with other tune settings: {'; '.join(diffs)}. Fixed "
                 "settings of a tune cannot change: use another --out or --study-name"
             )
+        if before.get("budget") != tune["budget"]:
+            # The budget may change until the confirmation is planned: a larger one searches on.
+            planned = study.user_attrs.get(CANDIDATES_ATTR)
+            if planned is not None:
+                raise ValueError(
+                    f"Tune {name!r} has planned its confirmation ({settings.param} = "
+                    f"{', '.join(format_value(v) for v in planned)}), so its budget cannot change "
+                    f"(budget={before.get('budget')}, now {tune['budget']}): use another --out"
+                )
+            stored = {**stored, "tune": tune}
+            study.set_user_attr(SETTINGS_ATTR, stored)
     except Exception as exc:
         if is_storage_error(exc):
             raise storage_error(url, exc) from exc

@@ -106,29 +106,38 @@ def confirmation_points(
     }
 
 
-def plan_confirmation(study: optuna.Study, settings: TuneSettings, log: TextIO | None) -> None:
+def plan_confirmation(study: optuna.Study, settings: TuneSettings, log: TextIO | None) -> bool:
     """Choose the candidates (once: stored with the study) and enqueue their missing runs.
 
     Two processes planning at once choose the same values (the same finished
     search trials; none is running) and enqueue the same points; the copy with
-    the higher number is pruned when claimed, as in a sweep.
+    the higher number is pruned when claimed, as in a sweep. When no search
+    trial has completed, nothing is stored: the tune stays unplanned, and a
+    rerun with a larger budget searches on.
+
+    Returns:
+        Whether the confirmation is planned.
     """
     trials = study.get_trials(deepcopy=False)
     stored = study.user_attrs.get(CANDIDATES_ATTR)
     if stored is None:
-        study.set_user_attr(CANDIDATES_ATTR, list(select_candidates(trials, settings)))
+        chosen = list(select_candidates(trials, settings))
+        if not chosen:
+            if log is not None:
+                log_line(log, "no search trial completed within the budget: nothing to confirm")
+            return False
+        study.set_user_attr(CANDIDATES_ATTR, chosen)
         stored = study.user_attrs[CANDIDATES_ATTR]  # read back: another process may have won
     candidates = [float(v) for v in stored]
     if log is not None:
-        shown = ", ".join(format_value(v) for v in candidates) or "none"
+        shown = ", ".join(format_value(v) for v in candidates)
         log_line(log, f"confirmation planned: {settings.param} = {shown} and CCE")
-    if not candidates:
-        return  # nothing to confirm: the result says why
     for phase, points in confirmation_points(settings, candidates).items():
         counts = census(trials, points)
         attrs = {"phase": phase}
         distribution = settings.distribution()
         enqueue_missing(study, settings.param, points, settings.runs, counts, attrs, distribution)
+    return True
 
 
 def fail_orphans(
@@ -207,8 +216,7 @@ def work(args: WorkerArgs, log: TextIO) -> None:
                 return "ran"
             if ledger.live:
                 return "wait"
-            if not planned:
-                plan_confirmation(study, settings, log)
+            if not planned and plan_confirmation(study, settings, log):
                 return "ran"
             return "idle"
 
