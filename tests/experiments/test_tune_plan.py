@@ -240,3 +240,45 @@ def test_orphaned_asked_trials_are_failed(tmp_path: Path) -> None:
         assert "first heartbeat" in study.get_trials()[0].user_attrs["error"]
     finally:
         dispose(storage)
+
+
+def test_repeated_proposals_are_settled_without_training(tmp_path: Path) -> None:
+    import optuna
+
+    from simloss.experiments.sweep.storage import dispose, open_storage, sqlite_url
+    from simloss.experiments.tune.worker import settle_repeat
+
+    storage = open_storage(sqlite_url(tmp_path / "s.db"))
+    try:
+        study = optuna.create_study(study_name="t", storage=storage)
+        study_id = storage.get_study_id_from_name("t")
+        study.add_trial(_trial(0, "search", 0.3, values=[1.5], epochs=40))
+        study.add_trial(_trial(1, "search", 0.147, TrialState.PRUNED, epochs=12))
+
+        def ask(value: float) -> tuple[FrozenTrial, int]:
+            asked = study.ask({"r": DIST})
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, asked.number)
+            for key, item in {"phase": "search", "param": "r", "value": value, "run": 0}.items():
+                storage.set_trial_user_attr(trial_id, key, item)
+            return storage.get_trial(trial_id), trial_id
+
+        again, again_id = ask(0.3)  # a complete point: its values
+        assert settle_repeat(study, storage, again, again_id, None)
+        settled = storage.get_trial(again_id)
+        assert settled.state == TrialState.COMPLETE and settled.values == [1.5]
+        assert settled.user_attrs["duplicate_of"] == 0 and settled.user_attrs["epochs"] == 0
+
+        pruned, pruned_id = ask(0.147)  # a pruned point: pruned as it was
+        assert settle_repeat(study, storage, pruned, pruned_id, None)
+        assert storage.get_trial(pruned_id).state == TrialState.PRUNED
+        assert storage.get_trial(pruned_id).user_attrs["duplicate_of"] == 1
+
+        third, third_id = ask(0.3)  # a repeat of a repeat names the trained trial
+        assert settle_repeat(study, storage, third, third_id, None)
+        assert storage.get_trial(third_id).user_attrs["duplicate_of"] == 0
+
+        fresh, fresh_id = ask(0.5)  # a new point is left to be trained
+        assert not settle_repeat(study, storage, fresh, fresh_id, None)
+        assert storage.get_trial(fresh_id).state == TrialState.RUNNING
+    finally:
+        dispose(storage)

@@ -21,7 +21,15 @@ from optuna.trial import FrozenTrial, TrialState
 
 from simloss.experiments.points import point_key
 
-__all__ = ["Census", "FailedPoint", "census", "claim_next", "duplicate_of", "enqueue_missing"]
+__all__ = [
+    "Census",
+    "FailedPoint",
+    "census",
+    "claim_next",
+    "duplicate_of",
+    "enqueue_missing",
+    "trial_point",
+]
 
 Point = tuple[float, int]
 

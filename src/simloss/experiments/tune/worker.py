@@ -29,7 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from simloss.experiments.config import TrainConfig
 from simloss.experiments.points import format_value, value_key
-from simloss.experiments.sweep.queue import census, claim_next, duplicate_of, enqueue_missing
+from simloss.experiments.sweep.queue import census, claim_next, enqueue_missing, trial_point
 from simloss.experiments.sweep.settings import sweep_base
 from simloss.experiments.sweep.storage import dispose, open_storage
 from simloss.experiments.sweep.trials import (
@@ -56,7 +56,14 @@ from simloss.experiments.tune.plan import (
 )
 from simloss.experiments.tune.settings import TuneSettings
 
-__all__ = ["EpochReporter", "confirmation_points", "fail_orphans", "plan_confirmation", "work"]
+__all__ = [
+    "EpochReporter",
+    "confirmation_points",
+    "fail_orphans",
+    "plan_confirmation",
+    "settle_repeat",
+    "work",
+]
 
 #: The run index of every search trial (common random numbers).
 SEARCH_RUN = 0
@@ -167,6 +174,53 @@ def fail_orphans(
     return failed
 
 
+def settle_repeat(
+    study: optuna.Study,
+    storage: optuna.storages.RDBStorage,
+    trial: FrozenTrial,
+    trial_id: int,
+    log: TextIO | None,
+) -> bool:
+    """Settle a search trial that repeats an evaluated point, without training it.
+
+    Training is deterministic for a config, so a repeat of a complete point is
+    completed with that point's values (the sampler learns what the run would
+    give; a Gaussian process then sees a repeated observation and moves on),
+    and a repeat of a pruned point is pruned (Optuna's GPSampler ignores pruned
+    trials: with the median pruner it proposed one pruned value eleven times in
+    a row on Abalone, each trained and pruned again). Either way the trial gets
+    ``duplicate_of`` and ``epochs = 0``. Repeats of points still running or
+    waiting are left to :func:`~simloss.experiments.sweep.trials.settle_claimed`,
+    which prunes them as a sweep does.
+
+    Returns:
+        Whether the trial was settled here.
+    """
+    key = trial_point(trial)
+    others = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.number != trial.number and trial_point(t) == key
+    ]
+    done = [t for t in others if t.state == TrialState.COMPLETE and t.values is not None]
+    pruned = [t for t in others if t.state == TrialState.PRUNED]
+    if done:
+        original = done[0]
+        state, values, outcome = TrialState.COMPLETE, original.values, "its values"
+    elif pruned:
+        original = pruned[0]
+        state, values, outcome = TrialState.PRUNED, None, "pruned as it was"
+    else:
+        return False
+    number = int(original.user_attrs.get("duplicate_of", original.number))
+    storage.set_trial_user_attr(trial_id, "duplicate_of", number)
+    storage.set_trial_user_attr(trial_id, "epochs", 0)
+    storage.set_trial_state_values(trial_id, state, values=values)
+    if log is not None:
+        log_line(log, f"trial {trial.number} repeats trial {number}: {outcome}, no training")
+    return True
+
+
 def _values(settings: TuneSettings) -> Callable[[Mapping[str, Any]], list[float]]:
     def values(record: Mapping[str, Any]) -> list[float]:
         return [objective_value(record, metric) for metric in settings.metrics]
@@ -260,7 +314,7 @@ class _Tuner:
             return
         trial = self._with_point(trial, trial_id)
         prune = trial_phase(trial) == "search"
-        if prune and self._repeat(trial, trial_id):
+        if prune and settle_repeat(self.study, self.storage, trial, trial_id, self.log):
             return
         job = point_job(self.base, trial, _values(self.settings), self._reporter(trial_id, prune))
         settle_claimed(
@@ -281,35 +335,6 @@ class _Tuner:
             asked.suggest_float(s.param, s.low, s.high, step=s.step)
         # A waiting trial enqueued meanwhile comes back from ask() as it is.
         self.run_queued(self.storage.get_trial(trial_id), trial_id, run_training)
-
-    def _repeat(self, trial: FrozenTrial, trial_id: int) -> bool:
-        """Settle a search trial that repeats an evaluated point without training it.
-
-        Training is deterministic for a config, so a repeat of a complete point
-        is completed with that point's values (the sampler learns what the run
-        would give; a Gaussian process then sees a repeated observation and moves
-        on), a repeat of a pruned point is pruned (Optuna's GPSampler ignores
-        pruned trials and proposed one pruned value eleven times in a row on
-        Abalone). Repeats of points still running or waiting are pruned by
-        :func:`~simloss.experiments.sweep.trials.settle_claimed`, as in a sweep.
-        """
-        duplicate = duplicate_of(self.study, trial)
-        if duplicate is None:
-            return False
-        original = self.study.get_trials(deepcopy=False)[duplicate]
-        if original.state == TrialState.COMPLETE and original.values is not None:
-            state, values, outcome = TrialState.COMPLETE, original.values, "its values"
-        elif original.state == TrialState.PRUNED:
-            state, values, outcome = TrialState.PRUNED, None, "pruned as it was"
-        else:
-            return False  # running or waiting: settle_claimed prunes it, as in a sweep
-        self.storage.set_trial_user_attr(trial_id, "duplicate_of", duplicate)
-        self.storage.set_trial_user_attr(trial_id, "epochs", 0)
-        self.storage.set_trial_state_values(trial_id, state, values=values)
-        log_line(
-            self.log, f"trial {trial.number} repeats trial {duplicate}: {outcome}, no training"
-        )
-        return True
 
     def _with_point(self, trial: FrozenTrial, trial_id: int) -> FrozenTrial:
         """A trial with its point attributes (a new search trial gets them here)."""
