@@ -143,7 +143,7 @@ class TuneSettings:
         sampler: str = "tpe",
         pruner: str | None = None,
         seed: int = 0,
-        startup: int = 4,
+        startup: int = 3,
     ) -> TuneSettings:
         """The settings of a tune on ``dataset``, defaults filled and every value checked.
 
