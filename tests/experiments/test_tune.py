@@ -138,6 +138,9 @@ def test_result_files(tuned: tuple[Path, TuneResult]) -> None:
     data = json.loads((folder / "tune.json").read_text())
     assert [b["value"] for b in data["best"]] == list(result.best)
     assert data["compute"]["total"]["epochs"] == result.epochs()
+    # Wall time: the first start to the last end of the trials, at least their training.
+    assert data["elapsed_s"] == pytest.approx(result.elapsed_s) and result.elapsed_s is not None
+    assert result.elapsed_s >= result.seconds() * 0.99
     best = data["best"][0]
     runs = [best["val"]["mae"]["runs"][str(i)] for i in range(RUNS)]
     assert best["val"]["mae"]["mean"] == pytest.approx(np.mean(runs))

@@ -110,6 +110,9 @@ class TuneResult:
         missing: what the confirmation still lacks, one line each.
         wall_time_s: seconds the command that produced this result took
             (``None`` when only read).
+        elapsed_s: seconds from the first trial's start to the last trial's end
+            (over every command of the tune; ``None`` before a trial ended).
+        notes: other facts the reader must know (a budget overrun, failures, ...).
     """
 
     out_dir: Path
@@ -124,6 +127,7 @@ class TuneResult:
     best: tuple[float, ...]
     missing: tuple[str, ...]
     wall_time_s: float | None = None
+    elapsed_s: float | None = None
     notes: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------- questions
@@ -192,6 +196,7 @@ class TuneResult:
         lines.append(
             f"  compute: {self.epochs()} epochs in {self.count()} trials "
             f"({self.count('search', 'pruned')} pruned), training {self.seconds():.1f} s"
+            + (f", elapsed {self.elapsed_s:.1f} s" if self.elapsed_s is not None else "")
             + (f", this command {self.wall_time_s:.1f} s" if self.wall_time_s is not None else "")
         )
         for value in self.best:
@@ -316,6 +321,10 @@ def load_tune(folder: str | Path) -> TuneResult:
         best=(),
         missing=(),
     )
+    starts = [t.datetime_start for t in trials if t.datetime_start is not None]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete is not None]
+    if starts and ends:
+        result.elapsed_s = max(0.0, (max(ends) - min(starts)).total_seconds())
     result.missing = _missing(result, summaries)
     if result.complete:
         result.best = _best(result)

@@ -78,6 +78,13 @@ def to_markdown(result: TuneResult, figures: list[str] | None = None) -> str:
     for table in tune_tables(result):
         out += ["", f"## {table.title}", ""]
         out.append(markdown_table(table) if table.rows else "None.")
+    if result.elapsed_s is not None:
+        out += [
+            "",
+            f"Wall time: {result.elapsed_s:.1f} s from the first trial's start to the last "
+            f"trial's end (training {result.seconds():.1f} s in all; the rest is the engine, "
+            "the sampler, and waiting between commands of a resumed tune).",
+        ]
     if figures:
         out += ["", "## Figure", ""]
         out += [f"![{name}]({name})" for name in figures]
@@ -155,6 +162,7 @@ def result_json(result: TuneResult) -> dict[str, Any]:
                 }
                 for phase in phases
             },
+            "elapsed_s": result.elapsed_s,
             "search_front": list(result.search_front()) if result.settings.multi else [],
             "missing": list(result.missing),
             "notes": list(result.notes),
