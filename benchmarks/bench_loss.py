@@ -1,19 +1,31 @@
 """Forward + backward time and peak memory of SimLoss against F.cross_entropy.
 
-Baseline: ``torch.nn.functional.cross_entropy`` on the same logits and
-targets, timed interleaved with the other implementations in the same run
-(rounds of one call each, in rotating order), so machine noise hits all of
-them alike. Printed: the median time of each implementation divided by the
-baseline's median, and the peak extra resident memory of one forward+backward
-(measured in a fresh subprocess per implementation) divided by the baseline's.
+Baseline: ``torch.nn.functional.cross_entropy`` on the same logits and targets,
+timed interleaved with the other implementations in the same run (rounds of one
+block each, in rotating order), so machine noise hits all of them alike. Each
+cell is the implementation's median time divided by the baseline's median; the
+whole measurement is repeated (``--repeats``, default 3) and the cell shows the
+minimum and maximum ratio over the repeats.
 
-Implementations:
-  simloss-dense    sim_loss with a dense (C, C) class-order matrix
-  simloss-order    sim_loss with ClassOrder (no C x C matrix)
+Rows:
+  dense-random     SimLoss(dense S), S random in [0, 1] with a unit diagonal
+  dense-order      SimLoss(dense class-order S), r = 0.7
+  ClassOrder       SimLoss(ClassOrder(C, 0.7)) (no C x C matrix)
+  functional       sim_loss(z, y, S) with its default validate=True (dense class-order S)
   paper            the paper's code: softmax, S[y] . p, -log(. + 1e-8) (wrong for confident mistakes)
+  compiled-dense   torch.compile(fullgraph=True) of a function calling SimLoss(dense S)
+  compiled-order   torch.compile(fullgraph=True) of a function calling SimLoss(ClassOrder)
+  compiled-CE      torch.compile(fullgraph=True) of F.cross_entropy
+(compiled rows: ratio to eager cross-entropy; compile time printed separately)
 
-Run: python benchmarks/bench_loss.py [--repeats 30] [--no-memory] [--device cuda]
-(on CUDA, memory is the peak of torch.cuda.max_memory_allocated above the inputs)
+Then a whole training step (MLP 512-256-C, batch 1024, Adam; loss.backward()
+and opt.step() outside the compiled function): SimLoss(dense S) and
+SimLoss(ClassOrder) against the same step with F.cross_entropy, eager and compiled.
+
+Then peak extra memory of one forward+backward (fresh subprocess per
+implementation) divided by cross-entropy's, where the dense matrix is absent.
+
+Run: python benchmarks/bench_loss.py [--repeats 3] [--no-compile] [--no-memory] [--device cuda]
 """
 
 from __future__ import annotations
@@ -31,13 +43,22 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from simloss import ClassOrder, sim_loss
+from simloss import ClassOrder, SimLoss, sim_loss
 from simloss.similarity import class_order
 
-SHAPES = [(1024, 10), (1024, 100), (4096, 100), (1024, 1000), (64, 100_000)]
+SHAPES = [
+    (256, 10),
+    (1024, 10),
+    (1024, 100),
+    (4096, 100),
+    (1024, 1000),
+    (256, 10_000),
+    (64, 100_000),
+]
 R = 0.7
 DEVICE = torch.device("cpu")
 DENSE_LIMIT = 20_000  # a dense float32 S above this many classes is not built (C = 1e5: 40 GB)
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def paper_loss(logits: torch.Tensor, target: torch.Tensor, S: torch.Tensor) -> torch.Tensor:
@@ -45,19 +66,44 @@ def paper_loss(logits: torch.Tensor, target: torch.Tensor, S: torch.Tensor) -> t
     return -torch.log((S[target] * probs).sum(1) + 1e-8).mean()
 
 
-def implementations(
-    num_classes: int,
-) -> dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
-    impls: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
-        "cross_entropy": lambda z, y: F.cross_entropy(z, y),
-    }
-    order = ClassOrder(num_classes, R).to(DEVICE)
+def random_similarity(num_classes: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(1)
+    S = torch.rand(num_classes, num_classes, generator=gen)
+    S.fill_diagonal_(1.0)
+    return S.to(DEVICE)
+
+
+def eager_implementations(num_classes: int) -> dict[str, Loss]:
+    impls: dict[str, Loss] = {"cross_entropy": lambda z, y: F.cross_entropy(z, y)}
     if num_classes <= DENSE_LIMIT:
         dense = class_order(num_classes, R, device=DEVICE)
-        impls["simloss-dense"] = lambda z, y: sim_loss(z, y, dense, validate=False)
+        impls["dense-random"] = SimLoss(random_similarity(num_classes))
+        impls["dense-order"] = SimLoss(dense)
+    impls["ClassOrder"] = SimLoss(ClassOrder(num_classes, R)).to(DEVICE)
+    if num_classes <= DENSE_LIMIT:
+        impls["functional"] = lambda z, y: sim_loss(z, y, dense)
         impls["paper"] = lambda z, y: paper_loss(z, y, dense)
-    impls["simloss-order"] = lambda z, y: sim_loss(z, y, order)
     return impls
+
+
+def compiled_implementations(n: int, num_classes: int) -> dict[str, tuple[Loss, float]]:
+    """Compiled losses and their compile times (first call: forward + backward)."""
+    candidates: dict[str, Loss] = {}
+    if num_classes <= DENSE_LIMIT:
+        dense_loss = SimLoss(class_order(num_classes, R, device=DEVICE))
+        candidates["compiled-dense"] = lambda z, y: dense_loss(z, y)
+    order_loss = SimLoss(ClassOrder(num_classes, R)).to(DEVICE)
+    candidates["compiled-order"] = lambda z, y: order_loss(z, y)
+    candidates["compiled-CE"] = lambda z, y: F.cross_entropy(z, y)
+    out: dict[str, tuple[Loss, float]] = {}
+    for name, fn in candidates.items():
+        compiled = torch.compile(fn, fullgraph=True, dynamic=False)
+        z, y = make_inputs(n, num_classes)
+        start = time.perf_counter()
+        compiled(z, y).backward()
+        synchronize()
+        out[name] = (compiled, time.perf_counter() - start)
+    return out
 
 
 def make_inputs(n: int, num_classes: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,12 +118,7 @@ def synchronize() -> None:
         torch.cuda.synchronize()
 
 
-def step(
-    fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    z: torch.Tensor,
-    y: torch.Tensor,
-    calls: int = 1,
-) -> float:
+def step(fn: Loss, z: torch.Tensor, y: torch.Tensor, calls: int = 1) -> float:
     """Seconds per forward+backward, averaged over ``calls`` back-to-back calls."""
     synchronize()
     start = time.perf_counter()
@@ -88,24 +129,155 @@ def step(
     return (time.perf_counter() - start) / calls
 
 
-def time_shape(n: int, num_classes: int, repeats: int) -> dict[str, float]:
-    """Median time per call of each implementation, in rotating interleaved order.
+def interleaved_medians(
+    impls: dict[str, Loss], z: torch.Tensor, y: torch.Tensor, rounds: int
+) -> dict[str, float]:
+    """Median seconds per call of each implementation, in rotating interleaved order.
 
     Each sample is a block of back-to-back calls lasting about 5 ms for the
     baseline, so timer resolution and single scheduler hiccups average out.
     """
-    z, y = make_inputs(n, num_classes)
-    impls = implementations(num_classes)
     names = list(impls)
     for name in names:  # warm-up
         step(impls[name], z, y, calls=3)
     calls = max(1, min(200, round(5e-3 / step(impls["cross_entropy"], z, y, calls=5))))
     samples: dict[str, list[float]] = {name: [] for name in names}
-    for i in range(repeats):
+    for i in range(rounds):
         order = names[i % len(names) :] + names[: i % len(names)]
         for name in order:
             samples[name].append(step(impls[name], z, y, calls=calls))
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def time_losses(repeats: int, rounds: int, compile_too: bool) -> None:
+    header = ["implementation"] + [f"{n}x{c}" for n, c in SHAPES]
+    ratios: dict[str, dict[str, list[float]]] = {}
+    compile_times: dict[str, dict[str, float]] = {}
+    ce_ms: dict[str, float] = {}
+    for n, num_classes in SHAPES:
+        key = f"{n}x{num_classes}"
+        z, y = make_inputs(n, num_classes)
+        impls = eager_implementations(num_classes)
+        if compile_too:
+            torch._dynamo.reset()
+            for name, (fn, seconds) in compiled_implementations(n, num_classes).items():
+                impls[name] = fn
+                compile_times.setdefault(name, {})[key] = seconds
+        shape_rounds = rounds if n * num_classes <= 5_000_000 else max(5, rounds // 3)
+        for _ in range(repeats):
+            medians = interleaved_medians(impls, z, y, shape_rounds)
+            base = medians["cross_entropy"]
+            ce_ms[key] = min(ce_ms.get(key, float("inf")), base * 1e3)
+            for name, value in medians.items():
+                if name != "cross_entropy":
+                    ratios.setdefault(name, {}).setdefault(key, []).append(value / base)
+        print(f"  measured {key}", file=sys.stderr, flush=True)
+    width = 12
+    print("time / F.cross_entropy's (eager), min-max over repeats")
+    print(f"{header[0]:>16} " + " ".join(f"{h:>{width}}" for h in header[1:]))
+    print(f"{'CE ms (min)':>16} " + " ".join(f"{ce_ms[f'{n}x{c}']:>{width}.3f}" for n, c in SHAPES))
+    for name, by_shape in ratios.items():
+        cells = []
+        for n, c in SHAPES:
+            values = by_shape.get(f"{n}x{c}")
+            cells.append(f"{min(values):.2f}-{max(values):.2f}" if values else "-")
+        print(f"{name:>16} " + " ".join(f"{cell:>{width}}" for cell in cells))
+    for name, by_shape in compile_times.items():
+        cells = [
+            f"{by_shape[f'{n}x{c}']:.1f}s" if f"{n}x{c}" in by_shape else "-" for n, c in SHAPES
+        ]
+        print(
+            f"{'compile ' + name.removeprefix('compiled-'):>16} "
+            + " ".join(f"{c:>{width}}" for c in cells)
+        )
+    sys.stdout.flush()
+
+
+def make_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loss: Loss,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    compiled: bool,
+) -> Callable[[], None]:
+    """One training step; the model's forward and the loss compiled together when asked."""
+
+    def forward(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return loss(model(a), b)
+
+    if compiled:
+        forward = torch.compile(forward, fullgraph=True, dynamic=False)
+
+    def one_step() -> None:
+        optimizer.zero_grad()
+        forward(x, y).backward()
+        optimizer.step()
+
+    return one_step
+
+
+def training_steps(repeats: int, compile_too: bool) -> None:
+    """A whole training step (MLP 512-256-C, batch 1024, Adam) with each loss."""
+    print("\ntraining step (MLP 512-256-C, batch 1024, Adam) / the same step with F.cross_entropy")
+    print(
+        f"{'C':>6} {'loss':>12} {'eager':>12} {'compiled':>12} {'CE eager ms':>12} {'CE compiled ms':>15}"
+    )
+    for num_classes in (100, 1000):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(
+            torch.nn.Linear(512, 256), torch.nn.ReLU(), torch.nn.Linear(256, num_classes)
+        ).to(DEVICE)
+        optimizer = torch.optim.Adam(model.parameters())
+        x = torch.randn(1024, 512, device=DEVICE)
+        y = torch.randint(0, num_classes, (1024,), device=DEVICE)
+        losses: dict[str, Loss] = {
+            "CE": lambda z, t: F.cross_entropy(z, t),
+            "dense": SimLoss(class_order(num_classes, R, device=DEVICE)),
+            "ClassOrder": SimLoss(ClassOrder(num_classes, R)).to(DEVICE),
+        }
+        steps: dict[str, Callable[[], None]] = {}
+        for name, loss in losses.items():
+            for compiled in (False, True) if compile_too else (False,):
+                one_step = make_step(model, optimizer, loss, x, y, compiled)
+                one_step()  # compile / warm up
+                steps[f"{name}-{'compiled' if compiled else 'eager'}"] = one_step
+        results: dict[str, list[float]] = {name: [] for name in steps}
+        for _ in range(repeats):
+            samples: dict[str, list[float]] = {name: [] for name in steps}
+            names = list(steps)
+            for i in range(15):
+                for name in names[i % len(names) :] + names[: i % len(names)]:
+                    synchronize()
+                    start = time.perf_counter()
+                    for _ in range(3):
+                        steps[name]()
+                    synchronize()
+                    samples[name].append((time.perf_counter() - start) / 3)
+            for name in steps:
+                results[name].append(statistics.median(samples[name]))
+        ce_eager = statistics.median(results["CE-eager"])
+        ce_compiled = statistics.median(results["CE-compiled"]) if compile_too else float("nan")
+        for name in ("dense", "ClassOrder"):
+            eager = [
+                v / b for v, b in zip(results[f"{name}-eager"], results["CE-eager"], strict=True)
+            ]
+            compiled = (
+                [
+                    v / b
+                    for v, b in zip(
+                        results[f"{name}-compiled"], results["CE-compiled"], strict=True
+                    )
+                ]
+                if compile_too
+                else []
+            )
+            print(
+                f"{num_classes:>6} {name:>12} {min(eager):>5.2f}-{max(eager):<5.2f} "
+                + (f"{min(compiled):>5.2f}-{max(compiled):<5.2f}" if compiled else f"{'-':>11}")
+                + f" {ce_eager * 1e3:>12.2f} {ce_compiled * 1e3:>15.2f}"
+            )
+        sys.stdout.flush()
 
 
 def rss_bytes() -> int:
@@ -130,7 +302,7 @@ def peak_rss_bytes() -> int:
 def memory_child(name: str, n: int, num_classes: int) -> None:
     """Print the peak extra resident memory of one forward+backward (run in a fresh process)."""
     z, y = make_inputs(n, num_classes)
-    fn = implementations(num_classes)[name]
+    fn = eager_implementations(num_classes)[name]
     fn(z, y).backward()  # first call: one-time allocations (thread pools, caches)
     z.grad = None
     before = rss_bytes()
@@ -142,7 +314,7 @@ def memory_child(name: str, n: int, num_classes: int) -> None:
 def measure_memory(name: str, n: int, num_classes: int) -> int:
     if DEVICE.type == "cuda":
         z, y = make_inputs(n, num_classes)
-        fn = implementations(num_classes)[name]
+        fn = eager_implementations(num_classes)[name]
         fn(z, y).backward()
         z.grad = None
         torch.cuda.synchronize()
@@ -164,12 +336,29 @@ def measure_memory(name: str, n: int, num_classes: int) -> int:
     return int(json.loads(out.stdout.strip().splitlines()[-1])["extra_bytes"])
 
 
+def memory_table() -> None:
+    print("\npeak extra memory of one forward+backward / F.cross_entropy's")
+    print(f"{'(N, C)':>14} {'implementation':>14} {'peak KiB':>9} {'mem x CE':>9}")
+    for n, num_classes in ((1024, 1000), (64, 100_000)):
+        names = [name for name in eager_implementations(num_classes) if name != "paper"]
+        memory = {name: measure_memory(name, n, num_classes) for name in names}
+        for name in names:
+            ratio = memory[name] / max(memory["cross_entropy"], 1)
+            print(
+                f"{f'({n}, {num_classes})':>14} {name:>14} {memory[name] / 2**10:9.0f} {ratio:9.2f}"
+            )
+        sys.stdout.flush()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per repeat")
+    parser.add_argument("--no-compile", action="store_true")
     parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--no-steps", action="store_true", help="skip the training-step table")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument(
         "--memory-child", nargs=3, metavar=("IMPL", "N", "C"), help=argparse.SUPPRESS
@@ -181,44 +370,17 @@ def main() -> None:
         name, n, c = args.memory_child
         memory_child(name, int(n), int(c))
         return
-
     where = (
         torch.cuda.get_device_name()
         if DEVICE.type == "cuda"
         else f"{torch.get_num_threads()} CPU threads"
     )
-    print(f"torch {torch.__version__}, {where}, float32, r = {R}")
-    print(
-        "baseline: F.cross_entropy; time = median forward+backward / baseline median; "
-        "memory = peak extra memory of one step / baseline's\n"
-    )
-    header = f"{'(N, C)':>14} {'implementation':>15} {'CE ms':>8} {'time x CE':>10} {'peak KiB':>9} {'mem x CE':>9}"
-    print(header)
-    print("-" * len(header))
-    for n, num_classes in SHAPES:
-        repeats = args.repeats if n * num_classes <= 5_000_000 else max(10, args.repeats // 2)
-        medians = time_shape(n, num_classes, repeats)
-        base = medians["cross_entropy"]
-        memory: dict[str, int] = {}
-        if not args.no_memory:
-            for name in medians:
-                memory[name] = measure_memory(name, n, num_classes)
-        for name, value in medians.items():
-            if name == "cross_entropy":
-                continue
-            mem = (
-                f"{memory[name] / 2**10:9.0f} {memory[name] / max(memory['cross_entropy'], 1):9.2f}"
-                if memory
-                else f"{'-':>9} {'-':>9}"
-            )
-            print(
-                f"{f'({n}, {num_classes})':>14} {name:>15} {base * 1e3:8.2f} {value / base:10.2f} {mem}"
-            )
-        if memory:
-            print(
-                f"{'':>14} {'cross_entropy':>15} {base * 1e3:8.2f} {1.0:10.2f} {memory['cross_entropy'] / 2**10:9.0f} {1.0:9.2f}"
-            )
-        sys.stdout.flush()
+    print(f"torch {torch.__version__}, {where}, float32, r = {R}, {args.repeats} repeats\n")
+    time_losses(args.repeats, args.rounds, not args.no_compile)
+    if not args.no_steps:
+        training_steps(args.repeats, not args.no_compile)
+    if not args.no_memory:
+        memory_table()
 
 
 if __name__ == "__main__":

@@ -393,3 +393,118 @@ def test_torchscript_raises_one_clear_error():
         torch.jit.script(criterion)
     with pytest.raises(RuntimeError, match="does not support TorchScript"):
         torch.jit.trace(criterion, (torch.randn(2, 3), torch.tensor([0, 1])))
+
+
+# ---------------------------------------------------------------- what an adversary tried
+def _plain_linear(z: torch.Tensor, target: torch.Tensor, S: torch.Tensor, smoothing: float):
+    """-log(S[y] . p) (+ smoothing), linear in S: exact derivatives also where S = 0."""
+    probs = torch.softmax(z, 1)
+    mass = probs @ S.T
+    if target.is_floating_point():
+        smoothed = target * (1 - smoothing) + smoothing / target.shape[1]
+        return -(smoothed * torch.log(mass)).sum(1).mean()
+    index = -torch.log(mass.gather(1, target[:, None]).squeeze(1))
+    uniform = -torch.log(mass).mean(1)
+    return ((1 - smoothing) * index + smoothing * uniform).mean()
+
+
+@pytest.mark.parametrize("target_kind", ["index", "soft"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_learnable_sparse_values_second_order(target_kind, smoothing):
+    """MAML through S: d/dz of (dL/dvalue . u) equals the dense plain formula's."""
+    index = torch.tensor([[0, 1], [1, 2], [2, 3], [3, 0]])
+    value = torch.tensor([[1.0, 0.5], [1.0, 0.3], [1.0, 0.2], [1.0, 0.7]], dtype=F64)
+    value.requires_grad_()
+    gen = torch.Generator().manual_seed(8)
+    z = torch.randn(3, C, generator=gen, dtype=F64, requires_grad=True)
+    target = _target(target_kind, n=3)
+    u = torch.randn(4, 2, generator=gen, dtype=F64)
+
+    def second(loss_of):
+        (g,) = torch.autograd.grad(loss_of(value), value, create_graph=True)
+        (h,) = torch.autograd.grad((g * u).sum(), z)
+        return h
+
+    ours = second(
+        lambda v: sim_loss(z, target, SparseSimilarity(index, v), label_smoothing=smoothing)
+    )
+    dense = lambda v: torch.zeros(C, C, dtype=F64).scatter_add(1, index, v)  # noqa: E731
+    reference = second(lambda v: _plain_linear(z, target, dense(v), smoothing))
+    torch.testing.assert_close(ours, reference, **TOL)
+
+
+def test_learnable_dense_similarity_with_zero_entries_second_order():
+    """Derivatives in S are exact also at entries where S is exactly 0."""
+    S0 = torch.tensor(
+        [[1, 0.5, 0, 0], [0.5, 1, 0.2, 0], [0, 0.2, 1, 0.3], [0, 0, 0.3, 1]], dtype=F64
+    )
+    gen = torch.Generator().manual_seed(9)
+    z = torch.randn(5, C, generator=gen, dtype=F64, requires_grad=True)
+    y = torch.randint(0, C, (5,), generator=gen)
+    v = torch.randn(5, C, generator=gen, dtype=F64)
+
+    def through_s(loss_fn):
+        S = S0.clone().requires_grad_()
+        (gz,) = torch.autograd.grad(loss_fn(z, y, S), z, create_graph=True)
+        (hs,) = torch.autograd.grad((gz * v).sum(), S)
+        return hs
+
+    ours = through_s(lambda a, b, S: sim_loss(a, b, S))
+    reference = through_s(lambda a, b, S: _plain_linear(a, b, S, 0.0))
+    torch.testing.assert_close(ours, reference, **TOL)
+    assert bool((ours[S0 == 0] != 0).any())
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+@pytest.mark.parametrize("form", ["dense", "sparse"])
+def test_out_of_range_target_under_compile_raises_instead_of_wrapping(backend, form):
+    """A negative index would wrap to class C-1 in compiled code: a tensor-side assertion."""
+    torch._dynamo.reset()
+    S = torch.eye(5) if form == "dense" else SparseSimilarity.from_dense(torch.eye(5))
+    criterion = SimLoss(S)
+    compiled = torch.compile(lambda a, b: criterion(a, b), fullgraph=True, backend=backend)
+    z = torch.randn(3, 5)
+    torch.testing.assert_close(
+        compiled(z, torch.tensor([0, 1, 4])), criterion(z, torch.tensor([0, 1, 4]))
+    )
+    with pytest.raises(RuntimeError, match=r"Expected `target` values in \[0, 5\)"):
+        compiled(z, torch.tensor([0, 1, -1]))
+
+
+def test_out_of_range_target_under_vmap_gives_nan_not_another_class():
+    z = torch.randn(2, 3, 5, dtype=F64)
+    y = torch.tensor([[0, 1, 2], [0, 1, -1]])
+    out = vmap(lambda a, b: sim_loss(a, b, torch.eye(5, dtype=F64), reduction="none"))(z, y)
+    torch.testing.assert_close(out[0], F.cross_entropy(z[0], y[0], reduction="none"))
+    assert torch.isnan(out[1, 2]) and torch.isfinite(out[1, :2]).all()
+
+
+def test_first_use_in_inference_mode_leaves_autograd_working():
+    criterion = SimLoss(ClassOrder(6, 0.5), label_smoothing=0.1)
+    z, y = torch.randn(4, 6), torch.randint(0, 6, (4,))
+    with torch.inference_mode():
+        criterion(z, y)  # a sanity-check evaluation before training fills the caches
+    leaf = z.clone().requires_grad_()
+    (g,) = torch.autograd.grad(criterion(leaf, y), leaf, create_graph=True)
+    assert g.requires_grad
+
+
+@pytest.mark.parametrize("target_kind", ["index", "soft"])
+def test_forward_mode_with_sparse_similarity_and_smoothing(target_kind):
+    import torch.autograd.forward_ad as fwAD
+
+    S = SparseSimilarity.from_dense(class_order(C, 0.5, dtype=F64))
+    z = _inputs("logits").detach()
+    target = _target(target_kind)
+    tangent = torch.randn_like(z)
+    with fwAD.dual_level():
+        out = sim_loss(fwAD.make_dual(z, tangent), target, S, label_smoothing=0.1)
+        derivative = fwAD.unpack_dual(out).tangent
+    leaf = z.clone().requires_grad_()
+    (expected,) = torch.autograd.grad(sim_loss(leaf, target, S, label_smoothing=0.1), leaf)
+    torch.testing.assert_close(derivative, (expected * tangent).sum(), **TOL)
+
+
+def test_torchscript_of_a_structured_similarity_raises_one_clear_error():
+    with pytest.raises(RuntimeError, match="ClassOrder does not support TorchScript"):
+        torch.jit.script(ClassOrder(4, 0.5))

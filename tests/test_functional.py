@@ -661,7 +661,7 @@ def test_half_precision_reduces_in_float32_and_returns_the_input_dtype(form, dty
 
 # ---------------------------------------------------------------- validation proportional to work
 def test_validation_runs_once_per_tensor_version(monkeypatch):
-    from simloss.similarity import operator
+    from simloss.similarity import dispatch as operator
 
     calls = []
     real = operator.validate_similarity
@@ -687,3 +687,79 @@ def test_validation_runs_once_per_tensor_version(monkeypatch):
     sim_loss(logits, target, relaxed, require_unit_diagonal=False)
     with pytest.raises(ValueError, match="diagonal"):  # a stricter check is a new check
         sim_loss(logits, target, relaxed)
+
+
+# ---------------------------------------------------------------- ignored rows stay out
+IGNORE_FORMS = {
+    "dense": lambda: torch.eye(5),
+    "order": lambda: ClassOrder(5, 0.0),
+    "sparse": lambda: SparseSimilarity.from_dense(torch.eye(5)),
+}
+
+
+@pytest.mark.parametrize("form", list(IGNORE_FORMS))
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("bad", [float("-inf"), float("inf"), float("nan")])
+def test_ignored_rows_with_non_finite_logits_stay_out_as_in_cross_entropy(
+    form, reduction, weighted, bad
+):
+    """The adversary's case: a padding row of -inf/inf/NaN logits must not poison the loss."""
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(4, 5, generator=gen)
+    logits[2] = bad  # the ignored row
+    target = torch.tensor([1, 2, -100, 3])
+    weight = torch.rand(5, generator=gen) + 0.5 if weighted else None
+    a, b = logits.clone().requires_grad_(), logits.clone().requires_grad_()
+    ours = sim_loss(a, target, IGNORE_FORMS[form](), weight=weight, reduction=reduction)
+    reference = F.cross_entropy(b, target, weight=weight, reduction=reduction)
+    torch.testing.assert_close(ours, reference, equal_nan=True)
+    assert torch.isfinite(ours).all()
+    ours.sum().backward()
+    reference.sum().backward()
+    kept = torch.tensor([0, 1, 3])
+    torch.testing.assert_close(a.grad[kept], b.grad[kept])
+    assert bool((a.grad[2] == 0).all())
+
+
+@pytest.mark.parametrize("form", list(IGNORE_FORMS))
+def test_all_ignored_batch_gives_nan_loss_and_zero_gradient_as_cross_entropy(form):
+    a = torch.randn(3, 5, requires_grad=True)
+    b = a.detach().clone().requires_grad_()
+    target = torch.full((3,), -100)
+    ours = sim_loss(a, target, IGNORE_FORMS[form]())
+    reference = F.cross_entropy(b, target)
+    assert torch.isnan(ours) and torch.isnan(reference)
+    ours.backward()
+    reference.backward()
+    assert torch.equal(a.grad, b.grad) and bool((a.grad == 0).all())
+
+
+def test_changing_targets_in_place_before_backward_raises_as_cross_entropy():
+    logits = torch.randn(4, 5, requires_grad=True)
+    target = torch.tensor([0, 1, 2, 3])
+    for loss_fn in (F.cross_entropy, lambda z, y: sim_loss(z, y, class_order(5, 0.5))):
+        y = target.clone()
+        loss = loss_fn(logits, y)
+        y.fill_(4)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            torch.autograd.grad(loss, logits, create_graph=True)
+
+
+def test_changing_the_similarity_in_place_before_backward_raises():
+    S = class_order(5, 0.5)
+    loss = sim_loss(torch.randn(4, 5, requires_grad=True), torch.tensor([0, 1, 2, 3]), S)
+    S.mul_(0.5)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
+def test_numpy_scalar_label_smoothing_and_one_line_weight_errors():
+    logits, target = torch.randn(5, 4), torch.tensor([0, 1, 2, 3, 1])
+    torch.testing.assert_close(
+        sim_loss(logits, target, torch.eye(4), label_smoothing=np.float32(0.1)),
+        F.cross_entropy(logits, target, label_smoothing=np.float32(0.1)),
+    )
+    with pytest.raises(TypeError) as error:
+        sim_loss(logits, target, torch.eye(4), weight=torch.ones(4, dtype=torch.long))
+    assert "\n" not in str(error.value) and "torch.int64" in str(error.value)

@@ -183,3 +183,18 @@ def test_distributed_data_parallel_training_equals_one_process(tmp_path):
         state = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
         for key, value in single.state_dict().items():
             torch.testing.assert_close(state[key], value, rtol=1e-10, atol=1e-12)
+
+
+def test_state_dicts_saved_before_configuration_was_state_still_load():
+    """simloss 0.1 saved only tensors: such dicts load, and the module keeps its configuration."""
+    dense = SimLoss(torch.eye(3), label_smoothing=0.1)
+    dense.load_state_dict({"similarity": class_order(3, 0.5)})
+    assert dense.label_smoothing == 0.1
+    torch.testing.assert_close(dense.similarity, class_order(3, 0.5))
+    order = SimLoss(ClassOrder(4, 0.2))
+    order.load_state_dict({})
+    assert order.structured is not None and order.structured.r == 0.2
+    model = torch.nn.Sequential(torch.nn.Linear(2, 4))
+    model.criterion = SimLoss(ClassOrder(4, 0.2))
+    old = {k: v for k, v in model.state_dict().items() if "_extra_state" not in k}
+    model.load_state_dict(old)

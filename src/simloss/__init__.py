@@ -8,10 +8,12 @@ The public API:
   dense (C, C) matrix, and :class:`SimilarityOperator`, the base class that
   lets a new structured similarity plug into the loss and the metrics;
 * :mod:`simloss.similarity`: builders that turn knowledge into a matrix;
-* :mod:`simloss.metrics`: metrics that measure how bad the mistakes are.
+* :mod:`simloss.metrics`: metrics that measure how bad the mistakes are;
+* :mod:`simloss.peers`: soft labels and hierarchical cross-entropy
+  (Bertinetto et al., CVPR 2020), peers of SimLoss for related classes.
 """
 
-from simloss import metrics, similarity
+from simloss import metrics, peers, similarity
 from simloss.functional import sim_loss
 from simloss.loss import SimLoss
 from simloss.similarity import (
@@ -32,6 +34,7 @@ __all__ = [
     "__version__",
     "class_order",
     "metrics",
+    "peers",
     "sim_loss",
     "similarity",
     "validate_similarity",

@@ -19,6 +19,7 @@ synchronisation (``torch.compile(fullgraph=True)``).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -48,15 +49,6 @@ def _shifted(z: Tensor, w: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     return support, on_support, shift.masked_fill(dead, 0.0), dead
 
 
-def _alive(support: Tensor, on_support: Tensor, dead: Tensor) -> Tensor:
-    """The logits for derivatives: in a dead row the similar classes count as equally likely.
-
-    That limit keeps a dead row's gradient finite, as cross-entropy's is for
-    a target logit of -inf.
-    """
-    return torch.where(dead & support, 0.0, on_support)
-
-
 def weighted_logsumexp(z: Tensor, w: Tensor) -> Tensor:
     """``log sum_c w_c exp(z_c)`` over the last dimension, exactly (no autograd rule).
 
@@ -77,28 +69,37 @@ def weighted_logsumexp(z: Tensor, w: Tensor) -> Tensor:
     return shift.squeeze(-1) + torch.log(total)
 
 
+def _exp_shifted(logits: Tensor, shift: Tensor) -> Tensor:
+    """``exp(logits - shift)``, capped below the dtype's overflow (an inf would make 0 * inf)."""
+    limit = math.log(torch.finfo(logits.dtype).max) - 1.0
+    return torch.exp((logits - shift).clamp(max=limit))
+
+
 def posterior(z: Tensor, w: Tensor) -> Tensor:
     """``w * exp(z) / sum(w * exp(z))``: the gradient of :func:`weighted_logsumexp` in ``z``.
 
-    Differentiable (to any order) in ``z`` and ``w``; exact where the weighted
-    mass underflows; for a dead row the weights normalised.
+    Differentiable (to any order) in ``z`` and ``w``, also in the entries
+    where ``w_c = 0`` (a learnable similarity's zeros); exact where the
+    weighted mass underflows; for a dead row the weights normalised.
     """
-    support, on_support, shift, dead = _shifted(z, w)
-    scaled = w * torch.exp(_alive(support, on_support, dead) - shift.detach())
+    support, _, shift, dead = _shifted(z, w)
+    logits = torch.where(dead & support, 0.0, z)  # dead rows: similar classes equally likely
+    scaled = w * _exp_shifted(logits, shift.detach())
     return scaled / scaled.sum(-1, keepdim=True)
 
 
 def _weight_gradient(z: Tensor, w: Tensor) -> Tensor:
     """``exp(z_c) / sum(w * exp(z))``: the gradient of the weighted log-sum-exp in ``w``.
 
-    Exact for every class, also where ``w_c = 0`` (it is inf where that class's
-    logit dwarfs every similar one's, as the true derivative is).
+    Exact for every class, also where ``w_c = 0``, until it overflows (a
+    class whose logit dwarfs every similar one's by ~88 in float32).
     """
-    support, on_support, shift, dead = _shifted(z, w)
+    support, _, shift, dead = _shifted(z, w)
     shift = shift.detach()
-    total = (w * torch.exp(_alive(support, on_support, dead) - shift)).sum(-1, keepdim=True)
     # Dead rows: similar classes count as logit 0; any other class dominates infinitely.
-    logits = torch.where(dead, torch.where(support, 0.0, z + _INF), z)
+    alive = torch.where(dead & support, 0.0, z)
+    total = (w * _exp_shifted(alive, shift)).sum(-1, keepdim=True)
+    logits = torch.where(dead & ~support, z + _INF, alive)
     return torch.exp(logits - shift) / total
 
 
@@ -106,9 +107,8 @@ class WeightedLogSumExp(torch.autograd.Function):
     """Autograd function of :func:`weighted_logsumexp` with exact, differentiable rules.
 
     ``apply(z, w)`` with ``z`` and ``w`` of shape (..., C) returns (...,).
-    Gradients: ``d/dz = posterior(z, w)``, ``d/dw = exp(z) / sum(w exp(z))``.
-    Derivatives of higher order treat the classes with ``w_c = 0`` as
-    constants of the support (the first derivative in such a ``w_c`` is exact).
+    Gradients: ``d/dz = posterior(z, w)``, ``d/dw = exp(z) / sum(w exp(z))``,
+    both differentiable to any order, also in the entries where ``w_c = 0``.
     """
 
     generate_vmap_rule = True

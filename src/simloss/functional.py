@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numbers import Real
 from operator import index as _as_index
 from typing import Any, Literal
 
@@ -11,7 +12,8 @@ from torch import Tensor
 
 from simloss._fused import FusedIndexLoss, FusedSoftLoss
 from simloss._rowloss import index_losses, soft_losses
-from simloss.similarity.operator import _Operator, as_similarity_operator, concrete, tracing
+from simloss.similarity.dispatch import as_similarity_operator
+from simloss.similarity.operator import _Operator, concrete, forward_ad_active, tracing
 
 __all__ = ["sim_loss"]
 
@@ -103,28 +105,40 @@ def sim_loss(
     if torch.jit.is_scripting() or torch.jit.is_tracing():
         raise RuntimeError(_TORCHSCRIPT)
     label_smoothing, ignore_index = _check_arguments(
-        input, reduction, label_smoothing, input_type, ignore_index
+        reduction, label_smoothing, input_type, ignore_index
     )
-    if input.dim() == 0:
-        raise ValueError(
-            "Expected `input` of shape (C), (N, C) or (N, C, d1, ...), but found a scalar"
-        )
-    num_classes = int(input.shape[1] if input.dim() > 1 else input.shape[0])
-    if num_classes == 0:
-        raise ValueError(
-            "Expected `input` with at least one class along its class dimension, but found "
-            f"shape {tuple(input.shape)}"
-        )
+    num_classes = check_input(input)
     operator = as_similarity_operator(
         similarity, num_classes, validate=validate, require_unit_diagonal=require_unit_diagonal
     )
-    operator.check_device(input.device)
     if weight is not None:
         _check_weight(weight, num_classes, input.device)
+    return checked_sim_loss(
+        input, target, operator, weight, ignore_index, reduction, label_smoothing, input_type
+    )
 
-    device_type = input.device.type
-    if torch.is_autocast_enabled(device_type):  # as cross-entropy: float32 under autocast
-        with torch.autocast(device_type=device_type, enabled=False):
+
+def checked_sim_loss(
+    input: Tensor,
+    target: Tensor,
+    operator: _Operator,
+    weight: Tensor | None,
+    ignore_index: int,
+    reduction: str,
+    label_smoothing: float,
+    input_type: str,
+) -> Tensor:
+    """:func:`sim_loss` once its arguments are checked (``SimLoss`` checks them once).
+
+    ``input`` must have passed :func:`check_input` and have ``operator.num_classes``
+    classes; the configuration must have passed :func:`_check_arguments`.
+    """
+    if torch.jit.is_scripting() or torch.jit.is_tracing():
+        raise RuntimeError(_TORCHSCRIPT)
+    device = input.device
+    operator.check_device(device)
+    if torch.is_autocast_enabled(device.type):  # as cross-entropy: float32 under autocast
+        with torch.autocast(device_type=device.type, enabled=False):
             return _sim_loss(
                 input.float(),
                 target,
@@ -135,21 +149,38 @@ def sim_loss(
                 label_smoothing,
                 input_type,
             )
-    if input.dtype in _LOW_PRECISION:  # reduce in float32, return the input's dtype
-        loss = _sim_loss(
-            input.float(),
-            target,
-            operator,
-            None if weight is None else weight.float(),
-            ignore_index,
-            reduction,
-            label_smoothing,
-            input_type,
-        )
-        return loss.to(input.dtype)
-    return _sim_loss(
-        input, target, operator, weight, ignore_index, reduction, label_smoothing, input_type
+    low_precision = input.dtype in _LOW_PRECISION  # computed and reduced in float32
+    loss = _sim_loss(
+        input.float() if low_precision else input,
+        target,
+        operator,
+        weight.float() if low_precision and weight is not None else weight,
+        ignore_index,
+        reduction,
+        label_smoothing,
+        input_type,
     )
+    return loss.to(input.dtype) if low_precision else loss
+
+
+def check_input(input: Any) -> int:
+    """Check the scores tensor and return its number of classes C (dimension 1, or 0 if 1-D)."""
+    if not isinstance(input, Tensor):
+        raise TypeError(f"Expected `input` to be a torch.Tensor, but found {type(input).__name__}")
+    if not input.is_floating_point():
+        raise TypeError(f"Expected `input` to have a floating dtype, but found {input.dtype}")
+    dim = input.dim()
+    if dim == 0:
+        raise ValueError(
+            "Expected `input` of shape (C), (N, C) or (N, C, d1, ...), but found a scalar"
+        )
+    num_classes = int(input.shape[1] if dim > 1 else input.shape[0])
+    if num_classes == 0:
+        raise ValueError(
+            "Expected `input` with at least one class along its class dimension, but found "
+            f"shape {tuple(input.shape)}"
+        )
+    return num_classes
 
 
 _TORCHSCRIPT = (
@@ -161,17 +192,13 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def _check_arguments(
-    input: Any, reduction: str, label_smoothing: Any, input_type: str, ignore_index: Any
+    reduction: str, label_smoothing: Any, input_type: str, ignore_index: Any
 ) -> tuple[float, int]:
     """Check the arguments cross-entropy checks; return ``label_smoothing`` and ``ignore_index``.
 
     As ``F.cross_entropy``: ``label_smoothing`` may be a float or a 0-dim
     tensor, ``ignore_index`` any integer (a Python or numpy integer), never a bool.
     """
-    if not isinstance(input, Tensor):
-        raise TypeError(f"Expected `input` to be a torch.Tensor, but found {type(input).__name__}")
-    if not input.is_floating_point():
-        raise TypeError(f"Expected `input` to have a floating dtype, but found {input.dtype}")
     if reduction not in _REDUCTIONS:
         raise ValueError(
             f"Expected `reduction` to be one of {_REDUCTIONS}, but found {reduction!r}"
@@ -187,7 +214,7 @@ def _check_arguments(
                 f"{label_smoothing.dtype}"
             )
         label_smoothing = float(label_smoothing)
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)):
+    if isinstance(label_smoothing, (bool, np.bool_)) or not isinstance(label_smoothing, Real):
         raise TypeError(
             f"Expected `label_smoothing` to be a float, but found {_kind(label_smoothing)}"
         )
@@ -213,7 +240,8 @@ def _kind(value: object) -> str:
 def _check_weight(weight: Tensor, num_classes: int, device: torch.device) -> None:
     if not isinstance(weight, Tensor) or not weight.is_floating_point():
         raise TypeError(
-            f"Expected `weight` to be a floating tensor of shape ({num_classes},), but found {weight!r}"
+            f"Expected `weight` to be a floating tensor of shape ({num_classes},), but found "
+            f"{_kind(weight)}"
         )
     if weight.shape != (num_classes,):
         raise ValueError(
@@ -228,6 +256,8 @@ def _check_weight(weight: Tensor, num_classes: int, device: torch.device) -> Non
 def _flatten(input: Tensor, target: Tensor) -> tuple[Tensor, Tensor, tuple[int, ...], bool]:
     """Move the class dimension last and flatten: returns (N', C) scores, targets, out shape."""
     soft = target.is_floating_point()
+    if not soft and input.dim() == 2 and target.dim() == 1 and len(target) == len(input):
+        return input, target, (len(input),), False  # the common case
     batch_only = tuple(input.shape[:1]) + tuple(input.shape[2:]) if input.dim() > 1 else ()
     if soft and tuple(target.shape) == batch_only and batch_only != tuple(input.shape):
         raise TypeError(
@@ -263,17 +293,13 @@ def _fast_path(
     input: Tensor, target: Tensor, operator: _Operator, weight: Tensor | None, soft: bool
 ) -> bool:
     """Whether the eager fused kernels apply: no transform, no gradient beyond the scores."""
-    if tracing() or _forward_ad_active():
+    if tracing() or forward_ad_active():
         return False
     return not (
         operator.requires_grad
         or (weight is not None and weight.requires_grad)
         or (soft and target.requires_grad)
     )
-
-
-def _forward_ad_active() -> bool:
-    return int(getattr(torch.autograd.forward_ad, "_current_level", -1)) >= 0
 
 
 def _sim_loss(
@@ -312,7 +338,7 @@ def _sim_loss(
         return total / losses.numel() if reduction == "mean" else total
     return _index_target_loss(
         scores,
-        flat_target.long(),
+        flat_target if flat_target.dtype == torch.long else flat_target.long(),
         operator,
         weight,
         ignore_index,
@@ -337,7 +363,7 @@ def _index_target_loss(
     out_shape: tuple[int, ...],
 ) -> Tensor:
     num_rows, num_classes = scores.shape
-    keep, target = _kept_rows(target, num_classes, ignore_index)
+    keep, target, invalid = _kept_rows(target, num_classes, ignore_index)
     sample_weight = None
     if weight is not None:
         sample_weight = weight.index_select(0, target).to(scores.dtype)
@@ -360,9 +386,8 @@ def _index_target_loss(
             input_type == "logits",
             coef,
             reduction != "none",
+            keep,
         )
-        if keep is not None and reduction == "none":
-            out = out.masked_fill(~keep, 0.0)
         return out.reshape(out_shape) if reduction == "none" else out
 
     if input_type == "probs" or not fast:
@@ -376,6 +401,7 @@ def _index_target_loss(
             input_type == "logits",
             None,
             False,
+            None,
         )
     if sample_weight is not None:
         losses = losses * sample_weight
@@ -388,8 +414,10 @@ def _index_target_loss(
         uniform = class_weight.expand(num_rows, num_classes)
         smooth = _soft_losses(scores, uniform, operator, input_type, fast)
         losses = (1.0 - label_smoothing) * losses + (label_smoothing / num_classes) * smooth
-    if keep is not None:
+    if keep is not None:  # masked, not multiplied: an ignored row's inf or NaN stays out
         losses = torch.where(keep, losses, 0.0)
+    if invalid is not None:  # traced code cannot raise: an out-of-range target gives NaN
+        losses = torch.where(invalid, torch.nan, losses)
     if reduction == "none":
         return losses.reshape(out_shape)
     total = losses.sum()
@@ -402,34 +430,41 @@ def _index_target_loss(
     return total / num_rows
 
 
-def _kept_rows(target: Tensor, num_classes: int, ignore_index: int) -> tuple[Tensor | None, Tensor]:
-    """Check index targets; return (rows to keep or None when none is ignored, safe targets).
+def _kept_rows(
+    target: Tensor, num_classes: int, ignore_index: int
+) -> tuple[Tensor | None, Tensor, Tensor | None]:
+    """Check index targets: ``(rows to keep or None, safe targets, invalid rows or None)``.
 
     Ignored rows get target 0, so every row can be computed and masked
     afterwards (no data-dependent shapes). Where the targets' values can be
     read (eager mode), one reduction and one host synchronisation check the
     common case (every target in range, ``ignore_index`` outside the observed
-    range). Under ``torch.compile`` and ``vmap`` the range is not checked
-    here; the indexing operations that follow check it.
+    range) and a bad target raises. Under ``torch.compile`` the same check is
+    a tensor-side assertion (``torch._assert_async``: the compiled code raises
+    the same message). Under ``vmap`` no assertion exists: an out-of-range
+    target's loss is NaN. Out-of-range targets are never used as indices
+    (negative ones would wrap around).
     """
+    message = f"Expected `target` values in [0, {num_classes}) or ignore_index={ignore_index}"
     if not concrete(target):
         ignored = target == ignore_index
-        return ~ignored, target.masked_fill(ignored, 0)
+        invalid = ~ignored & ((target < 0) | (target >= num_classes))
+        if torch.compiler.is_compiling():
+            torch._assert_async(~invalid.any(), message)
+        safe = target.masked_fill(ignored | invalid, 0)
+        return ~ignored, safe, invalid
     if target.numel() == 0:
-        return None, target
+        return None, target, None
     low, high = (int(v) for v in torch.aminmax(target))
     if low >= 0 and high < num_classes and not (low <= ignore_index <= high):
-        return None, target
+        return None, target, None
     ignored = target == ignore_index
     bad = ~ignored & ((target < 0) | (target >= num_classes))
     if bool(bad.any()):
-        raise ValueError(
-            f"Expected `target` values in [0, {num_classes}) or ignore_index={ignore_index}, "
-            f"but found {int(target[bad][0])}"
-        )
+        raise ValueError(f"{message}, but found {int(target[bad][0])}")
     if not bool(ignored.any()):
-        return None, target
-    return ~ignored, target.masked_fill(ignored, 0)
+        return None, target, None
+    return ~ignored, target.masked_fill(ignored, 0), None
 
 
 def _soft_losses(

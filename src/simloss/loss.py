@@ -7,8 +7,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from simloss.functional import _TORCHSCRIPT, InputType, Reduction, _check_arguments, sim_loss
-from simloss.similarity.operator import SimilarityOperator
+from simloss.functional import (
+    _TORCHSCRIPT,
+    InputType,
+    Reduction,
+    _check_arguments,
+    check_input,
+    checked_sim_loss,
+)
+from simloss.similarity.operator import SimilarityOperator, _DenseOperator, _Operator
 from simloss.similarity.structured import SparseSimilarity
 from simloss.similarity.validation import validate_similarity
 
@@ -76,7 +83,7 @@ class SimLoss(nn.Module):
     ) -> None:
         super().__init__()
         label_smoothing, ignore_index = _check_arguments(
-            torch.empty(0), reduction, label_smoothing, input_type, ignore_index
+            reduction, label_smoothing, input_type, ignore_index
         )
         self.structured: SimilarityOperator | None
         if isinstance(similarity, SimilarityOperator):
@@ -94,11 +101,50 @@ class SimLoss(nn.Module):
         if weight is not None:
             _check_weight_shape(weight, self.num_classes)
         self.register_buffer("weight", weight)
-        self.ignore_index = ignore_index
-        self.reduction: Reduction = reduction
-        self.label_smoothing = label_smoothing
-        self.input_type: InputType = input_type
+        self._ignore_index = ignore_index
+        self._reduction: Reduction = reduction
+        self._label_smoothing = label_smoothing
+        self._input_type: InputType = input_type
         self.require_unit_diagonal = require_unit_diagonal
+
+    # The configuration is checked when it is set, so forward need not check it again.
+    @property
+    def ignore_index(self) -> int:
+        """Target value that contributes neither loss nor gradient."""
+        return self._ignore_index
+
+    @ignore_index.setter
+    def ignore_index(self, value: int) -> None:
+        self._ignore_index = _check_arguments("mean", 0.0, "logits", value)[1]
+
+    @property
+    def reduction(self) -> Reduction:
+        """``"mean"``, ``"sum"`` or ``"none"``."""
+        return self._reduction
+
+    @reduction.setter
+    def reduction(self, value: Reduction) -> None:
+        _check_arguments(value, 0.0, "logits", -100)
+        self._reduction = value
+
+    @property
+    def label_smoothing(self) -> float:
+        """Amount in [0, 1] of the uniform distribution mixed into the target."""
+        return self._label_smoothing
+
+    @label_smoothing.setter
+    def label_smoothing(self, value: float) -> None:
+        self._label_smoothing = _check_arguments("mean", value, "logits", -100)[0]
+
+    @property
+    def input_type(self) -> InputType:
+        """What the input holds: ``"logits"``, ``"probs"`` or ``"log_probs"``."""
+        return self._input_type
+
+    @input_type.setter
+    def input_type(self, value: InputType) -> None:
+        _check_arguments("mean", 0.0, value, -100)
+        self._input_type = value
 
     def get_extra_state(self) -> dict[str, Any]:
         return {
@@ -116,7 +162,6 @@ class SimLoss(nn.Module):
                 f"Expected a SimLoss state with the keys {sorted(keys)}, but found {state!r}"
             )
         label_smoothing, ignore_index = _check_arguments(
-            torch.empty(0),
             state["reduction"],
             state["label_smoothing"],
             state["input_type"],
@@ -127,13 +172,15 @@ class SimLoss(nn.Module):
                 "Expected `require_unit_diagonal` to be a bool, but found "
                 f"{type(state['require_unit_diagonal']).__name__}"
             )
-        self.ignore_index, self.label_smoothing = ignore_index, label_smoothing
-        self.reduction, self.input_type = state["reduction"], state["input_type"]
+        self._ignore_index, self._label_smoothing = ignore_index, label_smoothing
+        self._reduction, self._input_type = state["reduction"], state["input_type"]
         self.require_unit_diagonal = state["require_unit_diagonal"]
 
     def _load_from_state_dict(
         self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
     ) -> None:
+        # A state saved before the configuration was state (simloss 0.1) keeps this module's.
+        state_dict.setdefault(prefix + "_extra_state", self.get_extra_state())
         # Check loaded values as the constructor checks them, before anything is copied.
         extra = state_dict.get(prefix + "_extra_state")
         unit = self.require_unit_diagonal
@@ -172,18 +219,35 @@ class SimLoss(nn.Module):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """Loss of ``input`` scores against ``target`` (see :func:`simloss.sim_loss`)."""
-        similarity = self.structured if self.structured is not None else self.similarity
-        return sim_loss(
+        if torch.jit.is_scripting() or torch.jit.is_tracing():
+            raise RuntimeError(_TORCHSCRIPT)
+        operator: _Operator
+        if self.structured is not None:
+            operator = self.structured
+        else:
+            assert self.similarity is not None
+            operator = _DenseOperator(self.similarity)
+        num_classes = check_input(input)
+        if num_classes != operator.num_classes:
+            raise ValueError(
+                f"Expected `input` with {operator.num_classes} classes (the similarity's size) "
+                f"along its class dimension, but found {num_classes} in shape {tuple(input.shape)}"
+            )
+        weight = self.weight
+        if weight is not None and weight.device != input.device:
+            raise ValueError(
+                f"Expected `weight` on the input's device {input.device}, but found "
+                f"{weight.device}; SimLoss moves it with .to()"
+            )
+        return checked_sim_loss(
             input,
             target,
-            similarity,
-            weight=self.weight,
-            ignore_index=self.ignore_index,
-            reduction=self.reduction,
-            label_smoothing=self.label_smoothing,
-            input_type=self.input_type,
-            validate=False,
-            require_unit_diagonal=self.require_unit_diagonal,
+            operator,
+            weight,
+            self._ignore_index,
+            self._reduction,
+            self._label_smoothing,
+            self._input_type,
         )
 
 

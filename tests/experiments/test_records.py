@@ -141,16 +141,22 @@ def _claim_all(url: str, ready: Any, go: Any, claims: Any) -> None:
                 got.append(trial.number)
         except optuna.exceptions.UpdateFinishedTrialError:
             pass
+    storage.engine.dispose()
     claims.put(got)
 
 
-def test_sqlite_claims_are_atomic_across_processes(tmp_path: Path) -> None:
+def test_claims_are_atomic_across_processes(storage_url: str) -> None:
+    # Three processes claim the same 150 waiting trials at once, in the same order.
     # Plain Optuna on SQLite lets two processes both move one trial from WAITING to
-    # RUNNING (the driver reads outside a transaction); open_storage must not.
-    url = sqlite_url(tmp_path / "race.db")
-    study = optuna.create_study(study_name="race", storage=open_storage(url))
+    # RUNNING (the driver reads outside a transaction); open_storage must not. On
+    # PostgreSQL, Optuna reads the trial with SELECT ... FOR UPDATE, so the second
+    # claimant waits for the first one's commit and then sees RUNNING.
+    url = storage_url
+    storage = open_storage(url)
+    study = optuna.create_study(study_name="race", storage=storage)
     for _ in range(150):
         study.add_trial(create_trial(state=TrialState.WAITING))
+    storage.engine.dispose()
     context = multiprocessing.get_context("spawn")
     ready, go, claims = context.Semaphore(0), context.Event(), context.Queue()
     procs = [context.Process(target=_claim_all, args=(url, ready, go, claims)) for _ in range(3)]

@@ -268,3 +268,17 @@ def test_a_nine_million_point_grid_is_refused_at_once(
     err = _one_line_error(capsys, "sweep")
     assert "Grid 'r=0:0.9:0.0000001' has 9,000,001 values; a sweep takes at most 1,000" in err
     assert not (tmp_path / "s").exists()
+
+
+def test_load_records_takes_any_path_like(tmp_path):
+    """Every argument that takes a file accepts str and os.PathLike alike."""
+    import os
+
+    from simloss.experiments.sweep.storage import resolve_source
+
+    class Where(os.PathLike):
+        def __fspath__(self) -> str:
+            return str(tmp_path / "missing")
+
+    with pytest.raises(FileNotFoundError, match="missing is neither"):
+        resolve_source(Where())

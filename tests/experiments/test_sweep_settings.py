@@ -22,7 +22,7 @@ from simloss.experiments.config import TrainConfig, point_config
 from simloss.experiments.data.cifar100 import CIFAR100_FINE_TO_COARSE
 from simloss.experiments.sweep import load_records
 
-# Two command lines that together set every TrainConfig field but r and l to a
+# Two command lines that together set every TrainConfig field but r, l and loss_param to a
 # value other than its default (the datasets differ in the settings they take).
 UTK = {
     "dataset": "utkface",
@@ -56,6 +56,9 @@ CIFAR = {
     "cifar_classes": "paper96",
     "download": True,
     "monitor": "fsa",
+    "loss": "soft-labels",
+    "hierarchy": "/data/tree.txt",
+    "hierarchy_names": "/data/names.txt",
 }
 
 
@@ -74,7 +77,7 @@ def test_the_two_command_lines_cover_every_setting_but_the_swept_ones() -> None:
     defaults = TrainConfig().to_dict()
     covered = {k for k, v in UTK.items() if v != defaults[k]}
     covered |= {k for k, v in CIFAR.items() if v != defaults[k]}
-    assert covered == set(TrainConfig.field_names()) - {"r", "l"}
+    assert covered == set(TrainConfig.field_names()) - {"r", "l", "loss_param"}
 
 
 @pytest.mark.parametrize("settings", [UTK, CIFAR], ids=["utkface", "cifar100"])

@@ -65,7 +65,8 @@ def test_utkface_two_epoch_run_writes_a_complete_record(tmp_path: Path) -> None:
     for entry in record["history"]:
         assert set(entry) == {"epoch", "train_loss", "val_loss", "val", "time_s", "train_time_s"}
         assert 0 < entry["train_time_s"] < entry["time_s"]
-        assert set(entry["val"]) == {"acc", "mae", "mse"}
+        decoded = {f"{m}_{d}" for m in ("mae", "mse") for d in ("expectation", "median")}
+        assert set(entry["val"]) == {"acc", "mae", "mse", *decoded}
     assert record["best_epoch"] in (1, 2)
     assert set(record["metrics"]) == {"val", "test"}
     dist = record["distributions"]
@@ -85,6 +86,12 @@ def test_utkface_two_epoch_run_writes_a_complete_record(tmp_path: Path) -> None:
     assert test["acc"] == pytest.approx(np.mean(pred_age == true_age))
     assert test["mae"] == pytest.approx(np.mean(np.abs(pred_age - true_age)))
     assert test["mse"] == pytest.approx(np.mean((pred_age - true_age) ** 2))
+    # The other decoders: the expected age and the median age of the predicted distribution.
+    ages = np.arange(1, 91)
+    expected_age = probs @ ages
+    median_age = ages[np.argmax(np.cumsum(probs, 1) >= 0.5, axis=1)]
+    assert test["mae_expectation"] == pytest.approx(np.mean(np.abs(expected_age - true_age)))
+    assert test["mse_median"] == pytest.approx(np.mean((median_age - true_age) ** 2))
     np.testing.assert_allclose(dist["test_mean"], probs.mean(0), atol=1e-5)
     labels = np.bincount(true_age - 1, minlength=90) / len(true_age)
     np.testing.assert_allclose(dist["test_label"], labels)

@@ -52,7 +52,7 @@ def test_sparse_similarity_bad_input():
         SparseSimilarity(torch.tensor([[0], [0]]), torch.tensor([[1.0], [1.0]]))
     with pytest.raises(ValueError, match=r"finite and in \[0, 1\], but found 2"):
         SparseSimilarity(torch.tensor([[0], [1]]), torch.tensor([[2.0], [1.0]]))
-    with pytest.raises(ValueError, match="duplicate"):
+    with pytest.raises(ValueError, match="found column 0 twice in row 0"):
         SparseSimilarity(torch.tensor([[0, 0], [1, 0]]), torch.tensor([[1.0, 0.5], [1.0, 0.0]]))
     with pytest.raises(TypeError, match="`index`"):
         SparseSimilarity(torch.tensor([[0.0]]), torch.tensor([[1.0]]))
@@ -145,3 +145,33 @@ def test_class_order_r_and_num_classes_are_read_only():
     torch.testing.assert_close(
         S.rows(torch.tensor([0]), torch.float32).dense, class_order(5, 0.9)[:1]
     )
+
+
+@pytest.mark.parametrize(("num_classes", "r"), [(3000, 0.9), (5000, 0.999), (4000, 0.3)])
+def test_class_order_mass_for_many_classes_needs_no_matrix(monkeypatch, num_classes, r):
+    """Probability targets and smoothing at C > 2048: no (C, C) matrix, the same values."""
+    from simloss.similarity import order, structured
+
+    dense = class_order(num_classes, r, dtype=torch.float64)  # the reference, built first
+    probs = torch.softmax(torch.randn(3, num_classes, dtype=torch.float64) * 3, 1)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a (C, C) matrix was built")
+
+    monkeypatch.setattr(structured, "class_order", refuse)
+    monkeypatch.setattr(order, "class_order", refuse)
+    mass = ClassOrder(num_classes, r).similar_mass(probs)
+    torch.testing.assert_close(mass, probs @ dense.T, rtol=1e-12, atol=1e-300)
+
+
+def test_class_order_smoothing_at_a_hundred_thousand_classes_runs():
+    """The adversary's case: r = 0.999, C = 1e5 with label smoothing asked for 40 GB."""
+    from simloss import sim_loss
+
+    loss = sim_loss(
+        torch.randn(2, 100_000),
+        torch.tensor([3, 50_000]),
+        ClassOrder(100_000, 0.999),
+        label_smoothing=0.1,
+    )
+    assert torch.isfinite(loss)

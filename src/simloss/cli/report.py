@@ -107,17 +107,19 @@ def handler(args: argparse.Namespace) -> int:
     """Load the sweep's finished records and write the report; print its Markdown."""
     from simloss.experiments.report import write_report
     from simloss.experiments.sweep import load_records
+    from simloss.experiments.sweep.storage import hide_password
 
     source = str(args.source)
+    shown = hide_password(source)
     if args.out is not None:
         out = Path(args.out)
     elif "://" in source:
-        raise ValueError(f"Expected --out for a storage URL source ({source}), but found none")
+        raise ValueError(f"Expected --out for a storage URL source ({shown}), but found none")
     else:
         out = Path(source) / "report"
     records = load_records(source, args.study_name)
     if not records:
-        raise RuntimeError(f"no finished trial in {source}: nothing to report yet")
+        raise RuntimeError(f"no finished trial in {shown}: nothing to report yet")
     expected_values, expected_runs = _expected_grid(source)
     path = write_report(
         records,

@@ -1,4 +1,4 @@
-"""``simloss sweep``: a grid sweep over r (or l) x runs that survives crashes and scales out."""
+"""``simloss sweep``: a grid sweep over a loss's parameter x runs that survives crashes and scales out."""
 
 from __future__ import annotations
 
@@ -22,6 +22,11 @@ examples:
   simloss sweep --dataset cifar100 --data-dir ~/data/cifar-100-python --cifar-classes paper96 \\
       --vectors glove100d_class_embeddings.npy --out sweeps/cifar
 
+  # SimLoss's peers into the same folder: one table, one set of Wilcoxon tests against CE
+  simloss sweep --dataset abalone --loss ce --runs 6 --out sweeps/ab
+  simloss sweep --dataset abalone --loss sord --grid alpha=0.5,1,2 --runs 6 --out sweeps/ab
+  simloss sweep --dataset abalone --loss corn --runs 6 --out sweeps/ab
+
   # any run setting is a flag (as for simloss train), or comes from a JSON file
   simloss sweep --config base.json --lr 3e-4 --batch-size 256 --split-seed 1 --out sweeps/x
 
@@ -31,7 +36,8 @@ examples:
 
 Rerunning a command resumes its sweep: finished trials are kept, the trials of
 killed workers and failed trials are run again. A larger --grid or --runs adds
-the new points. Watch a sweep live: optuna-dashboard sqlite:///OUT/study.db
+the new points; another --loss adds that loss's points to the same study (every
+other setting must stay the same). Watch a sweep live: optuna-dashboard sqlite:///OUT/study.db
 """
 
 
@@ -39,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``sweep`` subcommand."""
     parser = subparsers.add_parser(
         "sweep",
-        help="run a grid sweep over r (or l) x runs, resumable, with several workers",
+        help="run a grid sweep over a loss's parameter (r, l, ...) x runs, resumable, with workers",
         description=(
             "Train one run per grid point x run index as the trials of an Optuna study. "
             "Resumable, safe against killed workers, shareable across machines."
@@ -58,8 +64,11 @@ def add_arguments(
     parser.add_argument("--out", required=True, help="the sweep folder (created; reuse to resume)")
     parser.add_argument(
         "--grid",
-        help="values of r (or l for cifar100): 'r=START:STOP:STEP' (STOP included) or "
-        "'r=V1,V2,...'; default: the paper's grid, r=0:0.9:0.1 or l=0:0.9:0.1 plus 0.99",
+        help="values of the loss's parameter: 'r=START:STOP:STEP' (STOP included) or "
+        "'r=V1,V2,...' (r, or l for cifar100, with --loss simloss or soft-labels; the loss's "
+        "own otherwise, e.g. --loss sord --grid alpha=0.5,1,2; none for ce, emd, corn); "
+        "default: the paper's grid, r=0:0.9:0.1 or l=0:0.9:0.1 plus 0.99, or the loss's "
+        "(docs/losses.md)",
     )
     parser.add_argument(
         "--runs",
@@ -87,27 +96,42 @@ def add_arguments(
         help="seconds between heartbeats of a running trial; one silent for 3x this long "
         "is rerun (set when the sweep is created; default 10)",
     )
-    add_config_arguments(parser, exclude=PARAMS, defaults=defaults)
+    add_config_arguments(parser, exclude=(*PARAMS, "loss_param"), defaults=defaults)
 
 
-def sweep_from_args(args: argparse.Namespace, default_text: str | None = None) -> tuple[Any, Any]:
+def sweep_from_args(
+    args: argparse.Namespace, default_text: str | None = None, *, loss: str | None = None
+) -> tuple[Any, Any]:
     """The base config and the grid of a sweep command.
 
-    The grid is ``--grid`` (else ``default_text``, else the paper's grid for the
-    dataset) with ``--runs``; the base config holds every other setting, and the
-    grid's first value as its swept parameter (each trial replaces it).
+    The loss is ``loss``, else ``--loss``, else ``simloss``. The grid is ``--grid`` (else
+    ``default_text``, else the loss's default grid for the dataset) with
+    ``--runs``; a loss without a parameter takes no ``--grid``. The base config
+    holds every other setting, and the grid's first value as its swept
+    parameter (each trial replaces it).
     """
     from simloss.experiments.config import TrainConfig
+    from simloss.experiments.specs import swept_param
     from simloss.experiments.sweep import Grid, default_grid
 
     if args.runs < 1:
         raise ValueError(f"Expected --runs >= 1, but found {args.runs}")
     settings = settings_from_args(args)
     dataset = settings.get("dataset", TrainConfig().dataset)
+    loss = loss or settings.get("loss") or "simloss"
+    swept = swept_param(dataset, loss)
     text = args.grid or default_text
-    grid = Grid.parse(text, runs=args.runs) if text else default_grid(dataset, runs=args.runs)
+    if text and swept is None:
+        raise ValueError(
+            f"Expected no --grid for loss {loss!r} (it has no parameter), but found {text!r}"
+        )
+    if text:
+        grid = Grid.parse(text, runs=args.runs, loss=loss)
+    else:
+        grid = default_grid(dataset, runs=args.runs, loss=loss)
     grid.check_dataset(dataset)
-    base = TrainConfig.from_dict({**settings, grid.param: grid.values[0]})
+    first = {} if swept is None else {swept.field: grid.values[0]}
+    base = TrainConfig.from_dict({**settings, "loss": loss, **first})
     return base, grid
 
 

@@ -121,7 +121,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="seconds between heartbeats of a running trial (set when the tune is created; 10)",
     )
-    add_config_arguments(parser, exclude=PARAMS)
+    add_config_arguments(parser, exclude=(*PARAMS, "loss_param"))
 
 
 def tune_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:

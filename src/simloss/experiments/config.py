@@ -26,14 +26,18 @@ from simloss.experiments.specs import (
     CIFAR_CLASS_SETS,
     DATA_OPTIONS,
     DATASETS,
+    LOSSES,
     MODELS,
     MONITORS,
     PARAMS,
     dataset_spec,
+    loss_spec,
     metric_spec,
+    swept_param,
 )
 
 __all__ = [
+    "LOSS_KEYS",
     "METRIC_GOALS",
     "SIMILARITIES",
     "TrainConfig",
@@ -51,6 +55,10 @@ METRIC_GOALS: dict[str, str] = {
     name: "max" if getattr(metric_spec(name), "higher_is_better", False) else "min"
     for name in MONITORS
 }
+
+#: The settings that say which loss a run trains with and its parameter: a sweep's
+#: points set them, so the runs of one study may differ in them and nothing else.
+LOSS_KEYS: tuple[str, ...] = ("loss", "loss_param", "similarity", *PARAMS)
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -96,6 +104,31 @@ class TrainConfig:
         None,
         "where decoded images are cached (default $SIMLOSS_CACHE_DIR, else "
         "$XDG_CACHE_HOME/simloss, else ~/.cache/simloss)",
+        local=True,
+    )
+    loss: str | None = _setting(
+        None,
+        "the training loss: simloss, ce, label-smoothing, soft-labels (CE against "
+        "S[y] / sum S[y]), hxe (needs hierarchy) or, for ordered classes, sord, triangular, "
+        "beta, binomial, poisson, exponential, cdw-ce, emd, corn (see docs/losses.md); "
+        "default: simloss with r or l, else ce",
+        choices=tuple(LOSSES),
+    )
+    loss_param: float | None = _setting(
+        None,
+        "the loss's own hyper-parameter: label-smoothing epsilon, hxe alpha, sord alpha, "
+        "triangular alpha2, beta/binomial/poisson eta, exponential p, cdw-ce alpha "
+        "(default: its paper's, docs/losses.md); simloss and soft-labels take r or l",
+    )
+    hierarchy: str | None = _setting(
+        None,
+        "a class hierarchy for loss hxe: 'parent child' lines (names, or integer ids with "
+        "hierarchy_names) or a .json tree whose leaves are the class names",
+        local=True,
+    )
+    hierarchy_names: str | None = _setting(
+        None,
+        "an 'id name' file for a hierarchy of integer ids (CIFAR-100's wordnet_node_names.txt)",
         local=True,
     )
     similarity: str | None = _setting(
@@ -245,6 +278,7 @@ class TrainConfig:
                 f"Expected `device` to be 'auto', 'cpu' or 'cuda[:N]', but found {self.device!r}"
             )
         self._check_similarity()
+        self._check_loss()
         if self.monitor is not None and self.monitor not in spec.monitors:
             raise ValueError(
                 f"Expected a monitor metric that dataset {self.dataset!r} has "
@@ -290,7 +324,67 @@ class TrainConfig:
                     f"{similarity!r}"
                 )
 
+    def _check_loss(self) -> None:
+        loss = self.inferred_loss
+        spec = loss_spec(loss)
+        if not spec.applies_to(self.dataset):
+            users = [d for d in DATASETS if spec.applies_to(d)]
+            raise ValueError(
+                f"Expected a dataset of {users} for loss {loss!r} ({spec.task} classes), but "
+                f"found {self.dataset!r}"
+            )
+        if not spec.uses_similarity:
+            given = [n for n in PARAMS if getattr(self, n) is not None]
+            if self.similarity not in (None, "identity") or given:
+                users = [n for n, s in LOSSES.items() if s.uses_similarity]
+                found = given[0] if given else "similarity"
+                raise ValueError(
+                    f"Expected `{found}` only with a loss built from a similarity {users}, "
+                    f"but found loss {loss!r}"
+                )
+        elif loss == "soft-labels" and self.param is None:
+            raise ValueError(
+                f"Expected `{dataset_spec(self.dataset).param}` (the similarity) for loss "
+                "'soft-labels', but found None"
+            )
+        if self.loss_param is not None:
+            if spec.param is None:
+                own = [n for n, s in LOSSES.items() if s.param is not None]
+                raise ValueError(
+                    f"Expected `loss_param` only with a loss of its own parameter {own}, but "
+                    f"found loss {loss!r}"
+                )
+            if not spec.param.contains(self.loss_param):
+                raise ValueError(
+                    f"Expected `loss_param` ({loss} {spec.param.name}) in "
+                    f"{spec.param.range_text()}, but found {self.loss_param}"
+                )
+        for name in spec.needs:
+            if getattr(self, name) is None:
+                raise ValueError(f"Expected `{name}` for loss {loss!r}, but found None")
+        if self.hierarchy_names is not None and self.hierarchy is None:
+            raise ValueError(
+                "Expected `hierarchy_names` only with `hierarchy` (an id edge list), but found "
+                "no hierarchy"
+            )
+
     # ---------------------------------------------------------------- helpers
+    @property
+    def inferred_loss(self) -> str:
+        """The loss: the explicit one, else ``simloss`` with ``r``/``l`` or a similarity, else ``ce``.
+
+        Example:
+            >>> TrainConfig(r=0.3).inferred_loss, TrainConfig().inferred_loss
+            ('simloss', 'ce')
+        """
+        if self.loss is not None:
+            return self.loss
+        if self.similarity not in (None, "identity"):
+            return "simloss"
+        if any(getattr(self, n) is not None for n in PARAMS):
+            return "simloss"
+        return "simloss" if self.similarity == "identity" else "ce"
+
     @property
     def inferred_similarity(self) -> str:
         """The similarity source: the explicit one, else inferred from ``r``/``l``."""
@@ -303,15 +397,35 @@ class TrainConfig:
 
     @property
     def param(self) -> str | None:
-        """The name of the similarity hyper-parameter (``"r"``, ``"l"``) or ``None``."""
-        similarity = self.inferred_similarity
-        return next((n for n, p in PARAMS.items() if p.similarity == similarity), None)
+        """The name of the loss's hyper-parameter (``"r"``, ``"l"``, ``"alpha"``, ...) or ``None``.
+
+        SimLoss and soft labels have their similarity's (``None`` for the
+        identity); the other losses their own (:func:`~simloss.experiments.specs.swept_param`).
+
+        Example:
+            >>> TrainConfig(r=0.3).param, TrainConfig(loss="sord").param, TrainConfig().param
+            ('r', 'alpha', None)
+        """
+        loss = self.inferred_loss
+        if loss_spec(loss).uses_similarity:
+            similarity = self.inferred_similarity
+            return next((n for n, p in PARAMS.items() if p.similarity == similarity), None)
+        swept = swept_param(self.dataset, loss)
+        return None if swept is None else swept.name
 
     @property
     def param_value(self) -> float | None:
-        """The value of :attr:`param` (``None`` for identity)."""
+        """The value of :attr:`param` (``None`` without one; the loss's default when unset)."""
         name = self.param
-        return None if name is None else getattr(self, name)
+        if name is None:
+            return None
+        if name in PARAMS:
+            value: float | None = getattr(self, name)
+            return value
+        own = loss_spec(self.inferred_loss).param
+        if self.loss_param is None and own is not None:
+            return own.default
+        return self.loss_param
 
     @property
     def ordinal(self) -> bool:
@@ -327,7 +441,13 @@ class TrainConfig:
         Returns:
             A new config; resolving twice gives the same config.
         """
-        updates: dict[str, Any] = {"similarity": self.inferred_similarity}
+        updates: dict[str, Any] = {
+            "similarity": self.inferred_similarity,
+            "loss": self.inferred_loss,
+        }
+        own = loss_spec(self.inferred_loss).param
+        if own is not None and self.loss_param is None:
+            updates["loss_param"] = own.default
         for key, value in DATASETS[self.dataset].defaults.items():
             if getattr(self, key) is None:
                 updates[key] = value
@@ -440,39 +560,70 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     return settings
 
 
-def point_config(base: TrainConfig, param: str, value: float, run: int) -> TrainConfig:
-    """The config of one sweep trial: ``base`` with ``param = value`` and ``seed + run``.
+def point_config(
+    base: TrainConfig,
+    param: str | None,
+    value: float | None,
+    run: int,
+    *,
+    loss: str | None = None,
+) -> TrainConfig:
+    """The config of one sweep trial: ``base`` with ``loss``, ``param = value`` and ``seed + run``.
 
     The one way a grid point becomes a run: every other setting of ``base`` is
-    kept; the other similarity parameter is cleared (a base config given as a
-    run's ``config.json`` may carry one).
+    kept; the loss settings (:data:`LOSS_KEYS`) are replaced, so a base config
+    given as a run's ``config.json`` may carry another loss or parameter.
 
     Args:
         base: the sweep's settings (its ``seed`` is the base seed).
-        param: ``"r"`` or ``"l"``.
-        value: the grid value.
+        param: the swept parameter (``"r"``, ``"l"``, or the loss's own, e.g.
+            ``"alpha"``; :func:`~simloss.experiments.specs.swept_param`), or
+            ``None`` for a loss without one.
+        value: the grid value (``None`` with ``param=None``).
         run: the run index (>= 0).
+        loss: the loss; ``None``: ``base.loss``, else ``simloss`` (the sweeps of
+            ``r``/``l`` written before losses were a setting).
 
     Returns:
         The trial's config (not resolved).
 
     Example:
         >>> c = point_config(TrainConfig(dataset="abalone", seed=5, lr=0.01), "r", 0.3, 2)
-        >>> c.r, c.seed, c.lr
-        (0.3, 7, 0.01)
+        >>> c.r, c.seed, c.lr, c.inferred_loss
+        (0.3, 7, 0.01, 'simloss')
+        >>> c = point_config(TrainConfig(r=0.5), "alpha", 2.0, 0, loss="sord")
+        >>> c.loss, c.loss_param, c.r
+        ('sord', 2.0, None)
     """
-    if param not in PARAMS:
-        raise ValueError(f"Expected `param` to be one of {list(PARAMS)}, but found {param!r}")
     if isinstance(run, bool) or not isinstance(run, int) or run < 0:
         raise ValueError(f"Expected `run` to be an int >= 0, but found {run!r}")
-    changes: dict[str, Any] = {param: value, "seed": base.seed + run}
-    for other in PARAMS:
-        if other != param:
-            changes[other] = None
-    similarity = PARAMS[param].similarity
-    if base.similarity not in (None, similarity):
+    chosen = loss if loss is not None else (base.loss or "simloss")
+    swept = swept_param(base.dataset, loss_spec(chosen).name)
+    expected = None if swept is None else swept.name
+    if swept is not None and loss_spec(chosen).uses_similarity and param in PARAMS:
+        expected = param  # r or l: the dataset's own is checked with the config
+    if param != expected:
         raise ValueError(
-            f"Expected `similarity` {similarity!r} (or none) for a sweep over {param!r}, but "
-            f"found {base.similarity!r}"
+            f"Expected `param` to be {expected!r} for loss {chosen!r} on dataset "
+            f"{base.dataset!r}, but found {param!r}"
         )
+    if (param is None) != (value is None):
+        raise ValueError(
+            f"Expected a value exactly when the loss has a parameter, but found "
+            f"param={param!r} and value={value!r}"
+        )
+    changes: dict[str, Any] = {"loss": chosen, "seed": base.seed + run, "loss_param": None}
+    for other in PARAMS:
+        changes[other] = None
+    if param is not None:
+        changes["loss_param" if param not in PARAMS else param] = value
+    if param is not None and param in PARAMS:
+        similarity = PARAMS[param].similarity
+        if base.similarity not in (None, similarity):
+            raise ValueError(
+                f"Expected `similarity` {similarity!r} (or none) for a sweep over {param!r}, "
+                f"but found {base.similarity!r}"
+            )
+    else:
+        changes["similarity"] = None
     return dataclasses.replace(base, **changes)

@@ -16,7 +16,18 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["VALUE_DECIMALS", "format_value", "point_key", "value_key"]
+__all__ = [
+    "VALUE_DECIMALS",
+    "LossPoint",
+    "format_value",
+    "loss_point_key",
+    "point_key",
+    "point_label",
+    "value_key",
+]
+
+#: A sweep point of a study of several losses: ``(loss, value or None, run)``.
+LossPoint = tuple[str, float | None, int]
 
 #: Decimals parameter values are rounded to, so ``0.1 * 3`` and ``0.3`` are one value.
 VALUE_DECIMALS = 10
@@ -60,3 +71,38 @@ def format_value(value: float) -> str:
     """
     text = f"{value_key(value):.10g}"
     return text if ("." in text or "e" in text) else f"{text}.0"
+
+
+def loss_point_key(loss: str, value: float | None, run: int) -> LossPoint:
+    """The identity of one point of a study of several losses: loss, rounded value, run.
+
+    ``value`` is ``None`` for a loss without a parameter (``ce``, ``emd``, ``corn``).
+
+    Example:
+        >>> loss_point_key("sord", 0.1 * 3, 1), loss_point_key("ce", None, 0)
+        (('sord', 0.3, 1), ('ce', None, 0))
+    """
+    if not isinstance(loss, str):
+        raise TypeError(f"Expected `loss` to be a str, but found {type(loss).__name__} {loss!r}")
+    if value is None:
+        if isinstance(run, bool) or not isinstance(run, int):
+            raise TypeError(f"Expected `run` to be an int, but found {type(run).__name__} {run!r}")
+        return (loss, None, run)
+    key, index = point_key(value, run)
+    return (loss, key, index)
+
+
+def point_label(loss: str, param: str | None, value: float | None) -> str:
+    """A point's name in logs, folders and tables: ``r=0.3`` (SimLoss), ``sord alpha=2.0``, ``ce``.
+
+    SimLoss keeps the bare ``param=value`` of the sweeps made before losses were
+    a setting.
+
+    Example:
+        >>> point_label("simloss", "r", 0.3), point_label("sord", "alpha", 2), point_label("ce", None, None)
+        ('r=0.3', 'sord alpha=2.0', 'ce')
+    """
+    if param is None or value is None:
+        return loss
+    text = f"{param}={format_value(value)}"
+    return text if loss == "simloss" else f"{loss} {text}"

@@ -58,7 +58,9 @@ from simloss.experiments._runtime import resolve_device
 from simloss.experiments.data import Preprocessing
 from simloss.experiments.data._images import decode_image
 from simloss.experiments.data.abalone import ABALONE_FEATURES, parse_abalone_rows
+from simloss.experiments.losses import ClassScores, num_outputs
 from simloss.experiments.models import build_model, load_checkpoint
+from simloss.experiments.specs import LOSSES
 
 __all__ = [
     "Prediction",
@@ -101,7 +103,9 @@ class TrainedRun:
     Attributes:
         folder: the run folder.
         dataset: the dataset it was trained on.
-        model: the trained model in evaluation mode on ``device``.
+        model: the trained model in evaluation mode on ``device``, returning class
+            scores (:class:`~simloss.experiments.losses.ClassScores`: a CORN model's
+            conditional logits are turned into class log-probabilities).
         preprocessing: how a raw input becomes a model input.
         class_values: the value each class stands for.
         class_names: the class names, or ``None``.
@@ -196,12 +200,17 @@ def load_run(folder: str | Path, *, device: str = "cpu") -> TrainedRun:
             f"{model_name!r} and {weights!r}"
         )
     resolved = resolve_device(device)
-    model = build_model(model_name, preprocessing.input_shape, len(class_values))
+    # The loss fixes the head (CORN: C - 1 conditional logits, turned into class scores).
+    loss = str(record.get("loss") or "simloss")
+    if loss not in LOSSES:
+        raise ValueError(f"Expected a loss among {list(LOSSES)} in {where}, but found {loss!r}")
+    outputs = LOSSES[loss].outputs
+    model = build_model(model_name, preprocessing.input_shape, num_outputs(loss, len(class_values)))
     load_checkpoint(root / weights, model)
     return TrainedRun(
         folder=root,
         dataset=str(record.get("dataset")),
-        model=model.to(resolved).eval(),
+        model=ClassScores(model, outputs).to(resolved).eval(),
         preprocessing=preprocessing,
         class_values=class_values,
         class_names=None if names is None else tuple(str(n) for n in names),

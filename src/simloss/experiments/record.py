@@ -51,6 +51,7 @@ class RunRecord(TypedDict, total=False):
     config: dict[str, Any]
     seed: int
     dataset: str
+    loss: str
     param: str | None
     param_value: float | None
     class_values: list[float]
@@ -74,9 +75,11 @@ class RunRecord(TypedDict, total=False):
 class SweepRecord(RunRecord, total=False):
     """A run record read from a sweep, with the trial's point.
 
-    ``param`` is the swept parameter, ``value`` its value (rounded by
-    :func:`simloss.experiments.points.value_key`) and ``run`` the run index.
+    ``loss`` is the loss (``simloss`` for trials made before losses were a
+    setting), ``param`` the swept parameter (``None`` for a loss without one),
+    ``value`` its value (rounded by :func:`simloss.experiments.points.value_key`;
+    ``None`` without a parameter) and ``run`` the run index.
     """
 
-    value: float
+    value: float | None
     run: int

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -28,15 +29,22 @@ __all__ = [
     "DATA_OPTIONS",
     "DEFAULT_RUNS",
     "LOSS",
+    "LOSSES",
+    "LOSS_TASKS",
     "METRIC_ORDER",
     "MODELS",
     "MONITORS",
     "PARAMS",
     "DatasetSpec",
+    "LossParam",
+    "LossSpec",
     "MetricSpec",
     "ParamSpec",
+    "SweptParam",
     "dataset_spec",
+    "loss_spec",
     "metric_spec",
+    "swept_param",
 ]
 
 
@@ -124,6 +132,263 @@ PARAMS: Mapping[str, ParamSpec] = MappingProxyType(
     }
 )
 
+
+@dataclass(frozen=True)
+class LossParam:
+    """The one hyper-parameter of a peer loss that sweeps and tuning vary.
+
+    Attributes:
+        name: its name in grids (``--grid alpha=1,2``) and records (``param``).
+        default: the value a run takes when ``loss_param`` is left out.
+        low, high: the valid range; ``low_open``/``high_open`` exclude an end.
+        grid: the values a sweep takes without ``--grid``.
+        log: whether a tuner should search it on a log scale.
+        meaning: what it does, for people.
+        source: where the default comes from (paper, section; or the library).
+    """
+
+    name: str
+    default: float
+    low: float
+    high: float
+    grid: tuple[float, ...]
+    meaning: str
+    source: str
+    low_open: bool = False
+    high_open: bool = False
+    log: bool = False
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` lies in the valid range.
+
+        Example:
+            >>> LOSSES["label-smoothing"].param.contains(1.0)
+            False
+        """
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below and math.isfinite(value)
+
+    def range_text(self) -> str:
+        """The valid range as an interval, e.g. ``"[0, 1)"``."""
+        return (
+            f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+            f"{')' if self.high_open else ']'}"
+        )
+
+
+#: The kinds of task a loss applies to: any classes, ordered classes only, or
+#: classes related by a similarity or hierarchy (not ordered).
+LOSS_TASKS: tuple[str, ...] = ("any", "ordinal", "semantic")
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """A training loss simloss can compare: where it comes from and what it needs.
+
+    Attributes:
+        name: the ``loss`` setting (``--loss``) and the name in records.
+        title: its name in tables and figures.
+        task: ``"any"``, ``"ordinal"`` (ordered classes only) or ``"semantic"``
+            (unordered classes with a similarity or a hierarchy).
+        param: its own hyper-parameter (held in ``loss_param``), or ``None``.
+        uses_similarity: the loss is built from the dataset's similarity, so
+            its parameter is the dataset's ``r`` or ``l`` (SimLoss, soft labels).
+        needs: config settings it cannot run without (e.g. ``hierarchy``).
+        outputs: ``"classes"`` (C scores) or ``"thresholds"`` (C - 1 conditional
+            logits, CORN: the model's head has C - 1 outputs).
+        library: where the implementation comes from (``torch``, ``simloss``,
+            ``dlordinal``, ``coral_pytorch``).
+        max_classes: the most classes it is defined for (``None``: any).
+        source: the paper.
+    """
+
+    name: str
+    title: str
+    task: str
+    param: LossParam | None
+    uses_similarity: bool
+    needs: tuple[str, ...]
+    outputs: str
+    library: str
+    source: str
+    max_classes: int | None = None
+
+    def applies_to(self, dataset: str) -> bool:
+        """Whether the loss is defined for a dataset (ordinal losses need ordered classes)."""
+        ordinal = dataset_spec(dataset).ordinal
+        return self.task == "any" or (self.task == "ordinal") == ordinal
+
+    def num_outputs(self, num_classes: int) -> int:
+        """The model's output size for ``num_classes`` classes (C, or C - 1 for CORN)."""
+        return num_classes - 1 if self.outputs == "thresholds" else num_classes
+
+
+_UNIMODAL_ETA = LossParam(
+    "eta",
+    1.0,
+    0.0,
+    1.0,
+    (0.25, 0.5, 0.75, 1.0),
+    "weight of the soft labels against the one-hot target, (1 - eta) onehot + eta q[y]",
+    "dlordinal's default eta = 1 (the targets are the soft labels alone)",
+)
+
+#: The losses of ``--loss`` (Kobs et al. 2020 compared SimLoss with CE only).
+LOSSES: Mapping[str, LossSpec] = MappingProxyType(
+    {
+        "ce": LossSpec(
+            "ce", "CE", "any", None, False, (), "classes", "torch", "cross-entropy (the CCE row)"
+        ),
+        "simloss": LossSpec(
+            "simloss", "SimLoss", "any", None, True, (), "classes", "simloss",
+            "Kobs et al., ISMIS 2020, Eq. 1",
+        ),
+        "label-smoothing": LossSpec(
+            "label-smoothing", "Label smoothing", "any",
+            LossParam(
+                "epsilon", 0.1, 0.0, 1.0, (0.05, 0.1, 0.2, 0.3),
+                "probability mass spread uniformly over all classes",
+                "Szegedy et al., CVPR 2016, Sec. 7: epsilon = 0.1",
+                high_open=True,
+            ),
+            False, (), "classes", "torch", "Szegedy et al., CVPR 2016",
+        ),
+        "soft-labels": LossSpec(
+            "soft-labels", "Soft labels", "any", None, True, (), "classes", "simloss",
+            "Bertinetto et al., CVPR 2020 (CE against S[y] / sum S[y])",
+        ),
+        "hxe": LossSpec(
+            "hxe", "HXE", "semantic",
+            LossParam(
+                "alpha", 0.1, 0.0, 10.0, (0.1, 0.2, 0.3, 0.5),
+                "weight exp(-alpha h(C)) of a hierarchy level of height h",
+                "Bertinetto et al., CVPR 2020, Sec. 5: alpha = 0.1, the smallest of their grid",
+            ),
+            False, ("hierarchy",), "classes", "simloss", "Bertinetto et al., CVPR 2020, Eq. 5",
+        ),
+        "sord": LossSpec(
+            "sord", "SORD", "ordinal",
+            LossParam(
+                "alpha", 1.0, 0.0, 100.0, (0.5, 1.0, 2.0, 4.0),
+                "soft label q_i proportional to exp(-alpha |i - y|)",
+                "Diaz & Marathe, CVPR 2019, Eq. 1 with the plain distance phi = |i - y| (alpha = 1)",
+                low_open=True, log=True,
+            ),
+            False, (), "classes", "dlordinal", "Diaz & Marathe, CVPR 2019",
+        ),
+        "triangular": LossSpec(
+            "triangular", "Triangular", "ordinal",
+            LossParam(
+                "alpha2", 0.05, 0.0, 0.5, (0.01, 0.05, 0.1, 0.2),
+                "probability given to each adjacent class",
+                "Vargas et al., Information Fusion 2023 (dlordinal's default alpha2 = 0.05)",
+                low_open=True, high_open=True,
+            ),
+            False, (), "classes", "dlordinal", "Vargas et al., Information Fusion 2023",
+        ),
+        "beta": LossSpec(
+            "beta", "Beta", "ordinal", _UNIMODAL_ETA, False, (), "classes", "dlordinal",
+            "Vargas et al., Pattern Recognition 2022", max_classes=14,
+        ),
+        "binomial": LossSpec(
+            "binomial", "Binomial", "ordinal", _UNIMODAL_ETA, False, (), "classes",
+            "dlordinal", "Liu et al., Neurocomputing 2020",
+        ),
+        "poisson": LossSpec(
+            "poisson", "Poisson", "ordinal", _UNIMODAL_ETA, False, (), "classes",
+            "dlordinal", "Liu et al., Neurocomputing 2020",
+        ),
+        "exponential": LossSpec(
+            "exponential", "Exponential", "ordinal",
+            LossParam(
+                "p", 1.0, 0.0, 10.0, (0.5, 1.0, 1.5, 2.0),
+                "exponent of the distance, q_i proportional to exp(-|i - y|^p)",
+                "Vargas et al., Applied Soft Computing 2023 (dlordinal's default p = 1, tau = 1)",
+                low_open=True,
+            ),
+            False, (), "classes", "dlordinal", "Vargas et al., Applied Soft Computing 2023",
+        ),
+        "cdw-ce": LossSpec(
+            "cdw-ce", "CDW-CE", "ordinal",
+            LossParam(
+                "alpha", 5.0, 0.0, 20.0, (1.0, 2.0, 3.0, 5.0),
+                "power of the class distance, -sum_i |i - y|^alpha log(1 - p_i)",
+                "Polat et al., arXiv 2412.01246 (2024): alpha 5 to 7 worked best",
+                low_open=True,
+            ),
+            False, (), "classes", "dlordinal", "Polat et al., arXiv 2202.05167 (2022)",
+        ),
+        "emd": LossSpec(
+            "emd", "EMD", "ordinal", None, False, (), "classes", "dlordinal",
+            "Hou et al., arXiv 1611.05916 (2016): squared EMD",
+        ),
+        "corn": LossSpec(
+            "corn", "CORN", "ordinal", None, False, (), "thresholds", "coral_pytorch",
+            "Shi, Cao & Raschka, Pattern Analysis and Applications 2023",
+        ),
+    }
+)  # fmt: skip
+
+
+def loss_spec(name: str) -> LossSpec:
+    """The spec of a loss, with an error that lists the known ones.
+
+    Example:
+        >>> loss_spec("corn").num_outputs(17), loss_spec("sord").param.default
+        (16, 1.0)
+        >>> loss_spec("focal")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `loss` to be one of ['ce', 'simloss', ...], but found 'focal'
+    """
+    spec = LOSSES.get(name) if isinstance(name, str) else None
+    if spec is None:
+        raise ValueError(f"Expected `loss` to be one of {list(LOSSES)}, but found {name!r}")
+    return spec
+
+
+@dataclass(frozen=True)
+class SweptParam:
+    """The parameter a sweep or a tuner varies for one loss on one dataset.
+
+    Attributes:
+        name: as in grids and records (``"r"``, ``"l"``, ``"alpha"``, ...).
+        field: the :class:`~simloss.experiments.config.TrainConfig` setting
+            that holds it (``"r"``, ``"l"`` or ``"loss_param"``).
+        grid: the values a sweep takes by default.
+        spec: the loss's own :class:`LossParam` (``None`` for ``r``/``l``,
+            whose facts are in :data:`PARAMS`).
+    """
+
+    name: str
+    field: str
+    grid: tuple[float, ...]
+    spec: LossParam | None
+
+
+def swept_param(dataset: str, loss: str) -> SweptParam | None:
+    """What a sweep varies for ``loss`` on ``dataset`` (``None``: the loss has no parameter).
+
+    SimLoss and soft labels take the dataset's similarity parameter (``r`` for
+    ordered classes, ``l`` for class-name vectors, with the paper's grid); the
+    other losses their own (:attr:`LossSpec.param`, in ``loss_param``).
+
+    Example:
+        >>> swept_param("abalone", "simloss").name, swept_param("abalone", "sord").field
+        ('r', 'loss_param')
+        >>> swept_param("abalone", "corn") is None
+        True
+    """
+    spec = loss_spec(loss)
+    if spec.uses_similarity:
+        data = dataset_spec(dataset)
+        return SweptParam(data.param, data.param, data.grid, None)
+    if spec.param is None:
+        return None
+    return SweptParam(spec.param.name, "loss_param", spec.param.grid, spec.param)
+
+
 #: Models by name (see :mod:`simloss.experiments.models`).
 MODELS: tuple[str, ...] = ("mlp", "age_cnn", "lenet")
 #: CIFAR-100 class sets: all 100, or the paper's 96 (four names had no word2vec vector).
@@ -143,6 +408,9 @@ DATA_OPTIONS: tuple[str, ...] = (
 )
 
 _TENTHS = tuple(round(0.1 * i, 1) for i in range(10))
+#: Ordered classes record MAE and MSE under every decoder (the issue of decoders:
+#: the expected value or the median of the predicted distribution can lower MAE).
+_ORDINAL_DECODERS = ("argmax", "expectation", "median")
 
 
 @dataclass(frozen=True)
@@ -169,6 +437,9 @@ class DatasetSpec:
             ``data_dir``, if any.
         loader: ``"module:function"`` of the loader in :mod:`simloss.experiments.data`.
         loader_args: the loader's keyword for each config setting it takes.
+        decoders: the decoders under which runs record MAE and MSE (ordered
+            classes: argmax, expectation and median; see
+            :func:`simloss.metrics.compute_metrics`).
     """
 
     name: str
@@ -185,6 +456,7 @@ class DatasetSpec:
     embedded: str | None
     loader: str
     loader_args: Mapping[str, str] = field(default_factory=dict)
+    decoders: tuple[str, ...] = ("argmax",)
 
     @property
     def cce_value(self) -> float:
@@ -197,9 +469,28 @@ class DatasetSpec:
         return PARAMS[self.param].similarity
 
     @property
+    def record_metrics(self) -> tuple[str, ...]:
+        """Every metric key a run records: :attr:`metrics`, then MAE/MSE under the other decoders.
+
+        Example:
+            >>> dataset_spec("abalone").record_metrics[3:]
+            ('mae_expectation', 'mse_expectation', 'mae_median', 'mse_median')
+        """
+        from simloss.metrics import decoded_key
+
+        decoded = [
+            decoded_key(metric, decoder)
+            for decoder in self.decoders
+            if decoder != "argmax"
+            for metric in self.metrics
+            if metric in ("mae", "mse")
+        ]
+        return (*self.metrics, *decoded)
+
+    @property
     def monitors(self) -> tuple[str, ...]:
         """The validation metrics early stopping can watch: the record metrics and ``loss``."""
-        return (*self.metrics, LOSS)
+        return (*self.record_metrics, LOSS)
 
     def takes(self, setting: str) -> bool:
         """Whether the loader reads a config setting."""
@@ -263,6 +554,7 @@ def _age_dataset(name: str, title: str, *, ages: tuple[int, int], data: str) -> 
         embedded=None,
         loader=f"simloss.experiments.data.{name}:load_{name}",
         loader_args=MappingProxyType(_AGE_LOADER_ARGS),
+        decoders=_ORDINAL_DECODERS,
     )
 
 
@@ -304,6 +596,7 @@ DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
                     "limit": "limit",
                 }
             ),
+            decoders=_ORDINAL_DECODERS,
         ),
         "utkface": _age_dataset(
             "utkface", "UTKFace", ages=(1, 90), data="all UTKFace images of ages 1..90"
@@ -382,5 +675,8 @@ def dataset_spec(name: str) -> DatasetSpec:
 METRIC_ORDER: tuple[str, ...] = tuple(
     dict.fromkeys(metric for spec in DATASETS.values() for metric in spec.metrics)
 )
-#: What early stopping can watch: a record metric or the validation loss.
-MONITORS: tuple[str, ...] = (*METRIC_ORDER, LOSS)
+#: What early stopping can watch: a record metric (any decoder) or the validation loss.
+MONITORS: tuple[str, ...] = (
+    *dict.fromkeys(m for spec in DATASETS.values() for m in spec.record_metrics),
+    LOSS,
+)

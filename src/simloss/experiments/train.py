@@ -36,7 +36,9 @@ from simloss.experiments._run_folder import staged_run_folder
 from simloss.experiments._runtime import resolve_device, seed_everything
 from simloss.experiments.config import METRIC_GOALS, TrainConfig
 from simloss.experiments.data import PreparedData, Split, load_data
+from simloss.experiments.losses import Criterion, build_criterion, build_similarity, num_outputs
 from simloss.experiments.models import build_model
+from simloss.experiments.specs import DATASETS
 from simloss.metrics import compute_metrics, mean_predicted_distribution
 
 __all__ = [
@@ -63,69 +65,15 @@ STOP_REASONS = ("epochs", "patience")
 EpochCallback = Callable[[Sequence[dict[str, Any]], int], str | None]
 
 
-def build_similarity(config: TrainConfig, data: PreparedData) -> Any:
-    """The similarity a config asks for, for ``data``'s classes.
-
-    - ``order``: :func:`simloss.class_order` ``(C, r)``, ``S_ij = r^|i-j|`` (dense: for
-      the paper's C <= 100 the dense loss is faster than :class:`simloss.ClassOrder`);
-    - ``embeddings``: :func:`simloss.similarity.embeddings.from_embeddings` of the
-      ``vectors`` file (rows in the source's label order, selected for the
-      classes kept) with lower bound ``l``;
-    - ``identity``: the identity matrix (SimLoss is then cross-entropy).
-
-    Example:
-        >>> from simloss.experiments.data import load_abalone
-        >>> data = load_abalone(limit=50)
-        >>> S = build_similarity(TrainConfig(r=0.3), data)
-        >>> S.shape, round(float(S[0, 2]), 4)
-        (torch.Size([17, 17]), 0.09)
-    """
-    kind = config.inferred_similarity
-    classes = data.num_classes
-    if kind == "order":
-        if config.r is None:
-            raise ValueError("Expected `r` for similarity 'order', but found None")
-        if not data.ordinal:
-            raise ValueError(
-                f"Expected an ordinal dataset for similarity 'order', but {data.name} is not"
-            )
-        return simloss.class_order(classes, config.r)
-    if kind == "identity":
-        return torch.eye(classes)
-    if config.vectors is None or config.l is None:
-        raise ValueError(
-            "Expected `vectors` and `l` for similarity 'embeddings', but found "
-            f"vectors={config.vectors!r}, l={config.l!r}"
-        )
-    from simloss.similarity.embeddings import from_embeddings
-
-    path = Path(config.vectors)
-    if not path.is_file():
-        raise FileNotFoundError(f"Class-vector file {path} does not exist")
-    vectors = np.load(path, allow_pickle=False)
-    if vectors.ndim != 2:
-        raise ValueError(f"Expected a 2-D (rows, D) array in {path}, but found {vectors.shape}")
-    if data.source_class_indices is None and vectors.shape[0] != classes:
-        raise ValueError(
-            f"Expected {classes} rows (one per class) in {path}, but found {vectors.shape[0]}"
-        )
-    rows = data.source_class_indices or list(range(classes))
-    if vectors.shape[0] <= max(rows):
-        raise ValueError(
-            f"Expected a row for each of the source's classes in {path} (row {max(rows)} is "
-            f"needed), but found shape {vectors.shape}"
-        )
-    return from_embeddings(vectors[rows], lower_bound=config.l, names=data.class_names)
-
-
 @dataclass
 class Evaluation:
     """The result of :func:`evaluate` on one split.
 
     Attributes:
-        logits: float32 ``(N, C)`` on the CPU.
+        logits: float32 class scores ``(N, C)`` on the CPU
+            (:meth:`~simloss.experiments.losses.Criterion.class_logits` of the outputs).
         targets: int64 ``(N,)`` on the CPU.
-        loss: the mean SimLoss over the split.
+        loss: the mean training loss over the split.
         metrics: :func:`simloss.metrics.compute_metrics` of the logits.
     """
 
@@ -152,7 +100,9 @@ def _prepare_batch(
 
 def _metric_kwargs(data: PreparedData) -> dict[str, Any]:
     if data.ordinal:
-        return {"class_values": data.class_values}
+        spec = DATASETS.get(data.name)
+        decoders = spec.decoders if spec is not None else ("argmax",)
+        return {"class_values": data.class_values, "decoders": decoders}
     if data.fine_to_coarse is not None:
         return {"fine_to_coarse": data.fine_to_coarse}
     return {}
@@ -169,14 +119,21 @@ def evaluate(
     device: torch.device,
     channels_last: bool = False,
 ) -> Evaluation:
-    """Logits (CPU, float32), mean loss and the paper's metrics on one split."""
+    """Class scores (CPU, float32), mean loss and the paper's metrics on one split.
+
+    MAE and MSE of ordered classes are recorded under every decoder of the
+    dataset's spec (argmax, expectation, median). A :class:`Criterion`'s class
+    scores are what the metrics read (CORN's outputs are converted); another
+    module's outputs are the scores.
+    """
     model.eval()
     outputs: list[torch.Tensor] = []
     loss_sum = 0.0
     for index in _batches(len(split), batch_size, None):
         inputs, targets = _prepare_batch(data, split, index, device, channels_last)
-        logits = model(inputs)
-        loss_sum += float(criterion(logits, targets)) * len(index)
+        raw = model(inputs)
+        loss_sum += float(criterion(raw, targets)) * len(index)
+        logits = criterion.class_logits(raw) if isinstance(criterion, Criterion) else raw
         outputs.append(logits.float().cpu())
     logits = torch.cat(outputs)
     bad = int((~torch.isfinite(logits)).sum())
@@ -285,10 +242,10 @@ def run_training(
         >>> import tempfile
         >>> cfg = TrainConfig(dataset="abalone", r=0.5, epochs=2, limit=200, progress=False)
         >>> record = run_training(cfg, tempfile.mkdtemp())
-        >>> record["param"], record["param_value"], len(record["history"])
-        ('r', 0.5, 2)
-        >>> sorted(record["metrics"]["test"])
-        ['acc', 'mae', 'mse']
+        >>> record["loss"], record["param"], record["param_value"], len(record["history"])
+        ('simloss', 'r', 0.5, 2)
+        >>> list(record["metrics"]["test"])  # MAE and MSE under the argmax, expectation, median
+        ['acc', 'mae', 'mse', 'mae_expectation', 'mse_expectation', 'mae_median', 'mse_median']
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"Expected `config` to be a TrainConfig, but found {type(config).__name__}")
@@ -325,11 +282,12 @@ def _train(
     if device.type == "cuda":
         data = _to_device(data, device)
     generator = seed_everything(cfg.seed)
-    model = build_model(cfg.model or "", data.input_shape, data.num_classes).to(device)
+    criterion = build_criterion(cfg, data).to(device)
+    outputs = num_outputs(criterion.name, data.num_classes)
+    model = build_model(cfg.model or "", data.input_shape, outputs).to(device)
     channels_last = cfg.channels_last and data.is_image
     if channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    criterion = simloss.SimLoss(build_similarity(cfg, data)).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
     from tqdm.auto import tqdm
@@ -411,6 +369,7 @@ def _train(
         "config": cfg.to_dict(),
         "seed": cfg.seed,
         "dataset": cfg.dataset,
+        "loss": cfg.inferred_loss,
         "param": cfg.param,
         "param_value": cfg.param_value,
         "class_values": data.class_values,

@@ -13,25 +13,22 @@ tree, a lattice, a learned low-rank form) subclasses it and implements
 :meth:`~SimilarityOperator.rows` and :meth:`~SimilarityOperator.similar_mass`;
 the loss, :class:`simloss.SimLoss` and :mod:`simloss.metrics` then accept it
 without any change (pytorch-metric-learning's ``BaseDistance`` is the model).
-Dense tensors and numpy arrays are wrapped by an internal operator.
+Dense tensors and numpy arrays are wrapped by an internal operator
+(:func:`simloss.similarity.dispatch.as_similarity_operator` decides which).
 """
 
 from __future__ import annotations
 
-import weakref
-from functools import partial
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 import torch
 from torch import Tensor, nn
 
-from simloss.similarity.validation import as_similarity_tensor, validate_similarity
-
 __all__ = [
     "SimilarityOperator",
     "SimilarityRows",
-    "as_similarity_operator",
     "concrete",
+    "forward_ad_active",
     "tracing",
 ]
 
@@ -58,6 +55,11 @@ def tracing() -> bool:
     if torch.compiler.is_compiling():
         return True
     return bool(torch._C._are_functorch_transforms_active())
+
+
+def forward_ad_active() -> bool:
+    """Whether a forward-mode AD level is open (``torch.autograd.forward_ad.dual_level``)."""
+    return int(getattr(torch.autograd.forward_ad, "_current_level", -1)) >= 0
 
 
 def concrete(tensor: Tensor) -> bool:
@@ -156,6 +158,12 @@ class SimilarityOperator(nn.Module):
         """The number of classes C (read-only: it defines the module's state)."""
         return self._num_classes
 
+    def __prepare_scriptable__(self) -> SimilarityOperator:
+        raise RuntimeError(
+            f"{type(self).__name__} does not support TorchScript (torch.jit.script / "
+            "torch.jit.trace); use torch.compile, which compiles it without graph breaks"
+        )
+
     def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
         """Rows ``S[target]`` for class indices ``target`` (N,), in ``dtype``.
 
@@ -215,6 +223,14 @@ def _check_same_device(tensor: Tensor, device: torch.device) -> None:
         )
 
 
+def _check_shape(matrix: Tensor, num_classes: int) -> None:
+    if matrix.dim() != 2 or tuple(matrix.shape) != (num_classes, num_classes):
+        raise ValueError(
+            f"Expected `similarity` of shape ({num_classes}, {num_classes}), "
+            f"but found shape {tuple(matrix.shape)}"
+        )
+
+
 class _DenseOperator:
     """A dense (C, C) matrix seen through the operator protocol (internal, made per call)."""
 
@@ -241,106 +257,3 @@ class _DenseOperator:
 
     def check_device(self, device: torch.device) -> None:
         _check_same_device(self.matrix, device)
-
-
-# Dense tensors validated before, by identity: (weak reference, version counter, whether the
-# unit diagonal was checked). A tensor changed in place gets a new version and is checked again.
-_VALIDATED: dict[int, tuple[weakref.ref[Tensor], int, bool]] = {}
-
-
-def _validate_dense(matrix: Tensor, num_classes: int, require_unit_diagonal: bool) -> Tensor:
-    """Validate a dense tensor once per version: O(C^2) the first time, O(1) after."""
-    try:
-        version = matrix._version
-    except RuntimeError:  # inference tensors have no version counter: check every time
-        return validate_similarity(matrix, num_classes, require_unit_diagonal=require_unit_diagonal)
-    key = id(matrix)
-    seen = _VALIDATED.get(key)
-    if (
-        seen is not None
-        and seen[0]() is matrix
-        and seen[1] == version
-        and (seen[2] or not require_unit_diagonal)
-    ):
-        _check_shape(matrix, num_classes)
-        return matrix
-    validate_similarity(matrix, num_classes, require_unit_diagonal=require_unit_diagonal)
-    _VALIDATED[key] = (weakref.ref(matrix, partial(_forget, key)), version, require_unit_diagonal)
-    return matrix
-
-
-def _forget(key: int, ref: weakref.ref[Tensor]) -> None:
-    """Drop the entry of a tensor that no longer exists (its weak reference's callback)."""
-    seen = _VALIDATED.get(key)
-    if seen is not None and seen[0] is ref:
-        del _VALIDATED[key]
-
-
-def _check_shape(matrix: Tensor, num_classes: int) -> None:
-    if matrix.dim() != 2 or tuple(matrix.shape) != (num_classes, num_classes):
-        raise ValueError(
-            f"Expected `similarity` of shape ({num_classes}, {num_classes}), "
-            f"but found shape {tuple(matrix.shape)}"
-        )
-
-
-def as_similarity_operator(
-    similarity: Any,
-    num_classes: int,
-    *,
-    validate: bool = True,
-    require_unit_diagonal: bool = True,
-) -> _Operator:
-    """Wrap any supported similarity as the loss's operator.
-
-    * a :class:`SimilarityOperator` (e.g. :class:`simloss.ClassOrder`) is
-      checked for its number of classes and used as it is;
-    * a torch sparse (C, C) tensor becomes a :class:`simloss.SparseSimilarity`;
-    * a dense tensor is validated (when ``validate``) once per version of the
-      tensor: a matrix reused across calls costs O(C^2) on its first call and
-      O(1) after, and is checked again after any in-place change. Under
-      ``torch.compile`` and ``torch.func`` transforms only its shape is
-      checked (value checks need the host); validate it once beforehand or
-      use :class:`simloss.SimLoss`, which validates at construction;
-    * a numpy array is validated on every call (it has no version counter).
-
-    Raises:
-        TypeError: an unsupported kind of similarity.
-        ValueError: a wrong number of classes, or invalid values (see
-            :func:`simloss.similarity.validate_similarity`).
-    """
-    if isinstance(similarity, SimilarityOperator):
-        if similarity.num_classes != num_classes:
-            raise ValueError(
-                f"Expected `similarity` for {num_classes} classes (the input's size along the "
-                f"class dimension), but found one for {similarity.num_classes} classes"
-            )
-        return similarity
-    if isinstance(similarity, Tensor) and similarity.layout != torch.strided:
-        from simloss.similarity.structured import SparseSimilarity
-
-        sparse = SparseSimilarity.from_sparse(
-            similarity, require_unit_diagonal=require_unit_diagonal
-        )
-        return as_similarity_operator(sparse, num_classes)
-    if isinstance(similarity, Tensor) and not validate:
-        if not similarity.is_floating_point():
-            raise TypeError(
-                f"Expected `similarity` to have a floating dtype, but found {similarity.dtype}"
-            )
-        _check_shape(similarity, num_classes)
-        return _DenseOperator(similarity)
-    if isinstance(similarity, Tensor):
-        if not concrete(similarity):
-            as_similarity_tensor(similarity)
-            _check_shape(similarity, num_classes)
-            return _DenseOperator(similarity)
-        return _DenseOperator(_validate_dense(similarity, num_classes, require_unit_diagonal))
-    if validate:
-        matrix = validate_similarity(
-            similarity, num_classes, require_unit_diagonal=require_unit_diagonal
-        )
-    else:
-        matrix = as_similarity_tensor(similarity)
-        _check_shape(matrix, num_classes)
-    return _DenseOperator(matrix)

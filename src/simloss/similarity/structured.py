@@ -17,14 +17,25 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from simloss.similarity.operator import SimilarityOperator, SimilarityRows, tracing
-from simloss.similarity.order import check_reduction_factor, class_order, order_band
+from simloss.similarity.operator import (
+    SimilarityOperator,
+    SimilarityRows,
+    forward_ad_active,
+    tracing,
+)
+from simloss.similarity.order import (
+    check_reduction_factor,
+    class_order,
+    exponential_filter,
+    order_band,
+)
 from simloss.similarity.validation import validate_similarity
 
 __all__ = ["ClassOrder", "SimilarityRows", "SparseSimilarity"]
 
 
 _CACHE_DENSE_UP_TO = 2048  # classes; a cached float32 matrix of at most 16 MiB
+_CONV_BAND = 32  # distances; a wider band is filtered recursively, not convolved
 
 
 class ClassOrder(SimilarityOperator):
@@ -99,18 +110,20 @@ class ClassOrder(SimilarityOperator):
         self._bands.clear()
         self._dense.clear()
 
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        # A state saved before r was state (simloss 0.1) is empty: this module keeps its own.
+        state_dict.setdefault(prefix + "_extra_state", self.get_extra_state())
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def to_dense(self, dtype: torch.dtype = torch.float32) -> Tensor:
         """The equivalent dense (C, C) matrix (:func:`simloss.similarity.class_order`)."""
         return class_order(self.num_classes, self.r, dtype=dtype, device=self._device_marker.device)
 
     def band(self, dtype: torch.dtype, device: torch.device) -> Tensor:
         """Values :math:`r^d` for the distances d where they are normal numbers in ``dtype``."""
-        if tracing():
-            return order_band(self.num_classes, self.r, dtype=dtype, device=device)
-        key = (dtype, device)
-        if key not in self._bands:
-            self._bands[key] = order_band(self.num_classes, self.r, dtype=dtype, device=device)
-        return self._bands[key]
+        return _cached(self._bands, order_band, self.num_classes, self.r, dtype, device)
 
     def _full_band(self, dtype: torch.dtype, device: torch.device) -> Tensor:
         band = self.band(dtype, device)
@@ -148,23 +161,50 @@ class ClassOrder(SimilarityOperator):
 
     def _matrix(self, dtype: torch.dtype, device: torch.device) -> Tensor:
         """The dense matrix, cached in eager mode for up to ``_CACHE_DENSE_UP_TO`` classes."""
-        if self.num_classes > _CACHE_DENSE_UP_TO or tracing():
+        if self.num_classes > _CACHE_DENSE_UP_TO:
             return class_order(self.num_classes, self.r, dtype=dtype, device=device)
-        key = (dtype, device)
-        if key not in self._dense:
-            self._dense[key] = class_order(self.num_classes, self.r, dtype=dtype, device=device)
-        return self._dense[key]
+        return _cached(self._dense, class_order, self.num_classes, self.r, dtype, device)
 
     def similar_mass(self, probs: Tensor) -> Tensor:
-        if self._uses_dense_rows(probs.dtype, probs.device):
+        """``probs @ S^T`` without a (C, C) matrix beyond ``_CACHE_DENSE_UP_TO`` classes.
+
+        A narrow band (at most ``_CONV_BAND`` distances) is a 1-D convolution;
+        a wide one is the two-sided exponential filter
+        :func:`~simloss.similarity.order.exponential_filter`, O(N * C) for any r.
+        """
+        if self.num_classes <= _CACHE_DENSE_UP_TO:
             return probs @ self._matrix(probs.dtype, probs.device)  # S is symmetric
         band = self.band(probs.dtype, probs.device)
+        if band.numel() - 1 > _CONV_BAND:
+            return exponential_filter(probs, self.r)
         kernel = torch.cat([band[1:].flip(0), band]).view(1, 1, -1)
         out = F.conv1d(probs.unsqueeze(1), kernel, padding=band.numel() - 1)
         return out.squeeze(1)
 
     def similar_mass_transposed(self, values: Tensor) -> Tensor:
         return self.similar_mass(values)  # S is symmetric
+
+
+def _cached(
+    store: dict[tuple[torch.dtype, torch.device], Tensor],
+    build: Any,
+    num_classes: int,
+    r: float,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> Tensor:
+    """``build(num_classes, r)`` in ``dtype`` on ``device``, kept in ``store`` in eager mode.
+
+    Traced code (compile, torch.func) builds it afresh: a cache is Python state.
+    A cache entry is built outside inference mode, so it also serves autograd.
+    """
+    if tracing():
+        return build(num_classes, r, dtype=dtype, device=device)
+    key = (dtype, device)
+    if key not in store:
+        with torch.inference_mode(False):
+            store[key] = build(num_classes, r, dtype=dtype, device=device)
+    return store[key]
 
 
 class SparseSimilarity(SimilarityOperator):
@@ -272,13 +312,19 @@ class SparseSimilarity(SimilarityOperator):
             check_invariants=False,
         ).coalesce()
 
+    def _plain_operations(self) -> bool:
+        """Gather instead of torch.sparse.mm: under tracing (sparse tensors do not trace),
+        forward-mode AD (sparse.mm has no forward rule) and a learnable ``value``
+        (sparse.mm's double backward in the values is wrong)."""
+        return tracing() or forward_ad_active() or self.value.requires_grad
+
     def similar_mass(self, probs: Tensor) -> Tensor:
-        if tracing():  # sparse tensors do not trace: gather the k columns of every row
+        if self._plain_operations():  # the k columns of every row, gathered
             return (probs[:, self.index] * self.value.to(probs.dtype)).sum(-1)
         return torch.sparse.mm(self._coo(probs.dtype), probs.T).T
 
     def similar_mass_transposed(self, values: Tensor) -> Tensor:
-        if tracing():
+        if self._plain_operations():
             n = values.shape[0]
             spread = (values[:, :, None] * self.value.to(values.dtype)).reshape(n, -1)
             columns = self.index.reshape(1, -1).expand(n, -1)
@@ -318,10 +364,12 @@ def _check_sparse(index: Any, value: Any, require_unit_diagonal: bool) -> Tensor
         )
     rows = torch.arange(num_classes, device=index.device)[:, None]
     flat = (rows * num_classes + index)[plain != 0]
-    if flat.numel() != torch.unique(flat).numel():
+    unique, counts = torch.unique(flat, return_counts=True)
+    if bool((counts > 1).any()):
+        first = int(unique[counts > 1][0])
         raise ValueError(
             "Expected `index` to list each column at most once per row among the non-zero "
-            "values, but found a duplicate"
+            f"values, but found column {first % num_classes} twice in row {first // num_classes}"
         )
     if require_unit_diagonal:
         diagonal = torch.zeros(num_classes, dtype=plain.dtype, device=plain.device)

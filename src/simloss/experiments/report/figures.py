@@ -29,10 +29,12 @@ from simloss.experiments.report.summary import SPLIT_LABELS, SPLITS, SweepSummar
 from simloss.experiments.specs import PARAMS, metric_spec
 
 __all__ = [
+    "comparison_axes",
     "default_figure2_values",
     "draw_report_figures",
     "figure2_from_records",
     "plot_figure2",
+    "plot_loss_comparison",
     "plot_mean_distribution",
     "plot_metric_curves",
     "plot_similarity",
@@ -73,7 +75,8 @@ def _scale(metric: str) -> float:
 def plot_metric_curves(summary: SweepSummary) -> Figure:
     """Each metric against the hyper-parameter: mean over runs, spread and single runs.
 
-    One panel per metric; per split (validation, test) a line through the means
+    One panel per metric (the argmax ones; other decoders are in the report's
+    decoders table); per split (validation, test) a line through the means
     (labelled ``"Validation"``/``"Test"``, x ascending), a band of one standard
     deviation and the single runs as dots. Accuracy-type metrics in percent.
 
@@ -95,7 +98,9 @@ def plot_metric_curves(summary: SweepSummary) -> Figure:
         >>> line.get_label(), np.asarray(line.get_xdata()).tolist(), line.get_ydata().tolist()
         ('Test', [0.0, 0.5], [2.5, 2.0])
     """
-    metrics = summary.metrics
+    from simloss.experiments.report.tables import main_metrics
+
+    metrics = main_metrics(summary.metrics)
     fig = Figure(figsize=(4.0 * max(len(metrics), 1), 3.4), layout="constrained")
     axes = fig.subplots(1, max(len(metrics), 1), squeeze=False)[0]
     xs = sorted(summary.values)
@@ -123,6 +128,72 @@ def plot_metric_curves(summary: SweepSummary) -> Figure:
         ax.legend(fontsize="small")
     fig.suptitle(
         f"{summary.dataset}: mean over runs, band = one standard deviation, dots = single runs"
+    )
+    return fig
+
+
+def comparison_axes(metrics: Sequence[str]) -> list[str]:
+    """The x metrics of the loss-comparison figure (accuracy is y): MAE (argmax, expectation) or SA, FSA.
+
+    Example:
+        >>> comparison_axes(["acc", "mae", "mse", "mae_expectation"]), comparison_axes(["acc", "sa", "fsa"])
+        (['mae', 'mae_expectation'], ['sa', 'fsa'])
+    """
+    return [m for m in ("mae", "mae_expectation", "sa", "fsa") if m in metrics]
+
+
+def plot_loss_comparison(comparison: Any) -> Figure:
+    """Test accuracy against MAE (or SA, FSA) of each loss at its best parameter, with spread.
+
+    One panel per x metric (:func:`comparison_axes`); per loss a point at the
+    means over runs with error bars of one standard deviation in both
+    directions, labelled with the loss and its value; CCE drawn in black.
+
+    Args:
+        comparison: a :class:`~simloss.experiments.report.compare.LossComparison`.
+
+    Returns:
+        The figure.
+
+    Example:
+        >>> from simloss.experiments.report.compare import compare_losses
+        >>> recs = [{"dataset": "toy", "loss": loss, "param": None, "value": None, "run": i,
+        ...          "monitor": "mae", "metrics": {"val": {"mae": 1.0},
+        ...          "test": {"acc": a + 0.01 * i, "mae": 2.0 - a}}}
+        ...         for loss, a in (("ce", 0.1), ("corn", 0.2)) for i in range(3)]
+        >>> fig = plot_loss_comparison(compare_losses(recs))
+        >>> [t.get_text() for t in fig.axes[0].texts]
+        ['CE', 'CORN']
+    """
+    xs = comparison_axes(comparison.metrics)
+    fig = Figure(figsize=(5.0 * max(len(xs), 1), 4.2), layout="constrained")
+    axes = fig.subplots(1, max(len(xs), 1), squeeze=False)[0]
+    y_metric = "acc"
+    y_scale = _scale(y_metric)
+    colors = [f"C{i % 10}" for i in range(len(comparison.best))]
+    for ax, x_metric in zip(axes, xs, strict=False):
+        x_scale = _scale(x_metric)
+        for row, color in zip(comparison.best, colors, strict=True):
+            cx, cy = row.cells.get(("test", x_metric)), row.cells.get(("test", y_metric))
+            if cx is None or cy is None:
+                continue
+            ax.errorbar(
+                cx.mean * x_scale, cy.mean * y_scale,
+                xerr=np.nan_to_num(cx.std) * x_scale, yerr=np.nan_to_num(cy.std) * y_scale,
+                fmt="o", color="black" if row.is_baseline else color, capsize=3, ms=5,
+            )  # fmt: skip
+            ax.annotate(
+                row.label, (cx.mean * x_scale, cy.mean * y_scale),
+                textcoords="offset points", xytext=(5, 4), fontsize="small",
+            )  # fmt: skip
+        x_spec, y_spec = metric_spec(x_metric), metric_spec(y_metric)
+        ax.set_xlabel(f"test {x_metric if x_spec is None else x_spec.header()}")
+        ax.set_ylabel(f"test {y_metric if y_spec is None else y_spec.header()}")
+        better = "left" if x_spec is not None and x_spec.higher_is_better is False else "right"
+        ax.set_title(f"better: up and {better}", fontsize="medium")
+    fig.suptitle(
+        f"{comparison.dataset}: each loss at its best validation parameter "
+        "(mean over runs, bars = one standard deviation)"
     )
     return fig
 
@@ -298,8 +369,10 @@ def default_figure2_values(summary: SweepSummary) -> list[float]:
         >>> default_figure2_values(summarize_sweep(recs))
         [0.0, 0.5, 0.9]
     """
+    from simloss.experiments.report.tables import main_metrics
+
     chosen = {summary.baseline} if summary.baseline in summary.runs else set()
-    for metric in summary.metrics:
+    for metric in main_metrics(summary.metrics):
         best = summary.best.get(("val", metric))
         if best:
             chosen.add(min(best, key=lambda v: abs(v - summary.baseline)))

@@ -13,11 +13,12 @@ import math
 from collections.abc import Sequence
 
 from simloss.experiments.points import format_value
-from simloss.experiments.report.summary import SPLITS, SweepSummary
+from simloss.experiments.report.summary import SPLIT_LABELS, SPLITS, SweepSummary
 from simloss.experiments.report.tables import (
     Cell,
     Table,
     column_label,
+    decoder_table,
     mean_table,
     metric_label,
     paper_table,
@@ -92,6 +93,9 @@ def to_markdown(summary: SweepSummary, *, figures: Sequence[str] = ()) -> str:
     )
     for table in (mean_table(summary), std_table(summary)):
         out += ["", f"## {table.title}", "", markdown_table(table)]
+    decoders = decoder_table(summary)
+    if decoders is not None:
+        out += ["", f"## {decoders.title}", "", DECODERS_TEXT, "", markdown_table(decoders)]
 
     tests = tests_table(summary)
     out += ["", f"## {tests.title}", ""]
@@ -137,6 +141,15 @@ def to_markdown(summary: SweepSummary, *, figures: Sequence[str] = ()) -> str:
     return "\n".join(out) + "\n"
 
 
+#: What the decoders table shows (the same sentence in every report).
+DECODERS_TEXT = (
+    "The same runs, MAE and MSE read three ways from the predicted distribution p: the "
+    "argmax class (the paper's), the expected value sum_c p_c v_c, and the median (the "
+    "smallest class whose cumulative probability reaches 1/2). Means over runs; marks "
+    "against CCE as above."
+)
+
+
 # -------------------------------------------------------------------- LaTeX
 _LATEX_SPECIAL = {
     "&": r"\&",
@@ -159,15 +172,19 @@ def _latex_cell(cell: Cell) -> str:
 
 
 def latex_tabular(table: Table) -> list[str]:
-    """A :class:`Table` over both splits as a booktabs ``tabular`` (no runs column)."""
-    metrics = [m for s, m in table.columns if s == SPLITS[0]]
-    n = len(metrics)
+    """A :class:`Table` as a booktabs ``tabular`` (no runs column), split headers spanning."""
+    groups: list[tuple[str, int]] = []
+    for split, _ in table.columns:
+        if groups and groups[-1][0] == split:
+            groups[-1] = (split, groups[-1][1] + 1)
+        else:
+            groups.append((split, 1))
     lines = [r"\begin{tabular}{l" + "r" * len(table.columns) + "}", r"\toprule"]
-    lines.append(
-        f"& \\multicolumn{{{n}}}{{c}}{{Validation}} & \\multicolumn{{{n}}}{{c}}{{Test}} \\\\"
-    )
-    labels = " & ".join(_latex_escape(metric_label(m)) for m in metrics)
-    lines += [f"${table.param}$ & {labels} & {labels} \\\\", r"\midrule"]
+    heads = [f"\\multicolumn{{{n}}}{{c}}{{{SPLIT_LABELS.get(split, '')}}}" for split, n in groups]
+    lines.append("& " + " & ".join(heads) + " \\\\")
+    labels = " & ".join(_latex_escape(metric_label(m)) for _, m in table.columns)
+    first = f"${table.param}$" if len(table.param) == 1 else _latex_escape(table.param)
+    lines += [f"{first} & {labels} \\\\", r"\midrule"]
     lines += [
         " & ".join([row.label, *(_latex_cell(c) for c in row.cells)]) + r" \\" for row in table.rows
     ]
@@ -217,6 +234,10 @@ def to_latex(summary: SweepSummary) -> str:
     out += _latex_table(means, mean_table(summary))
     out += [""]
     out += _latex_table(f"Standard deviation over runs (ddof = 1) on {name}.", std_table(summary))
+    decoders = decoder_table(summary)
+    if decoders is not None:
+        caption = f"Test MAE and MSE on {name} under each decoder (argmax, expectation, median)."
+        out += ["", *_latex_table(caption, decoders)]
     paper = paper_table(summary)
     if paper is not None and paper.rows:
         caption = f"The paper's published numbers for {name} (Kobs et al., 2020)."

@@ -22,6 +22,9 @@ __all__ = [
     "Row",
     "Table",
     "column_label",
+    "decoded_metrics",
+    "decoder_table",
+    "main_metrics",
     "mean_table",
     "metric_label",
     "paper_table",
@@ -97,8 +100,47 @@ def _number(value: float, metric: str) -> str:
     return "n/a" if math.isnan(value) else f"{value * _scale(metric):.2f}"
 
 
+def _decoder(metric: str) -> str:
+    from simloss.metrics import metric_facts
+
+    try:
+        return metric_facts(metric).decoder
+    except KeyError:
+        return "argmax"
+
+
+def main_metrics(metrics: list[str] | tuple[str, ...]) -> list[str]:
+    """The metrics of the main tables: the paper's (argmax) ones; other decoders have their own.
+
+    Example:
+        >>> main_metrics(["acc", "mae", "mae_expectation", "mse"])
+        ['acc', 'mae', 'mse']
+    """
+    return [m for m in metrics if _decoder(m) == "argmax"]
+
+
+def decoded_metrics(metrics: list[str] | tuple[str, ...]) -> list[str]:
+    """MAE/MSE under every decoder side by side (empty when only the argmax was recorded).
+
+    Example:
+        >>> decoded_metrics(["acc", "mae", "mse", "mse_median", "mae_median"])
+        ['mae', 'mae_median', 'mse', 'mse_median']
+    """
+    if all(_decoder(m) == "argmax" for m in metrics):
+        return []
+    from simloss.metrics import DECODERS, decoded_key
+
+    return [
+        decoded_key(base, decoder)
+        for base in ("mae", "mse")
+        for decoder in DECODERS
+        if decoded_key(base, decoder) in metrics
+    ]
+
+
 def _columns(summary: SweepSummary) -> tuple[tuple[str, str], ...]:
-    return tuple((split, metric) for split in SPLITS for metric in summary.metrics)
+    metrics = main_metrics(summary.metrics)
+    return tuple((split, metric) for split in SPLITS for metric in metrics)
 
 
 def _runs_text(summary: SweepSummary, value: float) -> str:
@@ -139,15 +181,39 @@ def std_table(summary: SweepSummary) -> Table:
     return Table(title, summary.param, _columns(summary), tuple(rows))
 
 
+def decoder_table(summary: SweepSummary) -> Table | None:
+    """Test MAE and MSE under each decoder, side by side (``None``: only the argmax recorded)."""
+    metrics = decoded_metrics(summary.metrics)
+    if not metrics:
+        return None
+    columns = tuple(("test", m) for m in metrics)
+    rows = []
+    for value in summary.values:
+        cells = []
+        for _, metric in columns:
+            cell = summary.cells.get((value, "test", metric))
+            test = summary.tests.get((value, metric))
+            if cell is None:
+                cells.append(Cell("-"))
+                continue
+            cells.append(Cell(_number(cell.mean, metric), "" if test is None else test.mark))
+        rows.append(Row(format_value(value), _runs_text(summary, value), tuple(cells)))
+    title = "Decoders: test MAE and MSE of the argmax, the expected value and the median"
+    return Table(title, summary.param, columns, tuple(rows))
+
+
 def tests_table(summary: SweepSummary) -> Table:
     """The significance tests of the test split against CCE: mark and reason per cell."""
-    columns = tuple(("", metric) for metric in summary.metrics)
+    metrics = main_metrics(summary.metrics) + [
+        m for m in decoded_metrics(summary.metrics) if _decoder(m) != "argmax"
+    ]
+    columns = tuple(("", metric) for metric in metrics)
     rows = []
     for value in summary.values:
         if value == summary.baseline:
             continue
         cells = []
-        for metric in summary.metrics:
+        for metric in metrics:
             test = summary.tests.get((value, metric))
             text = "no test values" if test is None else f"{test.mark} {test.reason}".strip()
             cells.append(Cell(text))

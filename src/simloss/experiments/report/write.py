@@ -25,6 +25,8 @@ REPORT_FILES = (
     "figure2.pdf",
     "similarity.png",
     "similarity.pdf",
+    "losses.png",
+    "losses.pdf",
 )
 
 
@@ -60,9 +62,19 @@ def write_report(
         figure2_class: the class value of Figure 2 (b) (default: age 30, or the
             most frequent test class where no class has the value 30).
 
+    A study of several losses (records whose ``loss`` is not SimLoss alone)
+    gets the comparison report instead (:mod:`.compare`, :mod:`.compare_tables`):
+    each loss at its best validation parameter with its spread and Wilcoxon
+    marks against CCE, MAE/MSE under every decoder, every row of the grid, and
+    the figure ``losses`` (accuracy against MAE, or SA and FSA).
+
     Returns:
         The path of ``report.md``.
     """
+    from simloss.experiments.report.compare import record_loss
+
+    if {record_loss(r) for r in records} != {"simloss"}:
+        return _write_comparison(records, Path(out_dir), dataset=dataset, figures=figures)
     summary = summarize_sweep(
         records, dataset=dataset, expected_values=expected_values, expected_runs=expected_runs
     )
@@ -80,10 +92,43 @@ def write_report(
     atomic_write_text(out / "report.csv", to_csv(summary))
     atomic_write_text(out / "report.tex", to_latex(summary))
     atomic_write_text(md_path, to_markdown(summary, figures=figure_names))
+    _remove_stale(out, figure_names)
+    return md_path
+
+
+def _remove_stale(out: Path, figure_names: list[str]) -> None:
     written = {"report.md", "report.tex", "report.csv"}
     written |= {f"{Path(n).stem}.{ext}" for n in figure_names for ext in ("png", "pdf")}
     for pattern in REPORT_FILES:
         for stale in out.glob(pattern):
             if stale.name not in written:
                 stale.unlink()
+
+
+def _write_comparison(
+    records: Sequence[Mapping[str, Any]], out: Path, *, dataset: str | None, figures: bool
+) -> Path:
+    from simloss.experiments.report.compare import compare_losses
+    from simloss.experiments.report.compare_tables import (
+        comparison_csv,
+        comparison_latex,
+        comparison_markdown,
+    )
+
+    comparison = compare_losses(records)
+    if dataset is not None and dataset.lower() != comparison.dataset.lower():
+        raise ValueError(
+            f"Expected records of dataset {dataset!r} (`dataset`), but found {comparison.dataset!r}"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    names: list[str] = []
+    if figures:
+        from simloss.experiments.report.figures import plot_loss_comparison, save_figure
+
+        names.append(save_figure(plot_loss_comparison(comparison), out, "losses")[0])
+    md_path = out / "report.md"
+    atomic_write_text(out / "report.csv", comparison_csv(comparison))
+    atomic_write_text(out / "report.tex", comparison_latex(comparison))
+    atomic_write_text(md_path, comparison_markdown(comparison, figures=names))
+    _remove_stale(out, names)
     return md_path

@@ -13,7 +13,9 @@ The rooms:
 - :mod:`~simloss.experiments.sweep.settings`: the fixed settings and the data
   fingerprint a sweep keeps, and their checks.
 - :mod:`~simloss.experiments.sweep.storage`: the sweep folder and the one
-  storage opener (with a true read-only mode).
+  storage opener (with a true read-only mode and a driver check).
+- :mod:`~simloss.experiments.sweep.storage_errors`: one-line storage errors,
+  and storage calls retried while a database server cannot be reached.
 - :mod:`~simloss.experiments.sweep.queue`: enqueueing, counting and claiming trials.
 - :mod:`~simloss.experiments.sweep.trials`: the loop that claims, trains and
   records trials (heartbeats, failures, a full disk).

@@ -1,7 +1,8 @@
 """The sweep's queue of trials in the Optuna storage: enqueue, count, claim.
 
 Every missing grid point is enqueued as a ``WAITING`` trial that carries its
-point (user attributes ``param``, ``value``, ``run``). A worker claims a trial
+point (user attributes ``loss``, ``param``, ``value``, ``run``; trials made
+before losses were a setting have no ``loss`` and are SimLoss's). A worker claims a trial
 by the storage's atomic ``WAITING -> RUNNING`` transition, so one trial goes to
 one worker. Two processes enqueueing the same point at once (two machines
 starting together) create two trials for it; the one with the higher number
@@ -19,7 +20,8 @@ import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from simloss.experiments.points import point_key
+from simloss.experiments.points import LossPoint, loss_point_key
+from simloss.experiments.specs import loss_spec
 
 __all__ = [
     "Census",
@@ -28,10 +30,11 @@ __all__ = [
     "claim_next",
     "duplicate_of",
     "enqueue_missing",
+    "trial_loss",
     "trial_point",
 ]
 
-Point = tuple[float, int]
+Point = LossPoint
 
 
 @dataclass(frozen=True)
@@ -39,24 +42,31 @@ class FailedPoint:
     """A grid point whose last trial failed.
 
     Args:
-        value: the hyper-parameter value.
+        value: the hyper-parameter value (``None`` for a loss without one).
         run: the run index.
         trial: the number of the failed trial.
         error: its error message.
+        loss: the loss.
     """
 
-    value: float
+    value: float | None
     run: int
     trial: int
     error: str
+    loss: str = "simloss"
+
+
+def trial_loss(trial: FrozenTrial) -> str:
+    """The loss of a trial (``simloss`` for trials made before losses were a setting)."""
+    return str(trial.user_attrs.get("loss") or "simloss")
 
 
 def trial_point(trial: FrozenTrial) -> Point | None:
-    """The grid point of a trial (``None`` for a trial without one)."""
+    """The point ``(loss, value, run)`` of a trial (``None`` for a trial without one)."""
     attrs = trial.user_attrs
     if "value" not in attrs or "run" not in attrs:
         return None
-    return point_key(attrs["value"], attrs["run"])
+    return loss_point_key(trial_loss(trial), attrs["value"], attrs["run"])
 
 
 def _trial_error(trial: FrozenTrial) -> str:
@@ -99,13 +109,30 @@ def census(trials: Sequence[FrozenTrial], points: Sequence[Point]) -> Census:
             last = max(
                 (t for t in by_point[key] if t.state == TrialState.FAIL), key=lambda t: t.number
             )
-            result.failed[key] = FailedPoint(key[0], key[1], last.number, _trial_error(last))
+            result.failed[key] = FailedPoint(
+                key[1], key[2], last.number, _trial_error(last), loss=key[0]
+            )
     return result
+
+
+def _distribution(loss: str, param: str) -> tuple[str, FloatDistribution]:
+    """The Optuna name and distribution of a loss's parameter.
+
+    SimLoss keeps the bare ``r``/``l`` in ``[0, 1]`` of the sweeps before losses;
+    another loss's parameter is named ``<loss>.<param>`` with its own range, so
+    two losses' ``alpha`` never share one distribution.
+    """
+    if loss == "simloss":
+        return param, FloatDistribution(0.0, 1.0)
+    own = loss_spec(loss).param
+    if own is None:  # soft labels: the similarity's r or l
+        return f"{loss}.{param}", FloatDistribution(0.0, 1.0)
+    return f"{loss}.{param}", FloatDistribution(own.low, own.high)
 
 
 def enqueue_missing(
     study: optuna.Study,
-    param: str,
+    param: str | None,
     points: Sequence[Point],
     runs: int,
     counts: Census,
@@ -114,22 +141,35 @@ def enqueue_missing(
 ) -> None:
     """Add a ``WAITING`` trial for every point that is not finished, running or waiting.
 
-    Each carries the user attributes ``param``, ``value``, ``run`` and ``attrs``
-    (e.g. a tune's ``phase``), and the parameters ``param`` (in ``distribution``,
-    default ``[0, 1]``) and ``run``.
+    Args:
+        study: the study.
+        param: the parameter of the points' loss (``None`` for a loss without one).
+        points: ``(loss, value, run)`` points of one loss.
+        runs: the runs per value of that loss's grid.
+        counts: the census of the study.
+        attrs: more user attributes of every trial (e.g. a tune's ``phase``).
+        distribution: the parameter's distribution (default: the loss's own range,
+            ``[0, 1]`` for ``r``/``l``); a tune gives every trial its search's.
     """
-    param_dist = FloatDistribution(0.0, 1.0) if distribution is None else distribution
     run_dist = IntDistribution(0, runs - 1)
-    for value, run in points:
-        key = (value, run)
+    for key in points:
+        loss, value, run = key
         if key in counts.finished or key in counts.running or key in counts.waiting:
             continue
+        params: dict[str, float | int] = {"run": run}
+        distributions: dict[str, optuna.distributions.BaseDistribution] = {"run": run_dist}
+        if param is not None and value is not None:
+            name, dist = _distribution(loss, param)
+            params[name], distributions[name] = value, distribution or dist
+        user: dict[str, object] = {**(attrs or {}), "param": param, "value": value, "run": run}
+        if loss != "simloss":
+            user["loss"] = loss
         study.add_trial(
             optuna.trial.create_trial(
                 state=TrialState.WAITING,
-                params={param: value, "run": run},
-                distributions={param: param_dist, "run": run_dist},
-                user_attrs={**(attrs or {}), "param": param, "value": value, "run": run},
+                params=params,
+                distributions=distributions,
+                user_attrs=user,
             )
         )
 

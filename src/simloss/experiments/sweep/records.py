@@ -1,7 +1,9 @@
 """Training records stored with a sweep's trials: writing them, reading them back.
 
-Each finished trial carries the user attributes ``param`` (``"r"`` or ``"l"``),
-``value`` (float), ``run`` (int), ``record`` (the run record of
+Each finished trial carries the user attributes ``loss`` (absent in sweeps
+made before losses were a setting: SimLoss), ``param`` (``"r"``, ``"l"``, the
+loss's own parameter, or ``None``), ``value`` (float, or ``None`` for a loss
+without a parameter), ``run`` (int), ``record`` (the run record of
 :func:`simloss.experiments.train.run_training`) and ``record_path`` (the record
 file, relative to the sweep folder), plus flat ``val_<metric>`` /
 ``test_<metric>`` attributes so that ``optuna-dashboard`` shows the metrics as
@@ -19,10 +21,11 @@ from typing import Any, cast
 
 import optuna
 
-from simloss.experiments.points import point_key
+from simloss.experiments.points import LossPoint, loss_point_key, point_label
 from simloss.experiments.record import RunRecord, SweepRecord
 from simloss.experiments.sweep.storage import (
     dispose,
+    hide_password,
     open_storage,
     resolve_source,
     storage_error,
@@ -63,11 +66,14 @@ def _pick_study(storage: optuna.storages.BaseStorage, url: str, study_name: str 
     names = optuna.get_all_study_names(storage)
     if study_name is not None:
         if study_name not in names:
-            raise ValueError(f"Expected a study named {study_name!r} in {url}, found {names}")
+            raise ValueError(
+                f"Expected a study named {study_name!r} in {hide_password(url)}, found {names}"
+            )
         return study_name
     if len(names) != 1:
         raise ValueError(
-            f"Expected `study_name` for storage {url}, which holds {len(names)} studies: {names}"
+            f"Expected `study_name` for storage {hide_password(url)}, which holds {len(names)} "
+            f"studies: {names}"
         )
     return names[0]
 
@@ -81,11 +87,11 @@ def load_records(source: str | Path, study_name: str | None = None) -> list[Swee
         study_name: the study; needed for a URL whose storage holds several.
 
     Returns:
-        One record per finished trial, sorted by (value, run): the training record
-        plus the keys ``param``, ``value`` and ``run``. Raises ``ValueError`` if
-        two finished trials hold the same grid point and run. A finished trial
-        with the attribute ``duplicate_of`` (a tune's repeat of a point, which
-        holds no record of its own) is skipped.
+        One record per finished trial, sorted by (loss, value, run): the training
+        record plus the keys ``loss``, ``param``, ``value`` and ``run``. Raises
+        ``ValueError`` if two finished trials hold the same point (loss, value, run).
+        A finished trial with the attribute ``duplicate_of`` (a tune's repeat of a
+        point, which holds no record of its own) is skipped.
 
     Example:
         >>> import tempfile, optuna
@@ -97,9 +103,9 @@ def load_records(source: str | Path, study_name: str | None = None) -> list[Swee
         >>> attrs = {"param": "r", "value": 0.3, "run": 0, "record": rec,
         ...          "record_path": "trials/r=0.3_run=0/record.json"}
         >>> study.add_trial(create_trial(value=1.5, user_attrs=attrs))
-        >>> [(r["param"], r["value"], r["run"], r["metrics"]["test"]["mae"])
+        >>> [(r["loss"], r["param"], r["value"], r["run"], r["metrics"]["test"]["mae"])
         ...  for r in load_records(url)]
-        [('r', 0.3, 0, 1.7)]
+        [('simloss', 'r', 0.3, 0, 1.7)]
     """
     url, name = resolve_source(source, study_name)
     storage = open_storage(url, read_only=True)
@@ -113,7 +119,7 @@ def load_records(source: str | Path, study_name: str | None = None) -> list[Swee
         raise storage_error(url, exc) from exc
     finally:
         dispose(storage)
-    seen: dict[tuple[float, int], int] = {}
+    seen: dict[LossPoint, int] = {}
     records: list[SweepRecord] = []
     for trial in complete:
         attrs = trial.user_attrs
@@ -125,15 +131,21 @@ def load_records(source: str | Path, study_name: str | None = None) -> list[Swee
                 f"Expected finished trial {trial.number} of study {name!r} to carry the "
                 f"user attributes param, value, run and record, but {missing} are missing"
             )
-        key = point_key(attrs["value"], attrs["run"])
+        loss = str(attrs.get("loss") or "simloss")
+        key = loss_point_key(loss, attrs["value"], attrs["run"])
         if key in seen:
             raise ValueError(
                 f"Study {name!r} holds two finished trials ({seen[key]} and {trial.number}) "
-                f"for {attrs['param']}={key[0]} run {key[1]}"
+                f"for {point_label(loss, attrs['param'], key[1])} run {key[2]}"
             )
         seen[key] = trial.number
         record = cast(SweepRecord, dict(attrs["record"]))
-        record["param"], record["value"], record["run"] = attrs["param"], key[0], key[1]
+        record["loss"] = loss
+        record["param"], record["value"], record["run"] = attrs["param"], key[1], key[2]
         records.append(record)
-    records.sort(key=lambda r: (r["value"], r["run"]))
+    records.sort(key=lambda r: (r["loss"], _order(r["value"]), r["run"]))
     return records
+
+
+def _order(value: float | None) -> float:
+    return -math.inf if value is None else value

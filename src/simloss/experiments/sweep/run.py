@@ -11,6 +11,7 @@ alone.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import warnings
@@ -25,9 +26,9 @@ import optuna
 from simloss.experiments._files import atomic_write_json
 from simloss.experiments._runtime import resolve_device
 from simloss.experiments.config import METRIC_GOALS, TrainConfig, point_config
-from simloss.experiments.points import format_value
-from simloss.experiments.sweep.grid import Grid
-from simloss.experiments.sweep.queue import FailedPoint, census, enqueue_missing
+from simloss.experiments.points import LossPoint
+from simloss.experiments.sweep.grid import Grid, grids_from_attr, grids_to_attr
+from simloss.experiments.sweep.queue import Census, FailedPoint, census, enqueue_missing
 from simloss.experiments.sweep.settings import (
     LOCAL_KEYS,
     check_settings,
@@ -37,11 +38,14 @@ from simloss.experiments.sweep.settings import (
 from simloss.experiments.sweep.storage import (
     DB_FILE,
     SWEEP_FILE,
+    check_driver,
     dispose,
+    hide_password,
     is_storage_error,
     open_storage,
     open_with_retry,
     read_sweep_file,
+    reconnecting,
     sqlite_path,
     sqlite_url,
     storage_error,
@@ -72,7 +76,8 @@ __all__ = [
     "stored_url",
 ]
 
-#: The study attribute that holds the sweep's whole grid.
+#: The study attribute that holds the sweep's whole grid (a list of grids, one per
+#: loss, once a study holds several losses; :func:`~.grid.grids_to_attr`).
 GRID_ATTR = "simloss_grid"
 #: Version of the layout of ``sweep.json`` and the study's settings.
 SCHEMA_VERSION = 1
@@ -87,7 +92,7 @@ class SweepResult:
         out_dir: the sweep folder.
         storage: the storage URL.
         study_name: the Optuna study.
-        grid: the sweep's whole grid (after merging this command's).
+        grid: this command's loss's whole grid (after merging this command's).
         finished: finished points.
         failed: points whose last trial failed, with the error.
         missing: points neither finished nor failed (e.g. every worker died).
@@ -101,14 +106,14 @@ class SweepResult:
     grid: Grid
     finished: int
     failed: tuple[FailedPoint, ...]
-    missing: tuple[tuple[float, int], ...]
+    missing: tuple[LossPoint, ...]
     worker_errors: tuple[str, ...]
     wall_time_s: float
 
     @property
     def total(self) -> int:
         """The number of grid points x runs."""
-        return len(self.grid.values) * self.grid.runs
+        return len(self.grid.points())
 
     @property
     def ok(self) -> bool:
@@ -117,17 +122,16 @@ class SweepResult:
 
     def summary(self) -> str:
         """A few lines for people: counts, failures, where things are."""
-        p = self.grid.param
         lines = [
             f"sweep {self.study_name}: {self.finished}/{self.total} finished, "
             f"{len(self.failed)} failed, {len(self.missing)} missing "
             f"({self.wall_time_s:.1f} s)"
         ]
         lines += [
-            f"  failed: {p}={format_value(f.value)} run {f.run} (trial {f.trial}): {f.error}"
+            f"  failed: {self.grid.label(f.value)} run {f.run} (trial {f.trial}): {f.error}"
             for f in self.failed
         ]
-        lines += [f"  missing: {p}={format_value(v)} run {r}" for v, r in self.missing]
+        lines += [f"  missing: {self.grid.label(v)} run {r}" for _, v, r in self.missing]
         lines += [f"  {line}" for line in self.worker_errors]
         return "\n".join(lines)
 
@@ -199,8 +203,13 @@ def run_sweep(
         )
     if not poll_interval > 0:
         raise ValueError(f"Expected `poll_interval` > 0, found {poll_interval!r}")
-    for value in grid.values:  # every value must make a valid config before anything runs
-        point_config(base, grid.param, value, 0).resolve()
+    if base.loss is not None and base.loss != grid.loss:
+        raise ValueError(
+            f"Expected the grid's loss {grid.loss!r} to be the config's, but found loss "
+            f"{base.loss!r}"
+        )
+    for value, _ in grid.points()[: max(len(grid.values), 1)]:  # each must make a valid config
+        point_config(base, grid.param, value, 0, loss=grid.loss).resolve()
     resolve_device(base.device)
     if storage is not None:
         check_storage_arg(storage)
@@ -235,7 +244,7 @@ def run_sweep(
         parent_pid=os.getpid(),
     )
     try:
-        monitor = SweepProgress(args, merged.points(), finished_before, progress)
+        monitor = SweepProgress(args, merged.loss_points(), finished_before, progress)
         worker_errors = run_workers(args, workers, monitor)
     except DiskFullError as exc:
         raise RuntimeError(f"{exc}. Free disk space and rerun the same command") from exc
@@ -244,39 +253,52 @@ def run_sweep(
             raise storage_error(url, exc) from exc
         raise
 
-    storage_obj = open_storage(url)
     try:
-        study = optuna.load_study(study_name=name, storage=storage_obj)
-        counts = census(study.get_trials(deepcopy=False), merged.points())
-    finally:
-        dispose(storage_obj)
+        counts = reconnecting(lambda: _count(url, name, merged))
+    except Exception as exc:
+        if is_storage_error(exc):
+            raise storage_error(url, exc) from exc
+        raise
     full = [f for f in counts.failed.values() if f.error.startswith(DISK_FULL)]
     if full:
         raise RuntimeError(
-            f"trial {full[0].trial} ({merged.param}={format_value(full[0].value)} run "
+            f"trial {full[0].trial} ({merged.label(full[0].value)} run "
             f"{full[0].run}) stopped: {full[0].error}. Free disk space and rerun the same command"
         )
-    missing = [p for p in merged.points() if p not in counts.finished and p not in counts.failed]
+    missing = [
+        p for p in merged.loss_points() if p not in counts.finished and p not in counts.failed
+    ]
     return SweepResult(
         out_dir=out,
         storage=url,
         study_name=name,
         grid=merged,
         finished=len(counts.finished),
-        failed=tuple(counts.failed[p] for p in merged.points() if p in counts.failed),
+        failed=tuple(counts.failed[p] for p in merged.loss_points() if p in counts.failed),
         missing=tuple(missing),
         worker_errors=tuple(worker_errors),
         wall_time_s=time.monotonic() - started,
     )
 
 
+def _count(url: str, name: str, grid: Grid) -> Census:
+    storage = open_storage(url)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+        return census(study.get_trials(deepcopy=False), grid.loss_points())
+    finally:
+        dispose(storage)
+
+
 def check_storage_arg(url: str) -> None:
-    """Refuse a ``storage`` argument that is not a URL, or a SQLite file in a missing folder."""
+    """Refuse a ``storage`` argument that is not a URL of a known database, or a SQLite
+    file in a missing folder."""
     if not isinstance(url, str) or "://" not in url:
         raise ValueError(
             f"Expected `storage` to be a storage URL such as sqlite:///x.db or "
-            f"postgresql://user@host/db, but found {url!r}"
+            f"postgresql://user@host/db, but found {hide_password(url)!r}"
         )
+    check_driver(url)  # a database SQLAlchemy knows, with its driver installed
     path = sqlite_path(url) if url.startswith("sqlite:") else None
     if path is not None and not path.parent.is_dir():
         raise FileNotFoundError(
@@ -324,8 +346,8 @@ def folder_storage(
         before = previous.get("storage") or default
         if storage is not None and storage != before:
             raise ValueError(
-                f"Expected `storage` {before!r} (the one of the study in {out}), "
-                f"but found {storage!r}; use another --out for another storage"
+                f"Expected `storage` {hide_password(before)!r} (the one of the study in {out}), "
+                f"but found {hide_password(storage)!r}; use another --out for another storage"
             )
         if study_name is not None and study_name != previous["study_name"]:
             raise ValueError(
@@ -353,7 +375,7 @@ def _prepare(
         The merged grid, the heartbeat interval and the number of points finished before.
     """
     quiet_optuna()
-    fixed = fixed_settings(base, grid.param)
+    fixed = fixed_settings(dataclasses.replace(base, loss=grid.loss))
     goal = METRIC_GOALS[str(fixed["monitor"])]
     storage = open_with_retry(url)
     try:
@@ -377,7 +399,8 @@ def _prepare(
         if settings is None:
             if study.get_trials(deepcopy=False):
                 raise ValueError(
-                    f"Study {name!r} in {url} has trials but no simloss sweep settings; "
+                    f"Study {name!r} in {hide_password(url)} has trials but no simloss sweep "
+                    "settings; "
                     "choose another --study-name"
                 )
             study.set_user_attr(SETTINGS_ATTR, wanted)
@@ -389,10 +412,13 @@ def _prepare(
             # A sweep made before data fingerprints: its data is this command's from now on.
             settings = {**settings, "data": data}
             study.set_user_attr(SETTINGS_ATTR, settings)
-        stored = study.user_attrs.get(GRID_ATTR)
-        merged = grid if stored is None else Grid(**stored).merged(grid)
-        if merged != (None if stored is None else Grid(**stored)):
-            study.set_user_attr(GRID_ATTR, merged.to_dict())
+        grids = grids_from_attr(study.user_attrs.get(GRID_ATTR))
+        before = next((g for g in grids if g.loss == grid.loss), None)
+        merged = grid if before is None else before.merged(grid)
+        if merged != before:
+            grids = [merged if g.loss == grid.loss else g for g in grids]
+            grids += [] if before is not None else [merged]
+            study.set_user_attr(GRID_ATTR, grids_to_attr(grids))
     except Exception as exc:
         if is_storage_error(exc):
             raise storage_error(url, exc) from exc
@@ -409,8 +435,8 @@ def _prepare(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
-        counts = census(study.get_trials(deepcopy=False), merged.points())
-        enqueue_missing(study, merged.param, merged.points(), merged.runs, counts)
+        counts = census(study.get_trials(deepcopy=False), merged.loss_points())
+        enqueue_missing(study, merged.param, merged.loss_points(), merged.runs, counts)
     finally:
         dispose(storage)
 
@@ -421,7 +447,7 @@ def _prepare(
             "study_name": name,
             "storage": storage_arg if storage_arg is not None else stored_url(out, url),
             "dataset": base.dataset,
-            "grid": merged.to_dict(),
+            "grid": grids_to_attr(grids),
             "fixed": fixed,
             "data": settings["data"],
             "heartbeat_interval": interval,

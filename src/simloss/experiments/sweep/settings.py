@@ -1,8 +1,10 @@
 """What a sweep is: its fixed settings, the fingerprint of its data, and their checks.
 
 Every trial of a sweep shares its fixed settings (all resolved
-:class:`~simloss.experiments.config.TrainConfig` settings except the swept
-parameter and the local ones) and its data. Both are stored with the study;
+:class:`~simloss.experiments.config.TrainConfig` settings except the loss,
+its parameter (:data:`~simloss.experiments.config.LOSS_KEYS`) and the local
+ones) and its data, so the losses of one study are compared on the same
+model, data, splits, seeds and training. Both are stored with the study;
 a later command with other settings or other data is refused, naming what
 differs, so one sweep never mixes runs of two setups.
 """
@@ -14,12 +16,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from simloss.experiments.config import TrainConfig, point_config
-from simloss.experiments.specs import dataset_spec
+from simloss.experiments.config import LOSS_KEYS, TrainConfig, point_config
+from simloss.experiments.specs import dataset_spec, swept_param
 
 __all__ = [
     "LOCAL_KEYS",
     "check_settings",
+    "comparable",
     "data_fingerprint",
     "differences",
     "fixed_settings",
@@ -29,52 +32,79 @@ __all__ = [
 #: Settings that say where things are or how to run them, not what is computed:
 #: they may differ between machines and reruns of one sweep (``local`` fields).
 LOCAL_KEYS: tuple[str, ...] = tuple(TrainConfig.local_names())
-_EXTRA_KEYS = ("vectors_sha256",)
+#: Files that enter the fixed settings through their SHA-256 (the same file at another
+#: path is the same sweep): setting -> key.
+_HASHED_FILES = {
+    "vectors": "vectors_sha256",
+    "hierarchy": "hierarchy_sha256",
+    "hierarchy_names": "hierarchy_names_sha256",
+}
+_EXTRA_KEYS = tuple(_HASHED_FILES.values())
 
 
-def fixed_settings(base: TrainConfig, param: str) -> dict[str, Any]:
+def fixed_settings(base: TrainConfig, param: str | None = None) -> dict[str, Any]:
     """The settings every trial of a sweep shares, which a rerun may not change.
 
-    All resolved :class:`TrainConfig` settings except the swept parameter and the
-    local ones (:data:`LOCAL_KEYS`: paths, device, threads, progress bars). The
-    ``seed`` is the base seed (run ``i`` trains with ``seed + i``). A vectors file
-    enters through its SHA-256, so the same file at another path is the same sweep.
+    All resolved :class:`TrainConfig` settings except the loss settings
+    (:data:`~simloss.experiments.config.LOSS_KEYS`: the loss, ``r``, ``l``,
+    ``loss_param``, ``similarity``, which a study's points set) and the local
+    ones (:data:`LOCAL_KEYS`: paths, device, threads, progress bars). The
+    ``seed`` is the base seed (run ``i`` trains with ``seed + i``). A vectors or
+    hierarchy file enters through its SHA-256, so the same file at another path
+    is the same sweep.
 
     Args:
-        base: the sweep's base config (its ``r``/``l`` is ignored).
-        param: the swept parameter.
+        base: the sweep's base config (its loss settings are ignored).
+        param: unused (kept for callers of the single-parameter sweeps).
 
     Returns:
         A dict of plain JSON types.
 
     Example:
-        >>> fixed = fixed_settings(TrainConfig(dataset="abalone", epochs=3), "r")
-        >>> fixed["epochs"], fixed["similarity"], "r" in fixed, "data_dir" in fixed
-        (3, 'order', False, False)
+        >>> fixed = fixed_settings(TrainConfig(dataset="abalone", epochs=3))
+        >>> fixed["epochs"], "similarity" in fixed, "r" in fixed, "data_dir" in fixed
+        (3, False, False, False)
     """
-    config = point_config(base, param, 0.0, 0)
-    fixed = {k: v for k, v in config.resolve().to_dict().items() if k not in LOCAL_KEYS}
-    del fixed[param]
+    loss = base.inferred_loss
+    swept = swept_param(base.dataset, loss)
+    value = None if swept is None else (swept.grid[0] if swept.spec is None else swept.spec.default)
+    config = point_config(base, None if swept is None else swept.name, value, 0, loss=loss)
+    fixed = {
+        k: v
+        for k, v in config.resolve().to_dict().items()
+        if k not in LOCAL_KEYS and k not in LOSS_KEYS
+    }
     fixed["seed"] = base.seed
-    if base.vectors is not None:
-        fixed["vectors_sha256"] = _sha256_file(Path(base.vectors), "vectors")
+    for setting, key in _HASHED_FILES.items():
+        path = getattr(base, setting)
+        if path is not None:
+            fixed[key] = _sha256_file(Path(path), setting)
     return fixed
+
+
+def comparable(fixed: dict[str, Any]) -> dict[str, Any]:
+    """Fixed settings without the loss settings, as stored sweeps are compared.
+
+    Sweeps made before losses were a setting stored ``similarity`` among their
+    fixed settings; it belongs to the points now.
+    """
+    return {k: v for k, v in fixed.items() if k not in LOSS_KEYS}
 
 
 def sweep_base(fixed: dict[str, Any], local: dict[str, Any]) -> TrainConfig:
     """The base config of a stored sweep: its fixed settings plus this machine's local ones.
 
-    The inverse of :func:`fixed_settings` (the similarity follows from the swept
-    parameter, which :func:`simloss.experiments.config.point_config` sets).
+    The inverse of :func:`fixed_settings` (the loss and its parameter follow
+    from each point, which :func:`simloss.experiments.config.point_config` sets).
 
     Example:
-        >>> fixed = fixed_settings(TrainConfig(dataset="abalone", epochs=3, seed=4), "r")
+        >>> fixed = fixed_settings(TrainConfig(dataset="abalone", epochs=3, seed=4))
         >>> base = sweep_base(fixed, {"device": "cpu"})
         >>> point_config(base, "r", 0.5, 1).resolve() == TrainConfig(
         ...     dataset="abalone", epochs=3, seed=5, r=0.5, device="cpu").resolve()
         True
     """
-    data = {k: v for k, v in fixed.items() if k not in _EXTRA_KEYS and k != "similarity"}
+    data = {k: v for k, v in comparable(fixed).items() if k not in _EXTRA_KEYS}
     data.update(local)
     return TrainConfig.from_dict(data)
 
@@ -169,9 +199,10 @@ def check_settings(
     """Refuse a command whose sweep settings differ from the stored ones, naming them.
 
     Args:
-        stored: the settings stored with the study (``dataset``, ``param``,
-            ``fixed``, ``heartbeat_interval`` and, since the data fingerprint was
-            introduced, ``data``).
+        stored: the settings stored with the study (``dataset``, ``fixed``,
+            ``heartbeat_interval`` and, since the data fingerprint was
+            introduced, ``data``; ``param``, the parameter of the study's first
+            grid, is not compared: a study may hold several losses).
         wanted: the same for this command.
         name: the study name (for the message).
         heartbeat_given: whether this command set the heartbeat interval.
@@ -187,11 +218,7 @@ def check_settings(
             f"{kind} {name!r} is over dataset {stored.get('dataset')!r}; this command asks for "
             f"{wanted['dataset']!r}. {advice}"
         )
-    if stored.get("param") != wanted["param"]:
-        raise ValueError(
-            f"{kind} {name!r} varies {stored.get('param')!r}, this command {wanted['param']!r}"
-        )
-    diffs = differences(stored.get("fixed", {}), wanted["fixed"])
+    diffs = differences(comparable(stored.get("fixed", {})), comparable(wanted["fixed"]))
     if diffs:
         raise ValueError(
             f"{kind} {name!r} was made with other fixed settings: {'; '.join(diffs)}. {advice}"

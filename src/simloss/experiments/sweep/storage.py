@@ -6,11 +6,15 @@ is the one way simloss opens an Optuna storage: for a sweep's workers (SQLite
 tuned for several processes) or, with ``read_only=True``, for readers such as
 ``simloss report``, which then never write a byte, even to a zero-byte file or
 a read-only folder. Damaged or missing storages give one-line errors that name
-the file.
+the file; a URL whose database driver is not installed names the driver and the
+extra that installs it. What a storage's failures mean, and retrying a server
+that cannot be reached, live in :mod:`~simloss.experiments.sweep.storage_errors`
+(re-exported here).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 import warnings
@@ -20,16 +24,30 @@ from typing import Any
 import optuna
 
 from simloss.experiments._files import read_json_object
+from simloss.experiments.sweep.storage_errors import (
+    RECONNECT_S,
+    driver_error,
+    hide_password,
+    is_connection_error,
+    is_storage_error,
+    reconnecting,
+    storage_error,
+)
 
 __all__ = [
     "DB_FILE",
+    "RECONNECT_S",
     "SQLITE_TIMEOUT_S",
     "SWEEP_FILE",
+    "check_driver",
     "dispose",
     "driver_error",
+    "hide_password",
+    "is_connection_error",
     "is_storage_error",
     "open_storage",
     "read_sweep_file",
+    "reconnecting",
     "resolve_source",
     "sqlite_path",
     "sqlite_url",
@@ -42,6 +60,8 @@ SWEEP_FILE = "sweep.json"
 DB_FILE = "study.db"
 #: Seconds SQLite waits for a lock held by another process before giving up.
 SQLITE_TIMEOUT_S = 120.0
+# The extra that installs the PostgreSQL driver (psycopg 3) and optuna-dashboard.
+_DISTRIBUTED_EXTRA = "distributed"
 # The tables every Optuna RDB storage has (a file without them is not one).
 _OPTUNA_TABLES = ("studies", "trials", "version_info")
 
@@ -144,6 +164,65 @@ def _check_sqlite_file(url: str, path: Path, *, must_exist: bool) -> None:
         )
 
 
+def check_driver(url: str) -> None:
+    """Check that SQLAlchemy knows the URL's database and that its driver imports.
+
+    SQLAlchemy picks the driver from the URL: ``postgresql+psycopg://`` is
+    psycopg 3, ``postgresql+psycopg2://`` is psycopg2, and a bare
+    ``postgresql://`` is SQLAlchemy's default, which is psycopg 3 from
+    SQLAlchemy 2.1 on (psycopg2 before). ``simloss[distributed]`` installs
+    psycopg 3 and SQLAlchemy >= 2.1, so the bare form works with it.
+
+    Raises:
+        ValueError: a URL SQLAlchemy cannot parse, or a database it does not
+            know (``postgres://`` is not PostgreSQL's name there).
+        ImportError: the driver is not installed (names it and what to install).
+
+    Example:
+        >>> check_driver("sqlite:///x.db")
+        >>> check_driver("postgres://u@db/s")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected a storage URL of a database SQLAlchemy knows, but 'postgres://u@db/s' names 'postgres'; write postgresql://... for PostgreSQL
+    """
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    shown = hide_password(url)
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError as exc:
+        raise ValueError(f"Expected a storage URL such as sqlite:///x.db, found {shown!r}") from exc
+    try:
+        dialect = parsed.get_dialect()
+    except sqlalchemy.exc.NoSuchModuleError as exc:
+        hint = "; write postgresql://... for PostgreSQL" if parsed.drivername == "postgres" else ""
+        raise ValueError(
+            "Expected a storage URL of a database SQLAlchemy knows, but "
+            f"{shown!r} names {parsed.drivername!r}{hint}"
+        ) from exc
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        driver = str(dialect.driver)
+        if dialect.name != "postgresql":
+            raise ImportError(
+                f"storage {shown} needs the {dialect.name} driver {driver}, which cannot be "
+                f"imported ({exc})"
+            ) from exc
+        alternative = "postgresql+psycopg2://" if driver == "psycopg" else "postgresql+psycopg://"
+        implied = (
+            f" (SQLAlchemy {sqlalchemy.__version__} reads postgresql:// as postgresql+{driver}://)"
+            if "+" not in parsed.drivername
+            else ""
+        )
+        raise ImportError(
+            f"storage {shown} needs the PostgreSQL driver {driver}{implied}, which cannot be "
+            f"imported ({exc}); install it with: pip install 'simloss[{_DISTRIBUTED_EXTRA}]' "
+            f"(psycopg 3), or write {alternative}... to use the other driver if it is installed"
+        ) from exc
+
+
 def open_storage(
     url: str,
     *,
@@ -180,8 +259,10 @@ def open_storage(
         The storage.
 
     Raises:
-        ValueError: not a URL; a SQLite file that is damaged, truncated or not an
-            Optuna storage (named).
+        ValueError: not a URL, or of a database SQLAlchemy does not know; a SQLite
+            file that is damaged, truncated or not an Optuna storage (named); read
+            only, a server database without Optuna's tables.
+        ImportError: the URL's database driver is not installed (:func:`check_driver`).
         FileNotFoundError: a read-only SQLite file that does not exist, or the
             missing folder of a new SQLite file.
         RuntimeError: the database refuses the connection (its message, one line).
@@ -190,6 +271,7 @@ def open_storage(
         raise ValueError(
             f"Expected `url` to be a storage URL such as sqlite:///x.db, found {url!r}"
         )
+    check_driver(url)
     engine_kwargs: dict[str, Any]
     sqlite = url.startswith("sqlite:")
     if sqlite:
@@ -225,54 +307,32 @@ def open_storage(
                 skip_table_creation=read_only,
             )
     except Exception as exc:
+        if read_only and not sqlite:
+            _check_server_tables(url, storage_error(url, exc))
         raise storage_error(url, exc) from exc
     if sqlite and not read_only:
         _tune_sqlite(storage)
     return storage
 
 
-def storage_error(url: str, exc: BaseException) -> RuntimeError:
-    """A one-line error for a failure of the storage at ``url`` (password hidden).
+def _check_server_tables(url: str, error: RuntimeError) -> None:
+    """Refuse, by name, a server database without Optuna's tables (after a failed read)."""
+    import sqlalchemy
 
-    SQLAlchemy's and Optuna's messages span several lines (the statement, a
-    link) and wrap the driver's error; the first line of the innermost error
-    (e.g. SQLite's ``database or disk is full``) is kept.
-
-    Example:
-        >>> str(storage_error("postgresql://u:secret@db/s", OSError("refused\\nmore")))
-        'storage postgresql://u:***@db/s failed: OSError: refused'
-    """
-    original = driver_error(exc)
-    text = str(original).strip().splitlines()
-    first = text[0] if text else ""
-    return RuntimeError(f"storage {_hide_password(url)} failed: {type(original).__name__}: {first}")
-
-
-def driver_error(exc: BaseException) -> BaseException:
-    """The innermost error below SQLAlchemy's (``.orig``) and Optuna's (``__cause__``) wrappers."""
-    seen = {id(exc)}
-    while True:
-        inner = getattr(exc, "orig", None) or exc.__cause__
-        if not isinstance(inner, BaseException) or id(inner) in seen:
-            return exc
-        seen.add(id(inner))
-        exc = inner
-
-
-def is_storage_error(exc: BaseException) -> bool:
-    """Whether an error comes from the database (SQLAlchemy or Optuna's storage layer)."""
-    import sqlalchemy.exc
-
-    return isinstance(exc, (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError))
-
-
-def _hide_password(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}" if ":" in credentials else url
+    try:
+        engine = sqlalchemy.create_engine(url)
+        try:
+            tables = set(sqlalchemy.inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+    except Exception:  # the server itself failed: its error says more
+        return
+    missing = [t for t in _OPTUNA_TABLES if t not in tables]
+    if missing:
+        raise ValueError(
+            f"Expected {hide_password(url)} to be an Optuna storage, but the database lacks "
+            f"the tables {missing} (no sweep has written to it)"
+        ) from error
 
 
 def _tune_sqlite(storage: optuna.storages.RDBStorage) -> None:
@@ -349,7 +409,9 @@ def read_sweep_file(folder: str | Path) -> dict[str, Any]:
     return data
 
 
-def resolve_source(source: str | Path, study_name: str | None = None) -> tuple[str, str | None]:
+def resolve_source(
+    source: str | os.PathLike[str], study_name: str | None = None
+) -> tuple[str, str | None]:
     """Turn a sweep folder or a storage URL into ``(storage_url, study_name)``.
 
     Args:
@@ -362,7 +424,7 @@ def resolve_source(source: str | Path, study_name: str | None = None) -> tuple[s
     """
     if isinstance(source, str) and "://" in source:
         return source, study_name
-    if not isinstance(source, (str, Path)):
+    if not isinstance(source, (str, os.PathLike)):
         raise TypeError(
             "Expected `source` to be a sweep folder or a storage URL, found "
             f"{type(source).__name__}"
@@ -370,7 +432,7 @@ def resolve_source(source: str | Path, study_name: str | None = None) -> tuple[s
     folder = Path(source)
     if not folder.is_dir():
         raise FileNotFoundError(
-            f"Expected `source` to be a sweep folder or a storage URL, but {source} is neither"
+            f"Expected `source` to be a sweep folder or a storage URL, but {folder} is neither"
         )
     settings = read_sweep_file(folder)
     url = settings.get("storage") or sqlite_url(folder / DB_FILE)

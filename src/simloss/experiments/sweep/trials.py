@@ -1,17 +1,23 @@
 """Working through a sweep's trials: claim one, train it, store its outcome, repeat.
 
 :func:`work` is the loop every sweep worker runs; :func:`serve` (the loop),
-:func:`settle_claimed` and :func:`run_trial` (one trial under a heartbeat) are
-the pieces it shares with ``simloss tune``'s workers. A running trial sends a
-heartbeat, so a worker that dies is found out and its trial rerun elsewhere. A
+:func:`claim`, :func:`settle_claimed` and :func:`run_trial` (one trial under a
+heartbeat) are the pieces it shares with ``simloss tune``'s workers. A running
+trial sends a heartbeat, so a worker that dies is found out and its trial rerun elsewhere. A
 trial that fails is recorded with its error and the loop goes on, except on a
 full disk, which stops the worker at once (every further trial would fail the
-same way) with an error that names the file.
+same way) with an error that names the file. While a database server cannot be
+reached (restarted, a network hiccup), every storage step of the loop is
+retried with backoff (:func:`~simloss.experiments.sweep.storage.reconnecting`),
+so a finished training is stored once the server is back; a server gone for
+longer than :data:`~simloss.experiments.sweep.storage.RECONNECT_S` stops the
+worker with the storage's error, its trial is found dead later and rerun.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import math
 import os
 import socket
@@ -22,17 +28,24 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO, TypeVar
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from simloss.experiments.config import TrainConfig, point_config
-from simloss.experiments.points import format_value, point_key
-from simloss.experiments.sweep.queue import claim_next, duplicate_of
+from simloss.experiments.points import point_label
+from simloss.experiments.sweep.queue import claim_next, duplicate_of, trial_loss, trial_point
 from simloss.experiments.sweep.records import attach_record
 from simloss.experiments.sweep.settings import sweep_base
-from simloss.experiments.sweep.storage import dispose, driver_error, open_storage
+from simloss.experiments.sweep.storage import (
+    dispose,
+    driver_error,
+    is_connection_error,
+    open_storage,
+    reconnecting,
+    storage_error,
+)
 
 if TYPE_CHECKING:  # the trainer (torch) is imported inside the workers only
     from simloss.experiments.train import EpochCallback
@@ -47,11 +60,13 @@ __all__ = [
     "StepOutcome",
     "TrialJob",
     "WorkerArgs",
+    "claim",
     "fail_trial",
     "host",
     "log_line",
     "objective_value",
     "point_job",
+    "retrying",
     "run_trial",
     "serve",
     "settle_claimed",
@@ -69,6 +84,10 @@ SETTINGS_ATTR = "simloss_sweep"
 DISK_FULL = "disk full"
 #: The ``stop_reason`` of a run stopped by a pruner: its trial ends ``PRUNED``.
 PRUNED = "pruned"
+#: What one step of a worker's loop did: trained (or settled) a trial, found nothing
+#: to do while trials run elsewhere, or found nothing at all.
+StepOutcome = Literal["ran", "wait", "idle"]
+_T = TypeVar("_T")
 
 
 class DiskFullError(RuntimeError):
@@ -100,30 +119,30 @@ def log_line(stream: TextIO, message: str) -> None:
     stream.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{os.getpid()}] {message}\n")
 
 
-#: What one step of a worker's loop did: trained (or settled) a trial, found nothing
-#: to do while trials run elsewhere, or found nothing at all.
-StepOutcome = Literal["ran", "wait", "idle"]
+def retrying(args: WorkerArgs, log: TextIO, call: Callable[[], _T]) -> _T:
+    """``call()``, repeated with backoff while the database server cannot be reached."""
+
+    def note(exc: BaseException, wait: float) -> None:
+        log_line(log, f"{storage_error(args.url, exc)}; retrying in {wait:.1f} s")
+
+    return reconnecting(call, on_retry=note)
 
 
 def serve(
-    args: WorkerArgs, log: TextIO, study: optuna.Study, step: Callable[[], StepOutcome]
+    args: WorkerArgs, log: TextIO, step: Callable[[], StepOutcome], what: str = "sweep"
 ) -> None:
     """The loop of every worker: call ``step`` until there is nothing left to do.
 
-    Before each step, trials whose worker died (no heartbeat) are failed (and
-    put back in the queue by the storage's retry callback). ``"wait"`` sleeps
-    ``poll_interval``; ``"idle"`` twice in a row (a short pause between: another
-    process may be between failing a dead worker's trial and enqueueing its
-    copy) ends the loop. A worker process also stops when its parent is gone.
+    ``"wait"`` (trials run elsewhere and may die and come back) sleeps
+    ``poll_interval``; ``"idle"`` twice in a row ends the loop (a short pause
+    between: another process may be between failing a dead worker's trial and
+    enqueueing its copy). A worker process also stops when its parent is gone.
     """
     idle_before = False
     while True:
         if args.parent_pid is not None and os.getppid() != args.parent_pid:
-            log_line(log, "the parent process has gone; stopping")
+            log_line(log, f"the {what} process has gone; stopping")
             return
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
         outcome = step()
         if outcome == "ran":
             idle_before = False
@@ -139,6 +158,7 @@ def serve(
 
 
 def settle_claimed(
+    args: WorkerArgs,
     study: optuna.Study,
     storage: optuna.storages.RDBStorage,
     trial: FrozenTrial,
@@ -154,10 +174,10 @@ def settle_claimed(
     it at once.
     """
     try:
-        duplicate = duplicate_of(study, trial)
+        duplicate = retrying(
+            args, log, functools.partial(_prune_duplicate, study, storage, trial, trial_id)
+        )
         if duplicate is not None:
-            storage.set_trial_user_attr(trial_id, "duplicate_of", duplicate)
-            storage.set_trial_state_values(trial_id, TrialState.PRUNED)
             log_line(log, f"trial {trial.number} duplicates trial {duplicate}; skipped")
             return
         train()
@@ -169,37 +189,68 @@ def settle_claimed(
 
 
 def work(args: WorkerArgs, log: TextIO) -> None:
-    """A sweep's worker: claim waiting trials until none is waiting or running, run each."""
+    """A sweep's worker: claim trials until none is waiting or running, run each."""
     from simloss.experiments.train import run_training  # once, before the first trial
 
     interval = args.heartbeat_interval
-    storage = open_storage(
-        args.url, heartbeat_interval=interval, grace_period=3 * interval, max_retry=MAX_RETRY
+    storage = retrying(
+        args,
+        log,
+        lambda: open_storage(
+            args.url, heartbeat_interval=interval, grace_period=3 * interval, max_retry=MAX_RETRY
+        ),
     )
     try:
-        study = optuna.load_study(study_name=args.study_name, storage=storage)
-        study_id = storage.get_study_id_from_name(args.study_name)
+        study = retrying(
+            args, log, lambda: optuna.load_study(study_name=args.study_name, storage=storage)
+        )
+        study_id = retrying(args, log, lambda: storage.get_study_id_from_name(args.study_name))
         settings = study.user_attrs[SETTINGS_ATTR]
         base = sweep_base(settings["fixed"], args.local)
         monitor = str(settings["fixed"]["monitor"])
         log_line(log, f"worker started on {args.study_name} ({args.threads} threads)")
 
         def step() -> StepOutcome:
-            claimed = claim_next(study, storage, study_id)
+            claimed = retrying(args, log, lambda: claim(study, storage, study_id))
             if claimed is None:
-                live = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                live = retrying(
+                    args,
+                    log,
+                    lambda: study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)),
+                )
                 return "wait" if live else "idle"  # a trial elsewhere may die and come back
             trial, trial_id = claimed
             job = point_job(base, trial, lambda record: [objective_value(record, monitor)])
             settle_claimed(
-                study, storage, trial, trial_id, log,
+                args, study, storage, trial, trial_id, log,
                 lambda: run_trial(args, storage, trial, trial_id, job, log, run_training),
             )  # fmt: skip
             return "ran"
 
-        serve(args, log, study, step)
+        serve(args, log, step)
     finally:
         dispose(storage)
+
+
+def claim(
+    study: optuna.Study, storage: optuna.storages.RDBStorage, study_id: int
+) -> tuple[FrozenTrial, int] | None:
+    """Fail the trials of dead workers (their copies are enqueued), then claim one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    return claim_next(study, storage, study_id)
+
+
+def _prune_duplicate(
+    study: optuna.Study, storage: optuna.storages.RDBStorage, trial: FrozenTrial, trial_id: int
+) -> int | None:
+    """Prune a claimed trial whose point another trial owns; returns that trial's number."""
+    duplicate = duplicate_of(study, trial)
+    if duplicate is not None:
+        storage.set_trial_user_attr(trial_id, "duplicate_of", duplicate)
+        storage.set_trial_state_values(trial_id, TrialState.PRUNED)
+    return duplicate
 
 
 class _Heartbeat:
@@ -227,18 +278,24 @@ class _Heartbeat:
         while not self._stop.wait(self._interval):
             try:
                 self._storage.record_heartbeat(self._trial_id)
-            except Exception as exc:  # a busy database must not end the training
-                log_line(self._log, f"heartbeat failed: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # a busy or restarting database must not end the training
+                inner = driver_error(exc)
+                first = (str(inner).strip().splitlines() or [""])[0]
+                log_line(self._log, f"heartbeat failed: {type(inner).__name__}: {first}")
 
 
-def trial_folder(param: str, value: float, run: int, number: int) -> str:
+def trial_folder(
+    param: str | None, value: float | None, run: int, number: int, loss: str = "simloss"
+) -> str:
     """The folder of a trial below ``trials/`` (its point and its trial number).
 
     Example:
         >>> trial_folder("r", 0.1 * 3, 2, 17)
         'r=0.3_run=2_trial=17'
+        >>> trial_folder("alpha", 2, 0, 3, "sord"), trial_folder(None, None, 1, 4, "ce")
+        ('sord_alpha=2.0_run=0_trial=3', 'ce_run=1_trial=4')
     """
-    return f"{param}={format_value(value)}_run={run}_trial={number}"
+    return f"{point_label(loss, param, value).replace(' ', '_')}_run={run}_trial={number}"
 
 
 def _disk_full(exc: BaseException) -> bool:
@@ -273,13 +330,18 @@ def point_job(
     values: Callable[[Mapping[str, Any]], list[float]],
     on_epoch: EpochCallback | None = None,
 ) -> TrialJob:
-    """The job of a trial that carries its point (user attributes ``param``, ``value``, ``run``)."""
-    param = str(trial.user_attrs["param"])
-    value, run = point_key(trial.user_attrs["value"], trial.user_attrs["run"])
+    """The job of a trial that carries its point (user attributes ``loss``, ``param``,
+    ``value``, ``run``)."""
+    raw_param = trial.user_attrs.get("param")
+    param = None if raw_param is None else str(raw_param)
+    point = trial_point(trial)
+    if point is None:
+        raise ValueError(f"Expected trial {trial.number} to carry its point, but it has none")
+    loss, value, run = point
     return TrialJob(
-        config=point_config(base, param, value, run),
-        folder=trial_folder(param, value, run, trial.number),
-        label=f"{param}={format_value(value)} run {run}",
+        config=point_config(base, param, value, run, loss=loss),
+        folder=trial_folder(param, value, run, trial.number, trial_loss(trial)),
+        label=f"{point_label(loss, param, value)} run {run}",
         values=values,
         on_epoch=on_epoch,
     )
@@ -312,24 +374,22 @@ def run_trial(
     """
     trial_dir = Path(args.out_dir) / "trials" / job.folder
     log_line(log, f"trial {trial.number}: {job.label} starts")
+    worker = f"{host()}:{os.getpid()}"
     try:
-        storage.set_trial_user_attr(trial_id, "worker", f"{host()}:{os.getpid()}")
+        retrying(args, log, lambda: storage.set_trial_user_attr(trial_id, "worker", worker))
         with _Heartbeat(storage, trial_id, args.heartbeat_interval, log):
             record = run_training(job.config, trial_dir, on_epoch=job.on_epoch)
-            pruned = record.get("stop_reason") == PRUNED
-            values = None if pruned else job.values(record)
-            attach_record(storage, trial_id, record, f"trials/{job.folder}/record.json")
-            storage.set_trial_user_attr(trial_id, "epochs", int(record.get("epochs_run") or 0))
-            storage.set_trial_user_attr(trial_id, "stop_reason", str(record.get("stop_reason")))
-            if values is None:
-                storage.set_trial_state_values(trial_id, TrialState.PRUNED)
-            else:
-                storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values=values)
+            values = None if record.get("stop_reason") == PRUNED else job.values(record)
+            path = f"trials/{job.folder}/record.json"
+            retrying(args, log, lambda: _complete(storage, trial_id, record, path, values))
         outcome = "pruned" if values is None else ", ".join(f"{v:.6g}" for v in values)
         log_line(log, f"trial {trial.number} finished: {outcome}")
     except optuna.exceptions.UpdateFinishedTrialError:
         log_line(log, f"trial {trial.number} was declared dead meanwhile; its result is discarded")
     except Exception as exc:
+        if is_connection_error(exc):  # the server stayed away: stop; the trial is found dead
+            log_line(log, f"trial {trial.number}: the storage stayed unreachable; stopping")
+            raise
         log_line(log, f"trial {trial.number} failed:\n{traceback.format_exc()}")
         message = f"{type(exc).__name__}: {exc}"
         if _disk_full(exc):
@@ -337,6 +397,27 @@ def run_trial(
             fail_trial(storage, trial_id, message)
             raise DiskFullError(f"trial {trial.number} ({job.label}) stopped: {message}") from exc
         fail_trial(storage, trial_id, message)
+
+
+def _complete(
+    storage: optuna.storages.RDBStorage,
+    trial_id: int,
+    record: Mapping[str, Any],
+    record_path: str,
+    values: list[float] | None,
+) -> None:
+    """Store a trial's record and finish it (``PRUNED`` without values); safe to repeat
+    after a lost connection."""
+    attach_record(storage, trial_id, record, record_path)
+    storage.set_trial_user_attr(trial_id, "epochs", int(record.get("epochs_run") or 0))
+    storage.set_trial_user_attr(trial_id, "stop_reason", str(record.get("stop_reason")))
+    state = TrialState.PRUNED if values is None else TrialState.COMPLETE
+    try:
+        storage.set_trial_state_values(trial_id, state, values=values)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # A first try may have committed before its connection broke.
+        if storage.get_trial(trial_id).state != state:
+            raise
 
 
 def fail_trial(storage: optuna.storages.RDBStorage, trial_id: int, error: str) -> None:

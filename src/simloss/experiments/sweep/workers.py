@@ -27,7 +27,7 @@ import optuna
 from simloss.experiments.config import TrainConfig
 from simloss.experiments.specs import DATASETS
 from simloss.experiments.sweep.queue import Point, census
-from simloss.experiments.sweep.storage import dispose, open_storage
+from simloss.experiments.sweep.storage import dispose, is_storage_error, open_storage
 from simloss.experiments.sweep.trials import DiskFullError, WorkerArgs, host, log_line, work
 
 __all__ = [
@@ -126,7 +126,13 @@ class SweepProgress:
         )
 
     def poll(self) -> None:
-        counts = census(self._study.get_trials(deepcopy=False), self._points)
+        try:
+            trials = self._study.get_trials(deepcopy=False)
+        except Exception as exc:  # a database server restarting: the next poll shows it
+            if is_storage_error(exc):
+                return
+            raise
+        counts = census(trials, self._points)
         if len(counts.finished) > self._bar.n:
             self._bar.update(len(counts.finished) - self._bar.n)
         self._bar.set_postfix(

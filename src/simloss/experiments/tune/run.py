@@ -47,7 +47,7 @@ from simloss.experiments.sweep.trials import (
 from simloss.experiments.sweep.workers import quiet_optuna, run_workers, worker_threads
 from simloss.experiments.tune.plan import CANDIDATES_ATTR, SETTINGS_ATTR, Ledger
 from simloss.experiments.tune.result import TUNE_FILE, TuneResult, load_tune, read_tune_file
-from simloss.experiments.tune.settings import DEFAULT_RUNS, TuneSettings
+from simloss.experiments.tune.settings import DEFAULT_RUNS, TUNED_LOSS, TuneSettings
 from simloss.experiments.tune.worker import work
 
 __all__ = ["SCHEMA_VERSION", "run_tune"]
@@ -126,6 +126,11 @@ def run_tune(
     started = time.monotonic()
     if not isinstance(base, TrainConfig):
         raise TypeError(f"Expected `base` to be a TrainConfig, found {type(base).__name__}")
+    if base.loss not in (None, TUNED_LOSS):
+        raise ValueError(
+            f"Expected `loss` {TUNED_LOSS!r} (or none) for a tune of r or l, but found "
+            f"{base.loss!r}; the peer losses' own parameters are swept with simloss sweep"
+        )
     settings = TuneSettings.create(
         base.dataset,
         objectives=objectives,
@@ -150,7 +155,7 @@ def run_tune(
     if not poll_interval > 0:
         raise ValueError(f"Expected `poll_interval` > 0, found {poll_interval!r}")
     for value in (settings.low, settings.high, settings.cce_value):
-        point_config(base, settings.param, value, 0).resolve()  # each must make a valid run
+        point_config(base, settings.param, value, 0, loss=TUNED_LOSS).resolve()  # a valid run
     resolve_device(base.device)
     if storage is not None:
         check_storage_arg(storage)
@@ -184,7 +189,8 @@ def run_tune(
         poll_interval=poll_interval,
         parent_pid=os.getpid(),
     )
-    epoch_cap = int(point_config(base, settings.param, settings.low, 0).resolve().epochs or 1)
+    low = point_config(base, settings.param, settings.low, 0, loss=TUNED_LOSS).resolve()
+    epoch_cap = int(low.epochs or 1)
     try:
         monitor = _BudgetProgress(args, settings, epoch_cap, progress)
         worker_errors = run_workers(args, workers, monitor, loop=work)
@@ -297,7 +303,7 @@ def _prepare(
             optuna.storages.fail_stale_trials(study)
         trials = study.get_trials(deepcopy=False)
         # CCE's run 0 first, so the search compares with it from the start.
-        cce = [(settings.cce_value, 0)]
+        cce = [(TUNED_LOSS, settings.cce_value, 0)]
         enqueue_missing(
             study,
             settings.param,

@@ -35,6 +35,7 @@ __all__ = [
     "OBJECTIVE_PREFIX",
     "PRUNERS",
     "SAMPLERS",
+    "TUNED_LOSS",
     "TuneSettings",
     "objective_metric",
     "parse_range",
@@ -44,6 +45,9 @@ __all__ = [
 SAMPLERS: tuple[str, ...] = ("tpe", "gp")
 #: Pruners: Optuna's median rule, successive halving, or none.
 PRUNERS: tuple[str, ...] = ("median", "halving", "none")
+#: The loss whose similarity parameter a tune varies (its trials carry no ``loss``
+#: attribute, as SimLoss's sweep trials); a peer loss's own parameter is a later step.
+TUNED_LOSS = "simloss"
 #: Objectives name a validation metric of the run records.
 OBJECTIVE_PREFIX = "val_"
 #: Runs (seeds) per confirmed value: the fewest with which the report's two-sided

@@ -28,8 +28,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from simloss.experiments.config import TrainConfig
-from simloss.experiments.points import format_value, value_key
-from simloss.experiments.sweep.queue import census, claim_next, enqueue_missing, trial_point
+from simloss.experiments.points import LossPoint, format_value, value_key
+from simloss.experiments.sweep.queue import census, enqueue_missing, trial_point
 from simloss.experiments.sweep.settings import sweep_base
 from simloss.experiments.sweep.storage import dispose, open_storage
 from simloss.experiments.sweep.trials import (
@@ -37,10 +37,12 @@ from simloss.experiments.sweep.trials import (
     PRUNED,
     StepOutcome,
     WorkerArgs,
+    claim,
     fail_trial,
     log_line,
     objective_value,
     point_job,
+    retrying,
     run_trial,
     serve,
     settle_claimed,
@@ -54,7 +56,7 @@ from simloss.experiments.tune.plan import (
     select_candidates,
     trial_phase,
 )
-from simloss.experiments.tune.settings import TuneSettings
+from simloss.experiments.tune.settings import TUNED_LOSS, TuneSettings
 
 __all__ = [
     "EpochReporter",
@@ -103,13 +105,13 @@ class EpochReporter:
 
 def confirmation_points(
     settings: TuneSettings, candidates: Sequence[float]
-) -> dict[str, list[tuple[float, int]]]:
-    """The (value, run) points of the confirmation, by phase (``cce`` and ``confirm``)."""
+) -> dict[str, list[LossPoint]]:
+    """The (loss, value, run) points of the confirmation, by phase (``cce`` and ``confirm``)."""
     runs = range(settings.runs)
     cce = value_key(settings.cce_value)
     return {
-        "cce": [(cce, run) for run in runs],
-        "confirm": [(value_key(v), run) for v in candidates for run in runs],
+        "cce": [(TUNED_LOSS, cce, run) for run in runs],
+        "confirm": [(TUNED_LOSS, value_key(v), run) for v in candidates for run in runs],
     }
 
 
@@ -253,28 +255,30 @@ def work(args: WorkerArgs, log: TextIO) -> None:
         study_id = storage.get_study_id_from_name(args.study_name)
         log_line(log, f"tune worker started on {args.study_name} ({args.threads} threads)")
         tuner = _Tuner(args, log, study, storage, study_id, settings, base)
+        grace = 3 * interval
         epoch_cap = int(resolved.epochs or 1)
 
         def step() -> StepOutcome:
-            for number in fail_orphans(study, storage, study_id, 3 * interval):
+            orphans = retrying(args, log, lambda: fail_orphans(study, storage, study_id, grace))
+            for number in orphans:
                 log_line(log, f"trial {number} was left without a heartbeat; failed")
-            claimed = claim_next(study, storage, study_id)
+            claimed = retrying(args, log, lambda: claim(study, storage, study_id))
             if claimed is not None:
                 tuner.run_queued(*claimed, run_training)
                 return "ran"
-            trials = study.get_trials(deepcopy=False)
-            planned = CANDIDATES_ATTR in study.user_attrs
+            trials = retrying(args, log, lambda: study.get_trials(deepcopy=False))
+            planned = CANDIDATES_ATTR in retrying(args, log, lambda: study.user_attrs)
             ledger = Ledger.count(trials, settings, epoch_cap, planned)
             if ledger.can_search(settings):
                 tuner.run_search(run_training)
                 return "ran"
             if ledger.live:
                 return "wait"
-            if not planned and plan_confirmation(study, settings, log):
+            if not planned and retrying(args, log, lambda: plan_confirmation(study, settings, log)):
                 return "ran"
             return "idle"
 
-        serve(args, log, study, step)
+        serve(args, log, step, what="tune")
     finally:
         dispose(storage)
 
@@ -318,7 +322,7 @@ class _Tuner:
             return
         job = point_job(self.base, trial, _values(self.settings), self._reporter(trial_id, prune))
         settle_claimed(
-            self.study, self.storage, trial, trial_id, self.log,
+            self.args, self.study, self.storage, trial, trial_id, self.log,
             lambda: run_trial(self.args, self.storage, trial, trial_id, job, self.log, run_training),
         )  # fmt: skip
 
@@ -343,6 +347,7 @@ class _Tuner:
             return trial
         value = value_key(trial.params[self.settings.param])
         point = {"phase": "search", "param": self.settings.param, "value": value, "run": SEARCH_RUN}
+        # (no "loss" attribute: a trial without one is SimLoss's, as in a sweep)
         for key, item in point.items():
             if key not in attrs:
                 self.storage.set_trial_user_attr(trial_id, key, item)

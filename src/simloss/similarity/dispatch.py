@@ -1,0 +1,115 @@
+"""Any supported similarity as the loss's operator, with validation proportional to the work."""
+
+from __future__ import annotations
+
+import weakref
+from functools import partial
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from simloss.similarity.operator import (
+    SimilarityOperator,
+    _check_shape,
+    _DenseOperator,
+    _Operator,
+    concrete,
+)
+from simloss.similarity.structured import SparseSimilarity
+from simloss.similarity.validation import as_similarity_tensor, validate_similarity
+
+__all__ = ["as_similarity_operator"]
+
+
+# Dense tensors validated before, by identity: (weak reference, version counter, whether the
+# unit diagonal was checked). A tensor changed in place gets a new version and is checked again.
+_VALIDATED: dict[int, tuple[weakref.ref[Tensor], int, bool]] = {}
+
+
+def _validate_dense(matrix: Tensor, num_classes: int, require_unit_diagonal: bool) -> Tensor:
+    """Validate a dense tensor once per version: O(C^2) the first time, O(1) after."""
+    try:
+        version = matrix._version
+    except RuntimeError:  # inference tensors have no version counter: check every time
+        return validate_similarity(matrix, num_classes, require_unit_diagonal=require_unit_diagonal)
+    key = id(matrix)
+    seen = _VALIDATED.get(key)
+    if (
+        seen is not None
+        and seen[0]() is matrix
+        and seen[1] == version
+        and (seen[2] or not require_unit_diagonal)
+    ):
+        _check_shape(matrix, num_classes)
+        return matrix
+    validate_similarity(matrix, num_classes, require_unit_diagonal=require_unit_diagonal)
+    _VALIDATED[key] = (weakref.ref(matrix, partial(_forget, key)), version, require_unit_diagonal)
+    return matrix
+
+
+def _forget(key: int, ref: weakref.ref[Tensor]) -> None:
+    """Drop the entry of a tensor that no longer exists (its weak reference's callback)."""
+    seen = _VALIDATED.get(key)
+    if seen is not None and seen[0] is ref:
+        del _VALIDATED[key]
+
+
+def as_similarity_operator(
+    similarity: Any,
+    num_classes: int,
+    *,
+    validate: bool = True,
+    require_unit_diagonal: bool = True,
+) -> _Operator:
+    """Wrap any supported similarity as the loss's operator.
+
+    * a :class:`SimilarityOperator` (e.g. :class:`simloss.ClassOrder`) is
+      checked for its number of classes and used as it is;
+    * a torch sparse (C, C) tensor becomes a :class:`simloss.SparseSimilarity`;
+    * a dense tensor is validated (when ``validate``) once per version of the
+      tensor: a matrix reused across calls costs O(C^2) on its first call and
+      O(1) after, and is checked again after any in-place change. Under
+      ``torch.compile`` and ``torch.func`` transforms only its shape is
+      checked (value checks need the host); validate it once beforehand or
+      use :class:`simloss.SimLoss`, which validates at construction;
+    * a numpy array is validated on every call (it has no version counter).
+
+    Raises:
+        TypeError: an unsupported kind of similarity.
+        ValueError: a wrong number of classes, or invalid values (see
+            :func:`simloss.similarity.validate_similarity`).
+    """
+    if isinstance(similarity, SimilarityOperator):
+        if similarity.num_classes != num_classes:
+            raise ValueError(
+                f"Expected `similarity` for {num_classes} classes (the input's size along the "
+                f"class dimension), but found one for {similarity.num_classes} classes"
+            )
+        return similarity
+    if isinstance(similarity, Tensor) and similarity.layout != torch.strided:
+        sparse = SparseSimilarity.from_sparse(
+            similarity, require_unit_diagonal=require_unit_diagonal
+        )
+        return as_similarity_operator(sparse, num_classes)
+    if isinstance(similarity, Tensor) and not validate:
+        if not similarity.is_floating_point():
+            raise TypeError(
+                f"Expected `similarity` to have a floating dtype, but found {similarity.dtype}"
+            )
+        _check_shape(similarity, num_classes)
+        return _DenseOperator(similarity)
+    if isinstance(similarity, Tensor):
+        if not concrete(similarity):
+            as_similarity_tensor(similarity)
+            _check_shape(similarity, num_classes)
+            return _DenseOperator(similarity)
+        return _DenseOperator(_validate_dense(similarity, num_classes, require_unit_diagonal))
+    if validate:
+        matrix = validate_similarity(
+            similarity, num_classes, require_unit_diagonal=require_unit_diagonal
+        )
+    else:
+        matrix = as_similarity_tensor(similarity)
+        _check_shape(matrix, num_classes)
+    return _DenseOperator(matrix)
