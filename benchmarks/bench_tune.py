@@ -1,7 +1,9 @@
 """``simloss tune`` against the grid it replaces: epochs, wall time and the value found.
 
 Baseline: the grid of the paper, r in {0.0, 0.1, ..., 0.9} x ``--runs`` seeds
-(runs 0 .. runs - 1), run by ``run_sweep`` with one worker in a fresh folder.
+(runs 0 .. runs - 1), run by ``run_sweep`` with one worker (a grid already in
+``--out`` is reused; its wall time is always read from its storage: the first
+trial's start to the last trial's end).
 Its best value is the one with the best mean validation objective over its
 runs; its standard error is that value's sample standard deviation over
 the runs divided by sqrt(runs).
@@ -77,6 +79,20 @@ def _mean_se_sd(values: list[float]) -> tuple[float, float, float]:
     return mean, sd / math.sqrt(len(values)), sd
 
 
+def _elapsed(folder: Path) -> float:
+    """Seconds from the first trial's start to the last trial's end of a sweep (its wall
+    time with one worker, also when an earlier command of this script ran it)."""
+    import optuna
+
+    from simloss.experiments.sweep import read_sweep_file, sqlite_url
+
+    name = read_sweep_file(folder)["study_name"]
+    trials = optuna.load_study(study_name=name, storage=sqlite_url(folder / "study.db")).trials
+    start = min(t.datetime_start for t in trials if t.datetime_start is not None)
+    end = max(t.datetime_complete for t in trials if t.datetime_complete is not None)
+    return (end - start).total_seconds()
+
+
 def grid_rows(
     records: list[dict[str, Any]], metric: str
 ) -> dict[float, dict[str, tuple[float, float, float]]]:
@@ -109,11 +125,10 @@ def bench(
 ) -> None:
     """Grid, then the tunes of each objective; print a table per objective."""
     grid = Grid.parse("r=0:0.9:0.1", runs=runs)
-    started = time.perf_counter()
     result = run_sweep(base, grid, out / "grid", workers=1, progress=False)
-    grid_wall = time.perf_counter() - started
     if not result.ok:
         raise RuntimeError(result.summary())
+    grid_wall = _elapsed(out / "grid")
     records = [dict(r) for r in load_records(out / "grid")]
     grid_epochs = sum(int(r["epochs_run"]) for r in records)
     budget = int(fraction * grid_epochs)

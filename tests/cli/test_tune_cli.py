@@ -51,6 +51,7 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
         ),
         (["--objective=val_mae", "--budget=9", "--workers=0"], "`workers` to be an int >= 1"),
         (["--objective=val_mae", "--budget=9", "--storage=nowhere"], "a storage URL"),
+        (["--objective=val_mae", "--budget=9", "--loss=sord"], "Expected `loss` 'simloss'"),
     ],
     ids=[
         "test-objective",
@@ -65,6 +66,7 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
         "l-without-vectors",
         "workers",
         "storage",
+        "peer-loss",
     ],
 )
 def test_bad_arguments_exit_1_with_one_line(
