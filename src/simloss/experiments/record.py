@@ -65,6 +65,7 @@ class RunRecord(TypedDict, total=False):
     num_examples: dict[str, int]
     monitor: str
     epochs_run: int
+    stop_reason: str
     fine_to_coarse: list[int] | None
     data_info: dict[str, Any]
     device: str

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,12 +41,28 @@ from simloss.experiments.models import build_model
 from simloss.experiments.specs import DATASETS
 from simloss.metrics import compute_metrics, mean_predicted_distribution
 
-__all__ = ["SCHEMA_VERSION", "Evaluation", "build_similarity", "evaluate", "run_training"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "STOP_REASONS",
+    "EpochCallback",
+    "Evaluation",
+    "build_similarity",
+    "evaluate",
+    "run_training",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Version of the record layout (``docs/architecture.md``).
 SCHEMA_VERSION = 1
+#: Why a run's training loop ended (the record's ``stop_reason``): the epoch cap, early
+#: stopping, or a reason returned by an ``on_epoch`` callback (e.g. ``"pruned"``).
+STOP_REASONS = ("epochs", "patience")
+
+#: ``on_epoch(history, best_epoch)``: called after every epoch with the history so far
+#: (the record's entries) and the best epoch so far (0: none yet); a returned string
+#: stops the run and becomes the record's ``stop_reason``, ``None`` lets it go on.
+EpochCallback = Callable[[Sequence[dict[str, Any]], int], str | None]
 
 
 @dataclass
@@ -172,7 +188,11 @@ def _distributions(evaluation: Evaluation) -> dict[str, Any]:
 
 
 def run_training(
-    config: TrainConfig, out_dir: str | Path, *, overwrite: bool = False
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    on_epoch: EpochCallback | None = None,
 ) -> dict[str, Any]:
     """Train one model and write ``config.json``, ``model.pt`` and ``record.json`` into ``out_dir``.
 
@@ -198,10 +218,17 @@ def run_training(
             untouched until the new one has finished (if the new one fails,
             the old one is kept). A folder holding other files than a run's is
             never replaced.
+        on_epoch: called after each epoch (after early stopping's bookkeeping)
+            as ``on_epoch(history, best_epoch)``; a returned non-empty string
+            stops training as early stopping would (best weights restored,
+            validation and test evaluated, record written) and is recorded as
+            ``stop_reason``. :mod:`simloss.experiments.tune` uses it to report
+            each epoch to Optuna and to prune.
 
     Returns:
         The record (the content of ``record.json``, see ``docs/architecture.md``),
-        with the added key ``preprocessing`` (how a raw input becomes a model
+        with ``stop_reason`` (``"epochs"``: the cap, ``"patience"``: early
+        stopping, or the string ``on_epoch`` returned) and the added key ``preprocessing`` (how a raw input becomes a model
         input, :meth:`simloss.experiments.data.Preprocessing.to_dict`).
         Metric values that are undefined (e.g. ``fsa`` without a mistake) are
         ``None`` (JSON ``null``).
@@ -230,7 +257,7 @@ def run_training(
         if cfg.num_threads is not None:
             torch.set_num_threads(cfg.num_threads)
         try:
-            record = _train(cfg, out, started)
+            record = _train(cfg, out, started, on_epoch)
         finally:
             torch.set_num_threads(previous_threads)
     return record
@@ -242,7 +269,9 @@ def _resolved_int(value: int | None, name: str) -> int:
     return value
 
 
-def _train(cfg: TrainConfig, out: Path, started: float) -> dict[str, Any]:
+def _train(
+    cfg: TrainConfig, out: Path, started: float, on_epoch: EpochCallback | None
+) -> dict[str, Any]:
     device = resolve_device(cfg.device)
     epochs = _resolved_int(cfg.epochs, "epochs")
     patience = _resolved_int(cfg.patience, "patience")
@@ -267,6 +296,7 @@ def _train(cfg: TrainConfig, out: Path, started: float) -> dict[str, Any]:
     best_value: float | None = None
     best_epoch = 0
     best_state: dict[str, torch.Tensor] | None = None
+    stop_reason = STOP_REASONS[0]
     bar = tqdm(range(1, epochs + 1), desc=f"{cfg.dataset}", unit="epoch", disable=not cfg.progress)
     for epoch in bar:
         epoch_start = time.perf_counter()
@@ -311,7 +341,12 @@ def _train(cfg: TrainConfig, out: Path, started: float) -> dict[str, Any]:
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         bar.set_postfix(train_loss=f"{history[-1]['train_loss']:.4f}", **{monitor: f"{value:.4f}"})
         logger.debug("epoch %d: %s", epoch, history[-1])
+        reason = on_epoch(history, best_epoch) if on_epoch is not None else None
+        if reason:
+            stop_reason = str(reason)
+            break
         if epoch - best_epoch >= patience:
+            stop_reason = STOP_REASONS[1]
             break
     bar.close()
     if best_state is None:
@@ -349,6 +384,7 @@ def _train(cfg: TrainConfig, out: Path, started: float) -> dict[str, Any]:
         # Keys beyond the contract (additions only).
         "monitor": monitor,
         "epochs_run": len(history),
+        "stop_reason": stop_reason,
         "fine_to_coarse": data.fine_to_coarse,
         "data_info": data.info,
         "device": str(device),

@@ -29,7 +29,15 @@ from simloss.experiments.report.tables import (
 )
 from simloss.experiments.specs import metric_spec
 
-__all__ = ["CSV_COLUMNS", "to_csv", "to_latex", "to_markdown"]
+__all__ = [
+    "CSV_COLUMNS",
+    "TABLE_CSV_COLUMNS",
+    "markdown_table",
+    "table_csv",
+    "to_csv",
+    "to_latex",
+    "to_markdown",
+]
 
 
 # ----------------------------------------------------------------- Markdown
@@ -305,5 +313,47 @@ def to_csv(summary: SweepSummary) -> str:
                     "" if test is None else _num(test.p_value),
                     _num(paper_mean), "" if pcell is None else pcell.mark,
                     "" if test is None else test.reason,
+                ])  # fmt: skip
+    return out.getvalue()
+
+
+#: The columns of :func:`table_csv`.
+TABLE_CSV_COLUMNS = (
+    "table",
+    "param",
+    "row",
+    "runs",
+    "split",
+    "column",
+    "value",
+    "text",
+    "mark",
+    "bold",
+)
+
+
+def table_csv(tables: Sequence[Table]) -> str:
+    """Tables of the table model in long form: one CSV line per cell.
+
+    ``value`` is the cell's number in the records' units (empty where the cell
+    has none), ``text`` what the Markdown table shows; ``split`` is empty for a
+    column that is no split's metric.
+
+    Example:
+        >>> from simloss.experiments.report.tables import Row
+        >>> cells = (Cell("15.00", "+", True, 0.15),)
+        >>> t = Table("T", "r", (("val", "acc"),), (Row("0.3", "2", cells),))
+        >>> table_csv([t]).splitlines()[1]
+        'T,r,0.3,2,val,acc,0.15,15.00,+,1'
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(TABLE_CSV_COLUMNS)
+    for table in tables:
+        for row in table.rows:
+            for (split, column), cell in zip(table.columns, row.cells, strict=True):
+                writer.writerow([
+                    table.title, table.param, row.label, row.runs or "", split, column,
+                    _num(cell.value), cell.text, cell.mark, int(cell.bold),
                 ])  # fmt: skip
     return out.getvalue()

@@ -35,11 +35,17 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Cell:
-    """One cell: its text, the significance mark (``"+"``, ``"-"``, ``""``) and bold."""
+    """One cell: its text, the significance mark (``"+"``, ``"-"``, ``""``) and bold.
+
+    ``value`` is the number behind the text in the records' units (a fraction
+    where the text shows percent), for CSV (:func:`~.render.table_csv`); ``None``
+    where the text is all there is.
+    """
 
     text: str
     mark: str = ""
     bold: bool = False
+    value: float | None = None
 
 
 @dataclass(frozen=True)

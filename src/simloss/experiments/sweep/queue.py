@@ -12,8 +12,9 @@ pruned without training, so each point finishes exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
@@ -135,6 +136,8 @@ def enqueue_missing(
     points: Sequence[Point],
     runs: int,
     counts: Census,
+    attrs: Mapping[str, Any] | None = None,
+    distribution: FloatDistribution | None = None,
 ) -> None:
     """Add a ``WAITING`` trial for every point that is not finished, running or waiting.
 
@@ -144,6 +147,9 @@ def enqueue_missing(
         points: ``(loss, value, run)`` points of one loss.
         runs: the runs per value of that loss's grid.
         counts: the census of the study.
+        attrs: more user attributes of every trial (e.g. a tune's ``phase``).
+        distribution: the parameter's distribution (default: the loss's own range,
+            ``[0, 1]`` for ``r``/``l``); a tune gives every trial its search's.
     """
     run_dist = IntDistribution(0, runs - 1)
     for key in points:
@@ -154,16 +160,16 @@ def enqueue_missing(
         distributions: dict[str, optuna.distributions.BaseDistribution] = {"run": run_dist}
         if param is not None and value is not None:
             name, dist = _distribution(loss, param)
-            params[name], distributions[name] = value, dist
-        attrs: dict[str, object] = {"param": param, "value": value, "run": run}
+            params[name], distributions[name] = value, distribution or dist
+        user: dict[str, object] = {**(attrs or {}), "param": param, "value": value, "run": run}
         if loss != "simloss":
-            attrs["loss"] = loss
+            user["loss"] = loss
         study.add_trial(
             optuna.trial.create_trial(
                 state=TrialState.WAITING,
                 params=params,
                 distributions=distributions,
-                user_attrs=attrs,
+                user_attrs=user,
             )
         )
 

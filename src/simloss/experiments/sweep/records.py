@@ -90,6 +90,8 @@ def load_records(source: str | Path, study_name: str | None = None) -> list[Swee
         One record per finished trial, sorted by (loss, value, run): the training
         record plus the keys ``loss``, ``param``, ``value`` and ``run``. Raises
         ``ValueError`` if two finished trials hold the same point (loss, value, run).
+        A finished trial with the attribute ``duplicate_of`` (a tune's repeat of a
+        point, which holds no record of its own) is skipped.
 
     Example:
         >>> import tempfile, optuna
@@ -121,6 +123,8 @@ def load_records(source: str | Path, study_name: str | None = None) -> list[Swee
     records: list[SweepRecord] = []
     for trial in complete:
         attrs = trial.user_attrs
+        if "duplicate_of" in attrs:
+            continue  # repeats another trial's point (a tune's sampler proposed it again)
         missing = [k for k in ("param", "value", "run", "record") if k not in attrs]
         if missing:
             raise ValueError(

@@ -58,9 +58,23 @@ from simloss.experiments.sweep.trials import (
     DiskFullError,
     WorkerArgs,
 )
-from simloss.experiments.sweep.workers import quiet_optuna, run_workers, worker_threads
+from simloss.experiments.sweep.workers import (
+    SweepProgress,
+    quiet_optuna,
+    run_workers,
+    worker_threads,
+)
 
-__all__ = ["GRID_ATTR", "SCHEMA_VERSION", "SweepResult", "run_sweep"]
+__all__ = [
+    "GRID_ATTR",
+    "SCHEMA_VERSION",
+    "SweepResult",
+    "check_storage_arg",
+    "folder_lock",
+    "folder_storage",
+    "run_sweep",
+    "stored_url",
+]
 
 #: The study attribute that holds the sweep's whole grid (a list of grids, one per
 #: loss, once a study holds several losses; :func:`~.grid.grids_to_attr`).
@@ -198,7 +212,7 @@ def run_sweep(
         point_config(base, grid.param, value, 0, loss=grid.loss).resolve()
     resolve_device(base.device)
     if storage is not None:
-        _check_storage_arg(storage)
+        check_storage_arg(storage)
     if progress is None:
         progress = bool(base.progress if base.progress is not None else base.resolve().progress)
     if base.download:  # the data must be there to be fingerprinted: fetch it once, here
@@ -211,8 +225,9 @@ def run_sweep(
     local = {k: getattr(base, k) for k in LOCAL_KEYS}
     local.update(progress=False, num_threads=threads)
 
-    with _folder_lock(out):
-        url, name = _resolve_storage(out, base.dataset, storage, study_name)
+    with folder_lock(out):
+        previous = read_sweep_file(out) if (out / SWEEP_FILE).is_file() else None
+        url, name = folder_storage(out, previous, f"simloss-{base.dataset}", storage, study_name)
         merged, interval, finished_before = _prepare(
             out, url, name, storage, base, grid, heartbeat_interval, data
         )
@@ -229,7 +244,8 @@ def run_sweep(
         parent_pid=os.getpid(),
     )
     try:
-        worker_errors = run_workers(args, workers, merged.loss_points(), finished_before, progress)
+        monitor = SweepProgress(args, merged.loss_points(), finished_before, progress)
+        worker_errors = run_workers(args, workers, monitor)
     except DiskFullError as exc:
         raise RuntimeError(f"{exc}. Free disk space and rerun the same command") from exc
     except Exception as exc:
@@ -274,7 +290,9 @@ def _count(url: str, name: str, grid: Grid) -> Census:
         dispose(storage)
 
 
-def _check_storage_arg(url: str) -> None:
+def check_storage_arg(url: str) -> None:
+    """Refuse a ``storage`` argument that is not a URL of a known database, or a SQLite
+    file in a missing folder."""
     if not isinstance(url, str) or "://" not in url:
         raise ValueError(
             f"Expected `storage` to be a storage URL such as sqlite:///x.db or "
@@ -290,8 +308,8 @@ def _check_storage_arg(url: str) -> None:
 
 
 @contextmanager
-def _folder_lock(out: Path) -> Iterator[None]:
-    """Serialise the setup of processes that share one sweep folder."""
+def folder_lock(out: Path) -> Iterator[None]:
+    """Serialise the setup of processes that share one sweep (or tune) folder."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover (Windows): the storage's own locking remains
@@ -305,26 +323,40 @@ def _folder_lock(out: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _resolve_storage(
-    out: Path, dataset: str, storage: str | None, study_name: str | None
+def folder_storage(
+    out: Path,
+    previous: dict[str, Any] | None,
+    default_study: str,
+    storage: str | None,
+    study_name: str | None,
 ) -> tuple[str, str]:
-    previous = read_sweep_file(out) if (out / SWEEP_FILE).is_file() else None
+    """The storage URL and study name of a folder: those it has, else the arguments or defaults.
+
+    Args:
+        out: the folder (``study.db`` there is the default storage).
+        previous: the folder's settings file (``sweep.json``, ``tune.json``), if any.
+        default_study: the study name when neither ``previous`` nor ``study_name`` gives one.
+        storage, study_name: this command's arguments (``None``: not given).
+
+    Raises:
+        ValueError: an argument differs from the folder's.
+    """
     default = sqlite_url(out / DB_FILE)
     if previous is not None:
         before = previous.get("storage") or default
         if storage is not None and storage != before:
             raise ValueError(
-                f"Expected `storage` {hide_password(before)!r} (the one of the sweep in {out}), "
+                f"Expected `storage` {hide_password(before)!r} (the one of the study in {out}), "
                 f"but found {hide_password(storage)!r}; use another --out for another storage"
             )
         if study_name is not None and study_name != previous["study_name"]:
             raise ValueError(
-                f"Expected `study_name` {previous['study_name']!r} (the one of the sweep in "
+                f"Expected `study_name` {previous['study_name']!r} (the one of the study in "
                 f"{out}), but found {study_name!r}; use another --out for another study"
             )
         storage = storage or previous.get("storage")
         study_name = previous["study_name"]
-    return storage or default, study_name or f"simloss-{dataset}"
+    return storage or default, study_name or default_study
 
 
 def _prepare(
@@ -413,7 +445,7 @@ def _prepare(
         {
             "schema_version": SCHEMA_VERSION,
             "study_name": name,
-            "storage": storage_arg if storage_arg is not None else _stored_url(out, url),
+            "storage": storage_arg if storage_arg is not None else stored_url(out, url),
             "dataset": base.dataset,
             "grid": grids_to_attr(grids),
             "fixed": fixed,
@@ -424,6 +456,9 @@ def _prepare(
     return merged, interval, len(counts.finished)
 
 
-def _stored_url(out: Path, url: str) -> str | None:
-    # The default storage is written as null, so the folder can move.
+def stored_url(out: Path, url: str) -> str | None:
+    """The URL as a settings file keeps it: ``None`` for the folder's own ``study.db``.
+
+    The default storage is written as null, so the folder can move.
+    """
     return None if url == sqlite_url(out / DB_FILE) else url

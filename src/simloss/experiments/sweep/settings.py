@@ -24,6 +24,7 @@ __all__ = [
     "check_settings",
     "comparable",
     "data_fingerprint",
+    "differences",
     "fixed_settings",
     "sweep_base",
 ]
@@ -176,7 +177,8 @@ def _fingerprint(path: Path) -> dict[str, Any]:
     return {"files": len(files), "bytes": total, "sha256": digest.hexdigest()}
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """``key=old (now new)`` for every key whose value differs, sorted by key."""
     keys = sorted(set(old) | set(new))
     return [f"{k}={old.get(k)!r} (now {new.get(k)!r})" for k in keys if old.get(k) != new.get(k)]
 
@@ -192,6 +194,7 @@ def check_settings(
     heartbeat_given: bool,
     *,
     data_dir: str | None = None,
+    kind: str = "Sweep",
 ) -> None:
     """Refuse a command whose sweep settings differ from the stored ones, naming them.
 
@@ -204,30 +207,31 @@ def check_settings(
         name: the study name (for the message).
         heartbeat_given: whether this command set the heartbeat interval.
         data_dir: this command's data folder (for the message).
+        kind: what the study is, for the messages (``"Sweep"``, ``"Tune"``).
 
     Raises:
         ValueError: a fixed setting, the data or the heartbeat differ.
     """
-    advice = "Fixed settings of a sweep cannot change: use another --out or --study-name"
+    advice = f"Fixed settings of a {kind.lower()} cannot change: use another --out or --study-name"
     if stored.get("dataset") != wanted["dataset"]:
         raise ValueError(
-            f"Sweep {name!r} is over dataset {stored.get('dataset')!r}; this command asks for "
+            f"{kind} {name!r} is over dataset {stored.get('dataset')!r}; this command asks for "
             f"{wanted['dataset']!r}. {advice}"
         )
-    diffs = _differences(comparable(stored.get("fixed", {})), comparable(wanted["fixed"]))
+    diffs = differences(comparable(stored.get("fixed", {})), comparable(wanted["fixed"]))
     if diffs:
         raise ValueError(
-            f"Sweep {name!r} was made with other fixed settings: {'; '.join(diffs)}. {advice}"
+            f"{kind} {name!r} was made with other fixed settings: {'; '.join(diffs)}. {advice}"
         )
     old_data = stored.get("data")
     if old_data is not None and old_data != wanted["data"]:
         raise ValueError(
-            f"Sweep {name!r} was made on other data: {_describe(old_data)} (now "
+            f"{kind} {name!r} was made on other data: {_describe(old_data)} (now "
             f"{_describe(wanted['data'])} in {data_dir or 'the embedded data'}). "
-            "A sweep's runs must share their data: use another --out or --study-name"
+            f"A {kind.lower()}'s runs must share their data: use another --out or --study-name"
         )
     if heartbeat_given and stored.get("heartbeat_interval") != wanted["heartbeat_interval"]:
         raise ValueError(
-            f"Sweep {name!r} uses heartbeat_interval={stored.get('heartbeat_interval')} s "
-            f"(now {wanted['heartbeat_interval']}); every worker of a sweep must use the same"
+            f"{kind} {name!r} uses heartbeat_interval={stored.get('heartbeat_interval')} s "
+            f"(now {wanted['heartbeat_interval']}); every worker of a {kind.lower()} must use the same"
         )

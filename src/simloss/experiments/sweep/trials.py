@@ -1,7 +1,9 @@
 """Working through a sweep's trials: claim one, train it, store its outcome, repeat.
 
-:func:`work` is the loop every worker process runs. A running trial sends a
-heartbeat, so a worker that dies is found out and its trial rerun elsewhere. A
+:func:`work` is the loop every sweep worker runs; :func:`serve` (the loop),
+:func:`claim`, :func:`settle_claimed` and :func:`run_trial` (one trial under a
+heartbeat) are the pieces it shares with ``simloss tune``'s workers. A running
+trial sends a heartbeat, so a worker that dies is found out and its trial rerun elsewhere. A
 trial that fails is recorded with its error and the loop goes on, except on a
 full disk, which stops the worker at once (every further trial would fail the
 same way) with an error that names the file. While a database server cannot be
@@ -23,10 +25,10 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TextIO, TypeVar
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -45,15 +47,29 @@ from simloss.experiments.sweep.storage import (
     storage_error,
 )
 
+if TYPE_CHECKING:  # the trainer (torch) is imported inside the workers only
+    from simloss.experiments.train import EpochCallback
+
 __all__ = [
     "DEFAULT_HEARTBEAT_S",
     "DISK_FULL",
     "MAX_RETRY",
+    "PRUNED",
     "SETTINGS_ATTR",
     "DiskFullError",
+    "StepOutcome",
+    "TrialJob",
     "WorkerArgs",
+    "claim",
+    "fail_trial",
     "host",
     "log_line",
+    "objective_value",
+    "point_job",
+    "retrying",
+    "run_trial",
+    "serve",
+    "settle_claimed",
     "trial_folder",
     "work",
 ]
@@ -66,6 +82,11 @@ MAX_RETRY = 3
 SETTINGS_ATTR = "simloss_sweep"
 #: The start of a trial's error when the disk (or the database) was full.
 DISK_FULL = "disk full"
+#: The ``stop_reason`` of a run stopped by a pruner: its trial ends ``PRUNED``.
+PRUNED = "pruned"
+#: What one step of a worker's loop did: trained (or settled) a trial, found nothing
+#: to do while trials run elsewhere, or found nothing at all.
+StepOutcome = Literal["ran", "wait", "idle"]
 _T = TypeVar("_T")
 
 
@@ -85,6 +106,7 @@ class WorkerArgs:
     heartbeat_interval: int
     poll_interval: float
     parent_pid: int | None  # a worker process stops when this process is gone
+    index: int = 0  # the worker's number in its command (0: the command's own process)
 
 
 def host() -> str:
@@ -97,7 +119,7 @@ def log_line(stream: TextIO, message: str) -> None:
     stream.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} [{os.getpid()}] {message}\n")
 
 
-def _retrying(args: WorkerArgs, log: TextIO, call: Callable[[], _T]) -> _T:
+def retrying(args: WorkerArgs, log: TextIO, call: Callable[[], _T]) -> _T:
     """``call()``, repeated with backoff while the database server cannot be reached."""
 
     def note(exc: BaseException, wait: float) -> None:
@@ -106,12 +128,72 @@ def _retrying(args: WorkerArgs, log: TextIO, call: Callable[[], _T]) -> _T:
     return reconnecting(call, on_retry=note)
 
 
+def serve(
+    args: WorkerArgs, log: TextIO, step: Callable[[], StepOutcome], what: str = "sweep"
+) -> None:
+    """The loop of every worker: call ``step`` until there is nothing left to do.
+
+    ``"wait"`` (trials run elsewhere and may die and come back) sleeps
+    ``poll_interval``; ``"idle"`` twice in a row ends the loop (a short pause
+    between: another process may be between failing a dead worker's trial and
+    enqueueing its copy). A worker process also stops when its parent is gone.
+    """
+    idle_before = False
+    while True:
+        if args.parent_pid is not None and os.getppid() != args.parent_pid:
+            log_line(log, f"the {what} process has gone; stopping")
+            return
+        outcome = step()
+        if outcome == "ran":
+            idle_before = False
+        elif outcome == "wait":
+            idle_before = False
+            time.sleep(args.poll_interval)
+        elif not idle_before:
+            idle_before = True
+            time.sleep(min(args.poll_interval, 0.2))
+        else:
+            log_line(log, "no trial left; stopping")
+            return
+
+
+def settle_claimed(
+    args: WorkerArgs,
+    study: optuna.Study,
+    storage: optuna.storages.RDBStorage,
+    trial: FrozenTrial,
+    trial_id: int,
+    log: TextIO,
+    train: Callable[[], None],
+) -> None:
+    """Run a claimed trial's ``train`` unless it duplicates another trial's point.
+
+    A duplicate (two processes enqueued one point at once) is pruned with the
+    user attribute ``duplicate_of``. A trial finished elsewhere meanwhile is
+    skipped; Ctrl-C marks it failed (``interrupted``) so the next command reruns
+    it at once.
+    """
+    try:
+        duplicate = retrying(
+            args, log, functools.partial(_prune_duplicate, study, storage, trial, trial_id)
+        )
+        if duplicate is not None:
+            log_line(log, f"trial {trial.number} duplicates trial {duplicate}; skipped")
+            return
+        train()
+    except optuna.exceptions.UpdateFinishedTrialError:
+        log_line(log, f"trial {trial.number} was finished elsewhere meanwhile; skipped")
+    except KeyboardInterrupt:
+        fail_trial(storage, trial_id, "interrupted")  # the next command reruns it at once
+        raise
+
+
 def work(args: WorkerArgs, log: TextIO) -> None:
-    """Claim trials until none is waiting or running, run each, store its outcome."""
+    """A sweep's worker: claim trials until none is waiting or running, run each."""
     from simloss.experiments.train import run_training  # once, before the first trial
 
     interval = args.heartbeat_interval
-    storage = _retrying(
+    storage = retrying(
         args,
         log,
         lambda: open_storage(
@@ -119,58 +201,38 @@ def work(args: WorkerArgs, log: TextIO) -> None:
         ),
     )
     try:
-        study = _retrying(
+        study = retrying(
             args, log, lambda: optuna.load_study(study_name=args.study_name, storage=storage)
         )
-        study_id = _retrying(args, log, lambda: storage.get_study_id_from_name(args.study_name))
+        study_id = retrying(args, log, lambda: storage.get_study_id_from_name(args.study_name))
         settings = study.user_attrs[SETTINGS_ATTR]
         base = sweep_base(settings["fixed"], args.local)
+        monitor = str(settings["fixed"]["monitor"])
         log_line(log, f"worker started on {args.study_name} ({args.threads} threads)")
-        idle_before = False
-        while True:
-            if args.parent_pid is not None and os.getppid() != args.parent_pid:
-                log_line(log, "the sweep process has gone; stopping")
-                return
-            claimed = _retrying(args, log, lambda: _claim(study, storage, study_id))
+
+        def step() -> StepOutcome:
+            claimed = retrying(args, log, lambda: claim(study, storage, study_id))
             if claimed is None:
-                live = _retrying(
+                live = retrying(
                     args,
                     log,
                     lambda: study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)),
                 )
-                if live:  # a trial elsewhere may die and come back
-                    idle_before = False
-                    time.sleep(args.poll_interval)
-                    continue
-                if not idle_before:
-                    # Look once more after a short pause: another process may be
-                    # between failing a dead worker's trial and enqueueing its copy.
-                    idle_before = True
-                    time.sleep(min(args.poll_interval, 0.2))
-                    continue
-                log_line(log, "no trial left; stopping")
-                return
-            idle_before = False
+                return "wait" if live else "idle"  # a trial elsewhere may die and come back
             trial, trial_id = claimed
-            try:
-                duplicate = _retrying(
-                    args, log, functools.partial(_prune_duplicate, study, storage, trial, trial_id)
-                )
-                if duplicate is not None:
-                    log_line(log, f"trial {trial.number} duplicates trial {duplicate}; skipped")
-                    continue
-                monitor = str(settings["fixed"]["monitor"])
-                _run_trial(args, base, monitor, storage, trial, trial_id, log, run_training)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                log_line(log, f"trial {trial.number} was finished elsewhere meanwhile; skipped")
-            except KeyboardInterrupt:
-                _fail(storage, trial_id, "interrupted")  # the next command reruns it at once
-                raise
+            job = point_job(base, trial, lambda record: [objective_value(record, monitor)])
+            settle_claimed(
+                args, study, storage, trial, trial_id, log,
+                lambda: run_trial(args, storage, trial, trial_id, job, log, run_training),
+            )  # fmt: skip
+            return "ran"
+
+        serve(args, log, step)
     finally:
         dispose(storage)
 
 
-def _claim(
+def claim(
     study: optuna.Study, storage: optuna.storages.RDBStorage, study_id: int
 ) -> tuple[FrozenTrial, int] | None:
     """Fail the trials of dead workers (their copies are enqueued), then claim one."""
@@ -243,38 +305,85 @@ def _disk_full(exc: BaseException) -> bool:
     return "database or disk is full" in str(inner)
 
 
-def _run_trial(
-    args: WorkerArgs,
+@dataclass(frozen=True)
+class TrialJob:
+    """One claimed trial: what to train, where, and what it reports back.
+
+    Attributes:
+        config: the run's settings.
+        folder: its folder below ``trials/`` (:func:`trial_folder`).
+        label: the trial's point for logs (``"r=0.3 run 2"``).
+        values: the trial's objective values from the finished record.
+        on_epoch: passed to ``run_training`` (reporting to Optuna, pruning).
+    """
+
+    config: TrainConfig
+    folder: str
+    label: str
+    values: Callable[[Mapping[str, Any]], list[float]]
+    on_epoch: EpochCallback | None = None
+
+
+def point_job(
     base: TrainConfig,
-    monitor: str,
-    storage: optuna.storages.RDBStorage,
     trial: FrozenTrial,
-    trial_id: int,
-    log: TextIO,
-    run_training: Callable[[TrainConfig, Path], Any],
-) -> None:
+    values: Callable[[Mapping[str, Any]], list[float]],
+    on_epoch: EpochCallback | None = None,
+) -> TrialJob:
+    """The job of a trial that carries its point (user attributes ``loss``, ``param``,
+    ``value``, ``run``)."""
     raw_param = trial.user_attrs.get("param")
     param = None if raw_param is None else str(raw_param)
     point = trial_point(trial)
     if point is None:
         raise ValueError(f"Expected trial {trial.number} to carry its point, but it has none")
     loss, value, run = point
-    folder = trial_folder(param, value, run, trial.number, trial_loss(trial))
-    trial_dir = Path(args.out_dir) / "trials" / folder
-    label = point_label(loss, param, value)
-    log_line(log, f"trial {trial.number}: {label} run {run} starts")
+    return TrialJob(
+        config=point_config(base, param, value, run, loss=loss),
+        folder=trial_folder(param, value, run, trial.number, trial_loss(trial)),
+        label=f"{point_label(loss, param, value)} run {run}",
+        values=values,
+        on_epoch=on_epoch,
+    )
+
+
+def objective_value(record: Mapping[str, Any], metric: str) -> float:
+    """A finished run's validation ``metric``, refused unless it is a finite number."""
+    value = (record.get("metrics") or {}).get("val", {}).get(metric)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"the validation {metric} of the run is {value!r}")
+    return float(value)
+
+
+def run_trial(
+    args: WorkerArgs,
+    storage: optuna.storages.RDBStorage,
+    trial: FrozenTrial,
+    trial_id: int,
+    job: TrialJob,
+    log: TextIO,
+    run_training: Callable[..., Mapping[str, Any]],
+) -> None:
+    """Train a running trial under a heartbeat and store its outcome.
+
+    The record is attached (:func:`~simloss.experiments.sweep.records.attach_record`)
+    with the user attributes ``epochs`` (epochs trained) and ``stop_reason``; a
+    record stopped with :data:`PRUNED` ends the trial ``PRUNED``, any other
+    ``COMPLETE`` with ``job.values(record)``. An error fails the trial with its
+    message (a full disk also stops the worker: :class:`DiskFullError`).
+    """
+    trial_dir = Path(args.out_dir) / "trials" / job.folder
+    log_line(log, f"trial {trial.number}: {job.label} starts")
     worker = f"{host()}:{os.getpid()}"
     try:
-        _retrying(args, log, lambda: storage.set_trial_user_attr(trial_id, "worker", worker))
+        retrying(args, log, lambda: storage.set_trial_user_attr(trial_id, "worker", worker))
         with _Heartbeat(storage, trial_id, args.heartbeat_interval, log):
-            config = point_config(base, param, value, run, loss=loss)
-            record = run_training(config, trial_dir)
-            objective = record["metrics"]["val"].get(monitor)
-            if not isinstance(objective, (int, float)) or not math.isfinite(objective):
-                raise ValueError(f"the validation {monitor} of the run is {objective!r}")
-            path = f"trials/{folder}/record.json"
-            _retrying(args, log, lambda: _complete(storage, trial_id, record, path, objective))
-        log_line(log, f"trial {trial.number} finished: {objective:.6g}")
+            record = run_training(job.config, trial_dir, on_epoch=job.on_epoch)
+            values = None if record.get("stop_reason") == PRUNED else job.values(record)
+            path = f"trials/{job.folder}/record.json"
+            retrying(args, log, lambda: _complete(storage, trial_id, record, path, values))
+        outcome = "pruned" if values is None else ", ".join(f"{v:.6g}" for v in values)
+        log_line(log, f"trial {trial.number} finished: {outcome}")
     except optuna.exceptions.UpdateFinishedTrialError:
         log_line(log, f"trial {trial.number} was declared dead meanwhile; its result is discarded")
     except Exception as exc:
@@ -285,31 +394,34 @@ def _run_trial(
         message = f"{type(exc).__name__}: {exc}"
         if _disk_full(exc):
             message = f"{DISK_FULL}: {message}"
-            _fail(storage, trial_id, message)
-            raise DiskFullError(
-                f"trial {trial.number} ({label} run {run}) stopped: {message}"
-            ) from exc
-        _fail(storage, trial_id, message)
+            fail_trial(storage, trial_id, message)
+            raise DiskFullError(f"trial {trial.number} ({job.label}) stopped: {message}") from exc
+        fail_trial(storage, trial_id, message)
 
 
 def _complete(
     storage: optuna.storages.RDBStorage,
     trial_id: int,
-    record: Any,
+    record: Mapping[str, Any],
     record_path: str,
-    objective: float,
+    values: list[float] | None,
 ) -> None:
-    """Store a trial's record and finish it; safe to repeat after a lost connection."""
+    """Store a trial's record and finish it (``PRUNED`` without values); safe to repeat
+    after a lost connection."""
     attach_record(storage, trial_id, record, record_path)
+    storage.set_trial_user_attr(trial_id, "epochs", int(record.get("epochs_run") or 0))
+    storage.set_trial_user_attr(trial_id, "stop_reason", str(record.get("stop_reason")))
+    state = TrialState.PRUNED if values is None else TrialState.COMPLETE
     try:
-        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values=[objective])
+        storage.set_trial_state_values(trial_id, state, values=values)
     except optuna.exceptions.UpdateFinishedTrialError:
         # A first try may have committed before its connection broke.
-        if storage.get_trial(trial_id).state != TrialState.COMPLETE:
+        if storage.get_trial(trial_id).state != state:
             raise
 
 
-def _fail(storage: optuna.storages.RDBStorage, trial_id: int, error: str) -> None:
+def fail_trial(storage: optuna.storages.RDBStorage, trial_id: int, error: str) -> None:
+    """Mark a running trial failed with its error (one line); quiet if it cannot be."""
     try:
         storage.set_trial_user_attr(trial_id, "error", " ".join(error.split()))
         storage.set_trial_state_values(trial_id, TrialState.FAIL)

@@ -1,7 +1,8 @@
-"""The worker processes of a sweep: how many, how many threads, their logs and progress.
+"""The worker processes of a sweep (or a tune): how many, how many threads, their logs and progress.
 
-This process is one worker; ``workers - 1`` more are spawned, each running
-:func:`simloss.experiments.sweep.trials.work` with its output in
+This process is one worker; ``workers - 1`` more are spawned, each running a
+worker loop (:func:`simloss.experiments.sweep.trials.work` for a sweep,
+:func:`simloss.experiments.tune.worker.work` for a tune) with its output in
 ``logs/<host>-<pid>.log``. A thread of this process feeds the progress bar
 from the storage. Ctrl-C or SIGTERM stops them all; each marks its trial failed
 (``interrupted``) so the next command reruns it at once.
@@ -16,10 +17,10 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import optuna
 
@@ -30,6 +31,9 @@ from simloss.experiments.sweep.storage import dispose, is_storage_error, open_st
 from simloss.experiments.sweep.trials import DiskFullError, WorkerArgs, host, log_line, work
 
 __all__ = [
+    "Progress",
+    "SweepProgress",
+    "WorkerLoop",
     "quiet_optuna",
     "run_workers",
     "threads_per_worker",
@@ -84,8 +88,23 @@ def quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-class _Monitor:
-    """The progress bar over trials, fed by looking at the storage."""
+#: A worker loop: runs trials of the study in ``args`` until none is left (picklable:
+#: a module-level function, as the spawned processes receive it).
+WorkerLoop = Callable[[WorkerArgs, TextIO], None]
+
+
+class Progress(Protocol):
+    """What :func:`run_workers` shows while the workers run: polled, then closed."""
+
+    def poll(self) -> None:
+        """Look at the storage and update the display."""
+
+    def close(self) -> None:
+        """Release the display and the storage."""
+
+
+class SweepProgress:
+    """A sweep's progress bar over its points, fed by looking at the storage."""
 
     def __init__(
         self, args: WorkerArgs, points: list[Point], finished_before: int, progress: bool
@@ -129,13 +148,14 @@ class _Monitor:
 
 
 def run_workers(
-    args: WorkerArgs, workers: int, points: list[Point], finished_before: int, progress: bool
+    args: WorkerArgs, workers: int, monitor: Progress, loop: WorkerLoop = work
 ) -> list[str]:
     """Run the workers and show progress until they have all ended.
 
     This process is one of the workers (it starts at once, while the others,
-    ``workers - 1`` spawned processes, import torch); a thread feeds the
-    progress bar. Every worker logs to ``logs/<host>-<pid>.log``.
+    ``workers - 1`` spawned processes, import torch); a thread polls
+    ``monitor``, which is closed at the end. Every worker runs ``loop`` and
+    logs to ``logs/<host>-<pid>.log``; worker ``i`` gets ``args.index = i``.
 
     Returns:
         One line per worker process that exited abnormally.
@@ -146,7 +166,6 @@ def run_workers(
     """
     from multiprocessing.connection import wait
 
-    monitor = _Monitor(args, points, finished_before, progress)
     done = threading.Event()
 
     def watch() -> None:
@@ -155,7 +174,11 @@ def run_workers(
 
     context = multiprocessing.get_context("spawn")  # fork is unsafe with torch's thread pools
     processes = [
-        context.Process(target=_worker_main, args=(args,), name=f"simloss-sweep-{i}")
+        context.Process(
+            target=_worker_main,
+            args=(dataclasses.replace(args, index=i), loop),
+            name=f"simloss-worker-{i}",
+        )
         for i in range(1, workers)
     ]
     thread = threading.Thread(target=watch, daemon=True)
@@ -168,7 +191,7 @@ def run_workers(
             process.start()
         thread.start()
         with _openlog(args.out_dir) as log:
-            work(dataclasses.replace(args, parent_pid=None), log)
+            loop(dataclasses.replace(args, parent_pid=None, index=0), log)
         while alive := [p for p in processes if p.exitcode is None]:
             wait([p.sentinel for p in alive], timeout=args.poll_interval)
     except BaseException:
@@ -211,7 +234,7 @@ def _openlog(out_dir: str) -> Iterator[TextIO]:
         yield log
 
 
-def _worker_main(args: WorkerArgs) -> None:
+def _worker_main(args: WorkerArgs, loop: WorkerLoop) -> None:
     """Entry point of a worker process: output to a log file, then the worker loop."""
     path = _log_path(args.out_dir, os.getpid())
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -234,7 +257,7 @@ def _worker_main(args: WorkerArgs) -> None:
     torch.set_num_threads(args.threads)
     code = 0
     try:
-        work(args, log)
+        loop(args, log)
     except KeyboardInterrupt:
         log_line(log, "interrupted")
         code = 130

@@ -1,0 +1,378 @@
+"""One tune command: check everything, set up the study, run the workers, write the result.
+
+Rerunning the same command resumes a tune: finished trials are kept, the
+trials of killed workers are failed (no heartbeat) and run again, and the
+search, the confirmation and the result go on from where they were. A command
+with other fixed settings (run settings, data, tune settings) is refused,
+naming what differs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from simloss.experiments._files import atomic_write_json
+from simloss.experiments._runtime import resolve_device
+from simloss.experiments.config import TrainConfig, point_config
+from simloss.experiments.points import format_value
+from simloss.experiments.sweep.queue import census, enqueue_missing
+from simloss.experiments.sweep.run import check_storage_arg, folder_lock, folder_storage, stored_url
+from simloss.experiments.sweep.settings import (
+    LOCAL_KEYS,
+    check_settings,
+    data_fingerprint,
+    differences,
+    fixed_settings,
+)
+from simloss.experiments.sweep.storage import (
+    dispose,
+    is_storage_error,
+    open_storage,
+    open_with_retry,
+    storage_error,
+)
+from simloss.experiments.sweep.trials import (
+    DEFAULT_HEARTBEAT_S,
+    MAX_RETRY,
+    DiskFullError,
+    WorkerArgs,
+)
+from simloss.experiments.sweep.workers import quiet_optuna, run_workers, worker_threads
+from simloss.experiments.tune.plan import CANDIDATES_ATTR, SETTINGS_ATTR, Ledger
+from simloss.experiments.tune.result import TUNE_FILE, TuneResult, load_tune, read_tune_file
+from simloss.experiments.tune.settings import DEFAULT_RUNS, TUNED_LOSS, TuneSettings
+from simloss.experiments.tune.worker import work
+
+__all__ = ["SCHEMA_VERSION", "run_tune"]
+
+#: Version of the layout of ``tune.json`` and the study's settings.
+SCHEMA_VERSION = 1
+
+
+def run_tune(
+    base: TrainConfig,
+    out_dir: str | Path,
+    *,
+    objectives: Sequence[str],
+    budget: int,
+    param: str | None = None,
+    search_range: tuple[float, float] | None = None,
+    runs: int = DEFAULT_RUNS,
+    candidates: int | None = None,
+    sampler: str = "tpe",
+    pruner: str | None = None,
+    sampler_seed: int = 0,
+    workers: int = 1,
+    threads: int | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    progress: bool | None = None,
+    heartbeat_interval: int | None = None,
+    poll_interval: float = 1.0,
+    write: bool = True,
+) -> TuneResult:
+    """Find the similarity parameter's best value(s) for the objective(s) within a budget of epochs.
+
+    The search trains one run per proposed value (Optuna's sampler, pruned after
+    any epoch by Optuna's pruner), then confirms the best values and CCE with
+    ``runs`` seeds each, so the result is a mean with its spread and a
+    Wilcoxon test against CCE (``docs/tuning.md``).
+
+    Args:
+        base: the settings every run shares (its ``r``/``l`` is replaced);
+            local settings (``data_dir``, ``device``, ...) may differ between
+            reruns and machines, the others are fixed for the tune.
+        out_dir: the tune folder (created): ``tune.json``, ``study.db`` with the
+            default storage, ``trials/``, ``logs/`` and ``result/`` (the result's
+            tables, figure and the report of the confirmation runs).
+        objectives: ``val_<metric>`` names; several make a multi-objective study.
+        budget: training epochs for the whole tune (CCE, search, confirmation).
+        param: the tuned parameter (default: the dataset's).
+        search_range: ``(low, high)`` (default: the span of the dataset's paper grid).
+        runs: seeds per confirmed value (default 6: the fewest with which the
+            two-sided Wilcoxon test against CCE can reach p < 0.05).
+        candidates: values confirmed (default: one per objective).
+        sampler: ``"tpe"`` (default) or ``"gp"``.
+        pruner: ``"median"`` (default for one objective with ``tpe``),
+            ``"halving"`` or ``"none"`` (the default with ``gp``, which learns
+            nothing from pruned trials, and the only choice for several objectives).
+        sampler_seed: the sampler's seed.
+        workers: local worker processes (one runs in this process).
+        threads: torch threads per worker (as for a sweep).
+        storage: an Optuna storage URL (default: ``sqlite:///OUT/study.db``).
+        study_name: default ``simloss-tune-<dataset>``.
+        progress: a progress bar over the budget's epochs (default: when stderr
+            is a terminal).
+        heartbeat_interval: seconds between heartbeats (fixed at creation; 10).
+        poll_interval: seconds between looks at the storage while waiting.
+        write: write the result files into ``OUT/result`` once the tune is complete.
+
+    Returns:
+        A :class:`~simloss.experiments.tune.result.TuneResult`.
+
+    Raises:
+        ValueError, TypeError: bad arguments, or settings or data that differ
+            from the tune's (checked before anything runs).
+        FileNotFoundError: a missing data folder or storage folder.
+        RuntimeError: no such device; the storage failed; the disk is full.
+    """
+    started = time.monotonic()
+    if not isinstance(base, TrainConfig):
+        raise TypeError(f"Expected `base` to be a TrainConfig, found {type(base).__name__}")
+    if base.loss not in (None, TUNED_LOSS):
+        raise ValueError(
+            f"Expected `loss` {TUNED_LOSS!r} (or none) for a tune of r or l, but found "
+            f"{base.loss!r}; the peer losses' own parameters are swept with simloss sweep"
+        )
+    settings = TuneSettings.create(
+        base.dataset,
+        objectives=objectives,
+        budget=budget,
+        param=param,
+        search_range=search_range,
+        runs=runs,
+        candidates=candidates,
+        sampler=sampler,
+        pruner=pruner,
+        seed=sampler_seed,
+    )
+    threads = worker_threads(base, workers, threads)
+    if heartbeat_interval is not None and (
+        isinstance(heartbeat_interval, bool)
+        or not isinstance(heartbeat_interval, int)
+        or heartbeat_interval < 1
+    ):
+        raise ValueError(
+            f"Expected `heartbeat_interval` to be an int >= 1 (seconds), found {heartbeat_interval!r}"
+        )
+    if not poll_interval > 0:
+        raise ValueError(f"Expected `poll_interval` > 0, found {poll_interval!r}")
+    for value in (settings.low, settings.high, settings.cce_value):
+        point_config(base, settings.param, value, 0, loss=TUNED_LOSS).resolve()  # a valid run
+    resolve_device(base.device)
+    if storage is not None:
+        check_storage_arg(storage)
+    if progress is None:
+        progress = bool(base.progress if base.progress is not None else base.resolve().progress)
+    if base.download:
+        from simloss.experiments.data import load_data
+
+        load_data(base)
+    data = data_fingerprint(base)
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    local = {k: getattr(base, k) for k in LOCAL_KEYS}
+    local.update(progress=False, num_threads=threads)
+
+    with folder_lock(out):
+        previous = read_tune_file(out) if (out / TUNE_FILE).is_file() else None
+        url, name = folder_storage(
+            out, previous, f"simloss-tune-{base.dataset}", storage, study_name
+        )
+        interval = _prepare(out, url, name, storage, base, settings, heartbeat_interval, data)
+
+    quiet_optuna()
+    args = WorkerArgs(
+        out_dir=str(out),
+        url=url,
+        study_name=name,
+        local=local,
+        threads=threads,
+        heartbeat_interval=interval,
+        poll_interval=poll_interval,
+        parent_pid=os.getpid(),
+    )
+    low = point_config(base, settings.param, settings.low, 0, loss=TUNED_LOSS).resolve()
+    epoch_cap = int(low.epochs or 1)
+    try:
+        monitor = _BudgetProgress(args, settings, epoch_cap, progress)
+        worker_errors = run_workers(args, workers, monitor, loop=work)
+    except DiskFullError as exc:
+        raise RuntimeError(f"{exc}. Free disk space and rerun the same command") from exc
+    except Exception as exc:
+        if is_storage_error(exc):
+            raise storage_error(url, exc) from exc
+        raise
+    result = load_tune(out)
+    result.wall_time_s = time.monotonic() - started
+    result.notes.extend(worker_errors)
+    if write and result.complete:
+        from simloss.experiments.tune.write import write_tune_report
+
+        write_tune_report(result, out / "result")
+    return result
+
+
+def _prepare(
+    out: Path,
+    url: str,
+    name: str,
+    storage_arg: str | None,
+    base: TrainConfig,
+    settings: TuneSettings,
+    heartbeat_interval: int | None,
+    data: dict[str, Any],
+) -> int:
+    """Create or load the study, check its settings, enqueue CCE's search run; write ``tune.json``.
+
+    Returns:
+        The heartbeat interval.
+    """
+    quiet_optuna()
+    fixed = fixed_settings(base, settings.param)
+    tune = settings.to_dict()
+    wanted = {
+        "schema_version": SCHEMA_VERSION,
+        "dataset": base.dataset,
+        "param": settings.param,
+        "fixed": fixed,
+        "data": data,
+        "heartbeat_interval": heartbeat_interval or DEFAULT_HEARTBEAT_S,
+        "tune": tune,
+    }
+    storage = open_with_retry(url)
+    try:
+        try:
+            study = optuna.create_study(
+                study_name=name,
+                storage=storage,
+                directions=[optuna.study.StudyDirection[d.upper()] for d in settings.directions],
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(list(settings.objectives))  # shown by optuna-dashboard
+        except optuna.exceptions.DuplicatedStudyError:
+            study = optuna.load_study(study_name=name, storage=storage)
+        stored = study.user_attrs.get(SETTINGS_ATTR)
+        if stored is None:
+            if study.get_trials(deepcopy=False) or study.user_attrs:
+                raise ValueError(
+                    f"Study {name!r} in {url} exists but is no simloss tune; choose another "
+                    "--study-name"
+                )
+            study.set_user_attr(SETTINGS_ATTR, wanted)
+            stored = study.user_attrs[SETTINGS_ATTR]
+        check_settings(
+            stored,
+            wanted,
+            name,
+            heartbeat_interval is not None,
+            data_dir=base.data_dir,
+            kind="Tune",
+        )
+        before = dict(stored.get("tune", {}))
+        diffs = differences({**before, "budget": tune["budget"]}, tune)
+        if diffs:
+            raise ValueError(
+                f"Tune {name!r} was made with other tune settings: {'; '.join(diffs)}. Fixed "
+                "settings of a tune cannot change: use another --out or --study-name"
+            )
+        if before.get("budget") != tune["budget"]:
+            # The budget may change until the confirmation is planned: a larger one searches on.
+            planned = study.user_attrs.get(CANDIDATES_ATTR)
+            if planned is not None:
+                raise ValueError(
+                    f"Tune {name!r} has planned its confirmation ({settings.param} = "
+                    f"{', '.join(format_value(v) for v in planned)}), so its budget cannot change "
+                    f"(budget={before.get('budget')}, now {tune['budget']}): use another --out"
+                )
+            stored = {**stored, "tune": tune}
+            study.set_user_attr(SETTINGS_ATTR, stored)
+    except Exception as exc:
+        if is_storage_error(exc):
+            raise storage_error(url, exc) from exc
+        raise
+    finally:
+        dispose(storage)
+
+    interval = int(stored["heartbeat_interval"])
+    storage = open_storage(
+        url, heartbeat_interval=interval, grace_period=3 * interval, max_retry=MAX_RETRY
+    )
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        trials = study.get_trials(deepcopy=False)
+        # CCE's run 0 first, so the search compares with it from the start.
+        cce = [(TUNED_LOSS, settings.cce_value, 0)]
+        enqueue_missing(
+            study,
+            settings.param,
+            cce,
+            settings.runs,
+            census(trials, cce),
+            {"phase": "cce"},
+            settings.distribution(),
+        )
+    finally:
+        dispose(storage)
+
+    atomic_write_json(
+        out / TUNE_FILE,
+        {
+            "schema_version": SCHEMA_VERSION,
+            "study_name": name,
+            "storage": storage_arg if storage_arg is not None else stored_url(out, url),
+            "dataset": base.dataset,
+            "tune": settings.to_dict(),
+            "fixed": fixed,
+            "data": stored["data"],
+            "heartbeat_interval": interval,
+        },
+    )
+    return interval
+
+
+class _BudgetProgress:
+    """The progress bar of a tune: epochs spent of the budget, trials by state."""
+
+    def __init__(
+        self, args: WorkerArgs, settings: TuneSettings, epoch_cap: int, show: bool
+    ) -> None:
+        import sys
+
+        from tqdm.auto import tqdm
+
+        self._settings = settings
+        self._cap = epoch_cap
+        self._storage = open_storage(args.url)
+        self._study = optuna.load_study(study_name=args.study_name, storage=self._storage)
+        self._bar = tqdm(
+            total=settings.budget,
+            unit="epoch",
+            desc=f"tune {args.study_name}",
+            disable=not show,
+            file=sys.stderr,
+            dynamic_ncols=True,
+            smoothing=0.0,
+        )
+        self.poll()
+
+    def poll(self) -> None:
+        trials = self._study.get_trials(deepcopy=False)
+        planned = CANDIDATES_ATTR in self._study.user_attrs
+        ledger = Ledger.count(trials, self._settings, self._cap, planned)
+        if ledger.spent > self._bar.n:
+            self._bar.update(ledger.spent - self._bar.n)
+        states = [t.state.name.lower() for t in trials]
+        self._bar.set_postfix(
+            phase="confirm" if planned else "search",
+            complete=states.count("complete"),
+            pruned=states.count("pruned"),
+            failed=states.count("fail"),
+            running=states.count("running"),
+            refresh=True,
+        )
+
+    def close(self) -> None:
+        self._bar.close()
+        dispose(self._storage)
