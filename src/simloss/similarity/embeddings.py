@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from simloss._numbers import is_int
 from simloss._optional import require
 from simloss.similarity.order import check_reduction_factor
 from simloss.similarity.transforms import _lower_bound64
@@ -222,8 +223,9 @@ def class_name_vectors(
     labels = _check_names(names, normalised=True)
     if format not in _FORMATS:
         raise ValueError(f"Expected `format` to be one of {_FORMATS}, but found {format!r}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+    if limit is not None and (not is_int(limit) or limit < 1):
         raise ValueError(f"Expected `limit` to be a positive int or None, but found {limit!r}")
+    limit = None if limit is None else int(limit)
     # Paths first: a str has an `encode` method too, so duck typing must come after.
     if isinstance(source, (str, os.PathLike)):
         if isinstance(source, str) and source == DEFAULT_MODEL:

@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from simloss._numbers import is_int, is_real
+
 __all__ = [
     "Node",
     "depth_first_order",
@@ -144,7 +146,8 @@ def from_superclasses(
     Args:
         fine_to_coarse: the superclass of each class, either a mapping
             ``{class: superclass}`` (class order = the mapping's order) or a
-            sequence whose item ``i`` is the superclass of class ``i``.
+            sequence (also a 1-D integer numpy array or tensor, as the
+            metrics take it) whose item ``i`` is the superclass of class ``i``.
         s: similarity of two different classes of the same superclass, in [0, 1].
         dtype: floating dtype of the result (float32 by default).
 
@@ -161,7 +164,7 @@ def from_superclasses(
                 [0.5000, 1.0000, 0.0000],
                 [0.0000, 0.0000, 1.0000]])
     """
-    if isinstance(s, bool) or not isinstance(s, (int, float)):
+    if not is_real(s):
         raise TypeError(f"Expected `s` to be a float in [0, 1], but found {type(s).__name__}")
     value = float(s)
     if not (0.0 <= value <= 1.0):
@@ -169,6 +172,9 @@ def from_superclasses(
     if isinstance(fine_to_coarse, Mapping):
         coarse = list(fine_to_coarse.values())
         labels = [repr(k) for k in fine_to_coarse]
+    elif isinstance(fine_to_coarse, (np.ndarray, Tensor)):
+        coarse = _superclass_array(fine_to_coarse)
+        labels = [str(i) for i in range(len(coarse))]
     elif isinstance(fine_to_coarse, Sequence) and not isinstance(fine_to_coarse, (str, bytes)):
         coarse = list(fine_to_coarse)
         labels = [str(i) for i in range(len(coarse))]
@@ -233,9 +239,27 @@ def hierarchy_edges(
 
 
 def _check_node(node: Any, what: str) -> Node:
-    if isinstance(node, bool) or not isinstance(node, (str, int)):
+    if is_int(node):  # a numpy integer (e.g. read from an array) is the same node as the int
+        return int(node)
+    if not isinstance(node, str):
         raise TypeError(f"Expected {what} to be a str or int node, but found {node!r}")
     return node
+
+
+def _superclass_array(fine_to_coarse: np.ndarray | Tensor) -> list[Node]:
+    """The superclass ids of a 1-D integer array or tensor, as Python ints."""
+    integer = (
+        np.issubdtype(fine_to_coarse.dtype, np.integer)
+        if isinstance(fine_to_coarse, np.ndarray)
+        else not (fine_to_coarse.is_floating_point() or fine_to_coarse.is_complex())
+        and fine_to_coarse.dtype != torch.bool
+    )
+    if fine_to_coarse.ndim != 1 or not integer:
+        raise TypeError(
+            "Expected `fine_to_coarse` as an array to be 1-D with an integer dtype, but found "
+            f"shape {tuple(fine_to_coarse.shape)} and dtype {fine_to_coarse.dtype}"
+        )
+    return [int(v) for v in fine_to_coarse.tolist()]
 
 
 def _parse(hierarchy: Any) -> _Tree:

@@ -24,6 +24,8 @@ from typing import NamedTuple, Protocol
 import torch
 from torch import Tensor, nn
 
+from simloss._numbers import is_int
+
 __all__ = [
     "SimilarityOperator",
     "SimilarityRows",
@@ -147,9 +149,9 @@ class SimilarityOperator(nn.Module):
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        if not is_int(num_classes) or num_classes < 1:
             raise ValueError(f"Expected `num_classes` to be an int >= 1, but found {num_classes!r}")
-        self._num_classes = num_classes
+        self._num_classes = int(num_classes)
         # A zero-size buffer records the device the module was moved to.
         self.register_buffer("_device_marker", torch.empty(0), persistent=False)
 

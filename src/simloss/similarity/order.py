@@ -7,6 +7,8 @@ import math
 import torch
 from torch import Tensor
 
+from simloss._numbers import is_int, is_real
+
 __all__ = ["check_reduction_factor", "class_order", "exponential_filter", "order_band"]
 
 
@@ -17,7 +19,7 @@ def check_reduction_factor(r: float, *, name: str = "r") -> float:
         >>> check_reduction_factor(0.5)
         0.5
     """
-    if isinstance(r, bool) or not isinstance(r, (int, float)):
+    if not is_real(r):
         raise TypeError(f"Expected `{name}` to be a float in [0, 1), but found {type(r).__name__}")
     value = float(r)
     if not (0.0 <= value < 1.0):
@@ -26,13 +28,13 @@ def check_reduction_factor(r: float, *, name: str = "r") -> float:
 
 
 def _check_num_classes(num_classes: int) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int):
+    if not is_int(num_classes):
         raise TypeError(
             f"Expected `num_classes` to be a positive int, but found {type(num_classes).__name__}"
         )
     if num_classes < 1:
         raise ValueError(f"Expected `num_classes` >= 1, but found {num_classes}")
-    return num_classes
+    return int(num_classes)
 
 
 def _band_length(num_classes: int, r: float, dtype: torch.dtype) -> int:

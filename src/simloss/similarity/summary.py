@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from simloss._numbers import is_int
+
 __all__ = ["nearest_neighbours", "similarity_summary"]
 
 
@@ -42,7 +44,7 @@ def nearest_neighbours(matrix: Any, k: int) -> list[list[tuple[int, float]]]:
         >>> nearest_neighbours(S, 2)
         [[(1, 0.5)], [(0, 0.5), (2, 0.25)], [(1, 0.25)]]
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+    if not is_int(k) or k < 1:
         raise ValueError(f"Expected `k` to be a positive int, but found {k!r}")
     array = _as_array(matrix)
     return [_row_neighbours(array, i, k) for i in range(array.shape[0])]
@@ -98,9 +100,9 @@ def similarity_summary(
     labels = [str(i) for i in range(num)] if names is None else [str(n) for n in names]
     if len(labels) != num:
         raise ValueError(f"Expected {num} `names`, one per class, but found {len(labels)}")
-    if isinstance(neighbours, bool) or not isinstance(neighbours, int) or neighbours < 1:
+    if not is_int(neighbours) or neighbours < 1:
         raise ValueError(f"Expected `neighbours` to be a positive int, but found {neighbours!r}")
-    if isinstance(show, bool) or not isinstance(show, int) or show < 0:
+    if not is_int(show) or show < 0:
         raise ValueError(f"Expected `show` to be an int >= 0, but found {show!r}")
     head = f"similarity matrix: {num} classes" + (f"; {description}" if description else "")
     lines = [head]

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from simloss._numbers import is_real
 from simloss.similarity.order import check_reduction_factor
 
 __all__ = ["from_values"]
@@ -125,7 +126,7 @@ def _subnormal_cut(dtype: torch.dtype) -> float:
 
 
 def _check_scale(scale: float) -> float:
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+    if not is_real(scale):
         raise TypeError(
             f"Expected `scale` to be a positive float, but found {type(scale).__name__}"
         )
