@@ -64,6 +64,31 @@ def test_validates_once_at_construction():
     SimLoss(torch.full((3, 3), 0.5), require_unit_diagonal=False)
 
 
+def test_buffer_changed_in_place_is_checked_again():
+    """A scheduled similarity (``criterion.similarity.copy_(S_t)``) is used and checked like
+    a tensor given to ``sim_loss``: a valid change gives the float64 formula's value, an
+    invalid one (5.0 used to give a negative loss) a one-line error naming the argument."""
+    criterion = SimLoss(torch.eye(4, dtype=torch.float64))
+    logits = torch.randn(6, 4, dtype=torch.float64)
+    target = torch.tensor([0, 1, 2, 3, 0, 2])
+    new = torch.from_numpy(0.3 ** np.abs(np.subtract.outer(np.arange(4), np.arange(4))))
+    assert criterion.similarity is not None
+    criterion.similarity.copy_(new)
+    formula = torch.logsumexp(logits, 1) - torch.logsumexp(logits + new[target].log(), 1)
+    torch.testing.assert_close(criterion(logits, target), formula.mean(), rtol=1e-12, atol=0)
+    criterion.similarity.fill_(5.0)
+    with pytest.raises(
+        ValueError,
+        match=r"^Expected `similarity` to have values in \[0, 1\], but found 5 at \(0, 0\)$",
+    ):
+        criterion(logits, target)
+    with torch.no_grad():
+        criterion.similarity.copy_(new)
+        criterion.similarity[2, 2] = 0.5
+    with pytest.raises(ValueError, match=r"ones on the diagonal.*at \(2, 2\)"):
+        criterion(logits, target)
+
+
 def test_rejects_bad_configuration():
     with pytest.raises(ValueError, match="`reduction`"):
         SimLoss(torch.eye(2), reduction="batchmean")  # type: ignore[arg-type]

@@ -15,7 +15,8 @@ from simloss.functional import (
     check_input,
     checked_sim_loss,
 )
-from simloss.similarity.operator import SimilarityOperator, _DenseOperator, _Operator
+from simloss.similarity.dispatch import _validate_dense
+from simloss.similarity.operator import SimilarityOperator, _DenseOperator, _Operator, concrete
 from simloss.similarity.structured import SparseSimilarity
 from simloss.similarity.validation import validate_similarity
 
@@ -29,8 +30,8 @@ class SimLoss(nn.Module):
 
         \\ell_i = -\\log \\sum_{c=1}^{C} S_{y_i, c}\\, \\operatorname{softmax}(z_i)[c]
 
-    The module validates the similarity once, here, and holds it as state
-    that moves with the module: a dense matrix is the registered buffer
+    The module validates the similarity here and holds it as state that
+    moves with the module: a dense matrix is the registered buffer
     ``similarity`` (in ``state_dict()``, moved by ``.to()``); a structured
     similarity (any :class:`~simloss.similarity.SimilarityOperator`, such as
     :class:`simloss.ClassOrder` or :class:`simloss.SparseSimilarity`) is a
@@ -38,7 +39,11 @@ class SimLoss(nn.Module):
     the configuration (``ignore_index``, ``reduction``, ``label_smoothing``,
     ``input_type``, ``require_unit_diagonal``) is the module's extra state, so
     ``state_dict()`` holds everything that defines the loss, and
-    ``load_state_dict`` checks loaded values as the constructor does. See
+    ``load_state_dict`` checks loaded values as the constructor does. A
+    dense buffer changed in place (``criterion.similarity.copy_(S_new)``, e.g.
+    a similarity scheduled during training) is checked again on the next
+    call, as :func:`simloss.sim_loss` checks a changed tensor (O(1) per call
+    otherwise; eager mode only, not under ``torch.compile``). See
     :func:`simloss.sim_loss` for the arguments and shapes.
 
     Args:
@@ -98,6 +103,8 @@ class SimLoss(nn.Module):
             matrix = validate_similarity(similarity, require_unit_diagonal=require_unit_diagonal)
             self.structured = None
             self.register_buffer("similarity", matrix.clone())
+            # Remembered as validated at this version: forward re-checks only after a change.
+            _validate_dense(self.similarity, len(matrix), require_unit_diagonal)
         if weight is not None:
             _check_weight_shape(weight, self.num_classes)
         self.register_buffer("weight", weight)
@@ -226,7 +233,10 @@ class SimLoss(nn.Module):
             operator = self.structured
         else:
             assert self.similarity is not None
-            operator = _DenseOperator(self.similarity)
+            matrix = self.similarity
+            if concrete(matrix):  # O(1) unless the buffer changed in place since its last check
+                _validate_dense(matrix, len(matrix), self.require_unit_diagonal)
+            operator = _DenseOperator(matrix)
         num_classes = check_input(input)
         if num_classes != operator.num_classes:
             raise ValueError(

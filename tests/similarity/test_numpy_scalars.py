@@ -71,7 +71,12 @@ def test_scale_lower_bound_and_s_take_numpy_scalars() -> None:
 
 @pytest.mark.parametrize(
     "groups",
-    [[0, 0, 1, 1], np.array([0, 0, 1, 1]), torch.tensor([0, 0, 1, 1]), list(np.array([0, 0, 1, 1]))],
+    [
+        [0, 0, 1, 1],
+        np.array([0, 0, 1, 1]),
+        torch.tensor([0, 0, 1, 1]),
+        list(np.array([0, 0, 1, 1])),
+    ],
     ids=["list", "numpy", "tensor", "list-of-numpy-ints"],
 )
 def test_from_superclasses_takes_the_metrics_fine_to_coarse(groups: object) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
-from simloss import ClassOrder, SimilarityOperator, SparseSimilarity
+from simloss import ClassOrder, SimilarityOperator, SimLoss, SparseSimilarity, sim_loss
 from simloss.similarity import SimilarityRows, class_order
 
 
@@ -175,3 +176,24 @@ def test_class_order_smoothing_at_a_hundred_thousand_classes_runs():
         label_smoothing=0.1,
     )
     assert torch.isfinite(loss)
+
+
+def test_sparse_similarity_changed_in_place_is_checked_again() -> None:
+    """Values written into the buffers after construction are used and checked, as a dense
+    tensor given to ``sim_loss`` is: a valid change gives the float64 formula's value, an
+    invalid one (5.0 used to give a negative loss) a one-line error."""
+    order = np.abs(np.subtract.outer(np.arange(4), np.arange(4)))
+    sparse = SparseSimilarity.from_dense(torch.from_numpy(0.5**order))
+    logits = torch.randn(5, 4, dtype=torch.float64)
+    target = torch.tensor([0, 1, 2, 3, 1])
+    dense = SparseSimilarity.from_dense(torch.from_numpy(0.2**order))
+    sparse.value.copy_(dense.value)
+    sparse.index.copy_(dense.index)
+    new = torch.from_numpy(0.2**order)
+    formula = torch.logsumexp(logits, 1) - torch.logsumexp(logits + new[target].log(), 1)
+    torch.testing.assert_close(sim_loss(logits, target, sparse), formula.mean(), rtol=1e-12, atol=0)
+    sparse.value.fill_(5.0)
+    with pytest.raises(ValueError, match=r"^Expected `value` to be finite and in \[0, 1\]"):
+        sim_loss(logits, target, sparse)
+    with pytest.raises(ValueError, match=r"^Expected `value` to be finite and in \[0, 1\]"):
+        SimLoss(sparse)(logits, target)

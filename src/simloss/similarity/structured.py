@@ -20,6 +20,7 @@ from torch import Tensor
 from simloss.similarity.operator import (
     SimilarityOperator,
     SimilarityRows,
+    concrete,
     forward_ad_active,
     tracing,
 )
@@ -236,6 +237,23 @@ class SparseSimilarity(SimilarityOperator):
         self.require_unit_diagonal = require_unit_diagonal
         self.register_buffer("index", index)
         self.register_buffer("value", value)
+        self._checked = _versions(self.index, self.value)
+
+    def _recheck(self) -> None:
+        """Check ``index`` and ``value`` again if they changed in place since their last check.
+
+        O(1) while they are unchanged (their identity and version counters are
+        compared); a buffer replaced by ``.to()`` or ``load_state_dict`` or
+        written in place (``value.copy_(...)``) is checked once more, as
+        :func:`simloss.sim_loss` checks a changed dense tensor. Traced code
+        (compile, torch.func) cannot read the values and skips the check.
+        """
+        if not (concrete(self.index) and concrete(self.value)):
+            return
+        now = _versions(self.index, self.value)
+        if now is None or now != self._checked:
+            _check_sparse(self.index, self.value, self.require_unit_diagonal)
+            self._checked = now
 
     def _load_from_state_dict(
         self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
@@ -294,9 +312,11 @@ class SparseSimilarity(SimilarityOperator):
         )
 
     def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
+        self._recheck()
         return SimilarityRows(None, self.index[target], self.value[target].to(dtype))
 
     def dense_rows(self, index: Tensor, dtype: torch.dtype) -> Tensor:
+        self._recheck()
         out = torch.zeros(index.numel(), self.num_classes, dtype=dtype, device=index.device)
         return out.scatter_add(1, self.index[index], self.value[index].to(dtype))
 
@@ -319,6 +339,7 @@ class SparseSimilarity(SimilarityOperator):
         return tracing() or forward_ad_active() or self.value.requires_grad
 
     def similar_mass(self, probs: Tensor) -> Tensor:
+        self._recheck()
         if self._plain_operations():  # the k columns of every row, gathered
             return (probs[:, self.index] * self.value.to(probs.dtype)).sum(-1)
         return torch.sparse.mm(self._coo(probs.dtype), probs.T).T
@@ -330,6 +351,14 @@ class SparseSimilarity(SimilarityOperator):
             columns = self.index.reshape(1, -1).expand(n, -1)
             return values.new_zeros(n, self.num_classes).scatter_add(1, columns, spread)
         return torch.sparse.mm(self._coo(values.dtype).t(), values.T).T
+
+
+def _versions(index: Tensor, value: Tensor) -> tuple[int, int, int, int] | None:
+    """Identity and version counter of both buffers (None for inference tensors, which have none)."""
+    try:
+        return (id(index), index._version, id(value), value._version)
+    except RuntimeError:
+        return None
 
 
 def _check_sparse(index: Any, value: Any, require_unit_diagonal: bool) -> Tensor:
