@@ -70,7 +70,8 @@ def sim_loss(
             a structured similarity (:class:`simloss.ClassOrder`,
             :class:`simloss.SparseSimilarity`). It must be on the input's
             device (an error says so otherwise) and is used in the input's dtype.
-        weight: optional class weights of shape (C).
+        weight: optional class weights of shape (C), used in the input's dtype
+            (as ``similarity``; ``F.cross_entropy`` requires the same dtype).
         ignore_index: target value that contributes neither loss nor gradient.
         reduction: ``"mean"``, ``"sum"`` or ``"none"``.
         label_smoothing: amount in [0, 1] of the uniform distribution mixed
