@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -223,3 +224,26 @@ def test_state_dicts_saved_before_configuration_was_state_still_load():
     model.criterion = SimLoss(ClassOrder(4, 0.2))
     old = {k: v for k, v in model.state_dict().items() if "_extra_state" not in k}
     model.load_state_dict(old)
+
+
+@pytest.mark.parametrize("as_path", [str, Path], ids=["str", "Path"])
+def test_a_file_name_as_similarity_is_refused_with_how_to_load_it(tmp_path, as_path):
+    """``sim_loss(x, y, "S.npy")`` and ``SimLoss(Path("S.npy"))``: one line that lists the kinds
+    taken and how to load the file; loaded with numpy, S = I gives cross-entropy."""
+    from simloss.similarity import save_similarity
+
+    written = save_similarity(torch.eye(4), tmp_path / "S")
+    npy = as_path(next(p for p in written if p.suffix == ".npy"))
+    logits, target = torch.randn(5, 4, dtype=torch.float64), torch.tensor([0, 1, 2, 3, 1])
+    message = (
+        r"^Expected `similarity` to be a \(C, C\) torch.Tensor or numpy.ndarray, a torch sparse "
+        r"tensor or a SimilarityOperator \(e.g. simloss.ClassOrder\), but found \w+ .*S.npy.*; "
+        r"load a saved matrix first, e.g. numpy.load\(path\)[^\n]*$"
+    )
+    with pytest.raises(TypeError, match=message):
+        sim_loss(logits, target, npy)
+    with pytest.raises(TypeError, match=message):
+        SimLoss(npy)
+    loaded = np.load(npy).astype(np.float64)
+    expected = torch.nn.functional.cross_entropy(logits, target)
+    torch.testing.assert_close(SimLoss(loaded)(logits, target), expected, rtol=1e-12, atol=0)

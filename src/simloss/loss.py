@@ -15,7 +15,7 @@ from simloss.functional import (
     check_input,
     checked_sim_loss,
 )
-from simloss.similarity.dispatch import _validate_dense
+from simloss.similarity.dispatch import _validate_dense, check_similarity_kind
 from simloss.similarity.operator import SimilarityOperator, _DenseOperator, _Operator, concrete
 from simloss.similarity.structured import SparseSimilarity
 from simloss.similarity.validation import validate_similarity
@@ -100,6 +100,7 @@ class SimLoss(nn.Module):
             )
             self.register_buffer("similarity", None)
         else:
+            check_similarity_kind(similarity)
             matrix = validate_similarity(similarity, require_unit_diagonal=require_unit_diagonal)
             self.structured = None
             self.register_buffer("similarity", matrix.clone())

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import weakref
 from functools import partial
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -19,7 +21,7 @@ from simloss.similarity.operator import (
 from simloss.similarity.structured import SparseSimilarity
 from simloss.similarity.validation import as_similarity_tensor, validate_similarity
 
-__all__ = ["as_similarity_operator"]
+__all__ = ["as_similarity_operator", "check_similarity_kind"]
 
 
 # Dense tensors validated before, by identity: (weak reference, version counter, whether the
@@ -53,6 +55,26 @@ def _forget(key: int, ref: weakref.ref[Tensor]) -> None:
     seen = _VALIDATED.get(key)
     if seen is not None and seen[0] is ref:
         del _VALIDATED[key]
+
+
+def check_similarity_kind(similarity: object) -> None:
+    """Refuse anything that is not a kind of similarity the loss takes, naming them all."""
+    if not isinstance(similarity, (Tensor, np.ndarray, SimilarityOperator)):
+        raise TypeError(
+            "Expected `similarity` to be a (C, C) torch.Tensor or numpy.ndarray, a torch sparse "
+            "tensor or a SimilarityOperator (e.g. simloss.ClassOrder), but found "
+            f"{type(similarity).__name__}" + _path_hint(similarity)
+        )
+
+
+def _path_hint(similarity: object) -> str:
+    """For a file name passed as the similarity: how to load it."""
+    if isinstance(similarity, (str, bytes, os.PathLike)):
+        return (
+            f" {similarity!r}; load a saved matrix first, e.g. numpy.load(path) for the "
+            "PREFIX.npy that `simloss matrix` and save_similarity write"
+        )
+    return ""
 
 
 def as_similarity_operator(
@@ -105,6 +127,7 @@ def as_similarity_operator(
             _check_shape(similarity, num_classes)
             return _DenseOperator(similarity)
         return _DenseOperator(_validate_dense(similarity, num_classes, require_unit_diagonal))
+    check_similarity_kind(similarity)
     if validate:
         matrix = validate_similarity(
             similarity, num_classes, require_unit_diagonal=require_unit_diagonal
