@@ -425,6 +425,12 @@ def test_object_without_callable_encode_is_rejected() -> None:
             "word2vec-text",
             r"f\.txt:1: expected a `count dimension` header of two integers",
         ),
+        (  # gensim itself fails with "TypeError: 'NoneType' object cannot be interpreted ..."
+            "",
+            "glove",
+            r"f\.txt: expected at least one word vector \(glove format\), but found none$",
+        ),
+        ("", "auto", r"f\.txt: expected at least one word vector \(glove format\)"),
     ],
     ids=[
         "space-in-word",
@@ -434,6 +440,8 @@ def test_object_without_callable_encode_is_rejected() -> None:
         "w2v-count",
         "w2v-long",
         "header",
+        "empty-glove",
+        "empty-auto",
     ],
 )
 def test_malformed_word_vector_file_names_file_and_line(

@@ -288,7 +288,7 @@ def _read_word_vectors(path: Path, kind: str, limit: int | None) -> Any:
             no_header=kind == "glove",
             limit=limit,
         )
-    except (ValueError, EOFError, UnicodeDecodeError, IndexError, OverflowError) as exc:
+    except (ValueError, TypeError, EOFError, UnicodeDecodeError, IndexError, OverflowError) as exc:
         problem = _find_malformed_line(path, kind, limit)
         if problem is not None:
             raise ValueError(problem) from None
@@ -350,6 +350,8 @@ def _find_malformed_line(path: Path, kind: str, limit: int | None) -> str | None
                     f"{path}:{number}: expected {dim} numbers after the word {word!r} (as "
                     f"{source} says), but found {len(numbers)}"
                 )
+        if read == 0:  # gensim fails on this with a bare TypeError about None
+            return f"{path}: expected at least one word vector ({kind} format), but found none"
         if count is not None and read < (wanted or 0):
             return (
                 f"{path}:{number}: expected {wanted} vectors (the header says {count}), but the "
