@@ -104,6 +104,22 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, text)
 
 
+class _DuplicateKeyError(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object hook of :func:`json.loads` that refuses a key given twice."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _DuplicateKeyError(key)
+        data[key] = value
+    return data
+
+
 def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
     """Read a JSON object from ``path``, with one-line errors that name the file.
 
@@ -113,15 +129,30 @@ def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: not JSON (or not UTF-8), or not an object.
+        IsADirectoryError: ``path`` is a folder.
+        ValueError: not JSON (or not UTF-8), not an object, or a key given
+            twice in one object (Python's reader would silently keep the last).
     """
     file = Path(path)
+    if file.is_dir():
+        raise IsADirectoryError(f"Expected {what} {file} to be a JSON file, but it is a folder")
     if not file.is_file():
         raise FileNotFoundError(f"{what[:1].upper()}{what[1:]} {file} does not exist")
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise OSError(exc.errno, f"Could not read {what} {file}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
         raise ValueError(f"Could not parse {what} {file} as JSON: {exc}") from exc
+    try:
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"Could not parse {what} {file} as JSON: {exc}") from exc
+    except _DuplicateKeyError as exc:
+        raise ValueError(
+            f"Expected each key once in {what} {file}, but found {exc.key!r} more than once "
+            "(JSON readers keep only the last)"
+        ) from exc
     if not isinstance(data, dict):
         raise ValueError(
             f"Expected a JSON object in {what} {file}, but found {type(data).__name__}"

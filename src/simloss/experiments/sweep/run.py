@@ -25,7 +25,7 @@ import optuna
 
 from simloss.experiments._files import atomic_write_json
 from simloss.experiments._runtime import resolve_device
-from simloss.experiments.config import METRIC_GOALS, TrainConfig, point_config
+from simloss.experiments.config import MAX_SEED, METRIC_GOALS, TrainConfig, point_config
 from simloss.experiments.points import LossPoint
 from simloss.experiments.sweep.grid import Grid, grids_from_attr, grids_to_attr
 from simloss.experiments.sweep.queue import Census, FailedPoint, census, enqueue_missing
@@ -210,6 +210,11 @@ def run_sweep(
         )
     for value, _ in grid.points()[: max(len(grid.values), 1)]:  # each must make a valid config
         point_config(base, grid.param, value, 0, loss=grid.loss).resolve()
+    if base.seed + grid.runs - 1 > MAX_SEED:
+        raise ValueError(
+            f"Expected `seed` + runs - 1 <= {MAX_SEED} (run i trains with seed + i), but found "
+            f"{base.seed} + {grid.runs - 1}"
+        )
     resolve_device(base.device)
     if storage is not None:
         check_storage_arg(storage)
