@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simloss.experiments._files import atomic_write_text
 from simloss.experiments.record import SweepRecord
 from simloss.experiments.report.render import to_csv, to_latex, to_markdown
 from simloss.experiments.report.summary import summarize_sweep
+
+if TYPE_CHECKING:
+    from simloss.experiments.report.compare import ExpectedPoint
 
 __all__ = ["REPORT_FILES", "write_report"]
 
@@ -38,6 +41,7 @@ def write_report(
     figures: bool = True,
     expected_values: Sequence[float] | None = None,
     expected_runs: int | None = None,
+    expected_points: Sequence[ExpectedPoint] | None = None,
     figure2_values: Sequence[float] | None = None,
     figure2_class: float | None = None,
 ) -> Path:
@@ -57,6 +61,10 @@ def write_report(
         figures: whether to draw the figures.
         expected_values: the sweep's grid, to list values with no finished run.
         expected_runs: runs per value of a complete sweep.
+        expected_points: every ``(loss, param, value, run)`` of a study's grids
+            (all its losses); a study of several losses lists those without a
+            finished run (a SimLoss-only study uses ``expected_values`` and
+            ``expected_runs``).
         figure2_values: parameter values drawn in Figure 2 (default: CCE and the
             values with the best validation mean of each metric, as in the paper).
         figure2_class: the class value of Figure 2 (b) (default: age 30, or the
@@ -73,8 +81,11 @@ def write_report(
     """
     from simloss.experiments.report.compare import record_loss
 
-    if {record_loss(r) for r in records} != {"simloss"}:
-        return _write_comparison(records, Path(out_dir), dataset=dataset, figures=figures)
+    losses = {record_loss(r) for r in records} | {p[0] for p in expected_points or ()}
+    if losses != {"simloss"}:
+        return _write_comparison(
+            records, Path(out_dir), dataset=dataset, figures=figures, expected=expected_points
+        )
     summary = summarize_sweep(
         records, dataset=dataset, expected_values=expected_values, expected_runs=expected_runs
     )
@@ -106,7 +117,12 @@ def _remove_stale(out: Path, figure_names: list[str]) -> None:
 
 
 def _write_comparison(
-    records: Sequence[Mapping[str, Any]], out: Path, *, dataset: str | None, figures: bool
+    records: Sequence[Mapping[str, Any]],
+    out: Path,
+    *,
+    dataset: str | None,
+    figures: bool,
+    expected: Sequence[ExpectedPoint] | None = None,
 ) -> Path:
     from simloss.experiments.report.compare import compare_losses
     from simloss.experiments.report.compare_tables import (
@@ -115,7 +131,7 @@ def _write_comparison(
         comparison_markdown,
     )
 
-    comparison = compare_losses(records)
+    comparison = compare_losses(records, expected=expected)
     if dataset is not None and dataset.lower() != comparison.dataset.lower():
         raise ValueError(
             f"Expected records of dataset {dataset!r} (`dataset`), but found {comparison.dataset!r}"

@@ -27,7 +27,7 @@ from simloss.experiments._files import atomic_write_json
 from simloss.experiments._runtime import resolve_device
 from simloss.experiments.config import MAX_SEED, METRIC_GOALS, TrainConfig, point_config
 from simloss.experiments.points import LossPoint
-from simloss.experiments.sweep.grid import Grid, grids_from_attr, grids_to_attr
+from simloss.experiments.sweep.grid import GRID_ATTR, Grid, grids_from_attr, grids_to_attr
 from simloss.experiments.sweep.queue import Census, FailedPoint, census, enqueue_missing
 from simloss.experiments.sweep.settings import (
     LOCAL_KEYS,
@@ -76,9 +76,6 @@ __all__ = [
     "stored_url",
 ]
 
-#: The study attribute that holds the sweep's whole grid (a list of grids, one per
-#: loss, once a study holds several losses; :func:`~.grid.grids_to_attr`).
-GRID_ATTR = "simloss_grid"
 #: Version of the layout of ``sweep.json`` and the study's settings.
 SCHEMA_VERSION = 1
 _LOCK_FILE = ".sweep.lock"
