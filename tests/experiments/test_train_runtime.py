@@ -113,5 +113,11 @@ def test_json_files_with_a_key_twice_or_a_folder_are_refused(tmp_path: Path) -> 
     nested.write_text('{"a": {"b": 1, "b": 2}}')
     with pytest.raises(ValueError, match="'b' more than once"):
         read_json_object(nested, "sweep file")
-    with pytest.raises(IsADirectoryError, match="to be a JSON file, but it is a folder"):
+    with pytest.raises(IsADirectoryError, match="to be a file, but it is a folder"):
         read_json_object(tmp_path, "config file")
+
+
+def test_an_atomic_write_onto_a_folder_is_refused_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(IsADirectoryError, match=f"Expected {tmp_path} to be a file to write"):
+        atomic_write_json(tmp_path, {"a": 1})
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
