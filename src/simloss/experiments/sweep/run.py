@@ -68,8 +68,10 @@ from simloss.experiments.sweep.workers import (
 __all__ = [
     "GRID_ATTR",
     "SCHEMA_VERSION",
+    "SWEEP_ENTRIES",
     "SweepResult",
     "check_storage_arg",
+    "check_sweep_folder",
     "folder_lock",
     "folder_storage",
     "run_sweep",
@@ -221,8 +223,9 @@ def run_sweep(
         from simloss.experiments.data import load_data
 
         load_data(base)
-    data = data_fingerprint(base)
     out = Path(out_dir).resolve()
+    check_sweep_folder(out)
+    data = data_fingerprint(base)
     out.mkdir(parents=True, exist_ok=True)
     local = {k: getattr(base, k) for k in LOCAL_KEYS}
     local.update(progress=False, num_threads=threads)
@@ -290,6 +293,45 @@ def _count(url: str, name: str, grid: Grid) -> Census:
         return census(study.get_trials(deepcopy=False), grid.loss_points())
     finally:
         dispose(storage)
+
+
+#: What a sweep writes into its folder (``report`` is ``simloss report``'s default output).
+SWEEP_ENTRIES: frozenset[str] = frozenset(
+    {
+        SWEEP_FILE,
+        DB_FILE,
+        *(f"{DB_FILE}{suffix}" for suffix in ("-wal", "-shm", "-journal")),
+        _LOCK_FILE,
+        "trials",
+        "logs",
+        "report",
+    }
+)
+
+
+def check_sweep_folder(out: Path) -> None:
+    """Refuse a sweep folder that holds anything a sweep does not write.
+
+    A new or empty folder starts a sweep; one holding only a sweep's entries
+    (:data:`SWEEP_ENTRIES`) resumes it. Anything else (a ``simloss train`` run's
+    ``model.pt``, a tune's ``tune.json``, a user's files) would end up beside
+    the sweep's files: a folder never holds the files of two different runs.
+
+    Raises:
+        FileExistsError: ``out`` is a file, or holds entries no sweep writes (named).
+    """
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"Expected the sweep folder {out} to be a folder, but it is a file")
+    foreign = (
+        sorted(p.name for p in out.iterdir() if p.name not in SWEEP_ENTRIES)
+        if (out.is_dir())
+        else []
+    )
+    if foreign:
+        raise FileExistsError(
+            f"Expected the sweep folder {out} to be new, empty or a sweep's, but it also holds "
+            f"{foreign[:5]}{' ...' if len(foreign) > 5 else ''}; choose another --out"
+        )
 
 
 def check_storage_arg(url: str) -> None:
