@@ -151,3 +151,23 @@ def test_a_sweep_file_grid_that_is_no_grid_is_named(tmp_path: Path, capsys) -> N
     assert main(["report", str(sweep), "--no-figures"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Expected 'grid' in" in err and "sweep.json" in err
+
+
+def test_a_report_into_a_folder_of_something_else_is_refused(tmp_path: Path, capsys) -> None:
+    # `simloss report SWEEP --out RUN` wrote report.md/.tex/.csv beside a run's model.pt.
+    sweep = tmp_path / "sweep"
+    _sweep(sweep, runs=2)
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.json", "model.pt", "record.json"):
+        (run / name).write_text("x")
+    assert main(["report", str(sweep), "--out", str(run), "--no-figures"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"Expected the report folder {run} to be new" in err
+    assert "['config.json', 'model.pt', 'record.json']" in err
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "model.pt", "record.json"]
+    assert main(["report", str(sweep), "--out", str(sweep), "--no-figures"]) == 1  # the sweep's
+    assert "also holds ['study.db', 'sweep.json']" in capsys.readouterr().err
+    out = tmp_path / "rep"  # a report's own folder is rewritten
+    for _ in range(2):
+        assert main(["report", str(sweep), "--out", str(out), "--no-figures", "--quiet"]) == 0

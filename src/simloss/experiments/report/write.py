@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from simloss.experiments.report.summary import summarize_sweep
 if TYPE_CHECKING:
     from simloss.experiments.report.compare import ExpectedPoint
 
-__all__ = ["REPORT_FILES", "write_report"]
+__all__ = ["REPORT_FILES", "check_report_folder", "write_report"]
 
 #: The files a report may hold (``*`` stands for the swept parameter's name).
 REPORT_FILES = (
@@ -44,6 +45,7 @@ def write_report(
     expected_points: Sequence[ExpectedPoint] | None = None,
     figure2_values: Sequence[float] | None = None,
     figure2_class: float | None = None,
+    other_files: Sequence[str] = (),
 ) -> Path:
     """Write a sweep's report: Markdown, LaTeX and CSV tables and the figures.
 
@@ -69,6 +71,8 @@ def write_report(
             values with the best validation mean of each metric, as in the paper).
         figure2_class: the class value of Figure 2 (b) (default: age 30, or the
             most frequent test class where no class has the value 30).
+        other_files: glob patterns of the caller's own files in ``out_dir``
+            (a tune's ``tune.md``, ...); any other file there is refused.
 
     A study of several losses (records whose ``loss`` is not SimLoss alone)
     gets the comparison report instead (:mod:`.compare`, :mod:`.compare_tables`):
@@ -81,6 +85,7 @@ def write_report(
     """
     from simloss.experiments.report.compare import record_loss
 
+    check_report_folder(Path(out_dir), other_files)
     losses = {record_loss(r) for r in records} | {p[0] for p in expected_points or ()}
     if losses != {"simloss"}:
         return _write_comparison(
@@ -105,6 +110,31 @@ def write_report(
     atomic_write_text(md_path, to_markdown(summary, figures=figure_names))
     _remove_stale(out, figure_names)
     return md_path
+
+
+def check_report_folder(out: Path, other_files: Sequence[str] = ()) -> None:
+    """Refuse a report folder that holds files no report writes (before any work).
+
+    A report replaces its own files (:data:`REPORT_FILES`) and removes those it
+    no longer writes; written into a run's or a sweep's folder it would sit
+    beside their files, so such a folder is refused, naming what it holds.
+
+    Raises:
+        FileExistsError: ``out`` is a file, or holds other entries.
+    """
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"Expected the report folder {out} to be a folder, but it is a file")
+    if not out.is_dir():
+        return
+    patterns = (*REPORT_FILES, *other_files)
+    foreign = sorted(
+        p.name for p in out.iterdir() if not any(fnmatch.fnmatchcase(p.name, g) for g in patterns)
+    )
+    if foreign:
+        raise FileExistsError(
+            f"Expected the report folder {out} to be new, empty or a report's, but it also "
+            f"holds {foreign[:5]}{' ...' if len(foreign) > 5 else ''}; choose another --out"
+        )
 
 
 def _remove_stale(out: Path, figure_names: list[str]) -> None:
