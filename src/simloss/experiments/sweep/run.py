@@ -309,7 +309,9 @@ SWEEP_ENTRIES: frozenset[str] = frozenset(
 )
 
 
-def check_sweep_folder(out: Path) -> None:
+def check_sweep_folder(
+    out: Path, entries: frozenset[str] = SWEEP_ENTRIES, *, what: str = "sweep"
+) -> None:
     """Refuse a sweep folder that holds anything a sweep does not write.
 
     A new or empty folder starts a sweep; one holding only a sweep's entries
@@ -317,20 +319,21 @@ def check_sweep_folder(out: Path) -> None:
     ``model.pt``, a tune's ``tune.json``, a user's files) would end up beside
     the sweep's files: a folder never holds the files of two different runs.
 
+    Args:
+        out: the folder.
+        entries: the names the command writes there (a tune passes its own).
+        what: the command's kind of folder, for the messages.
+
     Raises:
-        FileExistsError: ``out`` is a file, or holds entries no sweep writes (named).
+        FileExistsError: ``out`` is a file, or holds entries the command does not write.
     """
     if out.exists() and not out.is_dir():
-        raise FileExistsError(f"Expected the sweep folder {out} to be a folder, but it is a file")
-    foreign = (
-        sorted(p.name for p in out.iterdir() if p.name not in SWEEP_ENTRIES)
-        if (out.is_dir())
-        else []
-    )
+        raise FileExistsError(f"Expected the {what} folder {out} to be a folder, but it is a file")
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in entries) if out.is_dir() else []
     if foreign:
         raise FileExistsError(
-            f"Expected the sweep folder {out} to be new, empty or a sweep's, but it also holds "
-            f"{foreign[:5]}{' ...' if len(foreign) > 5 else ''}; choose another --out"
+            f"Expected the {what} folder {out} to be new, empty or a {what}'s, but it also "
+            f"holds {foreign[:5]}{' ...' if len(foreign) > 5 else ''}; choose another --out"
         )
 
 
