@@ -83,3 +83,31 @@ def test_predict_errors_are_one_line(
     assert main(["predict", *(a.format(tmp=tmp_path) for a in argv)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("simloss predict: error:") and message in err and "\n" not in err
+
+
+def test_bad_files_and_outputs_of_an_abalone_run_are_named_before_any_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    assert main(["train", "--out", str(run), "--r", "0.5", "--epochs", "1", "--limit", "200",
+                 "--no-progress"]) == 0  # fmt: skip
+    capsys.readouterr()
+    image = tmp_path / "face.jpg"  # a JPEG starts with the bytes FF D8 FF (the JFIF standard)
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(image)
+    assert image.read_bytes()[:3] == b"\xff\xd8\xff"
+    rows = _rows(tmp_path / "rows.csv", 2)
+    cases = [
+        ([str(image)], f"Expected row file {image} to be UTF-8 text, but byte 0 is 0xff"),
+        ([str(tmp_path)], f"Expected row file {tmp_path} to be a file, but it is a folder"),
+        ([str(rows), "--out", str(tmp_path)], f"Expected --out {tmp_path} to be a CSV file"),
+    ]
+    for argv, message in cases:
+        assert main(["predict", "--run", str(run), *argv]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == ""  # nothing printed before the error
+        err = captured.err.strip()
+        assert err.startswith("simloss predict: error:") and message in err and "\n" not in err
+    record = run / "record.json"
+    record.write_text(record.read_text().replace("{", '{"loss": "ce", ', 1))  # a key twice
+    assert main(["predict", "--run", str(run), str(rows)]) == 1
+    assert "Expected each key once in run record" in capsys.readouterr().err

@@ -80,3 +80,94 @@ def test_help_has_examples(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["report", "--help"])
     assert "examples:" in capsys.readouterr().out
+
+
+def test_a_partial_study_of_several_losses_names_its_missing_runs(tmp_path: Path, capsys) -> None:
+    # The study asked for SimLoss r in {0, 0.5} and SORD alpha in {1, 2}, 2 runs each;
+    # SORD alpha=1 has run 0 only and alpha=2 none. The grids live in the study
+    # (sweep.json mirrors them; here it is hand-edited to hide the SORD grid).
+    from simloss.experiments.sweep.grid import GRID_ATTR
+
+    folder = tmp_path / "sweep"
+    folder.mkdir()
+    url = records.sqlite_url(folder / "study.db")
+    study = optuna.create_study(study_name="cli", storage=url)
+    study.set_user_attr(
+        GRID_ATTR,
+        [
+            {"param": "r", "values": [0.0, 0.5], "runs": 2},
+            {"param": "alpha", "values": [1.0, 2.0], "runs": 2, "loss": "sord"},
+        ],
+    )
+    done = [("simloss", "r", v, run) for v in (0.0, 0.5) for run in (0, 1)]
+    for loss, param, value, run in [*done, ("sord", "alpha", 1.0, 0)]:
+        record = {
+            "dataset": "abalone",
+            "monitor": "mae",
+            "class_values": [1.0, 2.0, 3.0],
+            "metrics": {"val": {"mae": 2.0 - value / 10}, "test": {"mae": 2.0 - run / 10}},
+        }
+        attrs = {"loss": loss, "param": param, "value": value, "run": run, "record": record}
+        attrs["record_path"] = f"trials/{loss}{value}_{run}/record.json"
+        study.add_trial(optuna.trial.create_trial(value=1.0, user_attrs=attrs))
+    settings = {"study_name": "cli", "storage": None, "dataset": "abalone", "grid": []}
+    (folder / "sweep.json").write_text(json.dumps(settings))
+    for source in (str(folder), url):
+        assert main(["report", source, "--out", str(tmp_path / "rep"), "--no-figures"]) == 0
+        printed = capsys.readouterr().out
+        assert "## Missing (partial sweep)" in printed
+        assert "- sord alpha=1.0: run(s) [1] not finished (1 of 2)" in printed
+        assert "- sord alpha=2.0: no finished runs" in printed
+        assert "r=0.5: run" not in printed  # SimLoss is complete
+
+
+def test_a_study_whose_other_losses_have_no_run_yet_is_a_comparison(tmp_path: Path, capsys) -> None:
+    # Only SimLoss has finished runs, but the study also asks for CE: not a SimLoss-only report.
+    from simloss.experiments.sweep.grid import GRID_ATTR
+
+    sweep = tmp_path / "sweep"
+    _sweep(sweep, runs=2)
+    url = records.sqlite_url(sweep / "study.db")
+    study = optuna.load_study(study_name="cli", storage=url)
+    study.set_user_attr(
+        GRID_ATTR,
+        [
+            {"param": "r", "values": [0.0, 0.5], "runs": 2},
+            {"param": None, "values": [], "runs": 2, "loss": "ce"},
+        ],
+    )
+    assert main(["report", str(sweep), "--no-figures"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("# Loss comparison: abalone")
+    assert "- ce: no finished runs" in printed
+
+
+def test_a_sweep_file_grid_that_is_no_grid_is_named(tmp_path: Path, capsys) -> None:
+    sweep = tmp_path / "sweep"
+    _sweep(sweep, runs=2)
+    settings = json.loads((sweep / "sweep.json").read_text())
+    settings["grid"] = {"param": "r", "values": "a", "runs": 2}
+    (sweep / "sweep.json").write_text(json.dumps(settings))
+    assert main(["report", str(sweep), "--no-figures"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Expected 'grid' in" in err and "sweep.json" in err
+
+
+def test_a_report_into_a_folder_of_something_else_is_refused(tmp_path: Path, capsys) -> None:
+    # `simloss report SWEEP --out RUN` wrote report.md/.tex/.csv beside a run's model.pt.
+    sweep = tmp_path / "sweep"
+    _sweep(sweep, runs=2)
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.json", "model.pt", "record.json"):
+        (run / name).write_text("x")
+    assert main(["report", str(sweep), "--out", str(run), "--no-figures"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"Expected the report folder {run} to be new" in err
+    assert "['config.json', 'model.pt', 'record.json']" in err
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "model.pt", "record.json"]
+    assert main(["report", str(sweep), "--out", str(sweep), "--no-figures"]) == 1  # the sweep's
+    assert "also holds ['study.db', 'sweep.json']" in capsys.readouterr().err
+    out = tmp_path / "rep"  # a report's own folder is rewritten
+    for _ in range(2):
+        assert main(["report", str(sweep), "--out", str(out), "--no-figures", "--quiet"]) == 0

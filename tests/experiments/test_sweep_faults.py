@@ -282,3 +282,26 @@ def test_load_records_takes_any_path_like(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="missing is neither"):
         resolve_source(Where())
+
+
+def test_a_sweep_into_a_folder_of_something_else_is_refused_before_any_work(
+    tmp_path: Path,
+) -> None:
+    # `simloss sweep --out RUN` put study.db, sweep.json, trials/ and logs/ beside a
+    # `simloss train` run's config.json, model.pt and record.json.
+    from simloss.experiments.train import run_training
+
+    run = tmp_path / "run"
+    run_training(TrainConfig(r=0.5, **TINY), run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    grid = Grid(param="r", values=(0.5,), runs=1)
+    with pytest.raises(FileExistsError, match=r"also holds \['config.json', 'model.pt', 're"):
+        run_sweep(TrainConfig(**TINY), grid, run)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    with pytest.raises(FileExistsError, match="to be a folder, but it is a file"):
+        run_sweep(TrainConfig(**TINY), grid, run / "record.json")
+    # a sweep's own folder (with its report) resumes
+    sweep = tmp_path / "sweep"
+    assert run_sweep(TrainConfig(**TINY), grid, sweep).ok
+    assert main(["report", str(sweep), "--no-figures", "--quiet"]) == 0
+    assert run_sweep(TrainConfig(**TINY), grid, sweep).finished == 1

@@ -108,12 +108,40 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
     for command in ("train", "sweep", "demo"):
         args = build_parser().parse_args([command, "--out=o", f"--config={path}", "--epochs=5"])
         config = config_from_args(args)
-        assert (config.lr, config.epochs, config.r) == (0.01, 5, 0.7)
+        r = 0.7 if command == "train" else None  # a sweep's r comes from its grid
+        assert (config.lr, config.epochs, config.r) == (0.01, 5, r)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"learning_rate": 0.1}))
     args = build_parser().parse_args(["sweep", "--out=o", f"--config={bad}"])
     with pytest.raises(ValueError, match=r"Unknown TrainConfig keys: \['learning_rate'\]"):
         config_from_args(args)
+
+
+@pytest.mark.parametrize(
+    ("loss", "grid", "param"),
+    [("ce", None, None), ("sord", "alpha=1,2", "alpha"), ("simloss", None, "r")],
+)
+def test_a_runs_config_is_the_base_of_a_sweep_of_any_loss(
+    tmp_path: Path, loss: str, grid: str | None, param: str | None
+) -> None:
+    # A finished SimLoss run's config.json (resolved: loss simloss, similarity order,
+    # r 0.5) as --config of a sweep of another loss was refused ("Expected `r` only
+    # with a loss built from a similarity"): r, l and loss_param are the grid's.
+    run_config = TrainConfig(dataset="abalone", r=0.5, lr=0.01, epochs=3).resolve().to_dict()
+    assert (run_config["similarity"], run_config["r"]) == ("order", 0.5)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(run_config))
+    argv = ["sweep", "--out=o", f"--config={path}", f"--loss={loss}"]
+    argv += [f"--grid={grid}"] if grid else []
+    base, parsed = sweep_from_args(build_parser().parse_args(argv))
+    assert (base.inferred_loss, base.lr, base.epochs) == (loss, 0.01, 3)
+    assert parsed.param == param
+    trial = point_config(base, parsed.param, parsed.points()[-1][0], 1, loss=loss)
+    assert trial.param == param and trial.seed == 1
+    assert trial.r == (0.9 if loss == "simloss" else None)  # the paper's grid ends at 0.9
+    if loss == "ce":  # a similarity given as a flag still has to fit the loss
+        with pytest.raises(ValueError, match="Expected `r` for similarity 'order'"):
+            sweep_from_args(build_parser().parse_args([*argv, "--similarity=order"]))
 
 
 def test_wrong_types_are_argparse_errors(capsys: pytest.CaptureFixture[str]) -> None:

@@ -165,6 +165,16 @@ def test_a_killed_fresh_run_leaves_nothing_that_looks_like_a_run(tmp_path: Path)
     assert siblings(out) == ["run"]
 
 
+def test_a_killed_runs_leftover_goes_with_the_next_run_of_another_name(tmp_path: Path) -> None:
+    # A sweep retries a killed trial under a new folder name (trial=1 -> trial=6):
+    # the killed one's partial folder must not stay in the sweep folder for ever.
+    assert killed_train("mid_run", tmp_path / "r=0.5_run=0_trial=1") == -signal.SIGKILL
+    (leftover,) = siblings(tmp_path / "x")
+    assert leftover.startswith(".r=0.5_run=0_trial=1.partial-")
+    run_training(abalone(r=0.5), tmp_path / "r=0.5_run=0_trial=6")
+    assert siblings(tmp_path / "x") == ["r=0.5_run=0_trial=6"]
+
+
 def test_a_killed_overwrite_keeps_the_old_run_whole(tmp_path: Path) -> None:
     out = tmp_path / "run"
     run_training(abalone(r=0.5), out)

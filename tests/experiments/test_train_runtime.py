@@ -54,3 +54,70 @@ def test_atomic_write_replaces_only_on_success(tmp_path: Path) -> None:
     with pytest.raises(ValueError):  # NaN is not JSON
         atomic_write_json(target, {"a": float("nan")})
     assert json.loads(target.read_text()) == {"a": 1}
+
+
+def test_the_largest_seed_is_torchs() -> None:
+    # torch's own range is the independent source: 2**64 - 1 is taken, 2**64 is not.
+    torch.manual_seed(2**64 - 1)
+    with pytest.raises((RuntimeError, ValueError)):
+        torch.manual_seed(2**64)
+    from simloss.experiments.config import TrainConfig
+
+    assert TrainConfig(seed=2**64 - 1, split_seed=2**64 - 1).seed == 2**64 - 1
+    for name in ("seed", "split_seed"):
+        with pytest.raises(ValueError, match=f"Expected `{name}` in \\[0, 18446744073709551615\\]"):
+            TrainConfig(**{name: 2**64})
+    with pytest.raises(ValueError, match="non-negative int <= 18446744073709551615"):
+        seed_everything(2**64)
+
+
+def test_a_sweeps_last_seed_is_checked_before_any_work(tmp_path: Path) -> None:
+    from simloss.experiments.config import TrainConfig
+    from simloss.experiments.sweep import Grid, run_sweep
+
+    base = TrainConfig(dataset="abalone", seed=2**64 - 2, epochs=1, progress=False)
+    with pytest.raises(
+        ValueError, match=r"seed` \+ runs - 1 <= .* found 18446744073709551614 \+ 2"
+    ):
+        run_sweep(base, Grid(param="r", values=(0.5,), runs=3), tmp_path / "s")
+    assert not (tmp_path / "s").exists()
+
+
+def test_threads_beyond_the_cores_are_refused_before_any_work(tmp_path: Path) -> None:
+    # 4096 torch threads crash the process (a segmentation fault in a matrix product).
+    import os
+
+    from simloss.experiments._runtime import check_threads, usable_cores
+    from simloss.experiments.config import TrainConfig
+    from simloss.experiments.train import run_training
+
+    assert usable_cores() == len(os.sched_getaffinity(0))
+    check_threads(usable_cores())
+    with pytest.raises(ValueError, match=f"Expected `num_threads` <= {usable_cores()} "):
+        check_threads(usable_cores() + 1)
+    config = TrainConfig(dataset="abalone", r=0.5, num_threads=4096, progress=False)
+    with pytest.raises(ValueError, match="found 4096"):
+        run_training(config, tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_json_files_with_a_key_twice_or_a_folder_are_refused(tmp_path: Path) -> None:
+    from simloss.experiments._files import read_json_object
+
+    twice = tmp_path / "c.json"
+    twice.write_text('{"epochs": 1, "lr": 0.1, "epochs": 3}')
+    assert json.loads(twice.read_text()) == {"epochs": 3, "lr": 0.1}  # what json keeps silently
+    with pytest.raises(ValueError, match=r"each key once in config file .*c\.json.*'epochs'"):
+        read_json_object(twice, "config file")
+    nested = tmp_path / "n.json"
+    nested.write_text('{"a": {"b": 1, "b": 2}}')
+    with pytest.raises(ValueError, match="'b' more than once"):
+        read_json_object(nested, "sweep file")
+    with pytest.raises(IsADirectoryError, match="to be a file, but it is a folder"):
+        read_json_object(tmp_path, "config file")
+
+
+def test_an_atomic_write_onto_a_folder_is_refused_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(IsADirectoryError, match=f"Expected {tmp_path} to be a file to write"):
+        atomic_write_json(tmp_path, {"a": 1})
+    assert list(tmp_path.iterdir()) == []  # no temporary file left

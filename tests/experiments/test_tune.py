@@ -201,3 +201,16 @@ def test_load_tune_reads_without_writing(tuned: tuple[Path, TuneResult]) -> None
     assert (out / "study.db").stat().st_mtime_ns == stamp
     with pytest.raises(FileNotFoundError, match="is not a tune folder"):
         load_tune(out / "trials")
+
+
+def test_a_tune_into_a_sweeps_folder_is_refused_before_any_work(tmp_path: Path) -> None:
+    # A sweep's folder has a study.db: a tune there opened it and added its study
+    # to the sweep's storage, its trials beside the sweep's.
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    for name in ("sweep.json", "study.db"):
+        (sweep / name).write_text("x")
+    with pytest.raises(FileExistsError, match=r"tune folder .* also holds \['sweep.json'\]"):
+        _tune(sweep)
+    assert sorted(p.name for p in sweep.iterdir()) == ["study.db", "sweep.json"]
+    assert (sweep / "study.db").read_text() == "x"

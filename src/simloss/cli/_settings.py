@@ -46,16 +46,21 @@ def add_config_arguments(
     )
 
     shown = dict(defaults or {})
-    parser.set_defaults(_setting_defaults=shown)
+    skipped = set(exclude)
+    parser.set_defaults(_setting_defaults=shown, _setting_exclude=tuple(sorted(skipped)))
     group = parser.add_argument_group("run settings (TrainConfig; see docs/experiments.md)")
     group.add_argument(
         "--config",
         dest=_CONFIG_DEST,
         type=Path,
         metavar="FILE",
-        help="JSON file of TrainConfig settings (e.g. a run's config.json); flags override it",
+        help="JSON file of TrainConfig settings (e.g. a run's config.json); flags override it"
+        + (
+            f"; its {', '.join(sorted(skipped))} are this command's to set (ignored)"
+            if skipped
+            else ""
+        ),
     )
-    skipped = set(exclude)
     field_defaults = TrainConfig().to_dict()
     for name in TrainConfig.field_names():
         if name in skipped:
@@ -83,13 +88,28 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
     Precedence, lowest first: the command's ``defaults`` (given to
     :func:`add_config_arguments`), the ``--config`` file, then the flags given.
+    The file's values of the settings the command sets itself (its
+    ``exclude``: a sweep's ``r``, ``l`` and ``loss_param`` come from its grid)
+    are left out, and with them a ``similarity`` that only restates the
+    file's ``r`` or ``l`` (a run's resolved ``config.json`` says ``order``
+    beside ``r``), so a run's config can be the base of a sweep of any loss.
     """
     from simloss.experiments.config import TrainConfig, read_config_file
+    from simloss.experiments.specs import PARAMS
 
     settings: dict[str, Any] = dict(getattr(args, "_setting_defaults", {}))
     path = getattr(args, _CONFIG_DEST, None)
     if path is not None:
-        settings.update(read_config_file(path))
+        from_file = read_config_file(path)
+        excluded = set(getattr(args, "_setting_exclude", ()))
+        implied = {
+            p.similarity
+            for name, p in PARAMS.items()
+            if name in excluded and from_file.get(name) is not None
+        }
+        if from_file.get("similarity") in implied:
+            excluded.add("similarity")
+        settings.update({k: v for k, v in from_file.items() if k not in excluded})
     for name in TrainConfig.field_names():
         value = getattr(args, _dest(name), None)
         if value is not None:

@@ -58,6 +58,8 @@ def _handle(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ValueError(f"Expected --batch-size >= 1, but found {args.batch_size}")
+    if args.out is not None and Path(args.out).is_dir():
+        raise IsADirectoryError(f"Expected --out {args.out} to be a CSV file, but it is a folder")
     run = load_run(args.run, device=args.device)
     if run.preprocessing.kind == "image":
         predictions = predict_images(run, args.inputs, batch_size=args.batch_size)
@@ -65,7 +67,7 @@ def _handle(args: argparse.Namespace) -> int:
         predictions = [
             p for path in args.inputs for p in predict_rows(run, path, batch_size=args.batch_size)
         ]
-    print(predictions_csv(predictions), end="")
-    if args.out is not None:
+    if args.out is not None:  # first, so that a failed write prints no results
         write_predictions(predictions, args.out)
+    print(predictions_csv(predictions), end="")
     return 0

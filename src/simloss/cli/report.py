@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 __all__ = ["parse_values", "register"]
 
@@ -86,21 +85,34 @@ def parse_values(text: str) -> list[float]:
     return values
 
 
-def _expected_grid(source: str) -> tuple[list[float] | None, int | None]:
-    """The sweep's grid from ``sweep.json`` when ``source`` is a sweep folder."""
-    from simloss.experiments.sweep import read_sweep_file
+def _expected(
+    source: str, study_name: str | None
+) -> tuple[list[float] | None, int | None, list[tuple[str, str | None, float | None, int]]]:
+    """The study's grids: SimLoss's values and runs, and every (loss, param, value, run).
 
-    if "://" in source:
-        return None, None
-    grid: Any = read_sweep_file(source).get("grid")
-    if not isinstance(grid, dict):
-        return None, None
-    values = grid.get("values")
-    runs = grid.get("runs")
-    return (
-        [float(v) for v in values] if isinstance(values, list) else None,
-        runs if isinstance(runs, int) and not isinstance(runs, bool) else None,
-    )
+    Read from the study itself (``sweep.json`` only mirrors it), so a folder and
+    a storage URL give the same and a hand-edited ``sweep.json`` cannot hide runs;
+    a study that stores no grid (made by an early version) falls back to its
+    folder's ``sweep.json``.
+    """
+    from simloss.experiments.sweep import SWEEP_FILE, load_grids, read_sweep_file
+    from simloss.experiments.sweep.grid import grids_from_attr
+
+    grids = load_grids(source, study_name)
+    if not grids and "://" not in source:
+        stored = read_sweep_file(source).get("grid")
+        try:
+            grids = grids_from_attr(stored)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"Expected 'grid' in {Path(source) / SWEEP_FILE} to be a grid or a list of "
+                f"grids, but found {stored!r} ({exc})"
+            ) from exc
+    points = [(g.loss, g.param, v, run) for g in grids for v, run in g.points()]
+    simloss = [g for g in grids if g.loss == "simloss" and g.param is not None]
+    if len(grids) == 1 and simloss:
+        return [float(v) for v in simloss[0].values], simloss[0].runs, points
+    return None, None, points
 
 
 def handler(args: argparse.Namespace) -> int:
@@ -120,7 +132,7 @@ def handler(args: argparse.Namespace) -> int:
     records = load_records(source, args.study_name)
     if not records:
         raise RuntimeError(f"no finished trial in {shown}: nothing to report yet")
-    expected_values, expected_runs = _expected_grid(source)
+    expected_values, expected_runs, expected_points = _expected(source, args.study_name)
     path = write_report(
         records,
         out,
@@ -128,6 +140,7 @@ def handler(args: argparse.Namespace) -> int:
         figures=not args.no_figures,
         expected_values=expected_values,
         expected_runs=expected_runs,
+        expected_points=expected_points,
         figure2_values=args.figure2_values,
         figure2_class=args.figure2_class,
     )

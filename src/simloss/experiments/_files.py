@@ -24,6 +24,7 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "read_json_object",
+    "read_text_file",
 ]
 
 
@@ -34,7 +35,8 @@ def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
     The caller writes the temporary file (by path or by opening it); on leaving
     the block the file is flushed to the disk and atomically renamed onto
     ``path``. On any exception it is removed and ``path`` is untouched; an
-    ``OSError`` (e.g. ``ENOSPC``) is raised again naming ``path``.
+    ``OSError`` (e.g. ``ENOSPC``) is raised again naming ``path``. A ``path``
+    that is a folder is refused before anything is written.
 
     Example:
         >>> import tempfile, pathlib
@@ -45,6 +47,8 @@ def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
         'done'
     """
     target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(f"Expected {target} to be a file to write, but it is a folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
@@ -104,6 +108,60 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, text)
 
 
+def read_text_file(path: str | Path, what: str) -> str:
+    """The UTF-8 text of ``path``, with one-line errors that name the file.
+
+    Args:
+        path: the file.
+        what: what the file is, for the messages (e.g. ``"row file"``).
+
+    Raises:
+        FileNotFoundError: no such file.
+        IsADirectoryError: ``path`` is a folder.
+        ValueError: the file is not UTF-8 text (e.g. an image given as a text file).
+        OSError: the file cannot be read (e.g. no permission), naming it.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> file = pathlib.Path(tempfile.mkdtemp()) / "x.jpg"
+        >>> _ = file.write_bytes(bytes([0xFF, 0xD8, 0xFF]))  # a JPEG's first bytes
+        >>> read_text_file(file, "row file")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected row file .../x.jpg to be UTF-8 text, but byte 0 is 0xff (...)
+    """
+    file = Path(path)
+    if file.is_dir():
+        raise IsADirectoryError(f"Expected {what} {file} to be a file, but it is a folder")
+    if not file.is_file():
+        raise FileNotFoundError(f"{what[:1].upper()}{what[1:]} {file} does not exist")
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"Expected {what} {file} to be UTF-8 text, but byte {exc.start} is "
+            f"0x{exc.object[exc.start]:02x} ({exc.reason}; a binary file?)"
+        ) from exc
+    except OSError as exc:
+        raise OSError(exc.errno, f"Could not read {what} {file}: {exc.strerror}") from exc
+
+
+class _DuplicateKeyError(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object hook of :func:`json.loads` that refuses a key given twice."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise _DuplicateKeyError(key)
+        data[key] = value
+    return data
+
+
 def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
     """Read a JSON object from ``path``, with one-line errors that name the file.
 
@@ -112,16 +170,22 @@ def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
         what: what the file is, for the messages (e.g. ``"config file"``).
 
     Raises:
-        FileNotFoundError: no such file.
-        ValueError: not JSON (or not UTF-8), or not an object.
+        FileNotFoundError: no such file (also the other errors of :func:`read_text_file`).
+        IsADirectoryError: ``path`` is a folder.
+        ValueError: not JSON (or not UTF-8), not an object, or a key given
+            twice in one object (Python's reader would silently keep the last).
     """
     file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"{what[:1].upper()}{what[1:]} {file} does not exist")
+    text = read_text_file(file, what)
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
         raise ValueError(f"Could not parse {what} {file} as JSON: {exc}") from exc
+    except _DuplicateKeyError as exc:
+        raise ValueError(
+            f"Expected each key once in {what} {file}, but found {exc.key!r} more than once "
+            "(JSON readers keep only the last)"
+        ) from exc
     if not isinstance(data, dict):
         raise ValueError(
             f"Expected a JSON object in {what} {file}, but found {type(data).__name__}"

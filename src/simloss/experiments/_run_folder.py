@@ -13,9 +13,9 @@ failed or killed run leaves nothing that looks like a run:
   replaced, so a mistyped ``--out ~ --overwrite`` cannot delete a home folder;
 - an exception (also ``KeyboardInterrupt``) removes the partial folder; a
   SIGKILL cannot be caught and leaves it, hidden, and the next run into the
-  same place removes such leftovers of processes of this host that have ended
-  (and restores a run that was moved aside when the kill came between the two
-  renames).
+  folder removes such leftovers of processes of this host that have ended, of
+  any run name (a sweep retries a killed trial under a new name), and restores
+  a run that was moved aside when the kill came between the two renames.
 """
 
 from __future__ import annotations
@@ -86,19 +86,24 @@ def _alive(pid: int) -> bool:
 
 
 def _clean_leftovers(out: Path) -> None:
-    """Remove hidden folders that ended processes of this host left beside ``out``."""
+    """Remove hidden folders that ended processes of this host left beside ``out``.
+
+    All of them, not only those of ``out``'s name: a sweep retries a killed
+    trial under a new folder name, so the killed one's name never comes back.
+    """
     host = _host()
     if not out.name or not out.parent.is_dir():
         return
     for entry in sorted(out.parent.iterdir()):
         match = _LEFTOVER.match(entry.name)
-        if not match or match["name"] != out.name or match["host"] != host:
+        if not match or match["host"] != host or not entry.is_dir():
             continue
         pid = int(match["pid"])
         if pid == os.getpid() or _alive(pid):
             continue
-        if match["kind"] == "replaced" and not out.exists():
-            os.rename(entry, out)  # killed between the two renames: the old run comes back
+        place = out.parent / match["name"]
+        if match["kind"] == "replaced" and not place.exists():
+            os.rename(entry, place)  # killed between the two renames: the old run comes back
         else:
             shutil.rmtree(entry, ignore_errors=True)
 

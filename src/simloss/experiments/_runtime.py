@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seed_everything"]
+__all__ = ["check_threads", "resolve_device", "seed_everything", "usable_cores"]
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -19,7 +20,7 @@ def seed_everything(seed: int) -> torch.Generator:
     many numbers other code took from the global generator.
 
     Args:
-        seed: a non-negative integer.
+        seed: an integer in ``[0, 2**64 - 1]`` (the range ``torch.manual_seed`` takes).
 
     Returns:
         A ``torch.Generator`` seeded with ``seed``.
@@ -30,8 +31,12 @@ def seed_everything(seed: int) -> torch.Generator:
         >>> torch.equal(a, torch.rand(2, generator=seed_everything(3)))
         True
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"Expected `seed` to be a non-negative int, but found {seed!r}")
+    from simloss.experiments.config import MAX_SEED
+
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(
+            f"Expected `seed` to be a non-negative int <= {MAX_SEED}, but found {seed!r}"
+        )
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 (third-party code may use the legacy state)
     torch.manual_seed(seed)
@@ -74,3 +79,44 @@ def resolve_device(device: str) -> torch.device:
             f"Expected `device` to be 'auto', 'cpu' or 'cuda[:N]', but found {device!r}"
         )
     return resolved
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, else ``os.cpu_count()``)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return cores or os.cpu_count() or 1
+
+
+def check_threads(threads: int | None, *, cores: int | None = None) -> None:
+    """Refuse more torch threads than this machine has cores (``None`` passes).
+
+    More intra-op threads than cores only slow torch down, and thousands of
+    them crash the process (``torch.set_num_threads(4096)`` then a matrix
+    product: a segmentation fault), so the setting is checked against the
+    cores before any work. A setting of where a run happens: checked on the
+    machine that runs it, not when a config is built.
+
+    Args:
+        threads: the torch threads of one process (``num_threads``, ``--threads``).
+        cores: the cores to check against; ``None``: :func:`usable_cores`.
+
+    Raises:
+        ValueError: ``threads`` is not an int in ``[1, cores]``.
+
+    Example:
+        >>> check_threads(1)
+        >>> check_threads(usable_cores() + 1)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `num_threads` <= ... (the CPU cores of this machine), but found ...
+    """
+    if threads is None:
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"Expected `num_threads` to be an int >= 1, but found {threads!r}")
+    cores = usable_cores() if cores is None else cores
+    if threads > cores:
+        raise ValueError(
+            f"Expected `num_threads` <= {cores} (the CPU cores of this machine), but found "
+            f"{threads}"
+        )

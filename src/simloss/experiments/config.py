@@ -38,6 +38,7 @@ from simloss.experiments.specs import (
 
 __all__ = [
     "LOSS_KEYS",
+    "MAX_SEED",
     "METRIC_GOALS",
     "SIMILARITIES",
     "TrainConfig",
@@ -59,6 +60,9 @@ METRIC_GOALS: dict[str, str] = {
 #: The settings that say which loss a run trains with and its parameter: a sweep's
 #: points set them, so the runs of one study may differ in them and nothing else.
 LOSS_KEYS: tuple[str, ...] = ("loss", "loss_param", "similarity", *PARAMS)
+
+#: The largest seed: torch.manual_seed takes at most 0xffff_ffff_ffff_ffff (its docs).
+MAX_SEED: int = 2**64 - 1
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
@@ -247,8 +251,11 @@ class TrainConfig:
                 raise ValueError(f"Expected `{name}` >= 1, but found {value}")
         for name in ("seed", "split_seed"):
             value = getattr(self, name)
-            if value < 0:
-                raise ValueError(f"Expected `{name}` >= 0, but found {value}")
+            if not 0 <= value <= MAX_SEED:
+                raise ValueError(
+                    f"Expected `{name}` in [0, {MAX_SEED}] (the seeds torch accepts), but "
+                    f"found {value}"
+                )
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"Expected `lr` > 0 and finite, but found {self.lr}")
         for name in ("val_fraction", "test_fraction"):

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from simloss.experiments._files import atomic_write_text
+from simloss.experiments._files import atomic_write_text, read_json_object, read_text_file
 from simloss.experiments._runtime import resolve_device
 from simloss.experiments.data import Preprocessing
 from simloss.experiments.data._images import decode_image
@@ -147,12 +146,7 @@ def _read_record(folder: Path) -> dict[str, Any]:
         raise FileNotFoundError(
             f"Expected a finished run in {folder} (its record.json), but record.json is missing"
         )
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"Could not read {path} as JSON: {exc}") from exc
-    if not isinstance(record, dict):
-        raise ValueError(f"Expected a JSON object in {path}, but found {type(record).__name__}")
+    record = read_json_object(path, "run record")
     if "preprocessing" not in record:
         raise ValueError(
             f"Expected the input preprocessing in {path}, but the record has none (runs "
@@ -299,9 +293,8 @@ def predict_rows(run: TrainedRun, path: str | Path, *, batch_size: int = 256) ->
             f"{run.dataset} {spec.kind} (give image files instead)"
         )
     file = Path(path)
-    if not file.is_file():
-        raise FileNotFoundError(f"Row file {file} does not exist")
-    features, _, lines = parse_abalone_rows(file.read_text(), str(file), require_rings=False)
+    text = read_text_file(file, "row file")
+    features, _, lines = parse_abalone_rows(text, str(file), require_rings=False)
     labels = [f"{file}:{line}" for line in lines]
     return predict_inputs(run, torch.from_numpy(features), labels, batch_size=batch_size)
 

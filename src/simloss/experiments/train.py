@@ -33,7 +33,7 @@ from torch import nn
 import simloss
 from simloss.experiments._files import atomic_path, atomic_write_json
 from simloss.experiments._run_folder import staged_run_folder
-from simloss.experiments._runtime import resolve_device, seed_everything
+from simloss.experiments._runtime import check_threads, resolve_device, seed_everything
 from simloss.experiments.config import METRIC_GOALS, TrainConfig
 from simloss.experiments.data import PreparedData, Split, load_data
 from simloss.experiments.losses import Criterion, build_criterion, build_similarity, num_outputs
@@ -251,6 +251,7 @@ def run_training(
         raise TypeError(f"Expected `config` to be a TrainConfig, but found {type(config).__name__}")
     started = time.perf_counter()
     cfg = config.resolve()
+    check_threads(cfg.num_threads)
     with staged_run_folder(out_dir, overwrite=overwrite) as out:
         atomic_write_json(out / "config.json", cfg.to_dict())
         previous_threads = torch.get_num_threads()

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from simloss.experiments._files import read_text_file
 from simloss.experiments.data._types import PreparedData, Split
 from simloss.experiments.data.splits import random_split, subset_indices
 
@@ -162,9 +163,7 @@ def read_abalone(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray
         file = Path(path)
         if file.is_dir():
             file = file / "abalone.data"
-        if not file.is_file():
-            raise FileNotFoundError(f"Abalone file {file} does not exist")
-        text = file.read_text()
+        text = read_text_file(file, "Abalone file")
         where = str(file)
     features, rings, _ = parse_abalone_rows(text, where, require_rings=True)
     return features, rings

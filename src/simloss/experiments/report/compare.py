@@ -27,9 +27,11 @@ from simloss.experiments.report.stats import WilcoxonResult, wilcoxon_against_ba
 from simloss.experiments.report.summary import SPLITS, CellStats
 from simloss.experiments.specs import LOSSES, METRIC_ORDER, PARAMS, metric_spec
 
-__all__ = ["LossComparison", "LossRow", "compare_losses", "record_loss"]
+__all__ = ["ExpectedPoint", "LossComparison", "LossRow", "compare_losses", "record_loss"]
 
 RowKey = tuple[str, float | None]
+#: One point of a study's grids: loss, its parameter, the value (``None`` without one), run.
+ExpectedPoint = tuple[str, str | None, float | None, int]
 
 
 def record_loss(record: Mapping[str, Any]) -> str:
@@ -87,6 +89,8 @@ class LossComparison:
         baseline: the CCE row (``None``: no CCE runs, no tests).
         notes: facts the reader must know.
         records: the records (for the figures).
+        missing: the points of the study's grids without a finished run, one
+            line per row (empty when no grids were given or none lack).
     """
 
     dataset: str
@@ -98,6 +102,7 @@ class LossComparison:
     baseline: LossRow | None
     notes: list[str] = field(default_factory=list)
     records: list[Mapping[str, Any]] = field(default_factory=list, repr=False)
+    missing: list[str] = field(default_factory=list)
 
     def best_of(
         self, split: str, metric: str, rows: Sequence[LossRow] | None = None
@@ -141,13 +146,20 @@ def _monitor(records: Sequence[Mapping[str, Any]]) -> str:
     return monitors.pop() if monitors else "acc"
 
 
-def compare_losses(records: Sequence[Mapping[str, Any]], *, alpha: float = 0.05) -> LossComparison:
+def compare_losses(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    alpha: float = 0.05,
+    expected: Sequence[ExpectedPoint] | None = None,
+) -> LossComparison:
     """Group a study's records by loss and value; each loss at its best value; tests against CCE.
 
     Args:
         records: run records with ``loss`` (absent: SimLoss), ``param``, ``value``,
             ``run``, ``dataset`` and ``metrics`` (as ``load_records`` returns them).
         alpha: significance level of the Wilcoxon tests.
+        expected: every ``(loss, param, value, run)`` of the study's grids; those
+            without a record are listed in :attr:`LossComparison.missing`.
 
     Returns:
         A :class:`LossComparison`.
@@ -248,6 +260,7 @@ def compare_losses(records: Sequence[Mapping[str, Any]], *, alpha: float = 0.05)
     if len(counts) > 1:
         notes.append(f"rows have different numbers of runs ({counts[0]}-{counts[-1]})")
     return LossComparison(
+        missing=_missing(groups, expected or ()),
         dataset=datasets.pop(),
         monitor=monitor,
         alpha=alpha,
@@ -258,6 +271,31 @@ def compare_losses(records: Sequence[Mapping[str, Any]], *, alpha: float = 0.05)
         notes=notes,
         records=list(records),
     )
+
+
+def _missing(
+    groups: Mapping[RowKey, Sequence[Mapping[str, Any]]], expected: Sequence[ExpectedPoint]
+) -> list[str]:
+    """One line per expected ``(loss, value)`` row that lacks runs."""
+    wanted: dict[RowKey, tuple[str | None, set[int]]] = {}
+    for loss, param, value, run in expected:
+        key = (loss, None if value is None else value_key(value))
+        wanted.setdefault(key, (param, set()))[1].add(run)
+    lines = []
+    for key, (param, runs) in wanted.items():
+        have = {int(r["run"]) for r in groups.get(key, []) if r.get("run") is not None}
+        lacking = sorted(runs - have)
+        if not lacking:
+            continue
+        label = point_label(key[0], param, key[1])
+        if len(lacking) == len(runs):
+            lines.append(f"{label}: no finished runs")
+        else:
+            lines.append(
+                f"{label}: run(s) {lacking} not finished ({len(runs) - len(lacking)} of "
+                f"{len(runs)})"
+            )
+    return lines
 
 
 def _baseline_key(groups: Mapping[RowKey, Any]) -> RowKey | None:

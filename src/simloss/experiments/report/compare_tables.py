@@ -192,6 +192,8 @@ def comparison_markdown(comparison: LossComparison, *, figures: list[str] | None
         out.append("No loss besides CCE: nothing to test.")
     grid = grid_table(comparison)
     out += ["", f"## {grid.title}", "", markdown_table(grid)]
+    if comparison.missing:
+        out += ["", "## Missing (partial sweep)", "", *(f"- {m}" for m in comparison.missing)]
     if comparison.notes:
         out += ["", "## Notes", "", *(f"- {n}" for n in comparison.notes)]
     if figures:

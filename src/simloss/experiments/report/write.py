@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from simloss.experiments._files import atomic_write_text
 from simloss.experiments.record import SweepRecord
 from simloss.experiments.report.render import to_csv, to_latex, to_markdown
 from simloss.experiments.report.summary import summarize_sweep
 
-__all__ = ["REPORT_FILES", "write_report"]
+if TYPE_CHECKING:
+    from simloss.experiments.report.compare import ExpectedPoint
+
+__all__ = ["REPORT_FILES", "check_report_folder", "write_report"]
 
 #: The files a report may hold (``*`` stands for the swept parameter's name).
 REPORT_FILES = (
@@ -38,8 +42,10 @@ def write_report(
     figures: bool = True,
     expected_values: Sequence[float] | None = None,
     expected_runs: int | None = None,
+    expected_points: Sequence[ExpectedPoint] | None = None,
     figure2_values: Sequence[float] | None = None,
     figure2_class: float | None = None,
+    other_files: Sequence[str] = (),
 ) -> Path:
     """Write a sweep's report: Markdown, LaTeX and CSV tables and the figures.
 
@@ -57,10 +63,16 @@ def write_report(
         figures: whether to draw the figures.
         expected_values: the sweep's grid, to list values with no finished run.
         expected_runs: runs per value of a complete sweep.
+        expected_points: every ``(loss, param, value, run)`` of a study's grids
+            (all its losses); a study of several losses lists those without a
+            finished run (a SimLoss-only study uses ``expected_values`` and
+            ``expected_runs``).
         figure2_values: parameter values drawn in Figure 2 (default: CCE and the
             values with the best validation mean of each metric, as in the paper).
         figure2_class: the class value of Figure 2 (b) (default: age 30, or the
             most frequent test class where no class has the value 30).
+        other_files: glob patterns of the caller's own files in ``out_dir``
+            (a tune's ``tune.md``, ...); any other file there is refused.
 
     A study of several losses (records whose ``loss`` is not SimLoss alone)
     gets the comparison report instead (:mod:`.compare`, :mod:`.compare_tables`):
@@ -73,8 +85,12 @@ def write_report(
     """
     from simloss.experiments.report.compare import record_loss
 
-    if {record_loss(r) for r in records} != {"simloss"}:
-        return _write_comparison(records, Path(out_dir), dataset=dataset, figures=figures)
+    check_report_folder(Path(out_dir), other_files)
+    losses = {record_loss(r) for r in records} | {p[0] for p in expected_points or ()}
+    if losses != {"simloss"}:
+        return _write_comparison(
+            records, Path(out_dir), dataset=dataset, figures=figures, expected=expected_points
+        )
     summary = summarize_sweep(
         records, dataset=dataset, expected_values=expected_values, expected_runs=expected_runs
     )
@@ -96,6 +112,31 @@ def write_report(
     return md_path
 
 
+def check_report_folder(out: Path, other_files: Sequence[str] = ()) -> None:
+    """Refuse a report folder that holds files no report writes (before any work).
+
+    A report replaces its own files (:data:`REPORT_FILES`) and removes those it
+    no longer writes; written into a run's or a sweep's folder it would sit
+    beside their files, so such a folder is refused, naming what it holds.
+
+    Raises:
+        FileExistsError: ``out`` is a file, or holds other entries.
+    """
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"Expected the report folder {out} to be a folder, but it is a file")
+    if not out.is_dir():
+        return
+    patterns = (*REPORT_FILES, *other_files)
+    foreign = sorted(
+        p.name for p in out.iterdir() if not any(fnmatch.fnmatchcase(p.name, g) for g in patterns)
+    )
+    if foreign:
+        raise FileExistsError(
+            f"Expected the report folder {out} to be new, empty or a report's, but it also "
+            f"holds {foreign[:5]}{' ...' if len(foreign) > 5 else ''}; choose another --out"
+        )
+
+
 def _remove_stale(out: Path, figure_names: list[str]) -> None:
     written = {"report.md", "report.tex", "report.csv"}
     written |= {f"{Path(n).stem}.{ext}" for n in figure_names for ext in ("png", "pdf")}
@@ -106,7 +147,12 @@ def _remove_stale(out: Path, figure_names: list[str]) -> None:
 
 
 def _write_comparison(
-    records: Sequence[Mapping[str, Any]], out: Path, *, dataset: str | None, figures: bool
+    records: Sequence[Mapping[str, Any]],
+    out: Path,
+    *,
+    dataset: str | None,
+    figures: bool,
+    expected: Sequence[ExpectedPoint] | None = None,
 ) -> Path:
     from simloss.experiments.report.compare import compare_losses
     from simloss.experiments.report.compare_tables import (
@@ -115,7 +161,7 @@ def _write_comparison(
         comparison_markdown,
     )
 
-    comparison = compare_losses(records)
+    comparison = compare_losses(records, expected=expected)
     if dataset is not None and dataset.lower() != comparison.dataset.lower():
         raise ValueError(
             f"Expected records of dataset {dataset!r} (`dataset`), but found {comparison.dataset!r}"

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from simloss.experiments.sweep.grid import MAX_GRID_VALUES, Grid, default_grid
 from simloss.experiments.sweep.queue import FailedPoint
-from simloss.experiments.sweep.records import attach_record, load_records
+from simloss.experiments.sweep.records import attach_record, load_grids, load_records
 from simloss.experiments.sweep.run import SweepResult, run_sweep
 from simloss.experiments.sweep.settings import data_fingerprint, fixed_settings
 from simloss.experiments.sweep.storage import (
@@ -59,6 +59,7 @@ __all__ = [
     "data_fingerprint",
     "default_grid",
     "fixed_settings",
+    "load_grids",
     "load_records",
     "open_storage",
     "read_sweep_file",

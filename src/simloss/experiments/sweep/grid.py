@@ -27,7 +27,18 @@ from simloss.experiments.specs import (
     swept_param,
 )
 
-__all__ = ["MAX_GRID_VALUES", "Grid", "default_grid", "grids_from_attr", "grids_to_attr"]
+__all__ = [
+    "GRID_ATTR",
+    "MAX_GRID_VALUES",
+    "Grid",
+    "default_grid",
+    "grids_from_attr",
+    "grids_to_attr",
+]
+
+#: The study attribute that holds the sweep's whole grid (a list of grids, one per
+#: loss, once a study holds several losses; :func:`grids_to_attr`).
+GRID_ATTR = "simloss_grid"
 
 #: The most values a grid may have. Each value is ``runs`` training runs: a grid
 #: beyond this is a typo (a step too small), not a sweep anyone can run.

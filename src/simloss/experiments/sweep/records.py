@@ -23,6 +23,7 @@ import optuna
 
 from simloss.experiments.points import LossPoint, loss_point_key, point_label
 from simloss.experiments.record import RunRecord, SweepRecord
+from simloss.experiments.sweep.grid import GRID_ATTR, Grid, grids_from_attr
 from simloss.experiments.sweep.storage import (
     dispose,
     hide_password,
@@ -31,7 +32,7 @@ from simloss.experiments.sweep.storage import (
     storage_error,
 )
 
-__all__ = ["attach_record", "load_records"]
+__all__ = ["attach_record", "load_grids", "load_records"]
 
 
 def attach_record(
@@ -149,3 +150,38 @@ def load_records(source: str | Path, study_name: str | None = None) -> list[Swee
 
 def _order(value: float | None) -> float:
     return -math.inf if value is None else value
+
+
+def load_grids(source: str | Path, study_name: str | None = None) -> list[Grid]:
+    """The grids a sweep's study was asked for (one per loss), read without writing.
+
+    The study holds them (``sweep.json`` only mirrors them), so a report can
+    name the points that have no finished run, for a folder or a storage URL.
+
+    Args:
+        source, study_name: as :func:`load_records`.
+
+    Returns:
+        The grids (empty for a study made without one, e.g. by ``simloss tune``).
+
+    Raises:
+        ValueError: the stored grids are not grids (named with the study).
+    """
+    url, name = resolve_source(source, study_name)
+    storage = open_storage(url, read_only=True)
+    try:
+        name = _pick_study(storage, url, name)
+        stored = optuna.load_study(study_name=name, storage=storage).user_attrs.get(GRID_ATTR)
+    except ValueError:
+        raise
+    except Exception as exc:  # a database that fails while being read
+        raise storage_error(url, exc) from exc
+    finally:
+        dispose(storage)
+    try:
+        return grids_from_attr(stored)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"Expected study {name!r} in {hide_password(url)} to store its grids as "
+            f"{GRID_ATTR!r}, but found {stored!r} ({exc})"
+        ) from exc

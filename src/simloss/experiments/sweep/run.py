@@ -25,9 +25,9 @@ import optuna
 
 from simloss.experiments._files import atomic_write_json
 from simloss.experiments._runtime import resolve_device
-from simloss.experiments.config import METRIC_GOALS, TrainConfig, point_config
+from simloss.experiments.config import MAX_SEED, METRIC_GOALS, TrainConfig, point_config
 from simloss.experiments.points import LossPoint
-from simloss.experiments.sweep.grid import Grid, grids_from_attr, grids_to_attr
+from simloss.experiments.sweep.grid import GRID_ATTR, Grid, grids_from_attr, grids_to_attr
 from simloss.experiments.sweep.queue import Census, FailedPoint, census, enqueue_missing
 from simloss.experiments.sweep.settings import (
     LOCAL_KEYS,
@@ -68,17 +68,16 @@ from simloss.experiments.sweep.workers import (
 __all__ = [
     "GRID_ATTR",
     "SCHEMA_VERSION",
+    "SWEEP_ENTRIES",
     "SweepResult",
     "check_storage_arg",
+    "check_sweep_folder",
     "folder_lock",
     "folder_storage",
     "run_sweep",
     "stored_url",
 ]
 
-#: The study attribute that holds the sweep's whole grid (a list of grids, one per
-#: loss, once a study holds several losses; :func:`~.grid.grids_to_attr`).
-GRID_ATTR = "simloss_grid"
 #: Version of the layout of ``sweep.json`` and the study's settings.
 SCHEMA_VERSION = 1
 _LOCK_FILE = ".sweep.lock"
@@ -210,6 +209,11 @@ def run_sweep(
         )
     for value, _ in grid.points()[: max(len(grid.values), 1)]:  # each must make a valid config
         point_config(base, grid.param, value, 0, loss=grid.loss).resolve()
+    if base.seed + grid.runs - 1 > MAX_SEED:
+        raise ValueError(
+            f"Expected `seed` + runs - 1 <= {MAX_SEED} (run i trains with seed + i), but found "
+            f"{base.seed} + {grid.runs - 1}"
+        )
     resolve_device(base.device)
     if storage is not None:
         check_storage_arg(storage)
@@ -219,8 +223,9 @@ def run_sweep(
         from simloss.experiments.data import load_data
 
         load_data(base)
-    data = data_fingerprint(base)
     out = Path(out_dir).resolve()
+    check_sweep_folder(out)
+    data = data_fingerprint(base)
     out.mkdir(parents=True, exist_ok=True)
     local = {k: getattr(base, k) for k in LOCAL_KEYS}
     local.update(progress=False, num_threads=threads)
@@ -288,6 +293,48 @@ def _count(url: str, name: str, grid: Grid) -> Census:
         return census(study.get_trials(deepcopy=False), grid.loss_points())
     finally:
         dispose(storage)
+
+
+#: What a sweep writes into its folder (``report`` is ``simloss report``'s default output).
+SWEEP_ENTRIES: frozenset[str] = frozenset(
+    {
+        SWEEP_FILE,
+        DB_FILE,
+        *(f"{DB_FILE}{suffix}" for suffix in ("-wal", "-shm", "-journal")),
+        _LOCK_FILE,
+        "trials",
+        "logs",
+        "report",
+    }
+)
+
+
+def check_sweep_folder(
+    out: Path, entries: frozenset[str] = SWEEP_ENTRIES, *, what: str = "sweep"
+) -> None:
+    """Refuse a sweep folder that holds anything a sweep does not write.
+
+    A new or empty folder starts a sweep; one holding only a sweep's entries
+    (:data:`SWEEP_ENTRIES`) resumes it. Anything else (a ``simloss train`` run's
+    ``model.pt``, a tune's ``tune.json``, a user's files) would end up beside
+    the sweep's files: a folder never holds the files of two different runs.
+
+    Args:
+        out: the folder.
+        entries: the names the command writes there (a tune passes its own).
+        what: the command's kind of folder, for the messages.
+
+    Raises:
+        FileExistsError: ``out`` is a file, or holds entries the command does not write.
+    """
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"Expected the {what} folder {out} to be a folder, but it is a file")
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in entries) if out.is_dir() else []
+    if foreign:
+        raise FileExistsError(
+            f"Expected the {what} folder {out} to be new, empty or a {what}'s, but it also "
+            f"holds {foreign[:5]}{' ...' if len(foreign) > 5 else ''}; choose another --out"
+        )
 
 
 def check_storage_arg(url: str) -> None:

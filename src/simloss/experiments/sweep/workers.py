@@ -24,6 +24,7 @@ from typing import Any, Protocol, TextIO
 
 import optuna
 
+from simloss.experiments._runtime import check_threads, usable_cores
 from simloss.experiments.config import TrainConfig
 from simloss.experiments.specs import DATASETS
 from simloss.experiments.sweep.queue import Point, census
@@ -51,8 +52,7 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"Expected `workers` to be an int >= 1, found {workers!r}")
     if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-        cores = cores or os.cpu_count() or 1
+        cores = usable_cores()
     return max(1, cores // workers)
 
 
@@ -77,10 +77,13 @@ def worker_threads(
     shared = threads_per_worker(workers, cores)
     if threads is None:
         default = DATASETS[base.dataset].defaults.get("num_threads")
-        return base.num_threads or default or shared
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        chosen: int = base.num_threads or default or shared
+    elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"Expected `threads` to be an int >= 1 or None, found {threads!r}")
-    return threads
+    else:
+        chosen = threads
+    check_threads(chosen, cores=cores)
+    return chosen
 
 
 def quiet_optuna() -> None:

@@ -23,7 +23,14 @@ from simloss.experiments._runtime import resolve_device
 from simloss.experiments.config import TrainConfig, point_config
 from simloss.experiments.points import format_value
 from simloss.experiments.sweep.queue import census, enqueue_missing
-from simloss.experiments.sweep.run import check_storage_arg, folder_lock, folder_storage, stored_url
+from simloss.experiments.sweep.run import (
+    SWEEP_ENTRIES,
+    check_storage_arg,
+    check_sweep_folder,
+    folder_lock,
+    folder_storage,
+    stored_url,
+)
 from simloss.experiments.sweep.settings import (
     LOCAL_KEYS,
     check_settings,
@@ -32,6 +39,7 @@ from simloss.experiments.sweep.settings import (
     fixed_settings,
 )
 from simloss.experiments.sweep.storage import (
+    SWEEP_FILE,
     dispose,
     is_storage_error,
     open_storage,
@@ -49,6 +57,9 @@ from simloss.experiments.tune.plan import CANDIDATES_ATTR, SETTINGS_ATTR, Ledger
 from simloss.experiments.tune.result import TUNE_FILE, TuneResult, load_tune, read_tune_file
 from simloss.experiments.tune.settings import DEFAULT_RUNS, TUNED_LOSS, TuneSettings
 from simloss.experiments.tune.worker import work
+
+#: What a tune writes into its folder: a sweep's entries with ``tune.json`` and ``result/``.
+TUNE_ENTRIES: frozenset[str] = (SWEEP_ENTRIES - {SWEEP_FILE, "report"}) | {TUNE_FILE, "result"}
 
 __all__ = ["SCHEMA_VERSION", "run_tune"]
 
@@ -165,8 +176,9 @@ def run_tune(
         from simloss.experiments.data import load_data
 
         load_data(base)
-    data = data_fingerprint(base)
     out = Path(out_dir).resolve()
+    check_sweep_folder(out, TUNE_ENTRIES, what="tune")
+    data = data_fingerprint(base)
     out.mkdir(parents=True, exist_ok=True)
     local = {k: getattr(base, k) for k in LOCAL_KEYS}
     local.update(progress=False, num_threads=threads)

@@ -211,6 +211,7 @@ def write_tune_report(
         figures=figures,
         expected_values=list(result.confirmed),
         expected_runs=result.settings.runs,
+        other_files=TUNE_RESULT_FILES,
     )
     names: list[str] = []
     if figures:
