@@ -251,6 +251,7 @@ def test_simloss_and_soft_labels_use_the_dataset_similarity(data, batch) -> None
         ({"loss": "corn", "loss_param": 1.0}, "only with a loss of its own parameter"),
         ({"loss": "label-smoothing", "loss_param": 1.0}, r"epsilon\) in \[0, 1\)"),
         ({"loss": "soft-labels"}, "Expected `r` .* for loss 'soft-labels'"),
+        ({"loss": "simloss"}, "Expected `r` .* for loss 'simloss'"),
         ({"hierarchy_names": "n.txt"}, "only with `hierarchy`"),
     ],
     ids=[
@@ -260,6 +261,7 @@ def test_simloss_and_soft_labels_use_the_dataset_similarity(data, batch) -> None
         "corn-param",
         "eps-1",
         "soft-no-r",
+        "simloss-no-r",
         "names",
     ],
 )
@@ -295,3 +297,9 @@ def test_the_docs_table_states_each_loss_and_its_default() -> None:
         )
         if spec.param is not None:
             assert f"`{spec.param.name}` ({spec.param.default:g}" in row, name
+
+
+def test_explicit_simloss_with_the_identity_is_cross_entropy() -> None:
+    """`--loss simloss --similarity identity` stays allowed: the paper's CCE (r = 0) as SimLoss."""
+    resolved = TrainConfig(loss="simloss", similarity="identity").resolve()
+    assert (resolved.loss, resolved.inferred_similarity) == ("simloss", "identity")
