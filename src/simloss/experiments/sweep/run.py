@@ -70,6 +70,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "SweepResult",
     "check_storage_arg",
+    "check_study_name",
     "folder_lock",
     "folder_storage",
     "run_sweep",
@@ -213,6 +214,7 @@ def run_sweep(
     resolve_device(base.device)
     if storage is not None:
         check_storage_arg(storage)
+    check_study_name(study_name)
     if progress is None:
         progress = bool(base.progress if base.progress is not None else base.resolve().progress)
     if base.download:  # the data must be there to be fingerprinted: fetch it once, here
@@ -305,6 +307,21 @@ def check_storage_arg(url: str) -> None:
             f"Expected the folder of --storage {url!r} to exist, but {path.parent} does not "
             "(create it first)"
         )
+
+
+def check_study_name(study_name: str | None) -> None:
+    """Refuse a ``study_name`` argument that is not a non-empty string (``None``: the default).
+
+    An empty name would otherwise fall back to the default study, unnoticed.
+
+    Example:
+        >>> check_study_name("")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `study_name` to be a non-empty name, but found ''
+    """
+    if study_name is not None and (not isinstance(study_name, str) or not study_name.strip()):
+        raise ValueError(f"Expected `study_name` to be a non-empty name, but found {study_name!r}")
 
 
 @contextmanager

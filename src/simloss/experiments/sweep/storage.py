@@ -193,6 +193,14 @@ def check_driver(url: str) -> None:
         parsed = make_url(url)
     except sqlalchemy.exc.ArgumentError as exc:
         raise ValueError(f"Expected a storage URL such as sqlite:///x.db, found {shown!r}") from exc
+    authority = url.partition("://")[2].split("?", 1)[0]
+    if not url.startswith("sqlite:") and authority.count("@") > 1:
+        # SQLAlchemy would cut the host out of the password (and a driver's error quote it).
+        raise ValueError(
+            f"Expected the user name and password of storage URL {shown!r} to be "
+            "percent-encoded ('@' as %40, e.g. urllib.parse.quote(password, safe='')), but "
+            f"found {authority.count('@')} '@' before the database name"
+        )
     try:
         dialect = parsed.get_dialect()
     except sqlalchemy.exc.NoSuchModuleError as exc:
@@ -269,7 +277,8 @@ def open_storage(
     """
     if not isinstance(url, str) or "://" not in url:
         raise ValueError(
-            f"Expected `url` to be a storage URL such as sqlite:///x.db, found {url!r}"
+            "Expected `url` to be a storage URL such as sqlite:///x.db, found "
+            f"{hide_password(url)!r}"
         )
     check_driver(url)
     engine_kwargs: dict[str, Any]

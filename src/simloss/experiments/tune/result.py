@@ -32,6 +32,7 @@ from simloss.experiments.sweep.records import load_records
 from simloss.experiments.sweep.storage import (
     DB_FILE,
     dispose,
+    hide_password,
     open_storage,
     sqlite_url,
     storage_error,
@@ -288,7 +289,7 @@ def load_tune(folder: str | Path) -> TuneResult:
         trials = study.get_trials(deepcopy=False)
         planned = study.user_attrs.get(CANDIDATES_ATTR)
     except (KeyError, ValueError) as exc:
-        raise ValueError(f"Expected a tune study {name!r} in {url}: {exc}") from exc
+        raise ValueError(f"Expected a tune study {name!r} in {hide_password(url)}: {exc}") from exc
     except Exception as exc:
         raise storage_error(url, exc) from exc
     finally:

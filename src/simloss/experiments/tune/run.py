@@ -23,7 +23,13 @@ from simloss.experiments._runtime import resolve_device
 from simloss.experiments.config import TrainConfig, point_config
 from simloss.experiments.points import format_value
 from simloss.experiments.sweep.queue import census, enqueue_missing
-from simloss.experiments.sweep.run import check_storage_arg, folder_lock, folder_storage, stored_url
+from simloss.experiments.sweep.run import (
+    check_storage_arg,
+    check_study_name,
+    folder_lock,
+    folder_storage,
+    stored_url,
+)
 from simloss.experiments.sweep.settings import (
     LOCAL_KEYS,
     check_settings,
@@ -33,6 +39,7 @@ from simloss.experiments.sweep.settings import (
 )
 from simloss.experiments.sweep.storage import (
     dispose,
+    hide_password,
     is_storage_error,
     open_storage,
     open_with_retry,
@@ -159,6 +166,7 @@ def run_tune(
     resolve_device(base.device)
     if storage is not None:
         check_storage_arg(storage)
+    check_study_name(study_name)
     if progress is None:
         progress = bool(base.progress if base.progress is not None else base.resolve().progress)
     if base.download:
@@ -254,7 +262,8 @@ def _prepare(
         if stored is None:
             if study.get_trials(deepcopy=False) or study.user_attrs:
                 raise ValueError(
-                    f"Study {name!r} in {url} exists but is no simloss tune; choose another "
+                    f"Study {name!r} in {hide_password(url)} exists but is no simloss tune; choose "
+                    "another "
                     "--study-name"
                 )
             study.set_user_attr(SETTINGS_ATTR, wanted)
