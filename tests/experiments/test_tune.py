@@ -201,3 +201,34 @@ def test_load_tune_reads_without_writing(tuned: tuple[Path, TuneResult]) -> None
     assert (out / "study.db").stat().st_mtime_ns == stamp
     with pytest.raises(FileNotFoundError, match="is not a tune folder"):
         load_tune(out / "trials")
+
+
+def test_load_records_reads_a_tune_folder_as_its_storage(tuned: tuple[Path, TuneResult]) -> None:
+    out, _ = tuned
+    by_url = load_records(sqlite_url(out / "study.db"), "simloss-tune-abalone")
+    by_folder = load_records(out)
+    assert by_folder == by_url
+    # One per finished trial that is not a repeat of another (repeats hold no record).
+    finished = [
+        t
+        for t in _study(out).get_trials(states=(TrialState.COMPLETE,))
+        if "duplicate_of" not in t.user_attrs
+    ]
+    assert len(by_folder) == len(finished) > 0
+
+
+def test_report_refuses_a_tune_folder_and_study_in_one_line(
+    tuned: tuple[Path, TuneResult], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A sweep report would rank the one-run search values beside the confirmed means.
+    from simloss.cli import main
+
+    out, _ = tuned
+    for argv in (
+        [str(out)],
+        [sqlite_url(out / "study.db"), "--out", str(tmp_path / "r")],
+    ):
+        code = main(["report", *argv, "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 1 and err.count("\n") == 1 and "result/report.md" in err, err
+    assert not (out / "report").exists() and not (tmp_path / "r").exists()

@@ -31,6 +31,7 @@ from simloss.experiments.report.summary import CellStats, SweepSummary, summariz
 from simloss.experiments.sweep.records import load_records
 from simloss.experiments.sweep.storage import (
     DB_FILE,
+    TUNE_FILE,
     dispose,
     hide_password,
     open_storage,
@@ -47,9 +48,6 @@ from simloss.experiments.tune.plan import (
 from simloss.experiments.tune.settings import TuneSettings
 
 __all__ = ["TUNE_FILE", "TrialSummary", "TuneResult", "load_tune", "read_tune_file"]
-
-#: The tune's settings file inside a tune folder.
-TUNE_FILE = "tune.json"
 
 _STATES = {
     TrialState.COMPLETE: "complete",
@@ -237,8 +235,9 @@ def read_tune_file(folder: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{folder} is not a tune folder: {path} does not exist")
     data = read_json_object(path, "tune file")
     if "study_name" not in data or "tune" not in data:
-        raise ValueError(
-            f"Expected {path} to be a tune file with 'study_name' and 'tune', found {data!r}"
+        raise ValueError(  # not the data itself: it may hold the storage URL's password
+            f"Expected {path} to be a tune file with 'study_name' and 'tune', found the keys "
+            f"{sorted(data)}"
         )
     return data
 

@@ -315,7 +315,8 @@ class TuneSettings:
         names = {f.name for f in fields(cls)}
         if not isinstance(data, Mapping) or set(data) != names:
             raise ValueError(
-                f"Expected tune settings with the keys {sorted(names)}, found {data!r}"
+                f"Expected tune settings with the keys {sorted(names)}, found "
+                f"{sorted(data) if isinstance(data, Mapping) else type(data).__name__}"
             )
         return cls(**{**data, "objectives": tuple(data["objectives"])})
 
