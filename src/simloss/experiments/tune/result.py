@@ -28,6 +28,7 @@ from simloss.experiments.points import format_value, value_key
 from simloss.experiments.record import SweepRecord
 from simloss.experiments.report.stats import WilcoxonResult
 from simloss.experiments.report.summary import CellStats, SweepSummary, summarize_sweep
+from simloss.experiments.sweep.queue import trial_error
 from simloss.experiments.sweep.records import load_records
 from simloss.experiments.sweep.storage import (
     DB_FILE,
@@ -382,8 +383,19 @@ def _notes(result: TuneResult) -> list[str]:
             f"the tune used {over} epochs more than its budget of {result.settings.budget}: runs "
             "stopped later than expected (the budget is planned with the mean epochs of finished runs)"
         )
+    # A failed trial (its run's error, or a worker killed mid-run) is put back in
+    # the queue (a search trial's value may be one the sampler proposes again);
+    # once its point has finished, the failure cost epochs but lost nothing.
+    ended = {(t.value, t.run) for t in result.trials if t.state in ("complete", "pruned")}
     for phase in PHASES:
-        failed = result.count(phase, "failed")
-        if failed:
-            notes.append(f"{failed} {phase} trial(s) failed (see their errors in the logs)")
+        by_reason: dict[str, list[TrialSummary]] = {}
+        for t in result.trials:
+            if t.phase == phase and t.state == "failed" and t.duplicate_of is None:
+                by_reason.setdefault(trial_error(t.error), []).append(t)
+        for reason, group in by_reason.items():
+            rerun = sum((t.value, t.run) in ended for t in group)
+            notes.append(
+                f"{len(group)} {phase} trial(s) failed: {reason}"
+                + (f" ({rerun} of them run again to the end)" if rerun else "")
+            )
     return notes
