@@ -153,16 +153,33 @@ def test_multi_objective_tune_gives_a_non_dominated_front(
 def test_a_budget_too_small_for_any_search_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # CCE's run takes 15 epochs; one search run and the confirmation's reserve do not fit.
+    # A budget below CCE's and one candidate's runs (2 x 2 runs of at least
+    # min(epochs, patience + 1) = 15 epochs) is refused before anything is written.
     out = tmp_path / "tune"
-    code = main(["tune", *TINY, f"--out={out}", "--objective=val_mae", "--budget=50", "--runs=2"])
+    code = main(["tune", *TINY, f"--out={out}", "--objective=val_mae", "--budget=59", "--runs=2"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and not out.exists()
+    assert "Expected --budget >= 60 epochs" in err and "but found 59" in err
+    # With patience 3 a run may take 4 epochs (16 in all), but CCE's takes 6: one
+    # search run and the confirmation's reserve do not fit.
+    code = main(
+        [
+            "tune",
+            *TINY,
+            "--patience=3",
+            f"--out={out}",
+            "--objective=val_mae",
+            "--budget=16",
+            "--runs=2",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
     assert "no search trial completed within the budget (0 started, 0 pruned)" in err
     assert "rerun with a larger --budget" in err
     assert not (out / "result").exists()
     # The budget may grow until the confirmation is planned: the search goes on.
-    args = ["--objective=val_mae", "--budget=200", "--runs=2"]
+    args = ["--objective=val_mae", "--budget=200", "--runs=2", "--patience=3"]
     assert main(["tune", *TINY, f"--out={out}", *args]) == 0
     assert (
         load_tune(out).complete

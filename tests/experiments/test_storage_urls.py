@@ -64,7 +64,7 @@ def test_the_cli_never_prints_the_password(
     # Nothing listens on port 1: the connection is refused, and said so in one line.
     url = f"postgresql://simloss:{SECRET}@127.0.0.1:1/postgres"
     extra = ["--grid", "r=0", "--runs", "1"] if command == "sweep" else ["--objective", "val_mae"]
-    extra += ["--budget", "9"] if command == "tune" else []
+    extra += ["--budget", "30"] if command == "tune" else []
     argv = [command, "--out", str(tmp_path / "o"), "--storage", url, "--epochs", "1"]
     code = main([*argv, "--limit", "200", *extra])
     err = capsys.readouterr().err
@@ -80,7 +80,7 @@ def test_an_empty_study_name_is_refused_before_anything_is_written(tmp_path: Pat
             TrainConfig(**TINY),
             tmp_path / "t",
             objectives=["val_mae"],
-            budget=9,
+            budget=30,
             study_name=" ",
         )
     assert list(tmp_path.iterdir()) == []
@@ -105,7 +105,7 @@ def test_a_tune_on_a_sweeps_study_hides_the_password(
             "--objective",
             "val_mae",
             "--budget",
-            "9",
+            "30",
             "--epochs",
             "1",
             "--limit",

@@ -167,6 +167,7 @@ def run_tune(
     if storage is not None:
         check_storage_arg(storage)
     check_study_name(study_name)
+    _check_budget(settings, point_config(base, settings.param, settings.low, 0).resolve())
     if progress is None:
         progress = bool(base.progress if base.progress is not None else base.resolve().progress)
     if base.download:
@@ -216,6 +217,25 @@ def run_tune(
 
         write_tune_report(result, out / "result")
     return result
+
+
+def _check_budget(settings: TuneSettings, run: TrainConfig) -> None:
+    """Refuse a budget that cannot pay for CCE and the confirmation, before any training.
+
+    CCE and each candidate are trained with ``runs`` seeds, never pruned; each
+    run trains at least ``min(epochs, patience + 1)`` epochs (early stopping
+    needs ``patience`` epochs after the first without an improvement).
+    """
+    epochs = int(run.epochs or 1)
+    patience = run.patience if run.patience is not None else epochs
+    shortest = max(1, min(epochs, int(patience) + 1))
+    runs = (settings.candidates + 1) * settings.runs
+    if settings.budget < runs * shortest:
+        raise ValueError(
+            f"Expected --budget >= {runs * shortest} epochs (CCE and {settings.candidates} "
+            f"candidate(s) x {settings.runs} runs, each at least {shortest} epochs: epochs="
+            f"{epochs}, patience={patience}), but found {settings.budget}"
+        )
 
 
 def _prepare(
