@@ -185,3 +185,19 @@ def test_a_budget_too_small_for_any_search_says_so(
         load_tune(out).complete
         and json.loads((out / "tune.json").read_text())["tune"]["budget"] == 200
     )
+
+
+def test_a_budget_raised_from_another_folder_is_the_budget_every_folder_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two machines (folders) share one tune; the second raises the budget of the first,
+    # which ran out before any search run. Each folder's result states the study's budget.
+    url = sqlite_url(tmp_path / "shared.db")
+    args = [*TINY, "--patience=3", "--objective=val_mae", "--runs=2", f"--storage={url}"]
+    assert main(["tune", *args, f"--out={tmp_path / 'a'}", "--budget=16"]) == 1
+    capsys.readouterr()
+    assert main(["tune", *args, f"--out={tmp_path / 'b'}", "--budget=200"]) == 0
+    study = optuna.load_study(study_name="simloss-tune-abalone", storage=url)
+    assert study.user_attrs["simloss_tune"]["tune"]["budget"] == 200
+    for folder in ("a", "b"):
+        assert load_tune(tmp_path / folder).settings.budget == 200

@@ -42,6 +42,7 @@ from simloss.experiments.sweep.storage import (
 from simloss.experiments.tune.plan import (
     CANDIDATES_ATTR,
     PHASES,
+    SETTINGS_ATTR,
     pareto_front,
     trial_epochs,
     trial_phase,
@@ -288,6 +289,11 @@ def load_tune(folder: str | Path) -> TuneResult:
         study = optuna.load_study(study_name=name, storage=storage)
         trials = study.get_trials(deepcopy=False)
         planned = study.user_attrs.get(CANDIDATES_ATTR)
+        # The study's settings are the tune's: another machine's command may have
+        # raised the budget since this folder's tune.json was written.
+        shared = study.user_attrs.get(SETTINGS_ATTR)
+        if isinstance(shared, dict) and isinstance(shared.get("tune"), dict):
+            settings = TuneSettings.from_dict(shared["tune"])
     except (KeyError, ValueError) as exc:
         raise ValueError(f"Expected a tune study {name!r} in {hide_password(url)}: {exc}") from exc
     except Exception as exc:
