@@ -6,6 +6,8 @@ and from :func:`urllib.parse.quote`, not from simloss.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -117,3 +119,27 @@ def test_a_tune_on_a_sweeps_study_hides_the_password(
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "is no simloss tune" in err
     assert password not in err
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_sqlite_storage_is_refused_by_name(url: str, tmp_path: Path) -> None:
+    # Each worker process would get its own empty database.
+    with pytest.raises(ValueError, match="in-memory database is private to one process"):
+        run_sweep(TrainConfig(**TINY), Grid("r", (0.0,), 1), tmp_path / "s", storage=url)
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_relative_sqlite_storage_is_stored_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rerun from another folder must open the same file, not a new empty study.
+    monkeypatch.chdir(tmp_path)
+    result = run_sweep(
+        TrainConfig(**TINY), Grid("r", (0.0,), 1), tmp_path / "s", storage="sqlite:///shared.db"
+    )
+    assert result.ok
+    stored = json.loads((tmp_path / "s" / "sweep.json").read_text())["storage"]
+    assert stored == "sqlite:///" + os.path.join(os.path.realpath(tmp_path), "shared.db")
+    monkeypatch.chdir(tmp_path / "s")
+    again = run_sweep(TrainConfig(**TINY), Grid("r", (0.0,), 1), tmp_path / "s")
+    assert again.ok and again.finished == 1 and again.storage == stored

@@ -213,7 +213,7 @@ def run_sweep(
         point_config(base, grid.param, value, 0, loss=grid.loss).resolve()
     resolve_device(base.device)
     if storage is not None:
-        check_storage_arg(storage)
+        storage = check_storage_arg(storage)
     check_study_name(study_name)
     if progress is None:
         progress = bool(base.progress if base.progress is not None else base.resolve().progress)
@@ -292,21 +292,44 @@ def _count(url: str, name: str, grid: Grid) -> Census:
         dispose(storage)
 
 
-def check_storage_arg(url: str) -> None:
-    """Refuse a ``storage`` argument that is not a URL of a known database, or a SQLite
-    file in a missing folder."""
+def check_storage_arg(url: str) -> str:
+    """Check a ``storage`` argument and return it as the settings file keeps it.
+
+    Refused: not a URL of a known database (with its driver installed), an
+    in-memory SQLite database (private to one process: the workers would not
+    share it), a SQLite file in a missing folder. A relative SQLite path is made
+    absolute (against the current folder), so that a rerun from another folder
+    opens the same file instead of a new, empty study.
+
+    Example:
+        >>> check_storage_arg("sqlite://")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `storage` to name a SQLite file (an in-memory database is private to one process and lost at its end), but found 'sqlite://'
+    """
     if not isinstance(url, str) or "://" not in url:
         raise ValueError(
             f"Expected `storage` to be a storage URL such as sqlite:///x.db or "
             f"postgresql://user@host/db, but found {hide_password(url)!r}"
         )
     check_driver(url)  # a database SQLAlchemy knows, with its driver installed
-    path = sqlite_path(url) if url.startswith("sqlite:") else None
-    if path is not None and not path.parent.is_dir():
+    if not url.startswith("sqlite:"):
+        return url
+    path = sqlite_path(url)
+    if path is None or "mode=memory" in url:
+        raise ValueError(
+            "Expected `storage` to name a SQLite file (an in-memory database is private to "
+            f"one process and lost at its end), but found {url!r}"
+        )
+    if not path.parent.is_dir():
         raise FileNotFoundError(
             f"Expected the folder of --storage {url!r} to exist, but {path.parent} does not "
             "(create it first)"
         )
+    if not path.is_absolute():
+        query = url.partition("?")[2]
+        url = sqlite_url(path) + (f"?{query}" if query else "")
+    return url
 
 
 def check_study_name(study_name: str | None) -> None:

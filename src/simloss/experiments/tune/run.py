@@ -165,7 +165,7 @@ def run_tune(
         point_config(base, settings.param, value, 0, loss=TUNED_LOSS).resolve()  # a valid run
     resolve_device(base.device)
     if storage is not None:
-        check_storage_arg(storage)
+        storage = check_storage_arg(storage)
     check_study_name(study_name)
     _check_budget(settings, point_config(base, settings.param, settings.low, 0).resolve())
     if progress is None:
