@@ -143,3 +143,18 @@ def test_a_relative_sqlite_storage_is_stored_absolute(
     monkeypatch.chdir(tmp_path / "s")
     again = run_sweep(TrainConfig(**TINY), Grid("r", (0.0,), 1), tmp_path / "s")
     assert again.ok and again.finished == 1 and again.storage == stored
+
+
+def test_a_settings_file_holding_a_password_is_readable_by_its_owner_only(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    # sweep.json keeps the storage URL (a rerun needs it); with a password it is mode 0600.
+    out = tmp_path / "s"
+    assert run_sweep(TrainConfig(**TINY), Grid("r", (0.0,), 1), out, storage=postgres_url).ok
+    assert make_url(postgres_url).password
+    assert (out / "sweep.json").stat().st_mode & 0o777 == 0o600
+    local = tmp_path / "local"
+    assert run_sweep(TrainConfig(**TINY), Grid("r", (0.0,), 1), local).ok
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (local / "sweep.json").stat().st_mode & 0o777 == 0o666 & ~mask  # the usual

@@ -492,6 +492,7 @@ def _prepare(
             "data": settings["data"],
             "heartbeat_interval": interval,
         },
+        private=hide_password(url) != url,  # the URL holds a password: its owner only
     )
     return merged, interval, len(counts.finished)
 

@@ -357,6 +357,7 @@ def _prepare(
             "data": stored["data"],
             "heartbeat_interval": interval,
         },
+        private=hide_password(url) != url,  # the URL holds a password: its owner only
     )
     return interval
 
