@@ -103,9 +103,10 @@ class SimLoss(nn.Module):
             check_similarity_kind(similarity)
             matrix = validate_similarity(similarity, require_unit_diagonal=require_unit_diagonal)
             self.structured = None
-            self.register_buffer("similarity", matrix.clone())
+            buffer = matrix.clone()
+            self.register_buffer("similarity", buffer)
             # Remembered as validated at this version: forward re-checks only after a change.
-            _validate_dense(self.similarity, len(matrix), require_unit_diagonal)
+            _validate_dense(buffer, len(matrix), require_unit_diagonal)
         if weight is not None:
             _check_weight_shape(weight, self.num_classes)
         self.register_buffer("weight", weight)

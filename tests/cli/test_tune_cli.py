@@ -153,18 +153,51 @@ def test_multi_objective_tune_gives_a_non_dominated_front(
 def test_a_budget_too_small_for_any_search_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # CCE's run takes 15 epochs; one search run and the confirmation's reserve do not fit.
+    # A budget below CCE's and one candidate's runs (2 x 2 runs of at least
+    # min(epochs, patience + 1) = 15 epochs) is refused before anything is written.
     out = tmp_path / "tune"
-    code = main(["tune", *TINY, f"--out={out}", "--objective=val_mae", "--budget=50", "--runs=2"])
+    code = main(["tune", *TINY, f"--out={out}", "--objective=val_mae", "--budget=59", "--runs=2"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and not out.exists()
+    assert "Expected --budget >= 60 epochs" in err and "but found 59" in err
+    # With patience 3 a run may take 4 epochs (16 in all), but CCE's takes 6: one
+    # search run and the confirmation's reserve do not fit.
+    code = main(
+        [
+            "tune",
+            *TINY,
+            "--patience=3",
+            f"--out={out}",
+            "--objective=val_mae",
+            "--budget=16",
+            "--runs=2",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
     assert "no search trial completed within the budget (0 started, 0 pruned)" in err
     assert "rerun with a larger --budget" in err
     assert not (out / "result").exists()
     # The budget may grow until the confirmation is planned: the search goes on.
-    args = ["--objective=val_mae", "--budget=200", "--runs=2"]
+    args = ["--objective=val_mae", "--budget=200", "--runs=2", "--patience=3"]
     assert main(["tune", *TINY, f"--out={out}", *args]) == 0
     assert (
         load_tune(out).complete
         and json.loads((out / "tune.json").read_text())["tune"]["budget"] == 200
     )
+
+
+def test_a_budget_raised_from_another_folder_is_the_budget_every_folder_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two machines (folders) share one tune; the second raises the budget of the first,
+    # which ran out before any search run. Each folder's result states the study's budget.
+    url = sqlite_url(tmp_path / "shared.db")
+    args = [*TINY, "--patience=3", "--objective=val_mae", "--runs=2", f"--storage={url}"]
+    assert main(["tune", *args, f"--out={tmp_path / 'a'}", "--budget=16"]) == 1
+    capsys.readouterr()
+    assert main(["tune", *args, f"--out={tmp_path / 'b'}", "--budget=200"]) == 0
+    study = optuna.load_study(study_name="simloss-tune-abalone", storage=url)
+    assert study.user_attrs["simloss_tune"]["tune"]["budget"] == 200
+    for folder in ("a", "b"):
+        assert load_tune(tmp_path / folder).settings.budget == 200

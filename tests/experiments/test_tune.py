@@ -214,3 +214,34 @@ def test_a_tune_into_a_sweeps_folder_is_refused_before_any_work(tmp_path: Path) 
         _tune(sweep)
     assert sorted(p.name for p in sweep.iterdir()) == ["study.db", "sweep.json"]
     assert (sweep / "study.db").read_text() == "x"
+
+
+def test_load_records_reads_a_tune_folder_as_its_storage(tuned: tuple[Path, TuneResult]) -> None:
+    out, _ = tuned
+    by_url = load_records(sqlite_url(out / "study.db"), "simloss-tune-abalone")
+    by_folder = load_records(out)
+    assert by_folder == by_url
+    # One per finished trial that is not a repeat of another (repeats hold no record).
+    finished = [
+        t
+        for t in _study(out).get_trials(states=(TrialState.COMPLETE,))
+        if "duplicate_of" not in t.user_attrs
+    ]
+    assert len(by_folder) == len(finished) > 0
+
+
+def test_report_refuses_a_tune_folder_and_study_in_one_line(
+    tuned: tuple[Path, TuneResult], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A sweep report would rank the one-run search values beside the confirmed means.
+    from simloss.cli import main
+
+    out, _ = tuned
+    for argv in (
+        [str(out)],
+        [sqlite_url(out / "study.db"), "--out", str(tmp_path / "r")],
+    ):
+        code = main(["report", *argv, "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 1 and err.count("\n") == 1 and "result/report.md" in err, err
+    assert not (out / "report").exists() and not (tmp_path / "r").exists()

@@ -85,11 +85,14 @@ def test_defaults_come_from_the_specs() -> None:
         ({"param": "q"}, "--param to be one of ['r', 'l']"),
         ({"sampler": "cma"}, "--sampler to be one of ['tpe', 'gp']"),
         ({"objectives": ["val_mae", "val_acc"], "pruner": "median"}, "--pruner none with 2"),
+        ({"search_range": (0.0, 0.5, 0.9)}, "a pair (low, high), but found 3 values"),
+        ({"search_range": "0:0.9"}, "a pair (low, high), but found str '0:0.9'"),
+        ({"objectives": "val_mae"}, "a list of names such as ['val_mae'], but found str"),
     ],
     ids=lambda x: x if isinstance(x, str) else None,
 )
 def test_bad_settings_are_one_line_errors(changes: dict, message: str) -> None:
-    with pytest.raises(ValueError) as info:
+    with pytest.raises((ValueError, TypeError)) as info:
         _settings(**changes)
     assert message in str(info.value) and "\n" not in str(info.value)
 

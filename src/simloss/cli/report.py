@@ -115,6 +115,48 @@ def _expected(
     return None, None, points
 
 
+def _refuse_tune(source: str, study_name: str | None) -> None:
+    """Refuse a tune's folder or study: a sweep report would rank its one-run search
+    values beside the confirmed means (its report is ``OUT/result/report.md``)."""
+    import optuna
+
+    from simloss.experiments.sweep.storage import (
+        SWEEP_FILE,
+        TUNE_FILE,
+        dispose,
+        hide_password,
+        open_storage,
+        resolve_source,
+    )
+    from simloss.experiments.tune.plan import SETTINGS_ATTR
+
+    hint = (
+        "its report of the confirmation runs is the tune folder's result/report.md, "
+        "written by simloss tune (rerun its command to write it); load_records() reads "
+        "every run of it"
+    )
+    folder = Path(source)
+    if "://" not in source and not (folder / SWEEP_FILE).is_file():
+        if (folder / TUNE_FILE).is_file():
+            raise ValueError(f"Expected a sweep folder, but {source} is a tune folder: {hint}")
+        return
+    url, name = resolve_source(source, study_name)
+    storage = open_storage(url, read_only=True)
+    try:
+        names = optuna.get_all_study_names(storage)
+        name = names[0] if name is None and len(names) == 1 else name
+        if name not in names:
+            return  # load_records names what is wrong
+        attrs = optuna.load_study(study_name=name, storage=storage).user_attrs
+    finally:
+        dispose(storage)
+    if SETTINGS_ATTR in attrs:
+        raise ValueError(
+            f"Expected a sweep's study, but study {name!r} in {hide_password(url)} is a tune: "
+            f"{hint}"
+        )
+
+
 def handler(args: argparse.Namespace) -> int:
     """Load the sweep's finished records and write the report; print its Markdown."""
     from simloss.experiments.report import write_report
@@ -129,6 +171,7 @@ def handler(args: argparse.Namespace) -> int:
         raise ValueError(f"Expected --out for a storage URL source ({shown}), but found none")
     else:
         out = Path(source) / "report"
+    _refuse_tune(source, args.study_name)
     records = load_records(source, args.study_name)
     if not records:
         raise RuntimeError(f"no finished trial in {shown}: nothing to report yet")

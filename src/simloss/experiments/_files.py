@@ -29,7 +29,7 @@ __all__ = [
 
 
 @contextmanager
-def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
+def atomic_path(path: str | Path, *, suffix: str = ".tmp", private: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it onto ``path``.
 
     The caller writes the temporary file (by path or by opening it); on leaving
@@ -57,7 +57,8 @@ def atomic_path(path: str | Path, *, suffix: str = ".tmp") -> Iterator[Path]:
         raise _naming(exc, target) from exc
     tmp = Path(name)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
+        if not private:  # mkstemp makes 0600 (kept for a private file: a password)
+            os.chmod(tmp, 0o666 & ~_umask())
         yield tmp
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
@@ -83,19 +84,22 @@ def _umask() -> int:
     return current
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
+def atomic_write_bytes(path: str | Path, data: bytes, *, private: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically (``private``: readable by its owner only)."""
+    with atomic_path(path, private=private) as tmp:
         tmp.write_bytes(data)
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
+def atomic_write_text(path: str | Path, text: str, *, private: bool = False) -> None:
     """Write ``text`` (UTF-8, ``\\n`` line endings kept as given) to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"), private=private)
 
 
-def atomic_write_json(path: str | Path, obj: Any) -> None:
+def atomic_write_json(path: str | Path, obj: Any, *, private: bool = False) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically (NaN is rejected).
+
+    ``private``: the file is readable by its owner only (mode 0600), e.g. a
+    settings file whose storage URL holds a password.
 
     Example:
         >>> import tempfile, pathlib, json
@@ -105,7 +109,7 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
         {'a': 1}
     """
     text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
-    atomic_write_text(path, text)
+    atomic_write_text(path, text, private=private)
 
 
 def read_text_file(path: str | Path, what: str) -> str:

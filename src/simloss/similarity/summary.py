@@ -47,7 +47,7 @@ def nearest_neighbours(matrix: Any, k: int) -> list[list[tuple[int, float]]]:
     if not is_int(k) or k < 1:
         raise ValueError(f"Expected `k` to be a positive int, but found {k!r}")
     array = _as_array(matrix)
-    return [_row_neighbours(array, i, k) for i in range(array.shape[0])]
+    return [_row_neighbours(array, i, int(k)) for i in range(array.shape[0])]
 
 
 def _row_neighbours(array: np.ndarray, i: int, k: int) -> list[tuple[int, float]]:

@@ -30,6 +30,7 @@ __all__ = [
     "claim_next",
     "duplicate_of",
     "enqueue_missing",
+    "trial_error",
     "trial_loss",
     "trial_point",
 ]
@@ -69,8 +70,8 @@ def trial_point(trial: FrozenTrial) -> Point | None:
     return loss_point_key(trial_loss(trial), attrs["value"], attrs["run"])
 
 
-def _trial_error(trial: FrozenTrial) -> str:
-    error = trial.user_attrs.get("error")
+def trial_error(error: object) -> str:
+    """Why a failed trial failed: its ``error`` attribute, else a lost worker (no heartbeat)."""
     if error:
         return str(error)
     return "its worker stopped sending heartbeats (killed or machine lost)"
@@ -110,7 +111,7 @@ def census(trials: Sequence[FrozenTrial], points: Sequence[Point]) -> Census:
                 (t for t in by_point[key] if t.state == TrialState.FAIL), key=lambda t: t.number
             )
             result.failed[key] = FailedPoint(
-                key[1], key[2], last.number, _trial_error(last), loss=key[0]
+                key[1], key[2], last.number, trial_error(last.user_attrs.get("error")), loss=key[0]
             )
     return result
 

@@ -71,6 +71,7 @@ __all__ = [
     "SWEEP_ENTRIES",
     "SweepResult",
     "check_storage_arg",
+    "check_study_name",
     "check_sweep_folder",
     "folder_lock",
     "folder_storage",
@@ -216,7 +217,8 @@ def run_sweep(
         )
     resolve_device(base.device)
     if storage is not None:
-        check_storage_arg(storage)
+        storage = check_storage_arg(storage)
+    check_study_name(study_name)
     if progress is None:
         progress = bool(base.progress if base.progress is not None else base.resolve().progress)
     if base.download:  # the data must be there to be fingerprinted: fetch it once, here
@@ -337,21 +339,59 @@ def check_sweep_folder(
         )
 
 
-def check_storage_arg(url: str) -> None:
-    """Refuse a ``storage`` argument that is not a URL of a known database, or a SQLite
-    file in a missing folder."""
+def check_storage_arg(url: str) -> str:
+    """Check a ``storage`` argument and return it as the settings file keeps it.
+
+    Refused: not a URL of a known database (with its driver installed), an
+    in-memory SQLite database (private to one process: the workers would not
+    share it), a SQLite file in a missing folder. A relative SQLite path is made
+    absolute (against the current folder), so that a rerun from another folder
+    opens the same file instead of a new, empty study.
+
+    Example:
+        >>> check_storage_arg("sqlite://")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `storage` to name a SQLite file (an in-memory database is private to one process and lost at its end), but found 'sqlite://'
+    """
     if not isinstance(url, str) or "://" not in url:
         raise ValueError(
             f"Expected `storage` to be a storage URL such as sqlite:///x.db or "
             f"postgresql://user@host/db, but found {hide_password(url)!r}"
         )
     check_driver(url)  # a database SQLAlchemy knows, with its driver installed
-    path = sqlite_path(url) if url.startswith("sqlite:") else None
-    if path is not None and not path.parent.is_dir():
+    if not url.startswith("sqlite:"):
+        return url
+    path = sqlite_path(url)
+    if path is None or "mode=memory" in url:
+        raise ValueError(
+            "Expected `storage` to name a SQLite file (an in-memory database is private to "
+            f"one process and lost at its end), but found {url!r}"
+        )
+    if not path.parent.is_dir():
         raise FileNotFoundError(
             f"Expected the folder of --storage {url!r} to exist, but {path.parent} does not "
             "(create it first)"
         )
+    if not path.is_absolute():
+        query = url.partition("?")[2]
+        url = sqlite_url(path) + (f"?{query}" if query else "")
+    return url
+
+
+def check_study_name(study_name: str | None) -> None:
+    """Refuse a ``study_name`` argument that is not a non-empty string (``None``: the default).
+
+    An empty name would otherwise fall back to the default study, unnoticed.
+
+    Example:
+        >>> check_study_name("")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `study_name` to be a non-empty name, but found ''
+    """
+    if study_name is not None and (not isinstance(study_name, str) or not study_name.strip()):
+        raise ValueError(f"Expected `study_name` to be a non-empty name, but found {study_name!r}")
 
 
 @contextmanager
@@ -499,6 +539,7 @@ def _prepare(
             "data": settings["data"],
             "heartbeat_interval": interval,
         },
+        private=hide_password(url) != url,  # the URL holds a password: its owner only
     )
     return merged, interval, len(counts.finished)
 

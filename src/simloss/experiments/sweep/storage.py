@@ -39,6 +39,7 @@ __all__ = [
     "RECONNECT_S",
     "SQLITE_TIMEOUT_S",
     "SWEEP_FILE",
+    "TUNE_FILE",
     "check_driver",
     "dispose",
     "driver_error",
@@ -56,6 +57,8 @@ __all__ = [
 
 #: The sweep's settings file inside a sweep folder.
 SWEEP_FILE = "sweep.json"
+#: A tune's settings file inside a tune folder (``simloss tune``).
+TUNE_FILE = "tune.json"
 #: The default SQLite storage inside a sweep folder.
 DB_FILE = "study.db"
 #: Seconds SQLite waits for a lock held by another process before giving up.
@@ -193,6 +196,14 @@ def check_driver(url: str) -> None:
         parsed = make_url(url)
     except sqlalchemy.exc.ArgumentError as exc:
         raise ValueError(f"Expected a storage URL such as sqlite:///x.db, found {shown!r}") from exc
+    authority = url.partition("://")[2].split("?", 1)[0]
+    if not url.startswith("sqlite:") and authority.count("@") > 1:
+        # SQLAlchemy would cut the host out of the password (and a driver's error quote it).
+        raise ValueError(
+            f"Expected the user name and password of storage URL {shown!r} to be "
+            "percent-encoded ('@' as %40, e.g. urllib.parse.quote(password, safe='')), but "
+            f"found {authority.count('@')} '@' before the database name"
+        )
     try:
         dialect = parsed.get_dialect()
     except sqlalchemy.exc.NoSuchModuleError as exc:
@@ -269,7 +280,8 @@ def open_storage(
     """
     if not isinstance(url, str) or "://" not in url:
         raise ValueError(
-            f"Expected `url` to be a storage URL such as sqlite:///x.db, found {url!r}"
+            "Expected `url` to be a storage URL such as sqlite:///x.db, found "
+            f"{hide_password(url)!r}"
         )
     check_driver(url)
     engine_kwargs: dict[str, Any]
@@ -405,17 +417,21 @@ def read_sweep_file(folder: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{folder} is not a sweep folder: {path} does not exist")
     data = read_json_object(path, "sweep file")
     if "study_name" not in data:
-        raise ValueError(f"Expected {path} to be a sweep file with a 'study_name', found {data!r}")
+        # Not the data itself: it may hold the storage URL with its password.
+        raise ValueError(
+            f"Expected {path} to be a sweep file with a 'study_name', found the keys {sorted(data)}"
+        )
     return data
 
 
 def resolve_source(
     source: str | os.PathLike[str], study_name: str | None = None
 ) -> tuple[str, str | None]:
-    """Turn a sweep folder or a storage URL into ``(storage_url, study_name)``.
+    """Turn a sweep or tune folder or a storage URL into ``(storage_url, study_name)``.
 
     Args:
-        source: a sweep folder (with ``sweep.json``) or an Optuna storage URL.
+        source: a sweep folder (with ``sweep.json``), a tune folder (with
+            ``tune.json``) or an Optuna storage URL.
         study_name: overrides the study name (needed for a URL holding several
             studies; ``None`` for a folder uses the one in ``sweep.json``).
 
@@ -434,6 +450,14 @@ def resolve_source(
         raise FileNotFoundError(
             f"Expected `source` to be a sweep folder or a storage URL, but {folder} is neither"
         )
-    settings = read_sweep_file(folder)
+    if not (folder / SWEEP_FILE).is_file() and (folder / TUNE_FILE).is_file():
+        settings = read_json_object(folder / TUNE_FILE, "tune file")  # a tune folder
+        if not isinstance(settings.get("study_name"), str):
+            raise ValueError(
+                f"Expected {folder / TUNE_FILE} to be a tune file with a 'study_name', found the "
+                f"keys {sorted(settings)}"
+            )
+    else:
+        settings = read_sweep_file(folder)
     url = settings.get("storage") or sqlite_url(folder / DB_FILE)
     return url, study_name if study_name is not None else settings["study_name"]

@@ -11,6 +11,7 @@ server restart in the middle of a sweep costs a wait, not a run.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -24,6 +25,7 @@ __all__ = [
     "is_connection_error",
     "is_storage_error",
     "reconnecting",
+    "scrub_password",
     "storage_error",
 ]
 
@@ -46,6 +48,7 @@ def storage_error(url: str, exc: BaseException) -> RuntimeError:
     original = driver_error(exc)
     text = str(original).strip().splitlines()
     first = text[0] if text else ""
+    first = scrub_password(first, url)
     return RuntimeError(f"storage {hide_password(url)} failed: {type(original).__name__}: {first}")
 
 
@@ -150,15 +153,55 @@ def reconnecting(
 
 
 def hide_password(url: str) -> str:
-    """A storage URL as shown in messages: its password replaced by ``***``.
+    """A storage URL as shown in messages: every password in it replaced by ``***``.
+
+    Hides the password of the credentials (``user:password@host``, with or
+    without a ``scheme://``; a password holding an unencoded ``@`` included) and
+    a ``password=`` query parameter (libpq accepts one in PostgreSQL URLs).
 
     Example:
         >>> hide_password("postgresql://simloss:secret@db:5432/sweeps")
         'postgresql://simloss:***@db:5432/sweeps'
+        >>> hide_password("postgresql://simloss@db/sweeps?sslmode=require&password=secret")
+        'postgresql://simloss@db/sweeps?sslmode=require&password=***'
+        >>> hide_password("simloss:p@ss@db/sweeps")
+        'simloss:***@db/sweeps'
     """
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
+    if not isinstance(url, str):
         return url
-    credentials, _, host = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{host}" if ":" in credentials else url
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    rest = _QUERY_PASSWORD.sub(r"\1***", rest)
+    if "@" in rest:
+        credentials, _, host = rest.rpartition("@")
+        if ":" in credentials:
+            rest = f"{credentials.split(':', 1)[0]}:***@{host}"
+    return f"{scheme}{sep}{rest}"
+
+
+# ``password=...`` in a URL's query string (up to the next ``&``).
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&]*", re.IGNORECASE)
+
+
+def scrub_password(text: str, url: str) -> str:
+    """``text`` (e.g. a driver's message about ``url``) without the URL's password.
+
+    The password is replaced raw and percent-decoded (libpq may quote either).
+
+    Example:
+        >>> scrub_password("no user 'u' with 'p%40ss' or 'p@ss'", "postgresql://u:p%40ss@db/x")
+        "no user 'u' with '***' or '***'"
+    """
+    from urllib.parse import unquote
+
+    _, sep, rest = url.partition("://")
+    credentials = (rest if sep else url).split("?", 1)[0].rpartition("@")[0]
+    secrets = []
+    if ":" in credentials:
+        secrets.append(credentials.split(":", 1)[1])
+    secrets += [m.group(1) for m in re.finditer(r"[?&]password=([^&]*)", url, re.IGNORECASE)]
+    pieces = {form for secret in secrets for form in (secret, unquote(secret)) if form}
+    for piece in sorted(pieces, key=len, reverse=True):
+        text = text.replace(piece, "***")
+    return text

@@ -28,10 +28,13 @@ from simloss.experiments.points import format_value, value_key
 from simloss.experiments.record import SweepRecord
 from simloss.experiments.report.stats import WilcoxonResult
 from simloss.experiments.report.summary import CellStats, SweepSummary, summarize_sweep
+from simloss.experiments.sweep.queue import trial_error
 from simloss.experiments.sweep.records import load_records
 from simloss.experiments.sweep.storage import (
     DB_FILE,
+    TUNE_FILE,
     dispose,
+    hide_password,
     open_storage,
     sqlite_url,
     storage_error,
@@ -39,6 +42,7 @@ from simloss.experiments.sweep.storage import (
 from simloss.experiments.tune.plan import (
     CANDIDATES_ATTR,
     PHASES,
+    SETTINGS_ATTR,
     pareto_front,
     trial_epochs,
     trial_phase,
@@ -46,9 +50,6 @@ from simloss.experiments.tune.plan import (
 from simloss.experiments.tune.settings import TuneSettings
 
 __all__ = ["TUNE_FILE", "TrialSummary", "TuneResult", "load_tune", "read_tune_file"]
-
-#: The tune's settings file inside a tune folder.
-TUNE_FILE = "tune.json"
 
 _STATES = {
     TrialState.COMPLETE: "complete",
@@ -236,8 +237,9 @@ def read_tune_file(folder: str | Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{folder} is not a tune folder: {path} does not exist")
     data = read_json_object(path, "tune file")
     if "study_name" not in data or "tune" not in data:
-        raise ValueError(
-            f"Expected {path} to be a tune file with 'study_name' and 'tune', found {data!r}"
+        raise ValueError(  # not the data itself: it may hold the storage URL's password
+            f"Expected {path} to be a tune file with 'study_name' and 'tune', found the keys "
+            f"{sorted(data)}"
         )
     return data
 
@@ -287,8 +289,13 @@ def load_tune(folder: str | Path) -> TuneResult:
         study = optuna.load_study(study_name=name, storage=storage)
         trials = study.get_trials(deepcopy=False)
         planned = study.user_attrs.get(CANDIDATES_ATTR)
+        # The study's settings are the tune's: another machine's command may have
+        # raised the budget since this folder's tune.json was written.
+        shared = study.user_attrs.get(SETTINGS_ATTR)
+        if isinstance(shared, dict) and isinstance(shared.get("tune"), dict):
+            settings = TuneSettings.from_dict(shared["tune"])
     except (KeyError, ValueError) as exc:
-        raise ValueError(f"Expected a tune study {name!r} in {url}: {exc}") from exc
+        raise ValueError(f"Expected a tune study {name!r} in {hide_password(url)}: {exc}") from exc
     except Exception as exc:
         raise storage_error(url, exc) from exc
     finally:
@@ -382,8 +389,19 @@ def _notes(result: TuneResult) -> list[str]:
             f"the tune used {over} epochs more than its budget of {result.settings.budget}: runs "
             "stopped later than expected (the budget is planned with the mean epochs of finished runs)"
         )
+    # A failed trial (its run's error, or a worker killed mid-run) is put back in
+    # the queue (a search trial's value may be one the sampler proposes again);
+    # once its point has finished, the failure cost epochs but lost nothing.
+    ended = {(t.value, t.run) for t in result.trials if t.state in ("complete", "pruned")}
     for phase in PHASES:
-        failed = result.count(phase, "failed")
-        if failed:
-            notes.append(f"{failed} {phase} trial(s) failed (see their errors in the logs)")
+        by_reason: dict[str, list[TrialSummary]] = {}
+        for t in result.trials:
+            if t.phase == phase and t.state == "failed" and t.duplicate_of is None:
+                by_reason.setdefault(trial_error(t.error), []).append(t)
+        for reason, group in by_reason.items():
+            rerun = sum((t.value, t.run) in ended for t in group)
+            notes.append(
+                f"{len(group)} {phase} trial(s) failed: {reason}"
+                + (f" ({rerun} of them run again to the end)" if rerun else "")
+            )
     return notes

@@ -26,6 +26,7 @@ from simloss.experiments.sweep.queue import census, enqueue_missing
 from simloss.experiments.sweep.run import (
     SWEEP_ENTRIES,
     check_storage_arg,
+    check_study_name,
     check_sweep_folder,
     folder_lock,
     folder_storage,
@@ -41,6 +42,7 @@ from simloss.experiments.sweep.settings import (
 from simloss.experiments.sweep.storage import (
     SWEEP_FILE,
     dispose,
+    hide_password,
     is_storage_error,
     open_storage,
     open_with_retry,
@@ -169,7 +171,9 @@ def run_tune(
         point_config(base, settings.param, value, 0, loss=TUNED_LOSS).resolve()  # a valid run
     resolve_device(base.device)
     if storage is not None:
-        check_storage_arg(storage)
+        storage = check_storage_arg(storage)
+    check_study_name(study_name)
+    _check_budget(settings, point_config(base, settings.param, settings.low, 0).resolve())
     if progress is None:
         progress = bool(base.progress if base.progress is not None else base.resolve().progress)
     if base.download:
@@ -222,6 +226,25 @@ def run_tune(
     return result
 
 
+def _check_budget(settings: TuneSettings, run: TrainConfig) -> None:
+    """Refuse a budget that cannot pay for CCE and the confirmation, before any training.
+
+    CCE and each candidate are trained with ``runs`` seeds, never pruned; each
+    run trains at least ``min(epochs, patience + 1)`` epochs (early stopping
+    needs ``patience`` epochs after the first without an improvement).
+    """
+    epochs = int(run.epochs or 1)
+    patience = run.patience if run.patience is not None else epochs
+    shortest = max(1, min(epochs, int(patience) + 1))
+    runs = (settings.candidates + 1) * settings.runs
+    if settings.budget < runs * shortest:
+        raise ValueError(
+            f"Expected --budget >= {runs * shortest} epochs (CCE and {settings.candidates} "
+            f"candidate(s) x {settings.runs} runs, each at least {shortest} epochs: epochs="
+            f"{epochs}, patience={patience}), but found {settings.budget}"
+        )
+
+
 def _prepare(
     out: Path,
     url: str,
@@ -266,7 +289,8 @@ def _prepare(
         if stored is None:
             if study.get_trials(deepcopy=False) or study.user_attrs:
                 raise ValueError(
-                    f"Study {name!r} in {url} exists but is no simloss tune; choose another "
+                    f"Study {name!r} in {hide_password(url)} exists but is no simloss tune; choose "
+                    "another "
                     "--study-name"
                 )
             study.set_user_attr(SETTINGS_ATTR, wanted)
@@ -340,6 +364,7 @@ def _prepare(
             "data": stored["data"],
             "heartbeat_interval": interval,
         },
+        private=hide_password(url) != url,  # the URL holds a password: its owner only
     )
     return interval
 

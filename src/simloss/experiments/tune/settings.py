@@ -183,6 +183,16 @@ class TuneSettings:
                     f"grid of {spec.param!r} only), but found none"
                 )
             search_range = (min(spec.grid), max(spec.grid))
+        if isinstance(search_range, str) or not isinstance(search_range, Sequence):
+            raise TypeError(
+                "Expected --range to be a pair (low, high), but found "
+                f"{type(search_range).__name__} {search_range!r}"
+            )
+        if len(search_range) != 2:
+            raise ValueError(
+                f"Expected --range to be a pair (low, high), but found {len(search_range)} "
+                f"values {tuple(search_range)!r}"
+            )
         low, high = (_number(v, "--range") for v in search_range)
         if not low < high:
             raise ValueError(f"Expected --range LOW < HIGH, but found {low}:{high}")
@@ -192,7 +202,12 @@ class TuneSettings:
                 f"Expected --range to contain {param} = {format_value(cce)} (CCE, the "
                 f"search's first point), but found {format_value(low)}:{format_value(high)}"
             )
-        if isinstance(objectives, str) or not isinstance(objectives, Sequence) or not objectives:
+        if isinstance(objectives, str) or not isinstance(objectives, Sequence):
+            raise TypeError(
+                "Expected --objective values as a list of names such as ['val_mae'], but found "
+                f"{type(objectives).__name__} {objectives!r}"
+            )
+        if not objectives:
             raise ValueError(f"Expected at least one --objective, but found {objectives!r}")
         objectives = tuple(objectives)
         for objective in objectives:
@@ -315,7 +330,8 @@ class TuneSettings:
         names = {f.name for f in fields(cls)}
         if not isinstance(data, Mapping) or set(data) != names:
             raise ValueError(
-                f"Expected tune settings with the keys {sorted(names)}, found {data!r}"
+                f"Expected tune settings with the keys {sorted(names)}, found "
+                f"{sorted(data) if isinstance(data, Mapping) else type(data).__name__}"
             )
         return cls(**{**data, "objectives": tuple(data["objectives"])})
 
