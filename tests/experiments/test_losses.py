@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from simloss.experiments.config import TrainConfig
 from simloss.experiments.data import PreparedData, load_abalone
 from simloss.experiments.losses import build_criterion, corn_log_probabilities, num_outputs
 from simloss.experiments.specs import LOSSES, swept_param
+from simloss.experiments.train import run_training
 from simloss.metrics import mean_absolute_error
 
 C = 6
@@ -251,7 +253,6 @@ def test_simloss_and_soft_labels_use_the_dataset_similarity(data, batch) -> None
         ({"loss": "corn", "loss_param": 1.0}, "only with a loss of its own parameter"),
         ({"loss": "label-smoothing", "loss_param": 1.0}, r"epsilon\) in \[0, 1\)"),
         ({"loss": "soft-labels"}, "Expected `r` .* for loss 'soft-labels'"),
-        ({"loss": "simloss"}, "Expected `r` .* for loss 'simloss'"),
         ({"hierarchy_names": "n.txt"}, "only with `hierarchy`"),
     ],
     ids=[
@@ -261,7 +262,6 @@ def test_simloss_and_soft_labels_use_the_dataset_similarity(data, batch) -> None
         "corn-param",
         "eps-1",
         "soft-no-r",
-        "simloss-no-r",
         "names",
     ],
 )
@@ -299,7 +299,11 @@ def test_the_docs_table_states_each_loss_and_its_default() -> None:
             assert f"`{spec.param.name}` ({spec.param.default:g}" in row, name
 
 
-def test_explicit_simloss_with_the_identity_is_cross_entropy() -> None:
-    """`--loss simloss --similarity identity` stays allowed: the paper's CCE (r = 0) as SimLoss."""
+def test_a_run_of_simloss_without_its_similarity_is_refused(tmp_path: Path) -> None:
+    # Resolved, it would be the identity: cross-entropy recorded as SimLoss.
+    with pytest.raises(ValueError, match="Expected `r` .* for loss 'simloss', but found None"):
+        run_training(TrainConfig(loss="simloss", epochs=1, limit=200), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    # `--loss simloss --similarity identity` stays allowed: the paper's CCE (r = 0) as SimLoss.
     resolved = TrainConfig(loss="simloss", similarity="identity").resolve()
     assert (resolved.loss, resolved.inferred_similarity) == ("simloss", "identity")

@@ -349,12 +349,6 @@ class TrainConfig:
                     f"Expected `{found}` only with a loss built from a similarity {users}, "
                     f"but found loss {loss!r}"
                 )
-        elif loss == "simloss" and self.similarity is None and self.param is None:
-            # An explicit SimLoss with no similarity would silently be cross-entropy.
-            raise ValueError(
-                f"Expected `{dataset_spec(self.dataset).param}` (or similarity 'identity' for "
-                "plain cross-entropy) for loss 'simloss', but found None"
-            )
         elif loss == "soft-labels" and self.param is None:
             raise ValueError(
                 f"Expected `{dataset_spec(self.dataset).param}` (the similarity) for loss "

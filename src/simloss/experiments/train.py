@@ -249,6 +249,13 @@ def run_training(
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"Expected `config` to be a TrainConfig, but found {type(config).__name__}")
+    if config.loss == "simloss" and config.similarity is None and config.param is None:
+        # Resolving would make it the identity: cross-entropy recorded as SimLoss. (Sweeps
+        # and tunes set the parameter of each point; only a run asked for directly lacks it.)
+        raise ValueError(
+            f"Expected `{DATASETS[config.dataset].param}` (or similarity 'identity' for "
+            "plain cross-entropy) for loss 'simloss', but found None"
+        )
     started = time.perf_counter()
     cfg = config.resolve()
     check_threads(cfg.num_threads)
