@@ -106,9 +106,12 @@ def test_no_subnormal_entries_and_band_equals_dense(dtype: torch.dtype, r: float
     exact = torch.tensor(r, dtype=torch.float64).pow(torch.arange(num_classes, dtype=torch.float64))
     rounded = exact.to(dtype)
     expected = torch.where(rounded >= tiny, rounded, torch.zeros((), dtype=dtype))
-    assert torch.equal(band, expected[: band.numel()])
+    # float64 powers from two libraries (C's pow, torch's) may differ in the last bit.
+    eps = torch.finfo(dtype).eps
+    torch.testing.assert_close(band, expected[: band.numel()], rtol=eps, atol=0)
     assert bool((expected[band.numel() :] == 0).all())
     dense = class_order(num_classes, r, dtype=dtype)
-    assert torch.equal(dense[0], expected)
+    assert torch.equal(dense[0, : band.numel()], band)  # the band and the matrix: bit for bit
+    assert bool((dense[0, band.numel() :] == 0).all())
     nonzero = dense[dense != 0]
     assert bool((nonzero >= tiny).all())
