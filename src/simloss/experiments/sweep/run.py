@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,10 +52,10 @@ from simloss.experiments.sweep.storage import (
 from simloss.experiments.sweep.trials import (
     DEFAULT_HEARTBEAT_S,
     DISK_FULL,
-    MAX_RETRY,
     SETTINGS_ATTR,
     DiskFullError,
     WorkerArgs,
+    heartbeat_study,
 )
 from simloss.experiments.sweep.workers import (
     SweepProgress,
@@ -514,18 +513,9 @@ def _prepare(
         dispose(storage)
 
     interval = int(settings["heartbeat_interval"])
-    storage = open_storage(
-        url, heartbeat_interval=interval, grace_period=3 * interval, max_retry=MAX_RETRY
-    )
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+    with heartbeat_study(url, name, interval) as study:
         counts = census(study.get_trials(deepcopy=False), merged.loss_points())
         enqueue_missing(study, merged.param, merged.loss_points(), merged.runs, counts)
-    finally:
-        dispose(storage)
 
     atomic_write_json(
         out / SWEEP_FILE,

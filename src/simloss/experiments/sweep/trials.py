@@ -25,7 +25,8 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO, TypeVar
@@ -61,10 +62,13 @@ __all__ = [
     "TrialJob",
     "WorkerArgs",
     "claim",
+    "fail_stale_trials",
     "fail_trial",
+    "heartbeat_study",
     "host",
     "log_line",
     "objective_value",
+    "open_heartbeat_storage",
     "point_job",
     "retrying",
     "run_trial",
@@ -196,9 +200,7 @@ def work(args: WorkerArgs, log: TextIO) -> None:
     storage = retrying(
         args,
         log,
-        lambda: open_storage(
-            args.url, heartbeat_interval=interval, grace_period=3 * interval, max_retry=MAX_RETRY
-        ),
+        lambda: open_heartbeat_storage(args.url, interval),
     )
     try:
         study = retrying(
@@ -232,13 +234,41 @@ def work(args: WorkerArgs, log: TextIO) -> None:
         dispose(storage)
 
 
+def open_heartbeat_storage(url: str, interval: int) -> optuna.storages.RDBStorage:
+    """The storage as workers use it: running trials send a heartbeat every ``interval`` s.
+
+    A trial without a heartbeat for 3 intervals is stale; failed, it is put back
+    in the queue up to :data:`MAX_RETRY` times within one command.
+    """
+    return open_storage(
+        url, heartbeat_interval=interval, grace_period=3 * interval, max_retry=MAX_RETRY
+    )
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Fail the running trials of dead workers (Optuna's heartbeat check)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+@contextmanager
+def heartbeat_study(url: str, name: str, interval: int) -> Iterator[optuna.Study]:
+    """The study on a heartbeat storage with its dead workers' trials failed, then closed."""
+    storage = open_heartbeat_storage(url, interval)
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+        fail_stale_trials(study)
+        yield study
+    finally:
+        dispose(storage)
+
+
 def claim(
     study: optuna.Study, storage: optuna.storages.RDBStorage, study_id: int
 ) -> tuple[FrozenTrial, int] | None:
     """Fail the trials of dead workers (their copies are enqueued), then claim one."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
+    fail_stale_trials(study)
     return claim_next(study, storage, study_id)
 
 

@@ -50,9 +50,9 @@ from simloss.experiments.sweep.storage import (
 )
 from simloss.experiments.sweep.trials import (
     DEFAULT_HEARTBEAT_S,
-    MAX_RETRY,
     DiskFullError,
     WorkerArgs,
+    heartbeat_study,
 )
 from simloss.experiments.sweep.workers import quiet_optuna, run_workers, worker_threads
 from simloss.experiments.tune.plan import CANDIDATES_ATTR, SETTINGS_ATTR, Ledger
@@ -329,14 +329,7 @@ def _prepare(
         dispose(storage)
 
     interval = int(stored["heartbeat_interval"])
-    storage = open_storage(
-        url, heartbeat_interval=interval, grace_period=3 * interval, max_retry=MAX_RETRY
-    )
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
+    with heartbeat_study(url, name, interval) as study:
         trials = study.get_trials(deepcopy=False)
         # CCE's run 0 first, so the search compares with it from the start.
         cce = [(TUNED_LOSS, settings.cce_value, 0)]
@@ -349,8 +342,6 @@ def _prepare(
             {"phase": "cce"},
             settings.distribution(),
         )
-    finally:
-        dispose(storage)
 
     atomic_write_json(
         out / TUNE_FILE,

@@ -31,9 +31,8 @@ from simloss.experiments.config import TrainConfig
 from simloss.experiments.points import LossPoint, format_value, value_key
 from simloss.experiments.sweep.queue import census, enqueue_missing, trial_point
 from simloss.experiments.sweep.settings import sweep_base
-from simloss.experiments.sweep.storage import dispose, open_storage
+from simloss.experiments.sweep.storage import dispose
 from simloss.experiments.sweep.trials import (
-    MAX_RETRY,
     PRUNED,
     StepOutcome,
     WorkerArgs,
@@ -41,6 +40,7 @@ from simloss.experiments.sweep.trials import (
     fail_trial,
     log_line,
     objective_value,
+    open_heartbeat_storage,
     point_job,
     retrying,
     run_trial,
@@ -235,9 +235,7 @@ def work(args: WorkerArgs, log: TextIO) -> None:
     from simloss.experiments.train import run_training  # once, before the first trial
 
     interval = args.heartbeat_interval
-    storage = open_storage(
-        args.url, heartbeat_interval=interval, grace_period=3 * interval, max_retry=MAX_RETRY
-    )
+    storage = open_heartbeat_storage(args.url, interval)
     try:
         stored = optuna.load_study(study_name=args.study_name, storage=storage).user_attrs[
             SETTINGS_ATTR
