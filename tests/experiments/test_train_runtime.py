@@ -121,3 +121,20 @@ def test_an_atomic_write_onto_a_folder_is_refused_naming_it(tmp_path: Path) -> N
     with pytest.raises(IsADirectoryError, match=f"Expected {tmp_path} to be a file to write"):
         atomic_write_json(tmp_path, {"a": 1})
     assert list(tmp_path.iterdir()) == []  # no temporary file left
+
+
+@pytest.mark.parametrize("command", ["sweep", "tune"])
+def test_seeds_of_every_run_are_checked_before_any_work(command: str, tmp_path: Path) -> None:
+    # Run i trains with seed + i: the last run's seed must be torch's too (2**64 - 1 at most).
+    from simloss.experiments.config import TrainConfig
+    from simloss.experiments.sweep import Grid, run_sweep
+    from simloss.experiments.tune import run_tune
+
+    base = TrainConfig(dataset="abalone", seed=2**64 - 2, epochs=1, limit=200, progress=False)
+    out = tmp_path / "out"
+    with pytest.raises(ValueError, match=r"Expected `seed` \+ runs - 1 <= 18446744073709551615"):
+        if command == "sweep":
+            run_sweep(base, Grid("r", (0.0,), 3), out)
+        else:
+            run_tune(base, out, objectives=["val_mae"], budget=100, runs=3)
+    assert not out.exists()

@@ -69,11 +69,13 @@ __all__ = [
     "SCHEMA_VERSION",
     "SWEEP_ENTRIES",
     "SweepResult",
+    "check_engine_args",
     "check_storage_arg",
     "check_study_name",
     "check_sweep_folder",
     "folder_lock",
     "folder_storage",
+    "prepare_folder",
     "run_sweep",
     "stored_url",
 ]
@@ -191,17 +193,6 @@ def run_sweep(
         raise TypeError(f"Expected `grid` to be a Grid, found {type(grid).__name__}")
     grid.check_dataset(base.dataset)
     threads = worker_threads(base, workers, threads)
-    if heartbeat_interval is not None and (
-        isinstance(heartbeat_interval, bool)
-        or not isinstance(heartbeat_interval, int)
-        or heartbeat_interval < 1
-    ):
-        raise ValueError(
-            "Expected `heartbeat_interval` to be an int >= 1 (seconds), found "
-            f"{heartbeat_interval!r}"
-        )
-    if not poll_interval > 0:
-        raise ValueError(f"Expected `poll_interval` > 0, found {poll_interval!r}")
     if base.loss is not None and base.loss != grid.loss:
         raise ValueError(
             f"Expected the grid's loss {grid.loss!r} to be the config's, but found loss "
@@ -209,27 +200,17 @@ def run_sweep(
         )
     for value, _ in grid.points()[: max(len(grid.values), 1)]:  # each must make a valid config
         point_config(base, grid.param, value, 0, loss=grid.loss).resolve()
-    if base.seed + grid.runs - 1 > MAX_SEED:
-        raise ValueError(
-            f"Expected `seed` + runs - 1 <= {MAX_SEED} (run i trains with seed + i), but found "
-            f"{base.seed} + {grid.runs - 1}"
-        )
-    resolve_device(base.device)
-    if storage is not None:
-        storage = check_storage_arg(storage)
-    check_study_name(study_name)
+    storage = check_engine_args(
+        base,
+        grid.runs,
+        heartbeat_interval=heartbeat_interval,
+        poll_interval=poll_interval,
+        storage=storage,
+        study_name=study_name,
+    )
     if progress is None:
         progress = bool(base.progress if base.progress is not None else base.resolve().progress)
-    if base.download:  # the data must be there to be fingerprinted: fetch it once, here
-        from simloss.experiments.data import load_data
-
-        load_data(base)
-    out = Path(out_dir).resolve()
-    check_sweep_folder(out)
-    data = data_fingerprint(base)
-    out.mkdir(parents=True, exist_ok=True)
-    local = {k: getattr(base, k) for k in LOCAL_KEYS}
-    local.update(progress=False, num_threads=threads)
+    out, data, local = prepare_folder(base, out_dir, threads)
 
     with folder_lock(out):
         previous = read_sweep_file(out) if (out / SWEEP_FILE).is_file() else None
@@ -336,6 +317,85 @@ def check_sweep_folder(
             f"Expected the {what} folder {out} to be new, empty or a {what}'s, but it also "
             f"holds {foreign[:5]}{' ...' if len(foreign) > 5 else ''}; choose another --out"
         )
+
+
+def check_engine_args(
+    base: TrainConfig,
+    runs: int,
+    *,
+    heartbeat_interval: int | None,
+    poll_interval: float,
+    storage: str | None,
+    study_name: str | None,
+) -> str | None:
+    """The checks of every command on the sweep engine (sweep, tune), before any work.
+
+    Args:
+        base: the runs' settings; run ``i`` trains with seed ``base.seed + i``.
+        runs: runs per point (seeds ``base.seed`` to ``base.seed + runs - 1``).
+        heartbeat_interval: seconds between heartbeats, an int >= 1, or ``None``.
+        poll_interval: seconds between progress polls, > 0.
+        storage: an Optuna storage URL, or ``None`` for the folder's SQLite file.
+        study_name: the study's name, or ``None`` for the default.
+
+    Returns:
+        ``storage`` as the settings file keeps it (:func:`check_storage_arg`).
+
+    Raises:
+        ValueError: an argument out of range, naming it.
+    """
+    if heartbeat_interval is not None and (
+        isinstance(heartbeat_interval, bool)
+        or not isinstance(heartbeat_interval, int)
+        or heartbeat_interval < 1
+    ):
+        raise ValueError(
+            "Expected `heartbeat_interval` to be an int >= 1 (seconds), found "
+            f"{heartbeat_interval!r}"
+        )
+    if not poll_interval > 0:
+        raise ValueError(f"Expected `poll_interval` > 0, found {poll_interval!r}")
+    if base.seed + runs - 1 > MAX_SEED:
+        raise ValueError(
+            f"Expected `seed` + runs - 1 <= {MAX_SEED} (run i trains with seed + i), but found "
+            f"{base.seed} + {runs - 1}"
+        )
+    resolve_device(base.device)
+    if storage is not None:
+        storage = check_storage_arg(storage)
+    check_study_name(study_name)
+    return storage
+
+
+def prepare_folder(
+    base: TrainConfig,
+    out_dir: str | Path,
+    threads: int,
+    entries: frozenset[str] = SWEEP_ENTRIES,
+    *,
+    what: str = "sweep",
+) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """Check and create a sweep's (or tune's) folder and fingerprint its data.
+
+    The data is fetched first when ``base.download`` asks for it (it must be there
+    to be fingerprinted); the folder is checked (:func:`check_sweep_folder`)
+    before anything is written.
+
+    Returns:
+        The absolute folder, the data fingerprint and the workers' local settings
+        (where and how to run: data and cache folders, device, ``threads``).
+    """
+    if base.download:
+        from simloss.experiments.data import load_data
+
+        load_data(base)
+    out = Path(out_dir).resolve()
+    check_sweep_folder(out, entries, what=what)
+    data = data_fingerprint(base)
+    out.mkdir(parents=True, exist_ok=True)
+    local = {k: getattr(base, k) for k in LOCAL_KEYS}
+    local.update(progress=False, num_threads=threads)
+    return out, data, local
 
 
 def check_storage_arg(url: str) -> str:

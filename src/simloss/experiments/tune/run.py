@@ -19,23 +19,19 @@ from typing import Any
 import optuna
 
 from simloss.experiments._files import atomic_write_json
-from simloss.experiments._runtime import resolve_device
 from simloss.experiments.config import TrainConfig, point_config
 from simloss.experiments.points import format_value
 from simloss.experiments.sweep.queue import census, enqueue_missing
 from simloss.experiments.sweep.run import (
     SWEEP_ENTRIES,
-    check_storage_arg,
-    check_study_name,
-    check_sweep_folder,
+    check_engine_args,
     folder_lock,
     folder_storage,
+    prepare_folder,
     stored_url,
 )
 from simloss.experiments.sweep.settings import (
-    LOCAL_KEYS,
     check_settings,
-    data_fingerprint,
     differences,
     fixed_settings,
 )
@@ -157,35 +153,20 @@ def run_tune(
         seed=sampler_seed,
     )
     threads = worker_threads(base, workers, threads)
-    if heartbeat_interval is not None and (
-        isinstance(heartbeat_interval, bool)
-        or not isinstance(heartbeat_interval, int)
-        or heartbeat_interval < 1
-    ):
-        raise ValueError(
-            f"Expected `heartbeat_interval` to be an int >= 1 (seconds), found {heartbeat_interval!r}"
-        )
-    if not poll_interval > 0:
-        raise ValueError(f"Expected `poll_interval` > 0, found {poll_interval!r}")
     for value in (settings.low, settings.high, settings.cce_value):
         point_config(base, settings.param, value, 0, loss=TUNED_LOSS).resolve()  # a valid run
-    resolve_device(base.device)
-    if storage is not None:
-        storage = check_storage_arg(storage)
-    check_study_name(study_name)
+    storage = check_engine_args(
+        base,
+        settings.runs,
+        heartbeat_interval=heartbeat_interval,
+        poll_interval=poll_interval,
+        storage=storage,
+        study_name=study_name,
+    )
     _check_budget(settings, point_config(base, settings.param, settings.low, 0).resolve())
     if progress is None:
         progress = bool(base.progress if base.progress is not None else base.resolve().progress)
-    if base.download:
-        from simloss.experiments.data import load_data
-
-        load_data(base)
-    out = Path(out_dir).resolve()
-    check_sweep_folder(out, TUNE_ENTRIES, what="tune")
-    data = data_fingerprint(base)
-    out.mkdir(parents=True, exist_ok=True)
-    local = {k: getattr(base, k) for k in LOCAL_KEYS}
-    local.update(progress=False, num_threads=threads)
+    out, data, local = prepare_folder(base, out_dir, threads, TUNE_ENTRIES, what="tune")
 
     with folder_lock(out):
         previous = read_tune_file(out) if (out / TUNE_FILE).is_file() else None
