@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from simloss._distributions import RAW_SCORES_HINT, check_probabilities, sum_tolerance
 from simloss._fused import FusedIndexLoss, FusedSoftLoss
 from simloss._rowloss import index_losses, soft_losses
 from simloss.similarity.dispatch import as_similarity_operator
@@ -61,7 +62,9 @@ def sim_loss(
     Args:
         input: scores of shape (C), (N, C) or (N, C, d_1, ..., d_K): logits
             (``input_type="logits"``), probabilities (``"probs"``, a model
-            that ends in softmax) or log-probabilities (``"log_probs"``).
+            that ends in softmax: values in [0, 1] summing to 1 over the
+            class dimension within 1e-3, 2e-2 for 16-bit floats; a
+            ``ValueError`` otherwise) or log-probabilities (``"log_probs"``).
         target: class indices of shape (), (N) or (N, d_1, ..., d_K) with
             values in [0, C) or ``ignore_index``; or class probabilities of
             the input's shape.
@@ -136,6 +139,8 @@ def checked_sim_loss(
     """
     if torch.jit.is_scripting() or torch.jit.is_tracing():
         raise RuntimeError(_TORCHSCRIPT)
+    if input_type == "probs":
+        _check_probability_input(input)
     device = input.device
     operator.check_device(device)
     if torch.is_autocast_enabled(device.type):  # as cross-entropy: float32 under autocast
@@ -190,6 +195,27 @@ _TORCHSCRIPT = (
     "which compiles SimLoss without graph breaks"
 )
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+def _check_probability_input(input: Tensor) -> None:
+    """Probabilities in [0, 1] summing to 1 over the class dimension (``input_type="probs"``).
+
+    Eager: a ``ValueError`` naming the first bad value or row. Under
+    ``torch.compile``: the same condition as a tensor-side assertion. Under a
+    ``torch.func`` transform the values cannot be checked.
+    """
+    dim = 1 if input.dim() > 1 else 0
+    if concrete(input):
+        check_probabilities(input.detach(), "input", dim, hint=RAW_SCORES_HINT)
+    elif torch.compiler.is_compiling():
+        tolerance = sum_tolerance(input.dtype)
+        in_range = ((input >= 0) & (input <= 1)).all()
+        sums_to_one = ((input.sum(dim) - 1).abs() <= tolerance).all()
+        torch._assert_async(
+            in_range & sums_to_one,
+            f"Expected `input` probabilities in [0, 1] summing to 1 (within {tolerance:g}) "
+            f"over the class dimension{RAW_SCORES_HINT}",
+        )
 
 
 def _check_arguments(

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from simloss._distributions import RAW_SCORES_HINT, check_probabilities
+
 __all__ = [
     "DECODERS",
     "Prepared",
@@ -387,22 +389,5 @@ def scores_to_probs(scores: Tensor, input_type: str) -> Tensor:
                 f"{row} holds +inf or only -inf"
             )
         return probs
-    probs = scores.to(float_dtype(scores.device))
-    if probs.numel() == 0:
-        return probs
-    if bool((probs < 0).any()) or bool((probs > 1).any()):
-        at = _first_index((probs < 0) | (probs > 1))
-        raise ValueError(
-            f'Expected `preds` probabilities in [0, 1] (input_type="probs"), but found '
-            f"{float(probs[at])} at {at}"
-        )
-    tolerance = 1e-3 if scores.element_size() >= 4 else 2e-2
-    error = (probs.sum(dim=1) - 1).abs()
-    if bool((error > tolerance).any()):
-        row = _first_index(error > tolerance)[0]
-        raise ValueError(
-            f'Expected each row of `preds` to sum to 1 (input_type="probs"; pass '
-            f'input_type="logits" for raw scores), but row {row} sums to '
-            f"{float(probs[row].sum()):.6g}"
-        )
-    return probs
+    check_probabilities(scores, "preds", hint=RAW_SCORES_HINT)
+    return scores.to(float_dtype(scores.device))
