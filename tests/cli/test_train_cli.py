@@ -73,6 +73,21 @@ def test_unknown_config_keys_are_named(tmp_path: Path, capsys: pytest.CaptureFix
     assert "Unknown TrainConfig keys: ['learning_rate']" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_config_numbers_outside_json_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], token: str
+) -> None:
+    """Python's json reader takes NaN/Infinity; JSON (RFC 8259) has no such numbers."""
+    path = tmp_path / "c.json"
+    path.write_text('{"r": 0.2, "lr": ' + token + "}")
+    lr = json.loads(path.read_text())["lr"]  # what Python alone would accept
+    assert lr != lr or abs(lr) == float("inf")
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert f"Expected JSON numbers in config file {path}, but found {token}" in err
+    assert "\n" not in err and not (tmp_path / "o").exists()
+
+
 def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["train", "--help"])

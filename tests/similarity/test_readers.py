@@ -195,13 +195,15 @@ def test_read_hierarchy_json_numbers_are_names(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message", "error"),
     [
-        ("{", r"tree.json:1: expected JSON", ValueError),
+        ("{", r"Could not parse hierarchy .*tree.json as JSON", ValueError),
+        ('{"a": ["b"], "a": ["c"]}', r"each key once in hierarchy .*tree.json.*'a'", ValueError),
+        ('[["a", NaN]]', r"JSON numbers in hierarchy .*tree.json, but found NaN", ValueError),
         ('"root"', r"expected a JSON object .* but found str", ValueError),
         ('[["a", "b", "c"]]', r"expected a list of \[parent, child\] pairs, but found", ValueError),
         ('[["a", 1.5]]', r"expected nodes to be strings or integers, but found 1.5", ValueError),
         ('{"a": {"b": 1.5}}', r"children of 'b' to be a mapping, a list or None", TypeError),
     ],
-    ids=["syntax", "scalar", "triple", "float-node", "float-child"],
+    ids=["syntax", "duplicate-key", "nan", "scalar", "triple", "float-node", "float-child"],
 )
 def test_read_hierarchy_json_errors(
     tmp_path: Path, text: str, message: str, error: type[Exception]

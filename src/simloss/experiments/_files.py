@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from simloss._json import parse_json
+
 __all__ = [
     "atomic_path",
     "atomic_write_bytes",
@@ -150,22 +152,6 @@ def read_text_file(path: str | Path, what: str) -> str:
         raise OSError(exc.errno, f"Could not read {what} {file}: {exc.strerror}") from exc
 
 
-class _DuplicateKeyError(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object hook of :func:`json.loads` that refuses a key given twice."""
-    data: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in data:
-            raise _DuplicateKeyError(key)
-        data[key] = value
-    return data
-
-
 def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
     """Read a JSON object from ``path``, with one-line errors that name the file.
 
@@ -176,20 +162,13 @@ def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
     Raises:
         FileNotFoundError: no such file (also the other errors of :func:`read_text_file`).
         IsADirectoryError: ``path`` is a folder.
-        ValueError: not JSON (or not UTF-8), not an object, or a key given
-            twice in one object (Python's reader would silently keep the last).
+        ValueError: not JSON (or not UTF-8), not an object, a key given twice
+            in one object or a ``NaN``/``Infinity`` token (Python's reader would
+            keep the last key and accept the tokens; see :func:`simloss._json.parse_json`).
     """
     file = Path(path)
     text = read_text_file(file, what)
-    try:
-        data = json.loads(text, object_pairs_hook=_unique_keys)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"Could not parse {what} {file} as JSON: {exc}") from exc
-    except _DuplicateKeyError as exc:
-        raise ValueError(
-            f"Expected each key once in {what} {file}, but found {exc.key!r} more than once "
-            "(JSON readers keep only the last)"
-        ) from exc
+    data = parse_json(text, f"{what} {file}")
     if not isinstance(data, dict):
         raise ValueError(
             f"Expected a JSON object in {what} {file}, but found {type(data).__name__}"

@@ -22,13 +22,13 @@ Formats:
 from __future__ import annotations
 
 import csv
-import json
 import math
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from simloss._json import parse_json
 from simloss.similarity.hierarchy import hierarchy_edges, hierarchy_leaves
 
 __all__ = [
@@ -163,13 +163,14 @@ def read_hierarchy(path: PathLike, node_names: PathLike | None = None) -> Hierar
 
 
 def _read_json_tree(path: Path) -> Any:
+    raw = path.read_bytes()
     try:
-        with open(path, encoding="utf8") as handle:
-            data = json.load(handle)
-    except json.JSONDecodeError as exc:
+        text = raw.decode("utf8")
+    except UnicodeDecodeError as exc:
         raise ValueError(
-            f"{path}:{exc.lineno}: expected JSON, but found an error: {exc.msg}"
+            f"{path}: expected UTF-8 text, but found byte {raw[exc.start]:#04x} at {exc.start}"
         ) from None
+    data = parse_json(text, f"hierarchy {path}")
     if isinstance(data, dict):
         return _stringify(data)
     if isinstance(data, list):

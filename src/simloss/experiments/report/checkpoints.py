@@ -400,7 +400,7 @@ def write_figure2(
             for res in results
         ],
     }
-    atomic_write_text(out / "figure2.json", json.dumps(payload, indent=1) + "\n")
+    atomic_write_text(out / "figure2.json", json.dumps(payload, indent=1, allow_nan=False) + "\n")
     md_path = out / "figure2.md"
     atomic_write_text(md_path, "\n".join(lines) + "\n")
     return md_path
