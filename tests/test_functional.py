@@ -176,7 +176,10 @@ def test_gradcheck_reduced_fast_path(reduction, input_type, form):
         similarity, num_classes = random_similarity(5, seed=9), 5
     else:  # more classes than the band: the (index, value) row form
         similarity, num_classes = ClassOrder(3000, 0.5), 3000
-    x = torch.randn(4, num_classes, dtype=torch.float64).requires_grad_()
+    x = torch.randn(4, num_classes, dtype=torch.float64)
+    if input_type == "log_probs":  # the input must be log-probabilities (checked)
+        x = x.log_softmax(1)
+    x.requires_grad_()
     target = torch.tensor([0, 1, 2, num_classes - 1])
     assert torch.autograd.gradcheck(
         lambda v: sim_loss(v, target, similarity, reduction=reduction, input_type=input_type),

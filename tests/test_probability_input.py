@@ -96,3 +96,78 @@ def test_compiled_loss_asserts_the_same_condition():
     )
     with pytest.raises(RuntimeError, match="probabilities in"):
         compiled(torch.tensor([[0.5, 0.7, 0.1]]), target)
+
+
+def test_rows_of_an_ignored_target_are_not_checked():
+    """Padded positions take no part in the loss (as with logits); every other row is checked."""
+    probs = torch.tensor([[0.2, 0.3, 0.5], [0.0, 0.0, 0.0], [0.6, 0.3, 0.1]])
+    target = torch.tensor([1, -100, 0])
+    expected = -torch.log(
+        torch.tensor([0.65, 0.6 + 0.3 * 0.5 + 0.1 * 0.25], dtype=torch.float64)
+    ).mean()  # S[y] . p
+    torch.testing.assert_close(
+        sim_loss(probs, target, S, input_type="probs").double(), expected, rtol=1e-6, atol=0
+    )
+    eye = torch.eye(3)
+    torch.testing.assert_close(
+        sim_loss(probs, target, eye, input_type="probs", ignore_index=-100),
+        F.nll_loss(torch.log(probs), target),
+    )
+    with pytest.raises(ValueError, match="row 1 sums to 0"):
+        sim_loss(probs, torch.tensor([1, 2, -100]), S, input_type="probs")
+    compiled = torch.compile(
+        lambda p, y: sim_loss(p, y, S, input_type="probs", validate=False), backend="eager"
+    )
+    torch.testing.assert_close(
+        compiled(probs, target), sim_loss(probs, target, S, input_type="probs")
+    )
+    with pytest.raises(RuntimeError, match="probabilities in"):
+        compiled(probs, torch.tensor([1, 2, -100]))
+
+
+def test_one_dimensional_input_names_no_row():
+    with pytest.raises(ValueError, match=r"Expected `input` to sum to 1 \(within 0.001\), but it "):
+        sim_loss(torch.tensor([0.5, 0.6, 0.1]), torch.tensor(0), S, input_type="probs")
+
+
+def test_default_inductor_compiles_the_check():
+    """Inductor's C++ kernel embeds the assertion message in a string literal."""
+    torch._dynamo.reset()
+    compiled = torch.compile(lambda p, y: sim_loss(p, y, S, input_type="probs", validate=False))
+    target = torch.tensor([0, 2])
+    good = torch.tensor([[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]])
+    torch.testing.assert_close(
+        compiled(good, target), sim_loss(good, target, S, input_type="probs")
+    )
+    with pytest.raises(RuntimeError, match="probabilities in"):
+        compiled(torch.tensor([[0.2, 0.3, 0.5], [0.1, 0.1, 0.9]]), target)
+
+
+def test_log_probabilities_are_checked_the_same_way():
+    """log_softmax outputs pass (-inf included) and equal F.nll_loss; logits do not."""
+    gen = torch.Generator().manual_seed(2)
+    logits = torch.randn(32, 500, generator=gen) * 4
+    logits[0, 7] = float("-inf")  # a class of probability exactly 0
+    target = torch.randint(0, 500, (32,), generator=gen)
+    eye = torch.eye(500)
+    for dtype in (torch.float64, torch.float32, torch.float16, torch.bfloat16):
+        log_probs = torch.log_softmax(logits.to(dtype), 1)
+        loss = sim_loss(log_probs, target, eye.to(dtype), input_type="log_probs")
+        expected = F.nll_loss(log_probs.double(), target)
+        torch.testing.assert_close(loss.double(), expected, rtol=1e-2, atol=1e-2)
+    with pytest.raises(
+        ValueError, match=r"log-probabilities in \[-inf, 0\], but found .*log_probs"
+    ):
+        sim_loss(logits, target, eye, input_type="log_probs")
+    with pytest.raises(ValueError, match=r"row 0 sums to 0.75 after exp"):
+        sim_loss(
+            torch.tensor([[0.5, 0.25]]).log(),
+            torch.tensor([0]),
+            torch.eye(2),
+            input_type="log_probs",
+        )
+    compiled = torch.compile(
+        lambda p, y: sim_loss(p, y, S, input_type="log_probs", validate=False), backend="eager"
+    )
+    with pytest.raises(RuntimeError, match="log-probabilities in"):
+        compiled(torch.tensor([[0.2, 0.3, 0.4]]).log(), torch.tensor([0]))

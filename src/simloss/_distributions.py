@@ -4,9 +4,10 @@ A tensor given as probabilities (``input_type="probs"`` of :func:`simloss.sim_lo
 of the metrics) holds values in [0, 1] whose sum over the class dimension is 1
 within :func:`sum_tolerance`: 1e-3 for 32- and 64-bit floats, 2e-2 for 16-bit
 ones (a softmax computed in half precision and summed over 1,000 classes). A
-NaN is not a probability. Logits passed by mistake, sigmoid outputs or a
-distribution with a class dropped fail the check instead of giving a loss or a
-metric of something else.
+NaN is not a probability. Log-probabilities (``input_type="log_probs"`` of
+the loss) are the same condition on their exponentials. Logits passed by
+mistake, sigmoid outputs or a distribution with a class dropped fail the check
+instead of giving a loss or a metric of something else.
 """
 
 from __future__ import annotations
@@ -14,9 +15,17 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["RAW_SCORES_HINT", "check_probabilities", "sum_tolerance"]
+__all__ = ["check_probabilities", "raw_scores_hint", "sum_tolerance"]
 
-RAW_SCORES_HINT = ' (input_type="probs"; pass input_type="logits" for raw scores)'
+
+def raw_scores_hint(input_type: str) -> str:
+    """The end of a message for scores that are not what ``input_type`` says.
+
+    Example:
+        >>> raw_scores_hint("probs")
+        ' (input_type="probs"; pass input_type="logits" for raw scores)'
+    """
+    return f' (input_type="{input_type}"; pass input_type="logits" for raw scores)'
 
 
 def sum_tolerance(dtype: torch.dtype) -> float:
@@ -29,19 +38,33 @@ def sum_tolerance(dtype: torch.dtype) -> float:
     return 1e-3 if torch.finfo(dtype).bits >= 32 else 2e-2
 
 
-def check_probabilities(probs: Tensor, name: str, dim: int = 1, hint: str = "") -> None:
+def check_probabilities(
+    probs: Tensor,
+    name: str,
+    dim: int = 1,
+    hint: str = "",
+    *,
+    log: bool = False,
+    scored: Tensor | None = None,
+) -> None:
     """Raise ``ValueError`` unless ``probs`` holds probabilities along ``dim``.
 
     Values must lie in [0, 1] (NaN does not) and every slice along ``dim`` sum
-    to 1 within :func:`sum_tolerance` of ``probs.dtype``. Reads the values on
-    the host (one synchronisation); the caller skips it where values cannot
-    be read (under ``torch.compile`` or a ``torch.func`` transform).
+    to 1 within :func:`sum_tolerance` of ``probs.dtype``. With ``log=True``
+    ``probs`` holds log-probabilities: values in [-inf, 0] whose exponentials
+    sum to 1 (the same condition on ``exp(probs)``). Reads the values on the
+    host (one synchronisation); the caller skips it where values cannot be
+    read (under ``torch.compile`` or a ``torch.func`` transform).
 
     Args:
         probs: a floating tensor; ``dim`` is its class dimension.
         name: the argument's name, used in the message.
         dim: the class dimension.
         hint: appended to the message (e.g. how to pass raw scores instead).
+        log: ``probs`` holds log-probabilities.
+        scored: optional bool tensor of ``probs``' shape without ``dim``: only
+            the slices where it is True are checked (e.g. not the rows of an
+            ignored target, which take no part in a loss).
 
     Example:
         >>> check_probabilities(torch.tensor([[0.25, 0.75]]), "input")
@@ -49,24 +72,38 @@ def check_probabilities(probs: Tensor, name: str, dim: int = 1, hint: str = "") 
         Traceback (most recent call last):
         ...
         ValueError: Expected each row of `input` to sum to 1 (within 0.001), but row 0 sums to 1.2
+        >>> check_probabilities(torch.tensor([0.5, 0.7]), "input", dim=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `input` to sum to 1 (within 0.001), but it sums to 1.2
     """
     if probs.numel() == 0:
         return
-    outside = ~((probs >= 0) & (probs <= 1))
+    outside = ~(probs <= 0) if log else ~((probs >= 0) & (probs <= 1))
+    if scored is not None:
+        outside &= scored.unsqueeze(dim)
     if bool(outside.any()):
         at = _first_index(outside)
-        raise ValueError(
-            f"Expected `{name}` probabilities in [0, 1], but found {float(probs[at])} at {at}{hint}"
-        )
+        kind = "log-probabilities in [-inf, 0]" if log else "probabilities in [0, 1]"
+        raise ValueError(f"Expected `{name}` {kind}, but found {float(probs[at])} at {at}{hint}")
     tolerance = sum_tolerance(probs.dtype)
-    sums = probs.sum(dim=dim, dtype=torch.float64 if probs.device.type != "mps" else None)
+    high = torch.float64 if probs.device.type != "mps" else torch.float32
+    sums = probs.to(high).exp().sum(dim=dim) if log else probs.sum(dim=dim, dtype=high)
     off = (sums - 1).abs() > tolerance
+    if scored is not None:
+        off &= scored
     if bool(off.any()):
+        after = " after exp" if log else ""
+        if sums.dim() == 0:
+            raise ValueError(
+                f"Expected `{name}` to sum to 1{after} (within {tolerance:g}), but it sums to "
+                f"{float(sums):.6g}{after}{hint}"
+            )
         index = _first_index(off)
         row = index[0] if len(index) == 1 else index
         raise ValueError(
-            f"Expected each row of `{name}` to sum to 1 (within {tolerance:g}), but row {row} "
-            f"sums to {float(sums[row]):.6g}{hint}"
+            f"Expected each row of `{name}` to sum to 1{after} (within {tolerance:g}), but row "
+            f"{row} sums to {float(sums[row]):.6g}{after}{hint}"
         )
 
 

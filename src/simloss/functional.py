@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from simloss._distributions import RAW_SCORES_HINT, check_probabilities, sum_tolerance
+from simloss._distributions import check_probabilities, raw_scores_hint, sum_tolerance
 from simloss._fused import FusedIndexLoss, FusedSoftLoss
 from simloss._rowloss import index_losses, soft_losses
 from simloss.similarity.dispatch import as_similarity_operator
@@ -64,7 +64,9 @@ def sim_loss(
             (``input_type="logits"``), probabilities (``"probs"``, a model
             that ends in softmax: values in [0, 1] summing to 1 over the
             class dimension within 1e-3, 2e-2 for 16-bit floats; a
-            ``ValueError`` otherwise) or log-probabilities (``"log_probs"``).
+            ``ValueError`` otherwise) or log-probabilities (``"log_probs"``,
+            ending in log_softmax: the same condition on their
+            exponentials). The rows of an ignored target are not checked.
         target: class indices of shape (), (N) or (N, d_1, ..., d_K) with
             values in [0, C) or ``ignore_index``; or class probabilities of
             the input's shape.
@@ -139,8 +141,8 @@ def checked_sim_loss(
     """
     if torch.jit.is_scripting() or torch.jit.is_tracing():
         raise RuntimeError(_TORCHSCRIPT)
-    if input_type == "probs":
-        _check_probability_input(input)
+    if input_type != "logits":
+        _check_distribution_input(input, target, ignore_index, input_type)
     device = input.device
     operator.check_device(device)
     if torch.is_autocast_enabled(device.type):  # as cross-entropy: float32 under autocast
@@ -197,25 +199,61 @@ _TORCHSCRIPT = (
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
-def _check_probability_input(input: Tensor) -> None:
-    """Probabilities in [0, 1] summing to 1 over the class dimension (``input_type="probs"``).
+def _check_distribution_input(
+    input: Tensor, target: Any, ignore_index: int, input_type: str
+) -> None:
+    """Probabilities (``"probs"``) or log-probabilities (``"log_probs"``) over the class dimension.
 
     Eager: a ``ValueError`` naming the first bad value or row. Under
     ``torch.compile``: the same condition as a tensor-side assertion. Under a
-    ``torch.func`` transform the values cannot be checked.
+    ``torch.func`` transform the values cannot be checked. The rows of an
+    ignored target take no part in the loss and are not checked (a padded
+    position may hold anything, as with logits).
     """
     dim = 1 if input.dim() > 1 else 0
+    log = input_type == "log_probs"
+    hint = raw_scores_hint(input_type)
     if concrete(input):
-        check_probabilities(input.detach(), "input", dim, hint=RAW_SCORES_HINT)
+        values = input.detach()
+        try:
+            check_probabilities(values, "input", dim, hint, log=log)
+        except ValueError:  # only now (no cost when valid): is every bad row an ignored one?
+            scored = _scored_rows(input, target, ignore_index)
+            if scored is None or not concrete(scored):
+                raise
+            check_probabilities(values, "input", dim, hint, log=log, scored=scored)
     elif torch.compiler.is_compiling():
         tolerance = sum_tolerance(input.dtype)
-        in_range = ((input >= 0) & (input <= 1)).all()
-        sums_to_one = ((input.sum(dim) - 1).abs() <= tolerance).all()
-        torch._assert_async(
-            in_range & sums_to_one,
-            f"Expected `input` probabilities in [0, 1] summing to 1 (within {tolerance:g}) "
-            f"over the class dimension{RAW_SCORES_HINT}",
+        valid = (input <= 0) if log else (input >= 0) & (input <= 1)
+        sums = (input.exp() if log else input).sum(dim, dtype=torch.float32)
+        bad = ~valid.all(dim) | ((sums - 1).abs() > tolerance)
+        scored = _scored_rows(input, target, ignore_index)
+        if scored is not None:
+            bad = bad & scored
+        kind = (
+            "log-probabilities in [-inf, 0] whose exponentials sum"
+            if log
+            else "probabilities in [0, 1] summing"
         )
+        # No double quote: inductor's C++ kernels embed the message in a string literal as is.
+        message = (
+            f"Expected `input` {kind} to 1 (within {tolerance:g}) over the class dimension{hint}"
+        ).replace('"', "'")
+        torch._assert_async(~bad.any(), message)
+
+
+def _scored_rows(input: Tensor, target: Any, ignore_index: int) -> Tensor | None:
+    """Where an index target is not ``ignore_index`` (input's shape without the class dim).
+
+    None for class-probability targets (every row counts) and for a target
+    of the wrong kind or shape (:func:`_flatten` names it).
+    """
+    if not isinstance(target, Tensor) or target.is_floating_point() or target.is_complex():
+        return None
+    batch = (input.shape[0], *input.shape[2:]) if input.dim() > 1 else ()
+    if target.dtype == torch.bool or tuple(target.shape) != tuple(batch):
+        return None
+    return target != ignore_index
 
 
 def _check_arguments(

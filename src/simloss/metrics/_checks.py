@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from simloss._distributions import RAW_SCORES_HINT, check_probabilities
+from simloss._distributions import check_probabilities, raw_scores_hint
 
 __all__ = [
     "DECODERS",
@@ -389,5 +389,5 @@ def scores_to_probs(scores: Tensor, input_type: str) -> Tensor:
                 f"{row} holds +inf or only -inf"
             )
         return probs
-    check_probabilities(scores, "preds", hint=RAW_SCORES_HINT)
+    check_probabilities(scores, "preds", hint=raw_scores_hint("probs"))
     return scores.to(float_dtype(scores.device))
