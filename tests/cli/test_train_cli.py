@@ -88,6 +88,32 @@ def test_config_numbers_outside_json_are_refused(
     assert "\n" not in err and not (tmp_path / "o").exists()
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1e999", "numbers within the float range in config file {path}, but found 1e999"),
+        ("-1e999", "numbers within the float range in config file {path}, but found -1e999"),
+        ("1" + "0" * 400, "numbers within the float range in config file {path}, but found 1000"),
+        ("1" * 5000, "Could not parse config file {path} as JSON: Exceeds the limit"),
+        (
+            "[" * 100_000 + "]" * 100_000,
+            "Could not parse config file {path} as JSON: nested deeper",
+        ),
+    ],
+    ids=["overflow", "negative-overflow", "huge-int", "int-digit-limit", "deep"],
+)
+def test_config_numbers_beyond_a_float_are_refused_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, message: str
+) -> None:
+    """Python reads 1e999 as inf and 10**400 as an int no float holds; its limits name no file."""
+    path = tmp_path / "c.json"
+    path.write_text('{"r": 0.2, "lr": ' + value + "}")
+    assert main(["train", "--config", str(path), "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message.format(path=path) in err
+    assert "\n" not in err and not (tmp_path / "o").exists()
+
+
 def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["train", "--help"])

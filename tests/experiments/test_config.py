@@ -74,6 +74,8 @@ def test_unknown_keys_are_named() -> None:
 def test_integer_json_values_are_accepted_for_float_fields() -> None:
     config = TrainConfig.from_dict({"r": 0, "lr": 1})
     assert isinstance(config.r, float) and config.r == 0.0 and config.lr == 1.0
+    with pytest.raises(ValueError, match=r"`lr` to be a float, but found an integer of 401 digits"):
+        TrainConfig.from_dict({"lr": 10**400})  # float(10**400) raises OverflowError
 
 
 @pytest.mark.parametrize(

@@ -160,6 +160,9 @@ def test_runs_and_inputs_that_do_not_fit_are_one_line_errors(tmp_path: Path) -> 
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="record.json is missing"):
         load_run(tmp_path / "empty")
+    (tmp_path / "empty" / "record.json").mkdir()
+    with pytest.raises(IsADirectoryError, match="run record .*record.json to be a file, but it is"):
+        load_run(tmp_path / "empty")
     out = tmp_path / "run"
     run_training(TrainConfig(r=0.5, epochs=2, limit=200, progress=False), out)
     run = load_run(out)

@@ -17,7 +17,12 @@ from sqlalchemy.engine import make_url
 from simloss.cli import main
 from simloss.experiments.config import TrainConfig
 from simloss.experiments.sweep import Grid, run_sweep
-from simloss.experiments.sweep.storage import check_driver, hide_password, storage_error
+from simloss.experiments.sweep.storage import (
+    check_driver,
+    hide_password,
+    read_sweep_file,
+    storage_error,
+)
 from simloss.experiments.tune import run_tune
 
 TINY = {"dataset": "abalone", "epochs": 1, "limit": 200, "progress": False}
@@ -158,3 +163,24 @@ def test_a_settings_file_holding_a_password_is_readable_by_its_owner_only(
     mask = os.umask(0)
     os.umask(mask)
     assert (local / "sweep.json").stat().st_mode & 0o777 == 0o666 & ~mask  # the usual
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"study_name": "s", "x": -1e999}', r"float range in sweep file .*sweep.json, but found"),
+        ('{"study_name": "s", "a": {"b": 1, "b": 2}}', r"each key once in sweep file .*'b'"),
+        ('{"study_name": "s", "x": [Infinity]}', r"JSON numbers in sweep file .*Infinity"),
+    ],
+    ids=["overflow", "nested-duplicate", "nested-infinity"],
+)
+def test_sweep_file_is_standard_json(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "sweep.json").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        read_sweep_file(tmp_path)
+
+
+def test_sweep_file_that_is_a_folder_is_named(tmp_path: Path) -> None:
+    (tmp_path / "sweep.json").mkdir()
+    with pytest.raises(IsADirectoryError, match=r"sweep file .*sweep.json to be a file, but it"):
+        read_sweep_file(tmp_path)

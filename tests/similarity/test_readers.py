@@ -202,8 +202,24 @@ def test_read_hierarchy_json_numbers_are_names(tmp_path: Path) -> None:
         ('[["a", "b", "c"]]', r"expected a list of \[parent, child\] pairs, but found", ValueError),
         ('[["a", 1.5]]', r"expected nodes to be strings or integers, but found 1.5", ValueError),
         ('{"a": {"b": 1.5}}', r"children of 'b' to be a mapping, a list or None", TypeError),
+        ('[["a", 1e999]]', r"float range in hierarchy .*tree.json, but found 1e999", ValueError),
+        (
+            "[" * 100_000 + "]" * 100_000,
+            r"hierarchy .*tree.json as JSON: nested deeper",
+            ValueError,
+        ),
     ],
-    ids=["syntax", "duplicate-key", "nan", "scalar", "triple", "float-node", "float-child"],
+    ids=[
+        "syntax",
+        "duplicate-key",
+        "nan",
+        "scalar",
+        "triple",
+        "float-node",
+        "float-child",
+        "overflow",
+        "deep",
+    ],
 )
 def test_read_hierarchy_json_errors(
     tmp_path: Path, text: str, message: str, error: type[Exception]
@@ -211,6 +227,17 @@ def test_read_hierarchy_json_errors(
     (tmp_path / "tree.json").write_text(text)
     with pytest.raises(error, match=message):
         read_hierarchy(tmp_path / "tree.json")
+
+
+@pytest.mark.parametrize(("name", "what"), [("tree.json", "Hierarchy"), ("edges.txt", "Edge list")])
+def test_read_hierarchy_names_a_missing_file_or_a_folder(
+    tmp_path: Path, name: str, what: str
+) -> None:
+    with pytest.raises(FileNotFoundError, match=rf"^{what} .*{name} does not exist$"):
+        read_hierarchy(tmp_path / name)
+    (tmp_path / name).mkdir()
+    with pytest.raises(IsADirectoryError, match=rf"^Expected .*{name} to be a file, but it is a"):
+        read_hierarchy(tmp_path / name)
 
 
 def test_read_hierarchy_json_refuses_node_names(tmp_path: Path) -> None:

@@ -216,6 +216,11 @@ class TrainConfig:
                 continue
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 # An integer is an exact float (JSON writes 0.0 as 0 in some tools).
+                if abs(value) > sys.float_info.max:  # float(value) would raise OverflowError
+                    raise ValueError(
+                        f"Expected `{f.name}` to be a float, but found an integer of "
+                        f"{len(str(abs(value)))} digits, beyond the float range"
+                    )
                 object.__setattr__(self, f.name, float(value))
                 continue
             if kind is int and isinstance(value, bool):

@@ -142,7 +142,7 @@ def _read_record(folder: Path) -> dict[str, Any]:
     if not folder.is_dir():
         raise FileNotFoundError(f"Run folder {folder} does not exist")
     path = folder / "record.json"
-    if not path.is_file():
+    if not path.exists():  # a folder in its place: read_json_object says so
         raise FileNotFoundError(
             f"Expected a finished run in {folder} (its record.json), but record.json is missing"
         )

@@ -64,7 +64,7 @@ def read_class_names(path: PathLike, what: str = "class name") -> list[str]:
     """
     names: list[str] = []
     first: dict[str, int] = {}
-    for number, line in _lines(path):
+    for number, line in _lines(path, f"{what} file"):
         if line in first:
             raise ValueError(
                 f"{path}:{number}: expected each {what} once, but found {line!r} again "
@@ -95,7 +95,7 @@ def read_class_values(path: PathLike) -> tuple[list[str], list[float]]:
     values: list[float] = []
     first: dict[str, int] = {}
     width: tuple[int, int] | None = None  # (fields per line, line it was set on)
-    for number, line in _lines(path):
+    for number, line in _lines(path, "class value file"):
         parts = line.rsplit(maxsplit=1)
         if width is None:
             width = (len(parts), number)
@@ -163,7 +163,7 @@ def read_hierarchy(path: PathLike, node_names: PathLike | None = None) -> Hierar
 
 
 def _read_json_tree(path: Path) -> Any:
-    raw = path.read_bytes()
+    raw = _existing_file(path, "hierarchy").read_bytes()
     try:
         text = raw.decode("utf8")
     except UnicodeDecodeError as exc:
@@ -219,7 +219,7 @@ def read_node_names(path: PathLike) -> dict[int, str]:
     """
     names: dict[int, str] = {}
     seen: dict[str, int] = {}
-    for number, line in _lines(path):
+    for number, line in _lines(path, "node name file"):
         parts = line.split(maxsplit=1)
         if len(parts) != 2 or not _is_int(parts[0]):
             raise ValueError(f"{path}:{number}: expected 'id name', but found {line!r}")
@@ -253,7 +253,7 @@ def read_edge_list(
         [('tree', 'oak'), ('tree', 'pine')]
     """
     edges: list[tuple[str, str]] = []
-    for number, line in _lines(path):
+    for number, line in _lines(path, "edge list"):
         parts = line.split()
         if len(parts) != 2:
             raise ValueError(f"{path}:{number}: expected 'parent child', but found {line!r}")
@@ -312,7 +312,7 @@ def read_fine_to_coarse(path: PathLike) -> dict[str, str]:
         >>> read_fine_to_coarse(path)
         {'oak': 'trees', 'pine': 'trees'}
     """
-    with open(path, newline="", encoding="utf8") as handle:
+    with open(_existing_file(path, "superclass table"), newline="", encoding="utf8") as handle:
         reader = csv.DictReader(handle, delimiter="\t")
         columns = reader.fieldnames or []
         for column in ("fine_label", "coarse_label"):
@@ -356,9 +356,19 @@ def _is_int(text: str) -> bool:
     return text.lstrip("-").isdigit()
 
 
-def _lines(path: PathLike) -> Iterable[tuple[int, str]]:
+def _existing_file(path: PathLike, what: str) -> Path:
+    """``path`` as a Path; a one-line error naming it (and ``what`` it is) if absent or a folder."""
+    file = Path(os.fspath(path))
+    if file.is_dir():
+        raise IsADirectoryError(f"Expected {what} {file} to be a file, but it is a folder")
+    if not file.exists():
+        raise FileNotFoundError(f"{what[:1].upper()}{what[1:]} {file} does not exist")
+    return file
+
+
+def _lines(path: PathLike, what: str) -> Iterable[tuple[int, str]]:
     """``(line number, stripped text)`` of the non-blank, non-comment lines of a UTF-8 file."""
-    with open(Path(os.fspath(path)), "rb") as handle:
+    with open(_existing_file(path, what), "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
                 line = raw.decode("utf8").strip()

@@ -213,7 +213,7 @@ def run_sweep(
     out, data, local = prepare_folder(base, out_dir, threads)
 
     with folder_lock(out):
-        previous = read_sweep_file(out) if (out / SWEEP_FILE).is_file() else None
+        previous = read_sweep_file(out) if (out / SWEEP_FILE).exists() else None
         url, name = folder_storage(out, previous, f"simloss-{base.dataset}", storage, study_name)
         merged, interval, finished_before = _prepare(
             out, url, name, storage, base, grid, heartbeat_interval, data

@@ -413,7 +413,7 @@ def read_sweep_file(folder: str | Path) -> dict[str, Any]:
         The parsed settings.
     """
     path = Path(folder) / SWEEP_FILE
-    if not path.is_file():
+    if not path.exists():  # a folder in its place: read_json_object says so
         raise FileNotFoundError(f"{folder} is not a sweep folder: {path} does not exist")
     data = read_json_object(path, "sweep file")
     if "study_name" not in data:

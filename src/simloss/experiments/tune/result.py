@@ -233,7 +233,7 @@ def _shown(cell: CellStats, metric: str) -> str:
 def read_tune_file(folder: str | Path) -> dict[str, Any]:
     """Read a tune folder's ``tune.json`` (one-line errors naming the file)."""
     path = Path(folder) / TUNE_FILE
-    if not path.is_file():
+    if not path.exists():  # a folder in its place: read_json_object says so
         raise FileNotFoundError(f"{folder} is not a tune folder: {path} does not exist")
     data = read_json_object(path, "tune file")
     if "study_name" not in data or "tune" not in data:

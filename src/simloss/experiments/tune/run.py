@@ -169,7 +169,7 @@ def run_tune(
     out, data, local = prepare_folder(base, out_dir, threads, TUNE_ENTRIES, what="tune")
 
     with folder_lock(out):
-        previous = read_tune_file(out) if (out / TUNE_FILE).is_file() else None
+        previous = read_tune_file(out) if (out / TUNE_FILE).exists() else None
         url, name = folder_storage(
             out, previous, f"simloss-tune-{base.dataset}", storage, study_name
         )
