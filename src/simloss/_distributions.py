@@ -88,7 +88,7 @@ def check_probabilities(
         raise ValueError(f"Expected `{name}` {kind}, but found {float(probs[at])} at {at}{hint}")
     tolerance = sum_tolerance(probs.dtype)
     high = torch.float64 if probs.device.type != "mps" else torch.float32
-    sums = probs.to(high).exp().sum(dim=dim) if log else probs.sum(dim=dim, dtype=high)
+    sums = (probs.exp() if log else probs).sum(dim=dim, dtype=high)
     off = (sums - 1).abs() > tolerance
     if scored is not None:
         off &= scored
