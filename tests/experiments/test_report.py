@@ -383,3 +383,23 @@ def test_runs_on_data_of_different_sizes_are_flagged() -> None:
         "WARNING: the runs used data of different sizes (train/val/test examples: "
         "1504/501/502 (15 runs), 540/180/180 (2 runs)); their means mix different experiments"
     )
+
+
+def test_each_table_counts_the_runs_of_its_own_metrics() -> None:
+    """A resumed sweep's older records lack the decoders' metrics: the main tables still
+    say how many runs they average (all of them), the decoder table says fewer."""
+    records = []
+    for value in (0.0, 0.5):
+        for run in range(3):
+            test = {"acc": 0.1 + 0.01 * run, "mae": 7.0 + value + 0.1 * run, "mse": 120.0 + run}
+            if run >= 1:  # written by the newer code
+                test["mae_expectation"] = test["mae"] - 0.5
+            records.append(_record(value, run, {"acc": 0.1, "mae": 7.0, "mse": 120.0}, test))
+    summary = summarize_sweep(records)
+    assert summary.cells[(0.5, "test", "mae_expectation")].n == 2
+    text = to_markdown(summary)
+    main, decoders = text.split("## Decoders")[0], text.split("## Decoders")[1].split("## ")[0]
+    assert "| 0.0 | 3 |" in main and "| 0.5 | 3 |" in main
+    assert "2-3" not in main
+    mean_expectation = statistics.mean([7.5 + 0.1 * run - 0.5 for run in (1, 2)])
+    assert f"| 0.5 | 2-3 | 7.60 | {mean_expectation:.2f} |" in decoders

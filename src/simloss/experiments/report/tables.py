@@ -143,8 +143,13 @@ def _columns(summary: SweepSummary) -> tuple[tuple[str, str], ...]:
     return tuple((split, metric) for split in SPLITS for metric in metrics)
 
 
-def _runs_text(summary: SweepSummary, value: float) -> str:
-    counts = {c.n for (v, _, _), c in summary.cells.items() if v == value}
+def _runs_text(summary: SweepSummary, value: float, columns: tuple[tuple[str, str], ...]) -> str:
+    """The runs behind a table's row: only the cells of its columns (a range where they differ).
+
+    Records written before a metric existed lack it (e.g. the decoders' MAE in
+    an older run of a resumed sweep), so each table counts its own metrics.
+    """
+    counts = {cell.n for key in columns if (cell := summary.cells.get((value, *key))) is not None}
     if not counts:
         return "0"
     low, high = min(counts), max(counts)
@@ -153,10 +158,11 @@ def _runs_text(summary: SweepSummary, value: float) -> str:
 
 def mean_table(summary: SweepSummary) -> Table:
     """Means over runs; the best validation mean of each metric bold; test values marked."""
+    columns = _columns(summary)
     rows = []
     for value in summary.values:
         cells = []
-        for split, metric in _columns(summary):
+        for split, metric in columns:
             cell = summary.cells.get((value, split, metric))
             if cell is None:
                 cells.append(Cell("-"))
@@ -164,21 +170,22 @@ def mean_table(summary: SweepSummary) -> Table:
             test = summary.tests.get((value, metric)) if split == "test" else None
             bold = split == "val" and summary.is_best(value, split, metric)
             cells.append(Cell(_number(cell.mean, metric), "" if test is None else test.mark, bold))
-        rows.append(Row(format_value(value), _runs_text(summary, value), tuple(cells)))
-    return Table("Mean over runs", summary.param, _columns(summary), tuple(rows))
+        rows.append(Row(format_value(value), _runs_text(summary, value, columns), tuple(cells)))
+    return Table("Mean over runs", summary.param, columns, tuple(rows))
 
 
 def std_table(summary: SweepSummary) -> Table:
     """Sample standard deviations over runs (``ddof = 1``; ``n/a`` for one run)."""
+    columns = _columns(summary)
     rows = []
     for value in summary.values:
         cells = []
-        for split, metric in _columns(summary):
+        for split, metric in columns:
             cell = summary.cells.get((value, split, metric))
             cells.append(Cell("-" if cell is None else _number(cell.std, metric)))
-        rows.append(Row(format_value(value), _runs_text(summary, value), tuple(cells)))
+        rows.append(Row(format_value(value), _runs_text(summary, value, columns), tuple(cells)))
     title = "Standard deviation over runs (ddof = 1)"
-    return Table(title, summary.param, _columns(summary), tuple(rows))
+    return Table(title, summary.param, columns, tuple(rows))
 
 
 def decoder_table(summary: SweepSummary) -> Table | None:
@@ -197,7 +204,7 @@ def decoder_table(summary: SweepSummary) -> Table | None:
                 cells.append(Cell("-"))
                 continue
             cells.append(Cell(_number(cell.mean, metric), "" if test is None else test.mark))
-        rows.append(Row(format_value(value), _runs_text(summary, value), tuple(cells)))
+        rows.append(Row(format_value(value), _runs_text(summary, value, columns), tuple(cells)))
     title = "Decoders: test MAE and MSE of the argmax, the expected value and the median"
     return Table(title, summary.param, columns, tuple(rows))
 
