@@ -7,7 +7,7 @@ import json
 import pytest
 
 from simloss.experiments.config import TrainConfig
-from simloss.experiments.specs import DATASETS
+from simloss.experiments.task import BUILTIN_TASKS as DATASETS
 
 
 def test_resolve_fills_paper_defaults_per_dataset() -> None:
@@ -94,7 +94,7 @@ def test_integer_json_values_are_accepted_for_float_fields() -> None:
         ({"val_fraction": 1.0}, r"Expected `val_fraction` in \(0, 1\)"),
         ({"device": "tpu"}, r"Expected `device`"),
         ({"monitor": "sa"}, r"Expected a monitor metric that dataset 'abalone' has"),
-        ({"dataset": "cifar100", "data_dir": "d", "r": 0.3}, r"Expected an ordinal dataset"),
+        ({"dataset": "cifar100", "data_dir": "d", "r": 0.3}, r"Expected ordered classes"),
         (
             {"dataset": "cifar100", "data_dir": "d", "test_fraction": 0.2},
             r"`test_fraction` to be None for dataset 'cifar100' \(it applies to abalone, utkface, afad\)",

@@ -64,11 +64,17 @@ def test_split_seed_changes_the_split_and_limit_subsets() -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("M,0.4,0.3,0.1,0.5,0.2,0.1,0.15", "Expected 9 comma-separated fields"),
-        ("X,0.4,0.3,0.1,0.5,0.2,0.1,0.15,9", "Expected sex M, F or I"),
-        ("M,0.4,abc,0.1,0.5,0.2,0.1,0.15,9", "Expected 7 numbers and an integer ring count"),
-        ("M,0.4,0.3,0.1,0.5,0.2,0.1,0.15,9.5", "Expected 7 numbers and an integer ring count"),
-        ("M,0.4,nan,0.1,0.5,0.2,0.1,0.15,9", "Expected finite measurements"),
+        ("M,0.4,0.3,0.1,0.5,0.2,0.1,0.15", "Expected 9 cells"),
+        ("X,0.4,0.3,0.1,0.5,0.2,0.1,0.15,9", "Expected a category of column 'sex'"),
+        ("M,0.4,abc,0.1,0.5,0.2,0.1,0.15,9", "Expected a number in .*column 'diameter'"),
+        ("M,0.4,0.3,0.1,0.5,0.2,0.1,0.15,9.5", "Expected an integer ring count"),
+        ("M,0.4,nan,0.1,0.5,0.2,0.1,0.15,9", "Expected a number in .*column 'diameter'"),
+        # Python's float() would read these as 10 and 4: refused, not read as something else.
+        ("M,1_0,0.3,0.1,0.5,0.2,0.1,0.15,9", "Expected a number in .*column 'length'"),
+        ("M,\uff14,0.3,0.1,0.5,0.2,0.1,0.15,9", "Expected a number in .*column 'length'"),
+        ("M,0.4,0.3,-0.1,0.5,0.2,0.1,0.15,9", "Expected a value >= 0 in .*column 'height'"),
+        # Finite in float64, infinite in float32 (the model's dtype).
+        ("M,0.4,0.3,1e300,0.5,0.2,0.1,0.15,9", "float32 range .*column 'height'"),
     ],
 )
 def test_malformed_rows_name_the_line(tmp_path: Path, line: str, message: str) -> None:

@@ -20,7 +20,7 @@ def test_tree_is_read_with_ages_from_folders(tmp_path: Path) -> None:
         assert all(f.parent.parent.name == str(a) for f, a in zip(files, ages, strict=True))
     data = load_afad(tmp_path, cache_dir=tmp_path / "cache", val_fraction=0.25, test_fraction=0.25)
     assert data.num_classes == 61 and data.class_values[0] == 15.0 and data.class_values[-1] == 75
-    assert data.info["excluded_age_range"] == 2  # age 80
+    assert data.info["excluded_outside_classes"] == 2  # age 80
     targets = torch.cat([data.train.targets, data.val.targets, data.test.targets])
     assert sorted((targets + 15).tolist()) == [15] * 4 + [16] * 2 + [40] * 4 + [75] * 2
 

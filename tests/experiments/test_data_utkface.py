@@ -53,8 +53,8 @@ def test_real_subset_loads_with_excluded_ages_counted(
     folder = shared_path("utkface", "crop_part1")
     with caplog.at_level(logging.INFO):
         data = load_utkface(folder, limit=60, cache_dir=tmp_path, split_seed=1)
-    assert "excluded 43 of 9780 images with ages outside 1..90" in caplog.text
-    assert data.info["excluded_age_range"] == 43 and data.info["used"] == 60
+    assert "excluded 43 of 9780 images with labels outside the classes 1..90" in caplog.text
+    assert data.info["excluded_outside_classes"] == 43 and data.info["used"] == 60
     assert (len(data.train), len(data.val), len(data.test)) == (36, 12, 12)
     assert data.train.inputs.shape[1:] == (3, 60, 60) and data.train.inputs.dtype == torch.uint8
     assert data.num_classes == 90 and data.class_values[0] == 1.0 and data.class_values[-1] == 90
@@ -84,7 +84,7 @@ def test_both_styles_in_one_folder_and_ages_out_of_range_excluded(tmp_path: Path
     names = utkface_names([5, 6, 7, 8, 9], chip=True) + utkface_names([10, 11, 95, 0, 12], False)
     folder = write_utkface(tmp_path / "faces", names)
     data = load_utkface(folder, cache_dir=tmp_path / "cache")
-    assert data.info["excluded_age_range"] == 2  # 95 and 0
+    assert data.info["excluded_outside_classes"] == 2  # 95 and 0
     targets = torch.cat([data.train.targets, data.val.targets, data.test.targets])
     assert sorted((targets + 1).tolist()) == [5, 6, 7, 8, 9, 10, 11, 12]
 

@@ -20,6 +20,7 @@ from simloss.experiments.config import TrainConfig
 from simloss.experiments.data import PreparedData, load_abalone
 from simloss.experiments.losses import build_criterion, corn_log_probabilities, num_outputs
 from simloss.experiments.specs import LOSSES, swept_param
+from simloss.experiments.task import BUILTIN_TASKS
 from simloss.experiments.train import run_training
 from simloss.metrics import mean_absolute_error
 
@@ -275,7 +276,7 @@ def test_config_resolves_loss_and_default_parameter() -> None:
     assert TrainConfig().resolve().loss == "ce"
     resolved = TrainConfig(loss="cdw-ce").resolve()
     assert (resolved.loss_param, resolved.param, resolved.param_value) == (5.0, "alpha", 5.0)
-    assert swept_param("cifar100", "soft-labels").name == "l"
+    assert swept_param(BUILTIN_TASKS["cifar100"], "soft-labels").name == "l"
     for spec in LOSSES.values():
         if spec.param is not None:  # every default lies in its range and the grid in its range
             assert spec.param.contains(spec.param.default), spec.name

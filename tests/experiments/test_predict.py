@@ -170,9 +170,7 @@ def test_runs_and_inputs_that_do_not_fit_are_one_line_errors(tmp_path: Path) -> 
         predict_images(run, [out / "model.pt"])
     bad_rows = tmp_path / "bad.csv"
     bad_rows.write_text("M,0.4,0.3\n")
-    with pytest.raises(
-        ValueError, match=r"Expected 8 or 9 comma-separated fields in .*bad.csv line 1"
-    ):
+    with pytest.raises(ValueError, match=r"Expected 9 cells in .*bad.csv line 1"):
         predict_rows(run, bad_rows)
     # A record from before the preprocessing was stored.
     record = json.loads((out / "record.json").read_text())
@@ -196,7 +194,7 @@ def test_an_image_run_refuses_rows_and_unreadable_images(tmp_path: Path) -> None
                          r=0.3, epochs=1, progress=False)  # fmt: skip
     run_training(config, tmp_path / "run")
     run = load_run(tmp_path / "run")
-    with pytest.raises(ValueError, match="Expected a run trained on Abalone rows"):
+    with pytest.raises(ValueError, match="Expected a run trained on table rows"):
         predict_rows(run, tmp_path / "rows.csv")
     (tmp_path / "notes.jpg").write_text("not an image")
     with pytest.raises(ValueError, match=r"Could not decode image .*notes.jpg"):

@@ -8,34 +8,49 @@ import inspect
 import pytest
 
 from simloss.experiments.config import TrainConfig, setting_choices
+from simloss.experiments.data import load_task
 from simloss.experiments.report.paper import load_paper_table
 from simloss.experiments.specs import (
     DATA_OPTIONS,
-    DATASETS,
     METRIC_ORDER,
     MODELS,
     MONITORS,
     PARAMS,
     metric_spec,
 )
+from simloss.experiments.task import BUILTIN_TASKS
+
+_READER_KEYWORDS = {
+    "table": "load_table_task",
+    "images": "load_image_task",
+    "arrays": "load_array_task",
+}
 
 
-@pytest.mark.parametrize("name", list(DATASETS))
-def test_loader_takes_exactly_the_declared_settings(name: str) -> None:
-    spec = DATASETS[name]
-    module, function = spec.loader.split(":")
-    loader = getattr(importlib.import_module(module), function)
-    parameters = set(inspect.signature(loader).parameters)
-    assert set(spec.loader_args.values()) == parameters
-    assert set(spec.loader_args) <= set(TrainConfig.field_names())
+@pytest.mark.parametrize("name", list(BUILTIN_TASKS))
+def test_reader_takes_exactly_the_declared_settings(name: str) -> None:
+    task = BUILTIN_TASKS[name]
+    if task.data.kind == "factory":
+        module, function = (task.data.factory or "").split(":")
+        reader = getattr(importlib.import_module(module), function)
+        parameters = set(inspect.signature(reader).parameters)
+        assert set(task.data.settings.values()) == parameters
+    else:
+        module = importlib.import_module(f"simloss.experiments.data.{task.data.kind.rstrip('s')}s")
+        reader = getattr(module, _READER_KEYWORDS[task.data.kind])
+        parameters = set(inspect.signature(reader).parameters) - {"task"}
+        assert set(task.data.settings.values()) <= parameters
+    assert set(task.data.settings) <= set(TrainConfig.field_names())
+    assert callable(load_task)
 
 
-@pytest.mark.parametrize("name", list(DATASETS))
+@pytest.mark.parametrize("name", list(BUILTIN_TASKS))
 def test_dataset_entries_are_consistent(name: str) -> None:
-    spec = DATASETS[name]
+    spec = BUILTIN_TASKS[name]
     assert spec.name == name and spec.param in PARAMS
     assert set(spec.defaults) <= set(TrainConfig.field_names())
     assert spec.defaults["model"] in MODELS and spec.defaults["monitor"] in spec.monitors
+    assert spec.model == spec.defaults["model"]
     assert all(metric_spec(m) is not None for m in spec.metrics)
     if spec.paper is not None:
         assert set(spec.paper) <= set(TrainConfig.field_names())
@@ -48,16 +63,16 @@ def test_dataset_entries_are_consistent(name: str) -> None:
 def test_data_options_are_settings_some_loader_takes() -> None:
     for option in DATA_OPTIONS:
         assert option in TrainConfig.field_names()
-        assert any(spec.takes(option) for spec in DATASETS.values())
-        assert not all(spec.takes(option) for spec in DATASETS.values())
+        assert any(spec.takes(option) for spec in BUILTIN_TASKS.values())
+        assert not all(spec.takes(option) for spec in BUILTIN_TASKS.values())
 
 
 def test_every_metric_of_the_papers_tables_is_declared() -> None:
     for table in (1, 2):
         for cell in load_paper_table(table):
-            assert cell.metric in DATASETS[cell.dataset].metrics
-            assert cell.param == DATASETS[cell.dataset].param
-            assert DATASETS[cell.dataset].paper_table == table
+            assert cell.metric in BUILTIN_TASKS[cell.dataset].metrics
+            assert cell.param == BUILTIN_TASKS[cell.dataset].param
+            assert BUILTIN_TASKS[cell.dataset].paper_table == table
 
 
 def test_monitor_choices_are_the_metrics() -> None:

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 
 from simloss.experiments.config import TrainConfig
-from simloss.experiments.specs import DATASETS
 from simloss.experiments.sweep import (
     Grid,
     default_grid,
     fixed_settings,
     threads_per_worker,
 )
+from simloss.experiments.task import BUILTIN_TASKS as DATASETS
 
 
 @pytest.mark.parametrize(

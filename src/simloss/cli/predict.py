@@ -1,4 +1,4 @@
-"""``simloss predict``: apply a finished run to new images or Abalone rows."""
+"""``simloss predict``: apply a finished run to new images, table rows or feature arrays."""
 
 from __future__ import annotations
 
@@ -12,15 +12,22 @@ EXAMPLES = """\
 examples:
   # ages of new face images with a UTKFace run (any size; resized as in training)
   simloss predict --run runs/utk-r0.3 face1.jpg face2.png
+  simloss predict --run runs/xray-grades new_scans/          # every image below a folder
 
   # ring counts of Abalone rows (abalone.data format; a trailing ring count is ignored)
   simloss predict --run runs/abalone rows.csv --out predictions.csv
 
+  # a table task: rows with the training table's columns (the label column may be absent)
+  simloss predict --run runs/wine new_wines.csv
+
+  # a feature-array task: X of a .npy file or of an .npz file
+  simloss predict --run runs/emb new_embeddings.npy
+
 Output: CSV with the columns input, class, value, name, probability: the class of
-highest probability, the value it stands for (age in years, ring count; the class
-index for CIFAR-100), its name (Abalone, CIFAR-100) and its probability. The run's
-record.json stores the preprocessing (resize, channel order, mean and standard
-deviation of the training split), so inputs are prepared as the training inputs were.
+highest probability, the value it stands for (age in years, ring count, the class
+value), its name and its probability. The run's record.json stores the preprocessing
+(resize, channels, table encoding, mean and standard deviation of the training split),
+so inputs are prepared as the training inputs were.
 """
 
 
@@ -28,18 +35,23 @@ def register(subparsers: Any) -> None:
     """Add the ``predict`` subcommand."""
     parser = subparsers.add_parser(
         "predict",
-        help="predict classes and values of new images or Abalone rows with a trained run",
+        help="predict classes and values of new images, table rows or feature arrays with a run",
         description=(
             "Load a run written by `simloss train` (model.pt and record.json) and print the "
-            "predicted class and value of every input: image files for image runs (UTKFace, "
-            "AFAD, CIFAR-100), files of rows in the abalone.data format for Abalone runs."
+            "predicted class and value of every input: image files or folders for image runs, "
+            "files of table rows for table runs (Abalone rows in the abalone.data format), "
+            ".npy/.npz feature arrays for feature runs."
         ),
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--run", required=True, type=Path, help="a finished run folder")
     parser.add_argument(
-        "inputs", nargs="+", type=Path, metavar="INPUT", help="image files, or row files"
+        "inputs",
+        nargs="+",
+        type=Path,
+        metavar="INPUT",
+        help="image files or folders, table files, or .npy/.npz feature files",
     )
     parser.add_argument("--out", type=Path, help="also write the CSV to this file")
     parser.add_argument("--batch-size", type=int, default=256, help="inputs per forward pass")
@@ -50,6 +62,7 @@ def register(subparsers: Any) -> None:
 def _handle(args: argparse.Namespace) -> int:
     from simloss.experiments.predict import (
         load_run,
+        predict_features,
         predict_images,
         predict_rows,
         predictions_csv,
@@ -64,8 +77,14 @@ def _handle(args: argparse.Namespace) -> int:
     if run.preprocessing.kind == "image":
         predictions = predict_images(run, args.inputs, batch_size=args.batch_size)
     else:
+        one = predict_features if run.preprocessing.kind == "features" else predict_rows
+        if one is predict_features and run.preprocessing.feature_names is not None:
+            from simloss.experiments.data.abalone import ABALONE_FEATURES
+
+            if run.preprocessing.feature_names == ABALONE_FEATURES:
+                one = predict_rows  # an Abalone run stored before tables were a kind
         predictions = [
-            p for path in args.inputs for p in predict_rows(run, path, batch_size=args.batch_size)
+            p for path in args.inputs for p in one(run, path, batch_size=args.batch_size)
         ]
     if args.out is not None:  # first, so that a failed write prints no results
         write_predictions(predictions, args.out)

@@ -117,9 +117,9 @@ def sweep_from_args(
     if args.runs < 1:
         raise ValueError(f"Expected --runs >= 1, but found {args.runs}")
     settings = settings_from_args(args)
-    dataset = settings.get("dataset", TrainConfig().dataset)
+    task = _task_of(settings)
     loss = loss or settings.get("loss") or "simloss"
-    swept = swept_param(dataset, loss)
+    swept = swept_param(task, loss)
     text = args.grid or default_text
     if text and swept is None:
         raise ValueError(
@@ -128,11 +128,18 @@ def sweep_from_args(
     if text:
         grid = Grid.parse(text, runs=args.runs, loss=loss)
     else:
-        grid = default_grid(dataset, runs=args.runs, loss=loss)
-    grid.check_dataset(dataset)
+        grid = default_grid(task, runs=args.runs, loss=loss)
+    grid.check_task(task)
     first = {} if swept is None else {swept.field: grid.values[0]}
     base = TrainConfig.from_dict({**settings, "loss": loss, **first})
     return base, grid
+
+
+def _task_of(settings: dict[str, Any]) -> Any:
+    """The task the settings name (a built-in dataset, or a task file)."""
+    from simloss.experiments.task import get_task
+
+    return get_task(settings.get("dataset"), settings.get("task"))
 
 
 def handler(args: argparse.Namespace) -> int:

@@ -3,9 +3,9 @@
 :class:`TrainConfig` is the single declaration of every setting: its fields
 (names, types, defaults, help texts) give the type checks here and the flags of
 ``simloss train``, ``simloss sweep`` and ``simloss demo``
-(:mod:`simloss.cli._settings`). Settings left at ``None`` take the dataset's
-default (:data:`simloss.experiments.specs.DATASETS`) when
-:meth:`TrainConfig.resolve` is called; the training record stores the resolved
+(:mod:`simloss.cli._settings`). Settings left at ``None`` take the task's
+default (:mod:`simloss.experiments.task`: a built-in dataset or the user's
+task file) when :meth:`TrainConfig.resolve` is called; the training record stores the resolved
 config, so a record always states the values that were used.
 """
 
@@ -25,15 +25,21 @@ from simloss.experiments._files import read_json_object
 from simloss.experiments.specs import (
     CIFAR_CLASS_SETS,
     DATA_OPTIONS,
-    DATASETS,
     LOSSES,
     MODELS,
     MONITORS,
     PARAMS,
-    dataset_spec,
     loss_spec,
     metric_spec,
     swept_param,
+)
+from simloss.experiments.task import (
+    BUILTIN_TASKS,
+    SIMILARITY_KINDS,
+    Task,
+    TaskError,
+    get_task,
+    is_factory,
 )
 
 __all__ = [
@@ -49,8 +55,10 @@ __all__ = [
     "setting_type",
 ]
 
-#: Similarity sources: class order (``r``), class-name vectors (``l``), identity (CCE).
-SIMILARITIES: tuple[str, ...] = ("order", "embeddings", "identity")
+#: Similarity sources (:data:`simloss.experiments.task.SIMILARITY_KINDS`): class order and
+#: class values (``r``), class-name vectors, sentence embeddings of the names and a
+#: hierarchy (``l``), identity (CCE).
+SIMILARITIES: tuple[str, ...] = tuple(SIMILARITY_KINDS)
 #: The direction in which each monitorable metric improves (read from the metric specs).
 METRIC_GOALS: dict[str, str] = {
     name: "max" if getattr(metric_spec(name), "higher_is_better", False) else "min"
@@ -83,7 +91,7 @@ class TrainConfig:
 
     Each field's help text (``setting_help(name)``, also ``simloss train
     --help``) says what it does; ``None`` takes the dataset's default from
-    :data:`simloss.experiments.specs.DATASETS` when the config is resolved.
+    :mod:`simloss.experiments.task` when the config is resolved.
 
     Example:
         >>> config = TrainConfig(dataset="abalone", r=0.5).resolve()
@@ -97,7 +105,18 @@ class TrainConfig:
         ValueError: Unknown TrainConfig keys: ['lr_rate']; expected a subset of [...]
     """
 
-    dataset: str = _setting("abalone", "the dataset", choices=tuple(DATASETS))
+    dataset: str | None = _setting(
+        None,
+        f"a built-in dataset {list(BUILTIN_TASKS)} (default abalone), or the name of the "
+        "task file given as task",
+    )
+    task: str | None = _setting(
+        None,
+        "a task file (.toml or .json) declaring your own data (a table, an image folder, "
+        "feature arrays or a Python factory), classes, similarity and model "
+        "(docs/your-data.md)",
+        local=True,
+    )
     data_dir: str | None = _setting(
         None,
         "the dataset's folder (UTKFace images, AFAD-Full, cifar-100-python or its tarball; "
@@ -151,7 +170,11 @@ class TrainConfig:
         "label order (100 rows for CIFAR-100)",
         local=True,
     )
-    model: str | None = _setting(None, "the model (default: the dataset's)", choices=MODELS)
+    model: str | None = _setting(
+        None,
+        f"the model: {', '.join(MODELS)} or a factory 'module:function' called as "
+        "function(input_shape, num_outputs) (default: the task's)",
+    )
     epochs: int | None = _setting(None, "the most epochs to train (default: the dataset's)")
     patience: int | None = _setting(
         None, "stop after this many epochs without a strict improvement of the monitor"
@@ -240,7 +263,12 @@ class TrainConfig:
                 raise ValueError(
                     f"Expected `{f.name}` to be one of {list(choices)}, but found {value!r}"
                 )
-        spec = dataset_spec(self.dataset)
+        spec = self.task_spec
+        if self.model is not None and self.model not in MODELS and not is_factory(self.model):
+            raise ValueError(
+                f"Expected `model` to be one of {list(MODELS)} or a factory 'module:function', "
+                f"but found {self.model!r}"
+            )
         for name in ("r", "l"):
             value = getattr(self, name)
             if value is not None and not (0.0 <= value < 1.0):
@@ -276,7 +304,7 @@ class TrainConfig:
                 "Expected `val_fraction` + `test_fraction` < 1 (a training set must remain), "
                 f"but found {self.val_fraction} + {self.test_fraction}"
             )
-        self._check_data_options(spec.name)
+        self._check_data_options(spec)
         if self.min_age is not None and self.min_age < 0:
             raise ValueError(f"Expected `min_age` >= 0, but found {self.min_age}")
         if self.min_age is not None and self.max_age is not None and self.max_age < self.min_age:
@@ -284,7 +312,7 @@ class TrainConfig:
                 f"Expected `max_age` >= `min_age`, but found {self.max_age} < {self.min_age}"
             )
         if spec.needs_data_dir and self.data_dir is None:
-            raise ValueError(f"Expected `data_dir` for dataset {self.dataset!r}, but found None")
+            raise ValueError(f"Expected `data_dir` for dataset {spec.name!r}, but found None")
         if not _DEVICE_RE.match(self.device):
             raise ValueError(
                 f"Expected `device` to be 'auto', 'cpu' or 'cuda[:N]', but found {self.device!r}"
@@ -293,57 +321,60 @@ class TrainConfig:
         self._check_loss()
         if self.monitor is not None and self.monitor not in spec.monitors:
             raise ValueError(
-                f"Expected a monitor metric that dataset {self.dataset!r} has "
+                f"Expected a monitor metric that dataset {spec.name!r} has "
                 f"{list(spec.monitors)}, but found {self.monitor!r}"
             )
 
-    def _check_data_options(self, dataset: str) -> None:
-        spec = DATASETS[dataset]
+    def _check_data_options(self, spec: Task) -> None:
         for name in DATA_OPTIONS:
             value = getattr(self, name)
             default = _field(name).default
             if spec.takes(name) or value == default:
                 continue
-            users = [d for d, s in DATASETS.items() if s.takes(name)]
+            users = [d for d, s in BUILTIN_TASKS.items() if s.takes(name)]
             raise ValueError(
-                f"Expected `{name}` to be {default!r} for dataset {dataset!r} (it applies to "
+                f"Expected `{name}` to be {default!r} for dataset {spec.name!r} (it applies to "
                 f"{', '.join(users)}), but found {value!r}"
             )
 
     def _check_similarity(self) -> None:
         similarity = self.inferred_similarity
-        if similarity == "order":
-            if self.r is None:
-                raise ValueError("Expected `r` for similarity 'order', but found None")
-            if not self.ordinal:
-                ordinal = [d for d, s in DATASETS.items() if s.ordinal]
+        task = self.task_spec
+        param = SIMILARITY_KINDS[similarity]
+        if param is not None and getattr(self, param) is None:
+            raise ValueError(f"Expected `{param}` for similarity {similarity!r}, but found None")
+        if similarity in ("order", "values") and not task.ordinal:
+            ordinal = [d for d, s in BUILTIN_TASKS.items() if s.ordinal]
+            raise ValueError(
+                f"Expected ordered classes (e.g. {ordinal}, or a task with ordered classes) for "
+                f"similarity {similarity!r}, but dataset {task.name!r} has unordered ones"
+            )
+        if similarity == "embeddings" and self.vectors is None and task.similarity.vectors is None:
+            raise ValueError(
+                "Expected `vectors` (a .npy file of class-name vectors) for similarity "
+                "'embeddings', but found None"
+            )
+        if similarity == "hierarchy" and self.hierarchy is None and task.classes.hierarchy is None:
+            raise ValueError(
+                "Expected `hierarchy` (a class hierarchy file) for similarity 'hierarchy', "
+                "but found None"
+            )
+        for name, spec in PARAMS.items():
+            if similarity not in spec.similarities and getattr(self, name) is not None:
                 raise ValueError(
-                    f"Expected an ordinal dataset {ordinal} for similarity 'order', "
-                    f"but found {self.dataset!r}"
-                )
-        if similarity == "embeddings":
-            if self.l is None:
-                raise ValueError("Expected `l` for similarity 'embeddings', but found None")
-            if self.vectors is None:
-                raise ValueError(
-                    "Expected `vectors` (a .npy file of class-name vectors) for similarity "
-                    "'embeddings', but found None"
-                )
-        for name, param in PARAMS.items():
-            if similarity != param.similarity and getattr(self, name) is not None:
-                raise ValueError(
-                    f"Expected `{name}` only with similarity {param.similarity!r}, but found "
-                    f"{similarity!r}"
+                    f"Expected `{name}` only with similarity {' or '.join(map(repr, spec.similarities))}, "
+                    f"but found {similarity!r}"
                 )
 
     def _check_loss(self) -> None:
         loss = self.inferred_loss
         spec = loss_spec(loss)
-        if not spec.applies_to(self.dataset):
-            users = [d for d in DATASETS if spec.applies_to(d)]
+        task = self.task_spec
+        if not spec.applies_to(task):
+            users = [d for d, t in BUILTIN_TASKS.items() if spec.applies_to(t)]
             raise ValueError(
-                f"Expected a dataset of {users} for loss {loss!r} ({spec.task} classes), but "
-                f"found {self.dataset!r}"
+                f"Expected a dataset of {spec.task} classes (e.g. {users}) for loss {loss!r}, "
+                f"but dataset {task.name!r} has {'ordered' if task.ordinal else 'unordered'} ones"
             )
         if not spec.uses_similarity:
             given = [n for n in PARAMS if getattr(self, n) is not None]
@@ -356,7 +387,7 @@ class TrainConfig:
                 )
         elif loss == "soft-labels" and self.param is None:
             raise ValueError(
-                f"Expected `{dataset_spec(self.dataset).param}` (the similarity) for loss "
+                f"Expected `{task.param or 'r` or `l'}` (the similarity) for loss "
                 "'soft-labels', but found None"
             )
         if self.loss_param is not None:
@@ -399,13 +430,36 @@ class TrainConfig:
 
     @property
     def inferred_similarity(self) -> str:
-        """The similarity source: the explicit one, else inferred from ``r``/``l``."""
+        """The similarity source: the explicit one, else the task's for ``r``/``l``.
+
+        ``r`` alone means the task's similarity when it takes ``r`` (the class
+        order, or class values), else the class order; ``l`` alone the task's
+        when it takes ``l``, else class-name vectors.
+
+        Example:
+            >>> TrainConfig(r=0.3).inferred_similarity, TrainConfig().inferred_similarity
+            ('order', 'identity')
+        """
         if self.similarity is not None:
             return self.similarity
+        declared = self.task_spec.similarity.kind
         for name, param in PARAMS.items():
             if getattr(self, name) is not None:
-                return param.similarity
+                return declared if declared in param.similarities else param.similarity
         return "identity"
+
+    @property
+    def task_spec(self) -> Task:
+        """The run's task: the file ``task``, else the built-in ``dataset`` (default abalone).
+
+        Example:
+            >>> TrainConfig().task_spec.name, TrainConfig(dataset="utkface", data_dir="d").task_spec.title
+            ('abalone', 'UTKFace')
+        """
+        task = get_task(self.dataset, self.task)
+        if task.file is not None:
+            _check_task_defaults(task)
+        return task
 
     @property
     def param(self) -> str | None:
@@ -420,9 +474,8 @@ class TrainConfig:
         """
         loss = self.inferred_loss
         if loss_spec(loss).uses_similarity:
-            similarity = self.inferred_similarity
-            return next((n for n, p in PARAMS.items() if p.similarity == similarity), None)
-        swept = swept_param(self.dataset, loss)
+            return SIMILARITY_KINDS[self.inferred_similarity]
+        swept = swept_param(self.task_spec, loss)
         return None if swept is None else swept.name
 
     @property
@@ -441,27 +494,40 @@ class TrainConfig:
 
     @property
     def ordinal(self) -> bool:
-        """Whether the dataset's classes are ordered."""
-        return DATASETS[self.dataset].ordinal
+        """Whether the task's classes are ordered."""
+        return self.task_spec.ordinal
 
     def resolve(self) -> TrainConfig:
-        """Fill every ``None`` that has a dataset default, ``similarity`` and ``progress``.
+        """Fill every ``None`` that has a task default, ``dataset``, ``similarity`` and ``progress``.
 
-        ``progress`` left at ``None`` becomes whether stderr is a terminal, so logs
-        redirected to a file get no progress bars.
+        The task's defaults are its ``[train]`` settings (a built-in dataset's
+        paper setup), its model, and the files its declaration names (class
+        vectors, hierarchy). ``progress`` left at ``None`` becomes whether
+        stderr is a terminal, so logs redirected to a file get no progress bars.
 
         Returns:
             A new config; resolving twice gives the same config.
         """
+        task = self.task_spec
         updates: dict[str, Any] = {
+            "dataset": task.name,
             "similarity": self.inferred_similarity,
             "loss": self.inferred_loss,
         }
         own = loss_spec(self.inferred_loss).param
         if own is not None and self.loss_param is None:
             updates["loss_param"] = own.default
-        for key, value in DATASETS[self.dataset].defaults.items():
-            if getattr(self, key) is None:
+        declared = {
+            "model": task.model,
+            "vectors": None if task.similarity.vectors is None else str(task.similarity.vectors),
+            "hierarchy": None if task.classes.hierarchy is None else str(task.classes.hierarchy),
+            "hierarchy_names": (
+                None if task.classes.hierarchy_names is None else str(task.classes.hierarchy_names)
+            ),
+            **task.defaults,
+        }
+        for key, value in declared.items():
+            if getattr(self, key) is None and value is not None:
                 updates[key] = value
         if self.progress is None:
             updates["progress"] = _stderr_is_terminal()
@@ -493,6 +559,33 @@ class TrainConfig:
                 f"Unknown TrainConfig keys: {unknown}; expected a subset of {sorted(known)}"
             )
         return cls(**data)
+
+
+_NOT_TASK_DEFAULTS = frozenset({"dataset", "task", "loss", "loss_param", "similarity", "r", "l"})
+
+
+def _check_task_defaults(task: Task) -> None:
+    """A task file's ``[train]`` settings: run settings a task may set (named on error)."""
+    known = set(TrainConfig.field_names()) - _NOT_TASK_DEFAULTS
+    unknown = sorted(set(task.defaults) - known)
+    if unknown:
+        raise TaskError(
+            f"Unknown key(s) {['train.' + k for k in unknown]} in {task.file}; expected run "
+            f"settings among {sorted(known)}"
+        )
+    for key, value in task.defaults.items():
+        kind, optional = setting_type(key)
+        ok = (
+            (value is None and optional)
+            or (isinstance(value, kind) and not (kind is int and isinstance(value, bool)))
+            or (kind is float and isinstance(value, int) and not isinstance(value, bool))
+        )
+        choices = setting_choices(key)
+        if not ok or (choices and value not in choices):
+            expected = f"one of {list(choices)}" if choices else kind.__name__
+            raise TaskError(
+                f"Expected `train.{key}` in {task.file} to be {expected}, but found {value!r}"
+            )
 
 
 def _stderr_is_terminal() -> bool:
@@ -610,14 +703,15 @@ def point_config(
     if isinstance(run, bool) or not isinstance(run, int) or run < 0:
         raise ValueError(f"Expected `run` to be an int >= 0, but found {run!r}")
     chosen = loss if loss is not None else (base.loss or "simloss")
-    swept = swept_param(base.dataset, loss_spec(chosen).name)
+    task = base.task_spec
+    swept = swept_param(task, loss_spec(chosen).name)
     expected = None if swept is None else swept.name
     if swept is not None and loss_spec(chosen).uses_similarity and param in PARAMS:
         expected = param  # r or l: the dataset's own is checked with the config
     if param != expected:
         raise ValueError(
             f"Expected `param` to be {expected!r} for loss {chosen!r} on dataset "
-            f"{base.dataset!r}, but found {param!r}"
+            f"{task.name!r}, but found {param!r}"
         )
     if (param is None) != (value is None):
         raise ValueError(
@@ -630,11 +724,11 @@ def point_config(
     if param is not None:
         changes["loss_param" if param not in PARAMS else param] = value
     if param is not None and param in PARAMS:
-        similarity = PARAMS[param].similarity
-        if base.similarity not in (None, similarity):
+        kinds = PARAMS[param].similarities
+        if base.similarity is not None and base.similarity not in kinds:
             raise ValueError(
-                f"Expected `similarity` {similarity!r} (or none) for a sweep over {param!r}, "
-                f"but found {base.similarity!r}"
+                f"Expected `similarity` among {list(kinds)} (or none) for a sweep over "
+                f"{param!r}, but found {base.similarity!r}"
             )
     else:
         changes["similarity"] = None

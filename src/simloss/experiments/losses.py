@@ -56,13 +56,19 @@ PEERS_EXTRA = "peers"
 
 
 def build_similarity(config: TrainConfig, data: PreparedData) -> Any:
-    """The similarity a config asks for, for ``data``'s classes.
+    """The similarity a config asks for, for ``data``'s classes (Kobs et al. 2020, Eq. 2-3).
 
     - ``order``: :func:`simloss.class_order` ``(C, r)``, ``S_ij = r^|i-j|`` (dense: for
       the paper's C <= 100 the dense loss is faster than :class:`simloss.ClassOrder`);
-    - ``embeddings``: :func:`simloss.similarity.embeddings.from_embeddings` of the
-      ``vectors`` file (rows in the source's label order, selected for the
-      classes kept) with lower bound ``l``;
+    - ``values``: :func:`simloss.similarity.from_values` of the class values,
+      ``S_ij = r^(|v_i - v_j| / scale)`` with the task's ``scale``;
+    - ``embeddings``: :func:`simloss.similarity.from_embeddings` with lower bound
+      ``l`` of the ``vectors`` file: a ``.npy`` of one row per class in the
+      source's label order (selected for the classes kept), or a word2vec/GloVe
+      file looked up by class name (:func:`simloss.similarity.class_name_vectors`);
+    - ``names``: the same with the class names embedded by all-MiniLM-L6-v2 (offline);
+    - ``hierarchy``: :func:`simloss.similarity.from_hierarchy` of the hierarchy
+      file (depth of the lowest common ancestor), then the lower bound ``l`` (Eq. 3);
     - ``identity``: the identity matrix (SimLoss is then cross-entropy).
 
     Example:
@@ -74,26 +80,48 @@ def build_similarity(config: TrainConfig, data: PreparedData) -> Any:
     """
     kind = config.inferred_similarity
     classes = data.num_classes
-    if kind == "order":
+    task = config.task_spec
+    if kind in ("order", "values"):
         if config.r is None:
-            raise ValueError("Expected `r` for similarity 'order', but found None")
+            raise ValueError(f"Expected `r` for similarity {kind!r}, but found None")
         if not data.ordinal:
             raise ValueError(
-                f"Expected an ordinal dataset for similarity 'order', but {data.name} is not"
+                f"Expected an ordinal dataset for similarity {kind!r}, but {data.name} is not"
             )
-        return simloss.class_order(classes, config.r)
+        if kind == "order":
+            return simloss.class_order(classes, config.r)
+        from simloss.similarity import from_values
+
+        return from_values(data.class_values, config.r, task.similarity.scale)
     if kind == "identity":
         return torch.eye(classes)
-    if config.vectors is None or config.l is None:
-        raise ValueError(
-            "Expected `vectors` and `l` for similarity 'embeddings', but found "
-            f"vectors={config.vectors!r}, l={config.l!r}"
-        )
-    from simloss.similarity.embeddings import from_embeddings
+    if config.l is None:
+        raise ValueError(f"Expected `l` for similarity {kind!r}, but found None")
+    from simloss.similarity import from_embeddings, lower_bound
 
+    if kind == "hierarchy":
+        from simloss.similarity import from_hierarchy
+
+        tree = _hierarchy_file(config, data, "similarity 'hierarchy'")
+        names = _class_names(data, "similarity 'hierarchy'")
+        return lower_bound(from_hierarchy(tree.edges, names), config.l)
+    if kind == "names":
+        from simloss.similarity import class_name_vectors
+
+        names = _class_names(data, "similarity 'names'")
+        return from_embeddings(class_name_vectors(names), lower_bound=config.l, names=names)
+    if config.vectors is None:
+        raise ValueError(
+            f"Expected `vectors` for similarity 'embeddings', but found vectors={config.vectors!r}"
+        )
     path = Path(config.vectors)
     if not path.is_file():
         raise FileNotFoundError(f"Class-vector file {path} does not exist")
+    if path.suffix.lower() != ".npy":
+        from simloss.similarity import class_name_vectors
+
+        names = _class_names(data, "word vectors")
+        return from_embeddings(class_name_vectors(names, path), lower_bound=config.l, names=names)
     vectors = np.load(path, allow_pickle=False)
     if vectors.ndim != 2:
         raise ValueError(f"Expected a 2-D (rows, D) array in {path}, but found {vectors.shape}")
@@ -108,6 +136,33 @@ def build_similarity(config: TrainConfig, data: PreparedData) -> Any:
             f"needed), but found shape {vectors.shape}"
         )
     return from_embeddings(vectors[rows], lower_bound=config.l, names=data.class_names)
+
+
+def _class_names(data: PreparedData, what: str) -> list[str]:
+    if data.class_names is None:
+        raise ValueError(f"Expected named classes for {what}, but dataset {data.name!r} has none")
+    return list(data.class_names)
+
+
+def _hierarchy_file(config: TrainConfig, data: PreparedData, what: str) -> Any:
+    """The run's hierarchy file, read, with every class of ``data`` among its leaves."""
+    from simloss.similarity.readers import read_hierarchy
+
+    if config.hierarchy is None:
+        raise ValueError(f"Expected `hierarchy` for {what}, but found None")
+    names = _class_names(data, what)
+    path = Path(config.hierarchy)
+    if not path.is_file():
+        raise FileNotFoundError(f"Hierarchy file {path} does not exist")
+    tree = read_hierarchy(path, config.hierarchy_names)
+    leaves = set(tree.classes)
+    absent = [name for name in names if name not in leaves]
+    if absent:
+        raise ValueError(
+            f"Expected every class of {data.name} among the leaves of hierarchy {path}, but "
+            f"{absent[:5]} ({len(absent)} of {len(names)}) are not"
+        )
+    return tree
 
 
 def corn_log_probabilities(logits: Tensor) -> Tensor:
@@ -218,27 +273,8 @@ class _Corn(nn.Module):
 
 
 def _hierarchy_loss(config: TrainConfig, data: PreparedData, alpha: float) -> nn.Module:
-    from simloss.similarity.readers import read_hierarchy
-
-    if config.hierarchy is None:
-        raise ValueError("Expected `hierarchy` for loss 'hxe', but found None")
-    if data.class_names is None:
-        raise ValueError(
-            f"Expected named classes for loss 'hxe' (matched to the hierarchy's leaves), but "
-            f"dataset {data.name!r} has none"
-        )
-    path = Path(config.hierarchy)
-    if not path.is_file():
-        raise FileNotFoundError(f"Hierarchy file {path} does not exist")
-    tree = read_hierarchy(path, config.hierarchy_names)
-    leaves = set(tree.classes)
-    absent = [name for name in data.class_names if name not in leaves]
-    if absent:
-        raise ValueError(
-            f"Expected every class of {data.name} among the leaves of hierarchy {path}, but "
-            f"{absent[:5]} ({len(absent)} of {len(data.class_names)}) are not"
-        )
-    return simloss.peers.HierarchicalCrossEntropy(tree.edges, data.class_names, alpha)
+    tree = _hierarchy_file(config, data, "loss 'hxe'")
+    return simloss.peers.HierarchicalCrossEntropy(tree.edges, list(data.class_names or ()), alpha)
 
 
 def _dlordinal(name: str, classes: int, value: float | None, data: PreparedData) -> nn.Module:

@@ -6,7 +6,12 @@
   original ends in a softmax; ``softmax(AgeCNN(x))`` equals its output.
 - :class:`LeNet`: LeNet-5 for 32 x 32 RGB as the paper's CIFAR-100 code has it
   (``conv1``, ``conv2``, ``fc1``..``fc3``).
-- :class:`MLP`: a small multilayer perceptron for tabular data (Abalone).
+- :class:`MLP`: a small multilayer perceptron for tabular data and feature
+  vectors (Abalone, a user's table or embeddings); ``linear`` is the MLP
+  without hidden layers (multinomial logistic regression).
+- :class:`SmallCNN`: a small CNN for a user's images of any size and channels.
+- a user's model: a factory ``"module:function"`` called as
+  ``function(input_shape, num_outputs)``.
 
 References:
     Niu, Zhou, Wang, Gao, Hua (2016), "Ordinal Regression with Multiple Output
@@ -23,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MLP", "AgeCNN", "LeNet", "build_model", "load_checkpoint"]
+__all__ = ["MLP", "AgeCNN", "LeNet", "SmallCNN", "build_model", "load_checkpoint"]
 
 
 class AgeCNN(nn.Module):
@@ -141,12 +146,77 @@ class MLP(nn.Module):
         return out
 
 
-def build_model(name: str, input_shape: Sequence[int], num_classes: int) -> nn.Module:
-    """Build a model by name for inputs of ``input_shape`` (one example, no batch).
+class SmallCNN(nn.Module):
+    """A small CNN for ``C x H x W`` images (``C`` 1 or 3, ``H, W >= 4``): sized by its inputs and classes.
+
+    .. code-block:: text
+
+        x (N, C, H, W) -> relu(conv 3x3, 32) -> maxpool 2 -> relu(conv 3x3, 64)
+          -> maxpool 2 -> relu(conv 3x3, 128) -> global average pool (N, 128)
+          -> linear -> logits (N, num_classes)
+
+    Args:
+        in_channels: ``C``.
+        num_classes: the outputs.
 
     Example:
-        >>> type(build_model("mlp", (10,), 17)).__name__
-        'MLP'
+        >>> SmallCNN(1, 5)(torch.zeros(2, 1, 28, 36)).shape
+        torch.Size([2, 5])
+    """
+
+    def __init__(self, in_channels: int, num_classes: int) -> None:
+        super().__init__()
+        _check_positive("in_channels", in_channels)
+        _check_positive("num_classes", num_classes)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+        )
+        self.head = nn.Linear(128, num_classes)
+        self.in_channels = in_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, num_classes)`` of images ``(N, C, H, W)``."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels or min(x.shape[2:]) < 4:
+            raise ValueError(
+                f"Expected `x` of shape (N, {self.in_channels}, H >= 4, W >= 4), but found "
+                f"{tuple(x.shape)}"
+            )
+        out: torch.Tensor = self.head(torch.flatten(self.features(x), 1))
+        return out
+
+
+def build_model(
+    name: str,
+    input_shape: Sequence[int],
+    num_classes: int,
+    *,
+    search: Path | None = None,
+) -> nn.Module:
+    """Build a model by name for inputs of ``input_shape`` (one example, no batch).
+
+    Args:
+        name: ``mlp``, ``linear``, ``cnn``, ``age_cnn``, ``lenet``, or a factory
+            ``"module:function"`` (imported from ``search`` first, then
+            ``sys.path``) called as ``function(input_shape, num_classes)``.
+        input_shape: one input, e.g. ``(10,)`` or ``(3, 60, 60)``.
+        num_classes: the model's outputs.
+        search: the folder of a task file, for a factory's module.
+
+    Raises:
+        ValueError: an unknown name, inputs the model does not take, or a
+            factory that returns something other than a ``torch.nn.Module``.
+
+    Example:
+        >>> type(build_model("mlp", (10,), 17)).__name__, type(build_model("cnn", (1, 8, 8), 3)).__name__
+        ('MLP', 'SmallCNN')
     """
     shape = tuple(input_shape)
     if name == "age_cnn":
@@ -157,11 +227,28 @@ def build_model(name: str, input_shape: Sequence[int], num_classes: int) -> nn.M
         if shape != (3, 32, 32):
             raise ValueError(f"Expected inputs (3, 32, 32) for lenet, but found {shape}")
         return LeNet(num_classes)
-    if name == "mlp":
+    if name in ("mlp", "linear"):
         if len(shape) != 1:
-            raise ValueError(f"Expected feature vectors (F,) for mlp, but found {shape}")
-        return MLP(shape[0], num_classes)
-    raise ValueError(f"Expected a model in ['age_cnn', 'lenet', 'mlp'], but found {name!r}")
+            raise ValueError(f"Expected feature vectors (F,) for {name}, but found {shape}")
+        return MLP(shape[0], num_classes, hidden=(64, 64) if name == "mlp" else ())
+    if name == "cnn":
+        if len(shape) != 3:
+            raise ValueError(f"Expected images (C, H, W) for cnn, but found {shape}")
+        return SmallCNN(shape[0], num_classes)
+    if ":" in name:
+        from simloss.experiments.data.factory import import_factory
+
+        model = import_factory(name, "model", search)(shape, num_classes)
+        if not isinstance(model, nn.Module):
+            raise ValueError(
+                f"Expected model factory {name!r} to return a torch.nn.Module, but found "
+                f"{type(model).__name__}"
+            )
+        return model
+    raise ValueError(
+        "Expected a model in ['age_cnn', 'lenet', 'mlp', 'linear', 'cnn'] or a factory "
+        f"'module:function', but found {name!r}"
+    )
 
 
 def load_checkpoint(path: str | Path, model: nn.Module | None = None) -> dict[str, torch.Tensor]:

@@ -1,4 +1,4 @@
-"""Apply a finished training run to new inputs: images (ages, CIFAR-100 classes) or Abalone rows.
+"""Apply a finished training run to new inputs: image files or folders, table rows, feature arrays.
 
 A run folder (:func:`simloss.experiments.train.run_training`) holds ``model.pt``
 and ``record.json``; the record stores the model's name, the value and name of
@@ -6,24 +6,26 @@ every class and the input preprocessing (``record["preprocessing"]``,
 :class:`simloss.experiments.data.Preprocessing`), so a new input goes through
 exactly the steps the training inputs went through:
 
-- **image runs** (UTKFace, AFAD, CIFAR-100): an image file of any size and
-  format Pillow reads is decoded, converted to RGB and resized bilinearly to the
-  run's input size (60 x 60 for ages, 32 x 32 for CIFAR-100) by the same
-  :func:`~simloss.experiments.data._images.decode_image` as training, laid out
-  as ``(3, H, W)`` in R, G, B order, scaled by 1/255 and standardised with the
-  training split's mean and standard deviation stored in the record;
-- **tabular runs** (Abalone): a row in the format of the UCI file
-  ``abalone.data``, ``sex,length,diameter,height,whole,shucked,viscera,shell``
-  (sex ``M``/``F``/``I``, measurements as in the UCI file, i.e. already divided
-  by 200), optionally followed by the ring count, which is checked and not used
-  (so rows of ``abalone.data`` can be given unchanged); or, from Python, the
-  feature vector itself (:data:`~simloss.experiments.data.abalone.ABALONE_FEATURES`
-  order, unstandardised) through :func:`predict_inputs`.
+- **image runs** (UTKFace, AFAD, CIFAR-100, a user's image folder): an image
+  file of any size, mode and format Pillow reads (16-bit images scaled to 8
+  bits) is decoded, converted to RGB (or grey) and resized bilinearly to the
+  run's input size by the same
+  :func:`~simloss.experiments.data._images.decode_image` as training, scaled
+  by 1/255 and standardised with the training split's mean and standard
+  deviation stored in the record; a folder stands for every image file below it;
+- **table runs** (Abalone, a user's table): rows of a file with the training
+  table's columns (a header row where the training table had one; Abalone's
+  rows in the format of the UCI file ``abalone.data``), encoded by the stored
+  :class:`~simloss.experiments.data.tables.TableEncoding` (numbers checked,
+  categories one-hot with the training levels; an unseen category is refused
+  by name unless the task said ``unseen = "zeros"``), then standardised; a
+  label column, if present, is not used;
+- **feature runs** (a user's arrays or factory): ``X`` of a ``.npy`` file or
+  an ``.npz`` file's ``X``; from Python, any raw inputs through :func:`predict_inputs`.
 
 The prediction of an input is the class of highest probability, its value
 (the age in years, the ring count with the edge classes ``<=4`` and ``>=20``
-standing for 4 and 20, or the class index for CIFAR-100), its name (Abalone
-and CIFAR-100) and its probability.
+standing for 4 and 20, the class value), its name and its probability.
 
 Example:
     >>> import tempfile
@@ -48,15 +50,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from simloss.experiments._files import atomic_write_text, read_json_object, read_text_file
+from simloss.experiments._files import atomic_write_text, read_json_object
 from simloss.experiments._runtime import resolve_device
 from simloss.experiments.data import Preprocessing
-from simloss.experiments.data._images import decode_image
-from simloss.experiments.data.abalone import ABALONE_FEATURES, parse_abalone_rows
+from simloss.experiments.data.abalone import ABALONE_ENCODING, ABALONE_FEATURES
+from simloss.experiments.data.arrays import read_feature_file
+from simloss.experiments.data.images import image_files, image_inputs
+from simloss.experiments.data.tables import TableEncoding, read_table
 from simloss.experiments.losses import ClassScores, num_outputs
 from simloss.experiments.models import build_model, load_checkpoint
 from simloss.experiments.specs import LOSSES
@@ -64,7 +67,9 @@ from simloss.experiments.specs import LOSSES
 __all__ = [
     "Prediction",
     "TrainedRun",
+    "expand_inputs",
     "load_run",
+    "predict_features",
     "predict_images",
     "predict_inputs",
     "predict_rows",
@@ -80,7 +85,8 @@ class Prediction:
     """The prediction for one input.
 
     Attributes:
-        input: the image path, or ``"<file>:<line>"`` of a row.
+        input: the image path, ``"<file>:<line>"`` of a table row, or ``"<file> row <i>"``
+            of a feature array.
         class_index: the class of highest probability.
         value: the value that class stands for (age in years, ring count; the
             class index for unordered classes).
@@ -199,7 +205,14 @@ def load_run(folder: str | Path, *, device: str = "cpu") -> TrainedRun:
     if loss not in LOSSES:
         raise ValueError(f"Expected a loss among {list(LOSSES)} in {where}, but found {loss!r}")
     outputs = LOSSES[loss].outputs
-    model = build_model(model_name, preprocessing.input_shape, num_outputs(loss, len(class_values)))
+    task_file = config.get("task") if isinstance(config, dict) else None
+    search = Path(task_file).parent if isinstance(task_file, str) else None
+    model = build_model(
+        model_name,
+        preprocessing.input_shape,
+        num_outputs(loss, len(class_values)),
+        search=search,
+    )
     load_checkpoint(root / weights, model)
     return TrainedRun(
         folder=root,
@@ -244,10 +257,35 @@ def predict_inputs(
     ]
 
 
+def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
+    """Image inputs as files: a folder stands for every image file below it (sorted).
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        ValueError: a folder without image files.
+    """
+    files: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found, _ = image_files(path)
+            if not found:
+                raise ValueError(
+                    f"Expected image files in folder {path}, but found none (image files are "
+                    "those whose extension Pillow reads: .jpg, .png, .tif, ...)"
+                )
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"Image file {path} does not exist")
+    return files
+
+
 def predict_images(
     run: TrainedRun, paths: Sequence[str | Path], *, batch_size: int = 256
 ) -> list[Prediction]:
-    """Predictions for image files, decoded as the run's training images were.
+    """Predictions for image files (and every image file below a given folder), decoded as
+    the run's training images were.
 
     Raises:
         ValueError: the run is not an image run, or a file is not a readable
@@ -258,45 +296,87 @@ def predict_images(
     if spec.kind != "image":
         raise ValueError(
             f"Expected an image run for image files, but {run.folder} was trained on "
-            f"{run.dataset} {spec.kind} (give rows in the abalone.data format instead)"
+            f"{run.dataset} {spec.kind} (give {_INPUTS[spec.kind]} instead)"
         )
     _, height, width = spec.input_shape
-    if height != width:
-        raise ValueError(
-            f"Expected square image inputs in {run.folder}, but found {spec.input_shape}"
-        )
-    files = [Path(p) for p in paths]
-    for file in files:
-        if not file.is_file():
-            raise FileNotFoundError(f"Image file {file} does not exist")
+    channels = "rgb" if spec.channels == "RGB" else "grey"
+    files = expand_inputs(paths)
     out: list[Prediction] = []
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
-        pixels = np.stack([decode_image(f, height) for f in chunk])
-        raw = torch.from_numpy(pixels).permute(0, 3, 1, 2)
+        raw = torch.from_numpy(image_inputs(chunk, (height, width), channels))
         out += predict_inputs(run, raw, [str(f) for f in chunk], batch_size=batch_size)
     return out
 
 
+_INPUTS = {
+    "image": "image files or folders",
+    "table": "files of table rows",
+    "features": "feature arrays (.npy or .npz with X)",
+}
+
+
+def _table_encoding(run: TrainedRun) -> TableEncoding:
+    spec = run.preprocessing
+    if spec.kind == "table" and spec.table is not None:
+        return spec.table
+    if spec.kind == "features" and spec.feature_names == ABALONE_FEATURES:
+        return ABALONE_ENCODING  # Abalone runs stored before tables were a kind
+    raise ValueError(
+        f"Expected a run trained on table rows, but {run.folder} was trained on "
+        f"{run.dataset} {spec.kind} (give {_INPUTS[spec.kind]} instead)"
+    )
+
+
 def predict_rows(run: TrainedRun, path: str | Path, *, batch_size: int = 256) -> list[Prediction]:
-    """Predictions for the rows of a file in the ``abalone.data`` format (see the module).
+    """Predictions for the rows of a table file, encoded as the run's training rows were.
+
+    The file has the training table's columns (a header row where the
+    training table had one; Abalone rows as in ``abalone.data``, with or
+    without the ring count); the label column, if present, is not used.
 
     Raises:
-        ValueError: the run is not an Abalone run, or a malformed row (naming
-            the line).
+        ValueError: the run is not a table run, a missing column, a cell that
+            is not a number, an unseen category (naming the line and column).
         FileNotFoundError: the file does not exist.
     """
-    spec = run.preprocessing
-    if spec.kind != "features" or spec.feature_names != ABALONE_FEATURES:
-        raise ValueError(
-            f"Expected a run trained on Abalone rows, but {run.folder} was trained on "
-            f"{run.dataset} {spec.kind} (give image files instead)"
-        )
+    encoding = _table_encoding(run)
     file = Path(path)
-    text = read_text_file(file, "row file")
-    features, _, lines = parse_abalone_rows(text, str(file), require_rings=False)
-    labels = [f"{file}:{line}" for line in lines]
+    table = read_table(
+        file,
+        header=encoding.header,
+        columns=encoding.columns,
+        delimiter=encoding.delimiter,
+        optional_last=encoding.label,
+        what="row file",
+    )
+    features = encoding.encode(table)
+    labels = [f"{file}:{line}" for line in table.lines]
     return predict_inputs(run, torch.from_numpy(features), labels, batch_size=batch_size)
+
+
+def predict_features(
+    run: TrainedRun, path: str | Path, *, batch_size: int = 256
+) -> list[Prediction]:
+    """Predictions for feature vectors: ``X`` ``(N, F)`` of a ``.npy`` file or an ``.npz`` file.
+
+    Raises:
+        ValueError: the run is not a feature run, or ``X`` does not fit it.
+    """
+    spec = run.preprocessing
+    if spec.kind != "features":
+        raise ValueError(
+            f"Expected a run trained on feature arrays, but {run.folder} was trained on "
+            f"{run.dataset} {spec.kind} (give {_INPUTS[spec.kind]} instead)"
+        )
+    x = read_feature_file(path)
+    if x.shape[1:] != spec.input_shape:
+        raise ValueError(
+            f"Expected features of shape (N, {spec.input_shape[0]}) in {path} (the run's "
+            f"inputs), but found {x.shape}"
+        )
+    labels = [f"{path} row {i}" for i in range(len(x))]
+    return predict_inputs(run, torch.from_numpy(x), labels, batch_size=batch_size)
 
 
 def predictions_csv(predictions: Sequence[Prediction]) -> str:

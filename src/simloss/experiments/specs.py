@@ -1,15 +1,16 @@
-"""The facts of the paper's experiments, declared once: datasets and metrics.
+"""The facts of the experiments, declared once: losses, similarity parameters, metrics.
 
 Every other part of :mod:`simloss.experiments` (the config, training, sweeps,
 reports, figures and the command line) reads these tables; none keeps its own
-copy. Adding a dataset means one :class:`DatasetSpec` here and its loader in
-:mod:`simloss.experiments.data`; a metric's facts (label, direction, percent) live on its class in
-:mod:`simloss.metrics` and are read through :func:`metric_spec`.
+copy. A dataset is a task (:mod:`simloss.experiments.task`: the four built-in
+ones and any user's declaration file); a metric's facts (label, direction,
+percent) live on its class in :mod:`simloss.metrics` and are read through
+:func:`metric_spec`.
 
 Example:
-    >>> spec = dataset_spec("utkface")
-    >>> spec.ordinal, spec.param, spec.cce_value, spec.defaults["model"]
-    (True, 'r', 0.0, 'age_cnn')
+    >>> from simloss.experiments.task import builtin_task
+    >>> swept_param(builtin_task("utkface"), "simloss").name, loss_spec("sord").task
+    ('r', 'ordinal')
     >>> metric_spec("mae").higher_is_better, metric_spec("acc").percent, METRIC_ORDER
     (False, True, ('acc', 'mae', 'mse', 'sa', 'fsa'))
 """
@@ -19,13 +20,13 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+
+from simloss.experiments.task import BUILTIN_TASKS, MODEL_NAMES, SIMILARITY_KINDS, Task
 
 __all__ = [
     "CIFAR_CLASS_SETS",
-    "DATASETS",
     "DATA_OPTIONS",
     "DEFAULT_RUNS",
     "LOSS",
@@ -35,13 +36,11 @@ __all__ = [
     "MODELS",
     "MONITORS",
     "PARAMS",
-    "DatasetSpec",
     "LossParam",
     "LossSpec",
     "MetricSpec",
     "ParamSpec",
     "SweptParam",
-    "dataset_spec",
     "loss_spec",
     "metric_spec",
     "swept_param",
@@ -112,23 +111,36 @@ class ParamSpec:
 
     Attributes:
         name: ``"r"`` or ``"l"`` (a :class:`~simloss.experiments.config.TrainConfig` field).
-        similarity: the similarity source it belongs to.
+        similarities: the similarity sources that take it
+            (:data:`simloss.experiments.task.SIMILARITY_KINDS`), the first one
+            the default when a run gives the parameter alone.
         cce_value: the value at which the paper takes its CCE row (``r = 0.0`` is
             exactly cross-entropy; ``l = 0.99`` keeps only the diagonal, Table 2).
         meaning: what it is, for people.
     """
 
     name: str
-    similarity: str
+    similarities: tuple[str, ...]
     cce_value: float
     meaning: str
+
+    @property
+    def similarity(self) -> str:
+        """The default similarity source of the parameter."""
+        return self.similarities[0]
+
+
+def _kinds(param: str) -> tuple[str, ...]:
+    return tuple(kind for kind, p in SIMILARITY_KINDS.items() if p == param)
 
 
 #: The swept hyper-parameters (Kobs et al. 2020, Eq. 2 and Eq. 3).
 PARAMS: Mapping[str, ParamSpec] = MappingProxyType(
     {
-        "r": ParamSpec("r", "order", 0.0, "class-order reduction factor, S_ij = r^|i-j|"),
-        "l": ParamSpec("l", "embeddings", 0.99, "lower bound of class-name similarity"),
+        "r": ParamSpec("r", _kinds("r"), 0.0, "class-order reduction factor, S_ij = r^|i-j|"),
+        "l": ParamSpec(
+            "l", ("embeddings", "names", "hierarchy"), 0.99, "lower bound of class similarity"
+        ),
     }
 )
 
@@ -214,10 +226,9 @@ class LossSpec:
     source: str
     max_classes: int | None = None
 
-    def applies_to(self, dataset: str) -> bool:
-        """Whether the loss is defined for a dataset (ordinal losses need ordered classes)."""
-        ordinal = dataset_spec(dataset).ordinal
-        return self.task == "any" or (self.task == "ordinal") == ordinal
+    def applies_to(self, task: Task) -> bool:
+        """Whether the loss is defined for a task (ordinal losses need ordered classes)."""
+        return self.task == "any" or (self.task == "ordinal") == task.ordinal
 
     def num_outputs(self, num_classes: int) -> int:
         """The model's output size for ``num_classes`` classes (C, or C - 1 for CORN)."""
@@ -367,30 +378,35 @@ class SweptParam:
     spec: LossParam | None
 
 
-def swept_param(dataset: str, loss: str) -> SweptParam | None:
-    """What a sweep varies for ``loss`` on ``dataset`` (``None``: the loss has no parameter).
+def swept_param(task: Task, loss: str) -> SweptParam | None:
+    """What a sweep varies for ``loss`` on ``task`` (``None``: the loss has no parameter).
 
-    SimLoss and soft labels take the dataset's similarity parameter (``r`` for
-    ordered classes, ``l`` for class-name vectors, with the paper's grid); the
-    other losses their own (:attr:`LossSpec.param`, in ``loss_param``).
+    SimLoss and soft labels take the task's similarity parameter (``r`` for
+    ordered classes, ``l`` for class-name vectors, with the task's grid;
+    ``None`` for a task whose similarity is the identity); the other losses
+    their own (:attr:`LossSpec.param`, in ``loss_param``).
 
     Example:
-        >>> swept_param("abalone", "simloss").name, swept_param("abalone", "sord").field
+        >>> from simloss.experiments.task import builtin_task
+        >>> abalone = builtin_task("abalone")
+        >>> swept_param(abalone, "simloss").name, swept_param(abalone, "sord").field
         ('r', 'loss_param')
-        >>> swept_param("abalone", "corn") is None
+        >>> swept_param(abalone, "corn") is None
         True
     """
     spec = loss_spec(loss)
     if spec.uses_similarity:
-        data = dataset_spec(dataset)
-        return SweptParam(data.param, data.param, data.grid, None)
+        if task.param is None:
+            return None
+        return SweptParam(task.param, task.param, task.grid, None)
     if spec.param is None:
         return None
     return SweptParam(spec.param.name, "loss_param", spec.param.grid, spec.param)
 
 
-#: Models by name (see :mod:`simloss.experiments.models`).
-MODELS: tuple[str, ...] = ("mlp", "age_cnn", "lenet")
+#: Models by name (see :mod:`simloss.experiments.models`); a model may also be a
+#: factory ``"module:function"``.
+MODELS: tuple[str, ...] = MODEL_NAMES
 #: CIFAR-100 class sets: all 100, or the paper's 96 (four names had no word2vec vector).
 CIFAR_CLASS_SETS: tuple[str, ...] = ("all", "paper96")
 #: The paper's number of runs per grid value (Section 4).
@@ -407,276 +423,12 @@ DATA_OPTIONS: tuple[str, ...] = (
     "download",
 )
 
-_TENTHS = tuple(round(0.1 * i, 1) for i in range(10))
-#: Ordered classes record MAE and MSE under every decoder (the issue of decoders:
-#: the expected value or the median of the predicted distribution can lower MAE).
-_ORDINAL_DECODERS = ("argmax", "expectation", "median")
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """Everything simloss knows about one dataset of the experiments.
-
-    Attributes:
-        name: the name used in configs, records and on the command line.
-        title: the name as printed in the paper.
-        ordinal: whether the classes are ordered (ages, ring counts).
-        param: the similarity hyper-parameter the paper sweeps on it (``r`` or ``l``).
-        grid: the paper's grid of ``param``.
-        metrics: the record metrics of a run, in the paper's column order.
-        defaults: the :class:`~simloss.experiments.config.TrainConfig` settings a
-            run takes when they are left out (``num_threads``: torch threads per
-            run and per sweep worker; absent: the cores shared among workers).
-        paper: the settings of the paper's own experiment (Section 4 and the
-            authors' code), against which a report states what differs; ``None``
-            where the paper has no such experiment.
-        paper_table: the paper's table of results (1 or 2), if any.
-        paper_data: the data of the paper's experiment, in words.
-        needs_data_dir: whether ``data_dir`` must be given (not for embedded data).
-        embedded: the packaged data file (in ``simloss/data``) used without
-            ``data_dir``, if any.
-        loader: ``"module:function"`` of the loader in :mod:`simloss.experiments.data`.
-        loader_args: the loader's keyword for each config setting it takes.
-        decoders: the decoders under which runs record MAE and MSE (ordered
-            classes: argmax, expectation and median; see
-            :func:`simloss.metrics.compute_metrics`).
-    """
-
-    name: str
-    title: str
-    ordinal: bool
-    param: str
-    grid: tuple[float, ...]
-    metrics: tuple[str, ...]
-    defaults: Mapping[str, Any]
-    paper: Mapping[str, Any] | None
-    paper_table: int | None
-    paper_data: str | None
-    needs_data_dir: bool
-    embedded: str | None
-    loader: str
-    loader_args: Mapping[str, str] = field(default_factory=dict)
-    decoders: tuple[str, ...] = ("argmax",)
-
-    @property
-    def cce_value(self) -> float:
-        """The value of :attr:`param` at which the paper's CCE row is taken."""
-        return PARAMS[self.param].cce_value
-
-    @property
-    def similarity(self) -> str:
-        """The similarity source of :attr:`param`."""
-        return PARAMS[self.param].similarity
-
-    @property
-    def record_metrics(self) -> tuple[str, ...]:
-        """Every metric key a run records: :attr:`metrics`, then MAE/MSE under the other decoders.
-
-        Example:
-            >>> dataset_spec("abalone").record_metrics[3:]
-            ('mae_expectation', 'mse_expectation', 'mae_median', 'mse_median')
-        """
-        from simloss.metrics import decoded_key
-
-        decoded = [
-            decoded_key(metric, decoder)
-            for decoder in self.decoders
-            if decoder != "argmax"
-            for metric in self.metrics
-            if metric in ("mae", "mse")
-        ]
-        return (*self.metrics, *decoded)
-
-    @property
-    def monitors(self) -> tuple[str, ...]:
-        """The validation metrics early stopping can watch: the record metrics and ``loss``."""
-        return (*self.record_metrics, LOSS)
-
-    def takes(self, setting: str) -> bool:
-        """Whether the loader reads a config setting."""
-        return setting in self.loader_args
-
-
-_SPLITS_60_20_20 = {"val_fraction": 0.2, "test_fraction": 0.2}
-_AGE_LOADER_ARGS = {
-    "data_dir": "folder",
-    "min_age": "min_age",
-    "max_age": "max_age",
-    "val_fraction": "val_fraction",
-    "test_fraction": "test_fraction",
-    "split_seed": "split_seed",
-    "limit": "limit",
-    "cache_dir": "cache_dir",
-    "skip_unreadable": "skip_unreadable",
-    "progress": "progress",
-}
-# The paper (Section 4): Adam with lr 1e-3, batch size 1024, early stopping with
-# patience 10 on validation MAE (ages) or 20 on accuracy (CIFAR-100), 10 runs per
-# value; the epoch caps are those of the authors' code.
-_PAPER_AGE = {
-    "model": "age_cnn",
-    "epochs": 200,
-    "patience": 10,
-    "monitor": "mae",
-    "lr": 1e-3,
-    "batch_size": 1024,
-    "limit": None,
-    **_SPLITS_60_20_20,
-}
-
-
-def _age_dataset(name: str, title: str, *, ages: tuple[int, int], data: str) -> DatasetSpec:
-    """An age-estimation dataset of the paper (UTKFace, AFAD): they differ in their ages."""
-    low, high = ages
-    return DatasetSpec(
-        name=name,
-        title=title,
-        ordinal=True,
-        param="r",
-        grid=_TENTHS,
-        metrics=("acc", "mae", "mse"),
-        defaults=MappingProxyType(
-            {
-                "model": "age_cnn",
-                "epochs": 200,
-                "patience": 10,
-                "monitor": "mae",
-                "batch_size": 1024,
-                "min_age": low,
-                "max_age": high,
-                **_SPLITS_60_20_20,
-            }
-        ),
-        paper=MappingProxyType({**_PAPER_AGE, "min_age": low, "max_age": high}),
-        paper_table=1,
-        paper_data=f"{data}, 60/20/20",
-        needs_data_dir=True,
-        embedded=None,
-        loader=f"simloss.experiments.data.{name}:load_{name}",
-        loader_args=MappingProxyType(_AGE_LOADER_ARGS),
-        decoders=_ORDINAL_DECODERS,
-    )
-
-
-#: The datasets of the experiments, by name.
-DATASETS: Mapping[str, DatasetSpec] = MappingProxyType(
-    {
-        "abalone": DatasetSpec(
-            name="abalone",
-            title="Abalone",
-            ordinal=True,
-            param="r",
-            grid=_TENTHS,
-            metrics=("acc", "mae", "mse"),
-            # batch 256 so that an epoch has several steps; one CPU thread, faster
-            # than several for so small a model.
-            defaults=MappingProxyType(
-                {
-                    "model": "mlp",
-                    "epochs": 500,
-                    "patience": 20,
-                    "monitor": "mae",
-                    "batch_size": 256,
-                    "num_threads": 1,
-                    **_SPLITS_60_20_20,
-                }
-            ),
-            paper=None,
-            paper_table=None,
-            paper_data=None,
-            needs_data_dir=False,
-            embedded="abalone.data",
-            loader="simloss.experiments.data.abalone:load_abalone",
-            loader_args=MappingProxyType(
-                {
-                    "data_dir": "path",
-                    "val_fraction": "val_fraction",
-                    "test_fraction": "test_fraction",
-                    "split_seed": "split_seed",
-                    "limit": "limit",
-                }
-            ),
-            decoders=_ORDINAL_DECODERS,
-        ),
-        "utkface": _age_dataset(
-            "utkface", "UTKFace", ages=(1, 90), data="all UTKFace images of ages 1..90"
-        ),
-        "afad": _age_dataset("afad", "AFAD", ages=(15, 75), data="all AFAD-Full images (61 ages)"),
-        "cifar100": DatasetSpec(
-            name="cifar100",
-            title="CIFAR-100",
-            ordinal=False,
-            param="l",
-            grid=(*_TENTHS, 0.99),
-            metrics=("acc", "sa", "fsa"),
-            # 10 % of each class's training images for validation, as in the paper.
-            defaults=MappingProxyType(
-                {
-                    "model": "lenet",
-                    "epochs": 1000,
-                    "patience": 20,
-                    "monitor": "acc",
-                    "batch_size": 1024,
-                    "val_fraction": 0.1,
-                }
-            ),
-            paper=MappingProxyType(
-                {
-                    "model": "lenet",
-                    "epochs": 1000,
-                    "patience": 20,
-                    "monitor": "acc",
-                    "lr": 1e-3,
-                    "batch_size": 1024,
-                    "limit": None,
-                    "val_fraction": 0.1,
-                    "cifar_classes": "paper96",
-                }
-            ),
-            paper_table=2,
-            paper_data="43200/4800/9600 (96 classes x 450/50/100)",
-            needs_data_dir=True,
-            embedded=None,
-            loader="simloss.experiments.data.cifar100:load_cifar100",
-            loader_args=MappingProxyType(
-                {
-                    "data_dir": "data_dir",
-                    "cifar_classes": "classes",
-                    "val_fraction": "val_fraction",
-                    "split_seed": "split_seed",
-                    "limit": "limit",
-                    "download": "download",
-                    "progress": "progress",
-                }
-            ),
-        ),
-    }
-)
-
-
-def dataset_spec(name: str) -> DatasetSpec:
-    """The spec of a dataset, with an error that lists the known ones.
-
-    Example:
-        >>> dataset_spec("cifar100").grid[-1]
-        0.99
-        >>> dataset_spec("mnist")
-        Traceback (most recent call last):
-        ...
-        ValueError: Expected `dataset` to be one of ['abalone', 'utkface', 'afad', 'cifar100'], but found 'mnist'
-    """
-    spec = DATASETS.get(name) if isinstance(name, str) else None
-    if spec is None:
-        raise ValueError(f"Expected `dataset` to be one of {list(DATASETS)}, but found {name!r}")
-    return spec
-
-
-#: The record metrics of the datasets, in the paper's column order.
+#: The record metrics of every task, in the paper's column order.
 METRIC_ORDER: tuple[str, ...] = tuple(
-    dict.fromkeys(metric for spec in DATASETS.values() for metric in spec.metrics)
+    dict.fromkeys(metric for task in BUILTIN_TASKS.values() for metric in task.metrics)
 )
 #: What early stopping can watch: a record metric (any decoder) or the validation loss.
 MONITORS: tuple[str, ...] = (
-    *dict.fromkeys(m for spec in DATASETS.values() for m in spec.record_metrics),
+    *dict.fromkeys(m for task in BUILTIN_TASKS.values() for m in task.record_metrics),
     LOSS,
 )

@@ -22,7 +22,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from simloss.experiments.config import METRIC_GOALS, TrainConfig
 from simloss.experiments.data import PreparedData, Split, load_data
 from simloss.experiments.losses import Criterion, build_criterion, build_similarity, num_outputs
 from simloss.experiments.models import build_model
-from simloss.experiments.specs import DATASETS
+from simloss.experiments.task.declaration import ORDINAL_DECODERS
 from simloss.metrics import compute_metrics, mean_predicted_distribution
 
 __all__ = [
@@ -100,9 +100,7 @@ def _prepare_batch(
 
 def _metric_kwargs(data: PreparedData) -> dict[str, Any]:
     if data.ordinal:
-        spec = DATASETS.get(data.name)
-        decoders = spec.decoders if spec is not None else ("argmax",)
-        return {"class_values": data.class_values, "decoders": decoders}
+        return {"class_values": data.class_values, "decoders": ORDINAL_DECODERS}
     if data.fine_to_coarse is not None:
         return {"fine_to_coarse": data.fine_to_coarse}
     return {}
@@ -253,7 +251,7 @@ def run_training(
         # Resolving would make it the identity: cross-entropy recorded as SimLoss. (Sweeps
         # and tunes set the parameter of each point; only a run asked for directly lacks it.)
         raise ValueError(
-            f"Expected `{DATASETS[config.dataset].param}` (or similarity 'identity' for "
+            f"Expected `{config.task_spec.param or 'r'}` (or similarity 'identity' for "
             "plain cross-entropy) for loss 'simloss', but found None"
         )
     started = time.perf_counter()
@@ -292,7 +290,11 @@ def _train(
     generator = seed_everything(cfg.seed)
     criterion = build_criterion(cfg, data).to(device)
     outputs = num_outputs(criterion.name, data.num_classes)
-    model = build_model(cfg.model or "", data.input_shape, outputs).to(device)
+    model_name = cfg.model or data.model or ("cnn" if data.is_image else "mlp")
+    if model_name != cfg.model:  # the factory's model, or the default by input kind
+        cfg = replace(cfg, model=model_name)
+        atomic_write_json(out / "config.json", cfg.to_dict())
+    model = build_model(model_name, data.input_shape, outputs, search=_task_folder(cfg)).to(device)
     channels_last = cfg.channels_last and data.is_image
     if channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -430,9 +432,13 @@ def _check_not_diverged(epoch: int, train_loss: float, model: nn.Module, lr: flo
     )
 
 
-def _to_device(data: PreparedData, device: torch.device) -> PreparedData:
-    from dataclasses import replace
+def _task_folder(cfg: TrainConfig) -> Path | None:
+    """Where a task file's own modules (model and data factories) are imported from."""
+    task = cfg.task_spec
+    return None if task.file is None else task.file.parent
 
+
+def _to_device(data: PreparedData, device: torch.device) -> PreparedData:
     def move(split: Split) -> Split:
         return Split(split.inputs.to(device), split.targets.to(device))
 

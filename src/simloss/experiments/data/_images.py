@@ -2,9 +2,9 @@
 
 The cache file is ``<cache_dir>/<dataset>-<key>.npz``. The key is a SHA-256
 digest of the *content* of the list of files (each file's path relative to the
-dataset folder and all of its bytes), the target size, the decoding
-(:data:`PREPROCESSING`: Pillow decode, convert to RGB, bilinear resize to
-``size x size``) and Pillow's version. Any change to a file's bytes, to the
+dataset folder and all of its bytes), the target size, the channels, the decoding
+(:data:`PREPROCESSING`: Pillow decode, 16-bit images scaled to 8 bits, convert
+to RGB or grey, bilinear resize to ``height x width``) and Pillow's version. Any change to a file's bytes, to the
 list, the size, the decoding or Pillow gives a new key, so stale pixels are
 never served, even when a file is replaced by another of the same size and
 time stamp (a key of paths, sizes and modification times, as build tools use,
@@ -31,13 +31,41 @@ import numpy as np
 
 from simloss.experiments._files import atomic_path
 
-__all__ = ["PREPROCESSING", "cache_key", "decode_image", "default_cache_dir", "load_images"]
+__all__ = [
+    "DECODINGS",
+    "PREPROCESSING",
+    "cache_key",
+    "decode_image",
+    "default_cache_dir",
+    "image_size",
+    "load_images",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Version and description of the decoding; part of the cache key and of a run's
-#: stored preprocessing.
-PREPROCESSING = "v1:pillow:rgb:bilinear"
+#: stored preprocessing. v2 scales 16-bit images to 8 bits (v1 clipped them to
+#: white) and refuses 32-bit ones; 8-bit images decode as in v1.
+PREPROCESSING = "v2:pillow:8bit:bilinear"
+#: The decodings a stored run may name: v1's runs decode new 8-bit images as v2 does.
+DECODINGS: tuple[str, ...] = ("v1:pillow:rgb:bilinear", PREPROCESSING)
+#: Pillow modes of 16-bit grey images.
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+#: Pillow mode of each channel setting.
+_MODES = {"rgb": "RGB", "grey": "L"}
+
+Size = int | tuple[int, int]
+
+
+def image_size(size: Size) -> tuple[int, int]:
+    """``(height, width)`` of a size given as one side or a pair.
+
+    Example:
+        >>> image_size(60), image_size((32, 48))
+        ((60, 60), (32, 48))
+    """
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
 
 _CHUNK = 1 << 20
 
@@ -63,10 +91,10 @@ def _frame(digest: hashlib._Hash, chunk: bytes) -> None:
     digest.update(chunk)
 
 
-def cache_key(source: Path, files: Sequence[Path], size: int) -> str:
-    """The content key of decoding ``files`` to ``size x size``: 32 hex digits.
+def cache_key(source: Path, files: Sequence[Path], size: Size, channels: str = "rgb") -> str:
+    """The content key of decoding ``files`` to ``size``: 32 hex digits.
 
-    SHA-256 over the decoding (:data:`PREPROCESSING`, Pillow's version, ``size``)
+    SHA-256 over the decoding (:data:`PREPROCESSING`, Pillow's version, ``size``, ``channels``)
     and, for every file in order, its path relative to ``source`` and its bytes
     (each part preceded by its length). A file that cannot be read contributes
     its error instead (decoding then reports or skips it).
@@ -83,9 +111,13 @@ def cache_key(source: Path, files: Sequence[Path], size: int) -> str:
     import PIL
 
     digest = hashlib.sha256()
-    _frame(digest, f"{PREPROCESSING}|pillow {PIL.__version__}|size {size}".encode())
+    height, width = image_size(size)
+    shape = f"size {height}" if height == width else f"size {height}x{width}"
+    detail = f"|{channels}" if channels != "rgb" else ""
+    _frame(digest, f"{PREPROCESSING}|pillow {PIL.__version__}|{shape}{detail}".encode())
     for path in files:
-        _frame(digest, os.fsencode(path.relative_to(source)))
+        inside = path.is_relative_to(source)
+        _frame(digest, os.fsencode(path.relative_to(source) if inside else path.resolve()))
         try:
             _frame(digest, path.read_bytes())
         except OSError as exc:
@@ -93,34 +125,60 @@ def cache_key(source: Path, files: Sequence[Path], size: int) -> str:
     return digest.hexdigest()[:32]
 
 
-def decode_image(path: Path, size: int) -> np.ndarray:
-    """Decode one image file to a uint8 ``(size, size, 3)`` RGB array.
+def decode_image(path: Path, size: Size, channels: str = "rgb") -> np.ndarray:
+    """Decode one image file to a uint8 ``(height, width, C)`` array (``C`` 3 for RGB, 1 for grey).
 
-    Pillow decodes the file, converts it to RGB and resizes it bilinearly to
-    ``size x size`` (:data:`PREPROCESSING`); training, the cache and
-    :mod:`simloss.experiments.predict` all decode through this function.
+    Pillow decodes the file; a 16-bit grey image (modes ``I;16*``) is scaled
+    to 8 bits, ``round(v * 255 / 65535)``, so its full range maps to 0..255
+    (a plain conversion would clip every value above 255 to white); it is then
+    converted to RGB (or grey: ``channels="grey"``; an alpha channel is
+    dropped) and resized bilinearly to ``size`` (:data:`PREPROCESSING`).
+    Training, the cache and :mod:`simloss.experiments.predict` all decode
+    through this function.
 
     Raises:
-        ValueError: the file cannot be read or decoded (truncated, not an image).
+        ValueError: the file cannot be read or decoded (truncated, not an
+            image, more pixels than Pillow's decompression-bomb limit, a
+            32-bit integer or float image whose range is unknown), naming it.
     """
     from PIL import Image, UnidentifiedImageError
 
+    height, width = image_size(size)
+    mode = _MODES[channels]
     try:
         with Image.open(path) as image:
             image.load()
-            rgb = image.convert("RGB")
+            if image.mode in _SIXTEEN_BIT:
+                wide = np.asarray(image).astype(np.uint32)
+                eight = ((wide * 255 + 32767) // 65535).astype(np.uint8)
+                converted = Image.fromarray(eight, mode="L").convert(mode)
+            elif image.mode in ("I", "F"):
+                kind = "integer" if image.mode == "I" else "float"
+                raise ValueError(
+                    f"Could not decode image {path}: expected an 8- or 16-bit image, but found "
+                    f"a 32-bit {kind} image (mode {image.mode}) whose range is unknown; convert "
+                    "it to 8 or 16 bits"
+                )
+            else:
+                converted = image.convert(mode)
+    except Image.DecompressionBombError as exc:
+        raise ValueError(
+            f"Could not decode image {path}: expected at most {2 * (Image.MAX_IMAGE_PIXELS or 0)} "
+            f"pixels (Pillow's decompression-bomb limit), but it has more ({exc})"
+        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ValueError(
             f"Could not decode image {path}: expected a readable image file, but "
             f"decoding failed ({exc})"
         ) from exc
-    if rgb.size != (size, size):
-        rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(rgb, dtype=np.uint8)
+    if converted.size != (width, height):
+        converted = converted.resize((width, height), Image.Resampling.BILINEAR)
+    pixels = np.asarray(converted, dtype=np.uint8)
+    return pixels if pixels.ndim == 3 else pixels[:, :, None]
 
 
 def _read_cache(
-    cache_file: Path, key: str, count: int, size: int
+    cache_file: Path, key: str, count: int, shape: tuple[int, int, int]
 ) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
     """The cached ``(images, ok, bad)``, or ``None`` (with a warning) when unusable."""
     try:
@@ -132,9 +190,9 @@ def _read_cache(
     else:
         if stored_key != key:
             reason = f"it holds key {stored_key!r}, not {key!r}"
-        elif images.dtype != np.uint8 or images.shape != (count, size, size, 3):
+        elif images.dtype != np.uint8 or images.shape != (count, *shape):
             reason = (
-                f"expected uint8 images of shape {(count, size, size, 3)}, but found "
+                f"expected uint8 images of shape {(count, *shape)}, but found "
                 f"{images.dtype} {images.shape}"
             )
         elif ok.dtype != np.bool_ or ok.shape != (count,) or bad.ndim != 1:
@@ -151,36 +209,40 @@ def load_images(
     source: Path,
     files: Sequence[Path],
     *,
-    size: int,
+    size: Size,
     dataset: str,
     cache_dir: Path | None,
     skip_unreadable: bool,
     progress: bool = False,
+    channels: str = "rgb",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``files`` (cached) into ``(images, ok)``.
 
     Args:
         source: the dataset folder (relative paths below it enter the cache key).
         files: image paths under ``source``.
-        size: side of the square output.
+        size: the output's side, or ``(height, width)``.
         dataset: a name for the cache file.
         cache_dir: cache folder; ``None`` for :func:`default_cache_dir`.
         skip_unreadable: when ``False`` the first unreadable file raises; when
             ``True`` unreadable files are marked ``False`` in ``ok`` (their rows
             are zeros and must be dropped by the caller) and counted in a log line.
         progress: show a tqdm bar while decoding.
+        channels: ``"rgb"`` or ``"grey"``.
 
     Returns:
-        ``images`` uint8 ``(N, size, size, 3)`` and ``ok`` bool ``(N,)``.
+        ``images`` uint8 ``(N, height, width, C)`` and ``ok`` bool ``(N,)``.
 
     Raises:
         ValueError: an unreadable file and ``skip_unreadable`` is ``False``.
     """
     cache_root = default_cache_dir() if cache_dir is None else Path(cache_dir)
-    key = cache_key(source, files, size)
+    key = cache_key(source, files, size, channels)
     cache_file = cache_root / f"{dataset}-{key}.npz"
+    height, width = image_size(size)
+    shape = (height, width, 3 if channels == "rgb" else 1)
     if cache_file.exists():
-        cached = _read_cache(cache_file, key, len(files), size)
+        cached = _read_cache(cache_file, key, len(files), shape)
         if cached is not None:
             images, ok, bad = cached
             logger.info("loaded %d decoded images from cache %s", len(images), cache_file)
@@ -189,13 +251,13 @@ def load_images(
 
     from tqdm.auto import tqdm
 
-    images = np.zeros((len(files), size, size, 3), dtype=np.uint8)
+    images = np.zeros((len(files), *shape), dtype=np.uint8)
     ok = np.ones(len(files), dtype=bool)
     bad_files: list[str] = []
     iterator = tqdm(files, desc=f"decoding {dataset}", unit="img", disable=not progress)
     for index, path in enumerate(iterator):
         try:
-            images[index] = decode_image(path, size)
+            images[index] = decode_image(path, size, channels)
         except ValueError as exc:
             if not skip_unreadable:
                 raise ValueError(

@@ -5,17 +5,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from simloss.experiments.data._images import PREPROCESSING
+from simloss.experiments.data._images import DECODINGS, PREPROCESSING
+
+if TYPE_CHECKING:
+    from simloss.experiments.data.tables import TableEncoding
 
 __all__ = ["PreparedData", "Preprocessing", "Split", "channel_stats"]
 
-#: The kinds of raw input a model can take.
-INPUT_KINDS: tuple[str, ...] = ("image", "features")
+#: The kinds of raw input a model can take: decoded images, feature vectors, and
+#: table rows (feature vectors with the table's encoding, so new rows can be read).
+INPUT_KINDS: tuple[str, ...] = ("image", "features", "table")
 
 
 def _standardize(
@@ -35,22 +39,27 @@ class Preprocessing:
 
         x' = (x \\cdot \\text{scale} - \\text{mean}) / \\text{std}
 
-    - ``kind="image"``: the file is decoded by Pillow, converted to RGB and
-      resized bilinearly to ``H x W`` (:data:`~simloss.experiments.data._images.PREPROCESSING`,
-      :func:`~simloss.experiments.data._images.decode_image`); the uint8 pixels
-      in channel order R, G, B and layout ``(3, H, W)`` are scaled by
-      ``scale`` (1/255) and standardised with ``mean``/``std`` of shape
-      ``(1, 3, 1, 1)`` (per channel) or ``(1, 1, 1, 1)`` (one value for all).
+    - ``kind="image"``: the file is decoded by Pillow (16-bit images scaled to
+      8 bits), converted to RGB (or grey) and resized bilinearly to ``H x W``
+      (:func:`~simloss.experiments.data._images.decode_image`); the uint8
+      pixels in layout ``(C, H, W)`` are scaled by ``scale`` (1/255) and
+      standardised with ``mean``/``std`` of shape ``(1, C, 1, 1)`` (per
+      channel) or ``(1, 1, 1, 1)`` (one value for all).
     - ``kind="features"``: a float vector in the order of ``feature_names``,
       standardised with ``mean``/``std`` of shape ``(1, F)``.
+    - ``kind="table"``: a table row, encoded by ``table``
+      (:class:`~simloss.experiments.data.tables.TableEncoding`: numbers, one-hot
+      categories) into such a vector, then standardised.
 
     Attributes:
-        kind: ``"image"`` or ``"features"``.
-        input_shape: one model input without the batch, ``(3, H, W)`` or ``(F,)``.
+        kind: ``"image"``, ``"features"`` or ``"table"``.
+        input_shape: one model input without the batch, ``(C, H, W)`` or ``(F,)``.
         scale: factor applied to the raw values first.
         mean, std: float32 tensors (shapes above); ``std > 0``.
         decode: the image decoding version (images) or ``None``.
-        feature_names: the name of every feature (features) or ``None``.
+        feature_names: the name of every feature (features, tables) or ``None``.
+        channels: ``"RGB"`` or ``"L"`` (grey) for images, else ``None``.
+        table: the table encoding (tables) or ``None``.
 
     Example:
         >>> p = Preprocessing("features", (2,), 1.0, torch.tensor([[1.0, 2.0]]),
@@ -68,6 +77,8 @@ class Preprocessing:
     std: torch.Tensor
     decode: str | None = None
     feature_names: tuple[str, ...] | None = None
+    channels: str | None = None
+    table: TableEncoding | None = None
 
     def standardize(self, inputs: torch.Tensor) -> torch.Tensor:
         """Raw inputs ``(N, *input_shape)`` to a new standardised float32 tensor."""
@@ -80,25 +91,28 @@ class Preprocessing:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (``mean``/``std`` flattened, with ``stats_shape``)."""
-        return {
+        out: dict[str, Any] = {
             "kind": self.kind,
             "input_shape": list(self.input_shape),
             "decode": self.decode,
-            "channels": "RGB" if self.kind == "image" else None,
+            "channels": self.channels,
             "feature_names": None if self.feature_names is None else list(self.feature_names),
             "scale": self.scale,
             "stats_shape": list(self.mean.shape),
             "mean": self.mean.flatten().tolist(),
             "std": self.std.flatten().tolist(),
         }
+        if self.table is not None:
+            out["table"] = self.table.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Any, where: str) -> Preprocessing:
         """Rebuild from :meth:`to_dict`'s form; errors name ``where`` (e.g. the record file).
 
         Raises:
-            ValueError: a missing key, an unknown kind, a decoding other than
-                this version's, or statistics that do not fit the input shape.
+            ValueError: a missing key, an unknown kind, a decoding this version
+                cannot reproduce, or statistics that do not fit the input shape.
         """
         if not isinstance(data, dict):
             raise ValueError(
@@ -115,10 +129,15 @@ class Preprocessing:
             raise ValueError(
                 f"Expected preprocessing kind in {list(INPUT_KINDS)} in {where}, but found {kind!r}"
             )
-        if kind == "image" and data.get("decode") != PREPROCESSING:
+        if kind == "image" and data.get("decode") not in DECODINGS:
             raise ValueError(
-                f"Expected image decoding {PREPROCESSING!r} in {where}, but found "
+                f"Expected an image decoding among {list(DECODINGS)} in {where}, but found "
                 f"{data.get('decode')!r} (written by another simloss version)"
+            )
+        channels = data.get("channels")
+        if kind == "image" and channels not in ("RGB", "L"):
+            raise ValueError(
+                f"Expected image channels 'RGB' or 'L' in {where}, but found {channels!r}"
             )
         try:
             shape = tuple(int(v) for v in data["input_shape"])
@@ -128,10 +147,14 @@ class Preprocessing:
             scale = float(data["scale"])
         except (TypeError, ValueError, RuntimeError) as exc:
             raise ValueError(f"Could not read the preprocessing in {where}: {exc}") from exc
-        image_stats = ((1, 3, 1, 1), (1, 1, 1, 1))
+        planes = 3 if channels == "RGB" else 1
+        image_stats = ((1, planes, 1, 1), (1, 1, 1, 1))
         fits = (
-            kind == "image" and len(shape) == 3 and shape[0] == 3 and stats_shape in image_stats
-        ) or (kind == "features" and len(shape) == 1 and stats_shape == (1, shape[0]))
+            kind == "image"
+            and len(shape) == 3
+            and shape[0] == planes
+            and stats_shape in image_stats
+        ) or (kind in ("features", "table") and len(shape) == 1 and stats_shape == (1, shape[0]))
         values = torch.cat([mean.flatten(), std.flatten()])
         if not fits or not bool(torch.isfinite(values).all()) or not bool((std > 0).all()):
             raise ValueError(
@@ -141,6 +164,18 @@ class Preprocessing:
         if not math.isfinite(scale) or scale <= 0:
             raise ValueError(f"Expected a positive finite scale in {where}, but found {scale}")
         names = data.get("feature_names")
+        table = None
+        if kind == "table":
+            from simloss.experiments.data.tables import TableEncoding
+
+            if "table" not in data:
+                raise ValueError(f"Expected the table encoding in {where}, but it is missing")
+            table = TableEncoding.from_dict(data["table"], where)
+            if table.feature_names != tuple(str(n) for n in names or ()):
+                raise ValueError(
+                    f"Expected the table encoding in {where} to give the features "
+                    f"{names}, but it gives {list(table.feature_names)}"
+                )
         return cls(
             kind=kind,
             input_shape=shape,
@@ -149,6 +184,8 @@ class Preprocessing:
             std=std,
             decode=data.get("decode"),
             feature_names=None if names is None else tuple(str(n) for n in names),
+            channels=channels if kind == "image" else None,
+            table=table,
         )
 
 
@@ -194,6 +231,10 @@ class PreparedData:
             label order (rows of a class-vector file), or ``None`` when identical.
         scale, mean, std: the standardisation.
         feature_names: the name of every feature (tabular data) or ``None``.
+        table: the table encoding of a table task (stored with a run), or ``None``.
+        channels: ``"RGB"`` or ``"L"`` for images.
+        decode: the image decoding (:data:`~simloss.experiments.data._images.PREPROCESSING`).
+        model: a model factory ``"module:function"`` the data's factory returned, or ``None``.
         info: counts about the loading (excluded, skipped, ...) for the record.
     """
 
@@ -211,6 +252,10 @@ class PreparedData:
     fine_to_coarse: list[int] | None = None
     source_class_indices: list[int] | None = None
     feature_names: Sequence[str] | None = None
+    table: TableEncoding | None = None
+    channels: str = "RGB"
+    decode: str = PREPROCESSING
+    model: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -220,7 +265,7 @@ class PreparedData:
 
     @property
     def is_image(self) -> bool:
-        """Whether inputs are images ``(3, H, W)``."""
+        """Whether inputs are images ``(C, H, W)``."""
         return self.train.inputs.dim() == 4
 
     def standardize(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -236,24 +281,28 @@ class PreparedData:
     def preprocessing(self) -> Preprocessing:
         """What a new raw input needs to become a model input (stored with a run)."""
         image = self.is_image
+        kind = "image" if image else "table" if self.table is not None else "features"
         return Preprocessing(
-            kind="image" if image else "features",
+            kind=kind,
             input_shape=self.input_shape,
             scale=float(self.scale),
             mean=self.mean.detach().to("cpu", torch.float32),
             std=self.std.detach().to("cpu", torch.float32),
-            decode=PREPROCESSING if image else None,
+            decode=self.decode if image else None,
             feature_names=None if self.feature_names is None else tuple(self.feature_names),
+            channels=self.channels if image else None,
+            table=self.table,
         )
 
 
 def channel_stats(
     images: np.ndarray, *, per_channel: bool, chunk: int = 2048
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and standard deviation of uint8 images ``(N, H, W, 3)`` scaled to [0, 1].
+    """Mean and standard deviation of uint8 images ``(N, H, W, C)`` scaled to [0, 1].
 
-    Per channel (shape ``(1, 3, 1, 1)``) or over all values (``(1, 1, 1, 1)``),
-    computed in float64 in chunks so no float copy of the whole set is needed.
+    Per channel (shape ``(1, C, 1, 1)``) or over all values (``(1, 1, 1, 1)``),
+    computed in float64 in chunks so no float copy of the whole set is needed;
+    ``C`` is 3 (RGB) or 1 (grey).
 
     Example:
         >>> imgs = np.zeros((2, 1, 1, 3), dtype=np.uint8); imgs[1] = 255
@@ -261,12 +310,14 @@ def channel_stats(
         >>> mean.flatten().tolist(), std.flatten().tolist()
         ([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
     """
-    if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or len(images) == 0:
         raise ValueError(
-            f"Expected non-empty images of shape (N, H, W, 3), but found {images.shape}"
+            f"Expected non-empty images of shape (N, H, W, 3) or (N, H, W, 1), but found "
+            f"{images.shape}"
         )
-    total = np.zeros(3)
-    total_sq = np.zeros(3)
+    planes = images.shape[-1]
+    total = np.zeros(planes)
+    total_sq = np.zeros(planes)
     for start in range(0, len(images), chunk):
         block = images[start : start + chunk].astype(np.float64) / 255.0
         total += block.sum(axis=(0, 1, 2))
@@ -275,10 +326,10 @@ def channel_stats(
     if per_channel:
         mean = total / count
         var = total_sq / count - mean**2
-        shape: tuple[int, ...] = (1, 3, 1, 1)
+        shape: tuple[int, ...] = (1, planes, 1, 1)
     else:
-        mean = np.array(total.sum() / (3 * count))
-        var = np.array(total_sq.sum() / (3 * count) - mean**2)
+        mean = np.array(total.sum() / (planes * count))
+        var = np.array(total_sq.sum() / (planes * count) - mean**2)
         shape = (1, 1, 1, 1)
     std = np.sqrt(np.maximum(var, 0.0))
     std = np.where(std > 0, std, 1.0)
@@ -289,5 +340,5 @@ def channel_stats(
 
 
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 ``(N, H, W, 3)`` array -> uint8 ``(N, 3, H, W)`` tensor (channels-last memory)."""
+    """uint8 ``(N, H, W, C)`` array -> uint8 ``(N, C, H, W)`` tensor (channels-last memory)."""
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)

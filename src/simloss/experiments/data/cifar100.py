@@ -36,6 +36,7 @@ import torch
 from simloss.experiments._files import atomic_path
 from simloss.experiments.data._types import PreparedData, Split, channel_stats, images_to_tensor
 from simloss.experiments.data.splits import stratified_holdout, subset_indices
+from simloss.experiments.task.builtin import CIFAR100_FINE_TO_COARSE
 
 __all__ = [
     "CIFAR100_FINE_TO_COARSE",
@@ -70,15 +71,6 @@ PAPER_DROPPED_CLASSES: tuple[str, ...] = (
     "pickup_truck",
 )
 
-#: The standard superclass of each fine class (fine-label order); every loaded
-#: example is checked against it.
-CIFAR100_FINE_TO_COARSE: tuple[int, ...] = (
-    4, 1, 14, 8, 0, 6, 7, 7, 18, 3, 3, 14, 9, 18, 7, 11, 3, 9, 7, 11,
-    6, 11, 5, 10, 7, 6, 13, 15, 3, 15, 0, 11, 1, 10, 12, 14, 16, 9, 11, 5,
-    5, 19, 8, 8, 15, 13, 14, 17, 18, 10, 16, 4, 17, 4, 2, 0, 17, 4, 18, 17,
-    10, 3, 2, 12, 12, 16, 12, 1, 9, 19, 2, 10, 0, 1, 16, 12, 9, 13, 15, 13,
-    16, 19, 2, 4, 6, 19, 5, 5, 8, 19, 18, 1, 2, 15, 6, 0, 17, 8, 14, 13,
-)  # fmt: skip
 
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"),

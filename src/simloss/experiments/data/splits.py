@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["random_split", "split_sizes", "stratified_holdout", "subset_indices"]
+__all__ = [
+    "declared_split",
+    "random_split",
+    "split_examples",
+    "split_sizes",
+    "stratified_holdout",
+    "stratified_split",
+    "subset_indices",
+]
 
 
 def split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int, int]:
@@ -96,6 +104,62 @@ def stratified_holdout(
     return np.flatnonzero(mask).astype(np.int64), held_out.astype(np.int64)
 
 
+def stratified_split(
+    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split by class: ``round(n_c * fraction)`` random examples of each class ``c`` to
+    validation and to test, the rest to training.
+
+    A class keeps at least one training example (its validation and test
+    shares shrink first), so a rare class is never absent from training. The
+    draw uses ``numpy.random.default_rng(seed)``, one permutation per class in
+    class order.
+
+    Args:
+        labels: int array ``(N,)`` of class indices.
+        val_fraction, test_fraction: fractions in (0, 1), summing to less than 1.
+        seed: the split seed.
+
+    Returns:
+        ``(train, val, test)`` sorted, disjoint int64 index arrays covering ``range(N)``.
+
+    Raises:
+        ValueError: validation or test would be empty.
+
+    Example:
+        >>> labels = np.repeat(np.arange(3), [10, 10, 2])
+        >>> train, val, test = stratified_split(labels, 0.2, 0.2, seed=0)
+        >>> np.bincount(labels[train]).tolist(), np.bincount(labels[val]).tolist()
+        ([6, 6, 2], [2, 2])
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        n = len(members)
+        n_test = int(np.floor(n * test_fraction + 0.5))
+        n_val = int(np.floor(n * val_fraction + 0.5))
+        while n - n_val - n_test < 1 and (n_val or n_test):
+            if n_test >= n_val:
+                n_test -= 1
+            else:
+                n_val -= 1
+        parts[0].append(members[n_val + n_test :])
+        parts[1].append(members[:n_val])
+        parts[2].append(members[n_val : n_val + n_test])
+    train, val, test = (
+        np.sort(np.concatenate(p)).astype(np.int64) if p else np.zeros(0, np.int64) for p in parts
+    )
+    if len(val) == 0 or len(test) == 0:
+        raise ValueError(
+            f"Expected non-empty validation and test splits, but {len(labels)} examples with "
+            f"val_fraction={val_fraction} and test_fraction={test_fraction} per class give "
+            f"{len(val)} and {len(test)}"
+        )
+    return train, val, test
+
+
 def subset_indices(n: int, limit: int | None, seed: int) -> np.ndarray:
     """Sorted indices of a random subset of at most ``limit`` of ``n`` examples.
 
@@ -112,3 +176,61 @@ def subset_indices(n: int, limit: int | None, seed: int) -> np.ndarray:
         return np.arange(n, dtype=np.int64)
     rng = np.random.default_rng([seed, 1])
     return np.sort(rng.permutation(n)[:limit]).astype(np.int64)
+
+
+_SPLIT_NAMES = {"train": 0, "val": 1, "validation": 1, "test": 2}
+
+
+def declared_split(values: list[str], rows: list[str], column: str, where: str) -> np.ndarray:
+    """The split of every example from a declared column: 0 train, 1 validation, 2 test.
+
+    Accepts ``train``, ``val`` (or ``validation``) and ``test`` (any case).
+
+    Raises:
+        ValueError: another value (naming the row), or a split without examples.
+
+    Example:
+        >>> declared_split(["train", "Val", "test"], ["l1", "l2", "l3"], "fold", "x.csv").tolist()
+        [0, 1, 2]
+    """
+    out = np.empty(len(values), dtype=np.int64)
+    for i, value in enumerate(values):
+        k = _SPLIT_NAMES.get(str(value).strip().lower())
+        if k is None:
+            raise ValueError(
+                f"Expected 'train', 'val' or 'test' in {rows[i]}, column {column!r}, but found "
+                f"{value!r}"
+            )
+        out[i] = k
+    for k, name in enumerate(("train", "val", "test")):
+        if not (out == k).any():
+            raise ValueError(
+                f"Expected examples of every split in column {column!r} of {where}, but found "
+                f"no {name!r} one"
+            )
+    return out
+
+
+def split_examples(
+    targets: np.ndarray,
+    method: str,
+    declared: np.ndarray | None,
+    *,
+    val_fraction: float,
+    test_fraction: float,
+    split_seed: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Train/validation/test indices: the declared split, else a seeded ``"random"`` or
+    ``"stratified"`` one (:func:`random_split`, :func:`stratified_split`).
+
+    Example:
+        >>> split_examples(np.array([0, 1, 0]), "random", np.array([0, 2, 1]),
+        ...                val_fraction=0.2, test_fraction=0.2, split_seed=0)[1].tolist()
+        [2]
+    """
+    if declared is not None:
+        train, val, test = (np.flatnonzero(declared == k).astype(np.int64) for k in range(3))
+        return train, val, test
+    if method == "random":
+        return random_split(len(targets), val_fraction, test_fraction, split_seed)
+    return stratified_split(targets, val_fraction, test_fraction, split_seed)

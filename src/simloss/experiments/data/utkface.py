@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from simloss.experiments.data._age import prepare_age_dataset
 from simloss.experiments.data._types import PreparedData
+from simloss.experiments.task import BUILTIN_TASKS
 
 __all__ = ["list_utkface", "load_utkface", "parse_utkface_age"]
 
@@ -139,21 +139,18 @@ def load_utkface(
     Returns:
         A :class:`PreparedData` standardised per channel.
     """
-    root = Path(folder)
-    files, ages = list_utkface(root)
-    return prepare_age_dataset(
-        "utkface",
-        root,
-        files,
-        ages,
-        min_age=min_age,
-        max_age=max_age,
+    from simloss.experiments.data.images import load_image_task
+
+    return load_image_task(
+        BUILTIN_TASKS["utkface"],
+        path=folder,
+        first_class=min_age,
+        last_class=max_age,
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         split_seed=split_seed,
         limit=limit,
-        cache_dir=None if cache_dir is None else Path(cache_dir),
+        cache_dir=cache_dir,
         skip_unreadable=skip_unreadable,
         progress=progress,
-        info={},
     )

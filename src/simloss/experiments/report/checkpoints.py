@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 from simloss.experiments._files import atomic_write_text
 from simloss.experiments.points import format_value, value_key
 from simloss.experiments.report.paper import paper_cells_for
-from simloss.experiments.specs import MetricSpec, dataset_spec, metric_spec
+from simloss.experiments.specs import MetricSpec, metric_spec
+from simloss.experiments.task import builtin_task
 
 __all__ = [
     "DEFAULT_TARGET",
@@ -138,7 +139,7 @@ def check_figure2_arguments(
         raise ValueError(f"Expected `limit` (--limit) >= 1, but found {limit}")
     if isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"Expected `batch_size` (--batch-size) >= 1, but found {batch_size}")
-    ages = dataset_spec("utkface").defaults
+    ages = builtin_task("utkface").defaults
     low, high = int(ages["min_age"]), int(ages["max_age"])
     if not (math.isfinite(target) and float(target).is_integer() and low <= target <= high):
         raise ValueError(

@@ -29,7 +29,8 @@ from simloss.experiments.points import format_value, value_key
 from simloss.experiments.record import SweepRecord
 from simloss.experiments.report.paper import PaperCell, paper_cells_for
 from simloss.experiments.report.stats import WilcoxonResult, wilcoxon_against_baseline
-from simloss.experiments.specs import DATASETS, DEFAULT_RUNS, METRIC_ORDER, PARAMS, metric_spec
+from simloss.experiments.specs import DEFAULT_RUNS, METRIC_ORDER, PARAMS, metric_spec
+from simloss.experiments.task import BUILTIN_TASKS
 
 __all__ = [
     "SPLITS",
@@ -392,7 +393,7 @@ def paper_differences(
         >>> paper_differences("utkface", recs, {0.0: [0, 1]})[:3]
         ['model = (not recorded) (paper: age_cnn)', 'epochs = 2 (paper: 200)', 'patience = (not recorded) (paper: 10)']
     """
-    spec = DATASETS.get(dataset.lower())
+    spec = BUILTIN_TASKS.get(dataset.lower())
     if spec is None or spec.paper is None:
         return []
     lines = []

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from simloss.experiments.points import format_value, value_key
 from simloss.experiments.report.stats import min_pairs_for_significance
 from simloss.experiments.report.summary import SPLIT_LABELS, SPLITS, SweepSummary
-from simloss.experiments.specs import DATASETS, metric_spec
+from simloss.experiments.specs import metric_spec
+from simloss.experiments.task import BUILTIN_TASKS
 
 __all__ = [
     "Cell",
@@ -260,7 +261,7 @@ def paper_table(summary: SweepSummary) -> Table | None:
                 Cell("-") if pcell is None else Cell(f"{pcell.mean:.2f}", pcell.mark, pcell.bold)
             )
         rows.append(Row(format_value(value), None, tuple(cells)))
-    spec = DATASETS.get(summary.dataset.lower())
+    spec = BUILTIN_TASKS.get(summary.dataset.lower())
     number = spec.paper_table if spec is not None else None
     title = f"The paper's numbers (Table {number}, {summary.dataset}, 10 runs each)"
     return Table(title, summary.param, _columns(summary), tuple(rows))

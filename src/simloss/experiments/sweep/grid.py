@@ -18,14 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from simloss.experiments.points import LossPoint, loss_point_key, point_label, value_key
-from simloss.experiments.specs import (
-    DATASETS,
-    DEFAULT_RUNS,
-    PARAMS,
-    dataset_spec,
-    loss_spec,
-    swept_param,
-)
+from simloss.experiments.specs import DEFAULT_RUNS, PARAMS, loss_spec, swept_param
+from simloss.experiments.task import BUILTIN_TASKS, Task, builtin_task
 
 __all__ = [
     "GRID_ATTR",
@@ -195,26 +189,33 @@ class Grid:
         values = tuple(sorted(set(self.values) | set(other.values)))
         return Grid(self.param, values, max(self.runs, other.runs), self.loss)
 
-    def check_dataset(self, dataset: str) -> None:
-        """Refuse a grid over another parameter than the one the dataset sweeps.
+    def check_task(self, task: Task) -> None:
+        """Refuse a grid over another parameter than the one the task sweeps for its loss.
 
         Example:
-            >>> Grid("l", (0.5,), 1).check_dataset("abalone")
+            >>> Grid("l", (0.5,), 1).check_task(builtin_task("abalone"))
             Traceback (most recent call last):
             ...
             ValueError: Expected a grid over 'r' for dataset 'abalone', but found one over 'l'
         """
         spec = loss_spec(self.loss)
-        if not spec.applies_to(dataset):
-            users = [d for d in DATASETS if spec.applies_to(d)]
+        if not spec.applies_to(task):
+            users = [d for d, t in BUILTIN_TASKS.items() if spec.applies_to(t)]
+            kind = "ordered" if task.ordinal else "unordered"
             raise ValueError(
-                f"Expected a dataset of {users} for loss {self.loss!r}, but found {dataset!r}"
+                f"Expected a dataset of {spec.task} classes (e.g. {users}) for loss "
+                f"{self.loss!r}, but dataset {task.name!r} has {kind} classes"
             )
-        swept = swept_param(dataset, self.loss)
+        swept = swept_param(task, self.loss)
         expected = None if swept is None else swept.name
         if self.param != expected:
+            if expected is None and spec.uses_similarity:
+                raise ValueError(
+                    f"Expected a similarity for loss {self.loss!r}, but dataset {task.name!r} "
+                    "declares none (similarity kind 'identity')"
+                )
             raise ValueError(
-                f"Expected a grid over {expected!r} for dataset {dataset!r}, "
+                f"Expected a grid over {expected!r} for dataset {task.name!r}, "
                 f"but found one over {self.param!r}"
             )
 
@@ -252,8 +253,8 @@ def _arange(start: float, stop: float, step: float) -> tuple[float, ...]:
     return tuple(value_key(start + i * step) for i in range(round(steps) + 1))
 
 
-def default_grid(dataset: str, runs: int = DEFAULT_RUNS, loss: str = "simloss") -> Grid:
-    """The default grid of a loss on a dataset: the paper's for SimLoss, else the loss's own.
+def default_grid(task: Task | str, runs: int = DEFAULT_RUNS, loss: str = "simloss") -> Grid:
+    """The default grid of a loss on a task: the task's (the paper's) for SimLoss, else the loss's own.
 
     Example:
         >>> default_grid("cifar100").values[-2:], default_grid("utkface").runs
@@ -261,8 +262,8 @@ def default_grid(dataset: str, runs: int = DEFAULT_RUNS, loss: str = "simloss") 
         >>> default_grid("abalone", loss="sord").values, default_grid("abalone", loss="ce").values
         ((0.5, 1.0, 2.0, 4.0), ())
     """
-    dataset_spec(dataset)
-    swept = swept_param(dataset, loss)
+    spec = builtin_task(task) if isinstance(task, str) else task
+    swept = swept_param(spec, loss)
     if swept is None:
         return Grid(None, (), runs, loss)
     return Grid(swept.name, swept.grid, runs, loss)

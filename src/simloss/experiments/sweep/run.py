@@ -191,7 +191,7 @@ def run_sweep(
         raise TypeError(f"Expected `base` to be a TrainConfig, found {type(base).__name__}")
     if not isinstance(grid, Grid):
         raise TypeError(f"Expected `grid` to be a Grid, found {type(grid).__name__}")
-    grid.check_dataset(base.dataset)
+    grid.check_task(base.task_spec)
     threads = worker_threads(base, workers, threads)
     if base.loss is not None and base.loss != grid.loss:
         raise ValueError(
@@ -214,7 +214,9 @@ def run_sweep(
 
     with folder_lock(out):
         previous = read_sweep_file(out) if (out / SWEEP_FILE).exists() else None
-        url, name = folder_storage(out, previous, f"simloss-{base.dataset}", storage, study_name)
+        url, name = folder_storage(
+            out, previous, f"simloss-{base.task_spec.name}", storage, study_name
+        )
         merged, interval, finished_before = _prepare(
             out, url, name, storage, base, grid, heartbeat_interval, data
         )
@@ -535,7 +537,7 @@ def _prepare(
             study = optuna.load_study(study_name=name, storage=storage)
         wanted = {
             "schema_version": SCHEMA_VERSION,
-            "dataset": base.dataset,
+            "dataset": base.task_spec.name,
             "param": grid.param,
             "fixed": fixed,
             "data": data,
@@ -583,7 +585,7 @@ def _prepare(
             "schema_version": SCHEMA_VERSION,
             "study_name": name,
             "storage": storage_arg if storage_arg is not None else stored_url(out, url),
-            "dataset": base.dataset,
+            "dataset": base.task_spec.name,
             "grid": grids_to_attr(grids),
             "fixed": fixed,
             "data": settings["data"],

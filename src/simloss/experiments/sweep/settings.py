@@ -12,12 +12,13 @@ differs, so one sweep never mixes runs of two setups.
 from __future__ import annotations
 
 import hashlib
+import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from simloss.experiments.config import LOSS_KEYS, TrainConfig, point_config
-from simloss.experiments.specs import dataset_spec, swept_param
+from simloss.experiments.specs import swept_param
 
 __all__ = [
     "LOCAL_KEYS",
@@ -39,7 +40,8 @@ _HASHED_FILES = {
     "hierarchy": "hierarchy_sha256",
     "hierarchy_names": "hierarchy_names_sha256",
 }
-_EXTRA_KEYS = tuple(_HASHED_FILES.values())
+#: The declaration of a user's task enters through its SHA-256 (its file is local).
+_EXTRA_KEYS = (*_HASHED_FILES.values(), "task_sha256")
 
 
 def fixed_settings(base: TrainConfig, param: str | None = None) -> dict[str, Any]:
@@ -50,8 +52,9 @@ def fixed_settings(base: TrainConfig, param: str | None = None) -> dict[str, Any
     ``loss_param``, ``similarity``, which a study's points set) and the local
     ones (:data:`LOCAL_KEYS`: paths, device, threads, progress bars). The
     ``seed`` is the base seed (run ``i`` trains with ``seed + i``). A vectors or
-    hierarchy file enters through its SHA-256, so the same file at another path
-    is the same sweep.
+    hierarchy file enters through its SHA-256, and a task file through the
+    SHA-256 of its declaration (``task_sha256``), so the same file at another
+    path is the same sweep and a changed task is another.
 
     Args:
         base: the sweep's base config (its loss settings are ignored).
@@ -66,7 +69,8 @@ def fixed_settings(base: TrainConfig, param: str | None = None) -> dict[str, Any
         (3, False, False, False)
     """
     loss = base.inferred_loss
-    swept = swept_param(base.dataset, loss)
+    task = base.task_spec
+    swept = swept_param(task, loss)
     value = None if swept is None else (swept.grid[0] if swept.spec is None else swept.spec.default)
     config = point_config(base, None if swept is None else swept.name, value, 0, loss=loss)
     fixed = {
@@ -75,6 +79,8 @@ def fixed_settings(base: TrainConfig, param: str | None = None) -> dict[str, Any
         if k not in LOCAL_KEYS and k not in LOSS_KEYS
     }
     fixed["seed"] = base.seed
+    if task.sha256 is not None:
+        fixed["task_sha256"] = task.sha256
     for setting, key in _HASHED_FILES.items():
         path = getattr(base, setting)
         if path is not None:
@@ -122,52 +128,92 @@ def _sha256_file(path: Path, what: str) -> str:
 def data_fingerprint(config: TrainConfig) -> dict[str, Any]:
     """The identity of a run's source data: files, bytes and a SHA-256 of their contents.
 
-    A file (Abalone's ``abalone.data``, a CIFAR-100 tarball) is hashed whole; a
-    folder is hashed over every file below it (hidden ones excepted), each
-    entered with its path relative to the folder, its size and its bytes. The
-    same data at another path or on another machine gives the same fingerprint;
-    one changed byte gives another. The embedded Abalone data is its packaged
-    file.
+    A file (Abalone's ``abalone.data``, a table, an ``.npz``, a CIFAR-100
+    tarball) is hashed whole; a folder is hashed over every file below it
+    (hidden ones excepted), each entered with its path relative to the folder,
+    its size and its bytes. An image manifest is hashed with every image it
+    lists; a factory task with the factory's module file (and ``data_dir``).
+    The same data at another path or on another machine gives the same
+    fingerprint; one changed byte gives another. The embedded Abalone data is
+    its packaged file.
 
     Args:
-        config: the sweep's base config (its ``dataset`` and ``data_dir``).
+        config: the sweep's base config (its task and ``data_dir``).
 
     Returns:
         ``{"files": n, "bytes": total, "sha256": hex}``.
 
     Raises:
-        FileNotFoundError: ``data_dir`` does not exist.
+        FileNotFoundError: the data does not exist.
 
     Example:
         >>> fp = data_fingerprint(TrainConfig(dataset="abalone"))
         >>> fp["files"], fp["bytes"] > 100_000, len(fp["sha256"])
         (1, True, 64)
     """
-    if config.data_dir is None:
-        embedded = dataset_spec(config.dataset).embedded
-        if embedded is None:
-            raise ValueError(f"Expected `data_dir` for dataset {config.dataset!r}, but found None")
-        source = resources.files("simloss").joinpath("data", embedded)
-        with resources.as_file(source) as path:
-            return _fingerprint(Path(path))
-    path = Path(config.data_dir)
+    task = config.task_spec
+    source = task.data
+    if config.data_dir is not None:
+        path: Path | None = Path(config.data_dir)
+    else:
+        path = source.path
+    if source.kind == "factory":
+        from simloss.experiments.data.factory import import_factory
+
+        function = import_factory(
+            source.factory or "", "factory", None if task.file is None else task.file.parent
+        )
+        module = sys.modules.get(getattr(function, "__module__", ""), None)
+        code = getattr(module, "__file__", None)
+        files = [] if code is None or task.builtin else [(f"factory/{Path(code).name}", Path(code))]
+        if path is not None:
+            files += _listed(path, "data")
+        return _digest(files)
+    if path is None:
+        if source.embedded is None:
+            raise ValueError(f"Expected `data_dir` for dataset {task.name!r}, but found None")
+        packaged = resources.files("simloss").joinpath("data", source.embedded)
+        with resources.as_file(packaged) as file:
+            return _fingerprint(Path(file))
     if not path.exists():
-        raise FileNotFoundError(f"`data_dir` {path} does not exist")
+        raise FileNotFoundError(f"Data {path} of dataset {task.name!r} does not exist")
+    if source.kind == "images" and source.layout == "manifest" and path.is_file():
+        from simloss.experiments.data.images import list_manifest
+
+        images, _, _, _ = list_manifest(path, source.split_column)
+        listed = [(path.name, path)] + [(f"images/{i}", f) for i, f in enumerate(images)]
+        return _digest(listed)
+    if source.kind == "arrays" and config.data_dir is None and source.path is None:
+        arrays = [
+            (name, Path(source.arrays[name]))
+            for name in ("features_file", "labels_file", "split_file")
+            if name in source.arrays
+        ]
+        return _digest(arrays)
     return _fingerprint(path)
 
 
-def _fingerprint(path: Path) -> dict[str, Any]:
-    digest = hashlib.sha256()
+def _listed(path: Path, prefix: str) -> list[tuple[str, Path]]:
     if path.is_file():
-        files = [(path.name, path)]
-    else:
-        files = sorted(
-            (p.relative_to(path).as_posix(), p)
-            for p in path.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-        )
+        return [(f"{prefix}/{path.name}", path)]
+    return [
+        (f"{prefix}/{p.relative_to(path).as_posix()}", p)
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    ]
+
+
+def _fingerprint(path: Path) -> dict[str, Any]:
+    if path.is_file():
+        return _digest([(path.name, path)])
+    return _digest(sorted(_listed(path, "")))
+
+
+def _digest(files: list[tuple[str, Path]]) -> dict[str, Any]:
+    digest = hashlib.sha256()
     total = 0
     for name, file in files:
+        name = name.lstrip("/")
         size = file.stat().st_size
         total += size
         digest.update(f"{name}\0{size}\0".encode())
@@ -217,6 +263,14 @@ def check_settings(
         raise ValueError(
             f"{kind} {name!r} is over dataset {stored.get('dataset')!r}; this command asks for "
             f"{wanted['dataset']!r}. {advice}"
+        )
+    old_task = stored.get("fixed", {}).get("task_sha256")
+    if old_task != wanted["fixed"].get("task_sha256"):
+        raise ValueError(
+            f"{kind} {name!r} was made with another declaration of task {wanted['dataset']!r} "
+            f"(its task file changed: sha256 {old_task} (now {wanted['fixed'].get('task_sha256')})). "
+            f"A {kind.lower()}'s runs must share their task: restore the file, or use another "
+            "--out or --study-name"
         )
     diffs = differences(comparable(stored.get("fixed", {})), comparable(wanted["fixed"]))
     if diffs:

@@ -26,7 +26,6 @@ import optuna
 
 from simloss.experiments._runtime import check_threads, usable_cores
 from simloss.experiments.config import TrainConfig
-from simloss.experiments.specs import DATASETS
 from simloss.experiments.sweep.queue import Point, census
 from simloss.experiments.sweep.storage import dispose, is_storage_error, open_storage
 from simloss.experiments.sweep.trials import DiskFullError, WorkerArgs, host, log_line, work
@@ -76,7 +75,7 @@ def worker_threads(
     """
     shared = threads_per_worker(workers, cores)
     if threads is None:
-        default = DATASETS[base.dataset].defaults.get("num_threads")
+        default = base.task_spec.defaults.get("num_threads")
         chosen: int = base.num_threads or default or shared
     elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ValueError(f"Expected `threads` to be an int >= 1 or None, found {threads!r}")

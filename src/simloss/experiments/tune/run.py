@@ -141,7 +141,7 @@ def run_tune(
             f"{base.loss!r}; the peer losses' own parameters are swept with simloss sweep"
         )
     settings = TuneSettings.create(
-        base.dataset,
+        base.task_spec,
         objectives=objectives,
         budget=budget,
         param=param,
@@ -171,7 +171,7 @@ def run_tune(
     with folder_lock(out):
         previous = read_tune_file(out) if (out / TUNE_FILE).exists() else None
         url, name = folder_storage(
-            out, previous, f"simloss-tune-{base.dataset}", storage, study_name
+            out, previous, f"simloss-tune-{base.task_spec.name}", storage, study_name
         )
         interval = _prepare(out, url, name, storage, base, settings, heartbeat_interval, data)
 
@@ -246,7 +246,7 @@ def _prepare(
     tune = settings.to_dict()
     wanted = {
         "schema_version": SCHEMA_VERSION,
-        "dataset": base.dataset,
+        "dataset": base.task_spec.name,
         "param": settings.param,
         "fixed": fixed,
         "data": data,
@@ -330,7 +330,7 @@ def _prepare(
             "schema_version": SCHEMA_VERSION,
             "study_name": name,
             "storage": storage_arg if storage_arg is not None else stored_url(out, url),
-            "dataset": base.dataset,
+            "dataset": base.task_spec.name,
             "tune": settings.to_dict(),
             "fixed": fixed,
             "data": stored["data"],

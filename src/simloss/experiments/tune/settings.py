@@ -28,7 +28,8 @@ from optuna.distributions import FloatDistribution
 
 from simloss.experiments.points import format_value, value_key
 from simloss.experiments.report.stats import min_pairs_for_significance
-from simloss.experiments.specs import PARAMS, dataset_spec, metric_spec
+from simloss.experiments.specs import PARAMS, metric_spec
+from simloss.experiments.task import Task, builtin_task
 
 __all__ = [
     "DEFAULT_RUNS",
@@ -55,7 +56,7 @@ OBJECTIVE_PREFIX = "val_"
 DEFAULT_RUNS = min_pairs_for_significance(0.05)
 
 
-def objective_metric(objective: str, dataset: str) -> str:
+def objective_metric(objective: str, dataset: Task | str) -> str:
     """The record metric of an objective (``"val_mae"`` -> ``"mae"``), checked against the dataset.
 
     Example:
@@ -72,12 +73,12 @@ def objective_metric(objective: str, dataset: str) -> str:
             f"tuning on the test split would leak it into the choice), but found {objective!r}"
         )
     metric = objective[len(OBJECTIVE_PREFIX) :]
-    spec = dataset_spec(dataset)
+    spec = builtin_task(dataset) if isinstance(dataset, str) else dataset
     known = [f"{OBJECTIVE_PREFIX}{m}" for m in spec.metrics]
     facts = metric_spec(metric)
     if metric not in spec.metrics or facts is None or facts.higher_is_better is None:
         raise ValueError(
-            f"Expected --objective to be one of {known} for dataset {dataset!r}, but found "
+            f"Expected --objective to be one of {known} for dataset {spec.name!r}, but found "
             f"{objective!r}"
         )
     return metric
@@ -136,7 +137,7 @@ class TuneSettings:
     @classmethod
     def create(
         cls,
-        dataset: str,
+        dataset: Task | str,
         *,
         objectives: Sequence[str],
         budget: int,
@@ -172,14 +173,14 @@ class TuneSettings:
         Raises:
             ValueError, TypeError: a bad value, named.
         """
-        spec = dataset_spec(dataset)
+        spec = builtin_task(dataset) if isinstance(dataset, str) else dataset
         param = spec.param if param is None else param
-        if param not in PARAMS:
+        if param is None or param not in PARAMS:
             raise ValueError(f"Expected --param to be one of {list(PARAMS)}, but found {param!r}")
         if search_range is None:
             if param != spec.param:
                 raise ValueError(
-                    f"Expected --range for --param {param!r} (dataset {dataset!r} has a paper "
+                    f"Expected --range for --param {param!r} (dataset {spec.name!r} has a paper "
                     f"grid of {spec.param!r} only), but found none"
                 )
             search_range = (min(spec.grid), max(spec.grid))

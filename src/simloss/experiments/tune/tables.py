@@ -12,7 +12,7 @@ import math
 from simloss.experiments.points import format_value, value_key
 from simloss.experiments.report.summary import SPLITS
 from simloss.experiments.report.tables import Cell, Row, Table
-from simloss.experiments.specs import dataset_spec, metric_spec
+from simloss.experiments.specs import METRIC_ORDER, metric_spec
 from simloss.experiments.tune.plan import PHASES
 from simloss.experiments.tune.result import TuneResult
 
@@ -34,7 +34,8 @@ def _scale(metric: str) -> float:
 
 
 def _metrics(result: TuneResult) -> tuple[str, ...]:
-    spec_metrics = dataset_spec(result.dataset).metrics
+    recorded = {m for r in result.records for m in r.get("metrics", {}).get("val", {})}
+    spec_metrics = [m for m in METRIC_ORDER if m in recorded]
     return (
         *result.settings.metrics,
         *(m for m in spec_metrics if m not in result.settings.metrics),

@@ -1,0 +1,377 @@
+"""Labels to classes: the one place a raw label (a table cell, a folder name, an array value) becomes a class.
+
+A task's :class:`~simloss.experiments.task.ClassSpec` says which classes exist
+and in which order; :func:`build_classes` turns it and the labels found in the
+data into :class:`Classes` (the label, value and name of every class), and
+:func:`encode_labels` maps every raw label to its class index, refusing what
+is not a class (or excluding or clipping it where the task says so), naming
+the row.
+
+Numbers are read strictly (:func:`parse_number`): ASCII decimal notation
+only, so ``1_0``, a full-width digit, ``nan``, ``inf`` or ``0x10`` (which
+Python's ``float`` would accept) are refused, not read as something else.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from simloss.experiments.task import ClassSpec
+
+__all__ = [
+    "Classes",
+    "LabelCodes",
+    "build_classes",
+    "encode_labels",
+    "format_label",
+    "is_number_text",
+    "parse_number",
+]
+
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
+_NUMBER_RE = re.compile(_NUMBER, re.ASCII)
+_INTEGER_RE = re.compile(r"[+-]?\d+", re.ASCII)
+#: The largest float32 magnitude: a feature beyond it is infinite for the model.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def is_number_text(text: str) -> bool:
+    """Whether ``text`` is a number in plain ASCII decimal notation (surrounding spaces allowed).
+
+    Example:
+        >>> [is_number_text(t) for t in ("3", " -0.5e3 ", "1_0", "\\uff14", "nan", "inf", "")]
+        [True, True, False, False, False, False, False]
+    """
+    return _NUMBER_RE.fullmatch(text.strip()) is not None
+
+
+def parse_number(text: str, where: str) -> float:
+    """A finite number from ``text`` (strict ASCII decimal notation), or a one-line error.
+
+    Raises:
+        ValueError: not such a number (naming ``where``), or beyond the float32
+            range (``1e300`` is finite in float64 but infinite in float32).
+
+    Example:
+        >>> parse_number("0.455", "x"), parse_number(" 7 ", "x")
+        (0.455, 7.0)
+        >>> parse_number("1_0", "abalone.data line 3, column length")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected a number in abalone.data line 3, column length, but found '1_0'
+    """
+    if not is_number_text(text):
+        raise ValueError(f"Expected a number in {where}, but found {text!r}")
+    value = float(text)
+    if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+        raise ValueError(
+            f"Expected a number within the float32 range (|x| <= 3.4e38) in {where}, but "
+            f"found {text.strip()!r}"
+        )
+    return value
+
+
+def format_label(value: Any) -> str:
+    """A label as text: numbers without a trailing ``.0`` (``3.0`` -> ``"3"``).
+
+    Example:
+        >>> format_label(3.0), format_label(2.5), format_label("high")
+        ('3', '2.5', 'high')
+    """
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Classes:
+    """The classes of a task, in class order.
+
+    Attributes:
+        labels: the label each class stands for (a float for numeric labels,
+            else the text).
+        values: the value of each class for MAE/MSE.
+        names: the name of each class.
+        ordered: whether the classes are ordered.
+        numeric: whether the labels are numbers.
+    """
+
+    labels: tuple[Any, ...]
+    values: tuple[float, ...]
+    names: tuple[str, ...]
+    ordered: bool
+    numeric: bool
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class LabelCodes:
+    """Raw labels mapped to classes.
+
+    Attributes:
+        targets: int64 class index of every kept example.
+        keep: bool mask over the raw labels: ``False`` for an example excluded
+            (a label outside the classes where the task says ``outside = "exclude"``).
+        excluded: how many were excluded.
+        clipped: how many were merged into an edge class (``outside = "clip"``).
+    """
+
+    targets: np.ndarray
+    keep: np.ndarray
+    excluded: int
+    clipped: int
+
+
+def _numbers(
+    labels: Sequence[Any], where: Sequence[str] | None, *, integer: bool
+) -> np.ndarray | None:
+    """Labels as float64, or ``None`` when one is not a number."""
+    out = np.empty(len(labels), dtype=np.float64)
+    for i, label in enumerate(labels):
+        if isinstance(label, (bool, np.bool_)):
+            return None
+        if isinstance(label, (int, float, np.integer, np.floating)):
+            value = float(label)
+            if not math.isfinite(value):
+                place = where[i] if where is not None else f"label {i}"
+                raise ValueError(f"Expected a finite label in {place}, but found {label!r}")
+            out[i] = value
+            continue
+        text = str(label)
+        if not is_number_text(text):
+            return None
+        if integer and _INTEGER_RE.fullmatch(text.strip()) is None:
+            return None
+        out[i] = float(text)
+    return out
+
+
+def build_classes(
+    spec: ClassSpec,
+    labels: Sequence[Any],
+    where: str,
+    *,
+    first_class: int | None = None,
+    last_class: int | None = None,
+) -> Classes:
+    """The classes of a task from its declaration and the labels found in its data.
+
+    - ``order`` declared: those labels, in that order;
+    - ``range`` declared (``first_class``/``last_class`` override it, e.g. the
+      ages ``min_age``/``max_age``): the integers ``first..last``;
+    - else numeric labels sorted by value; text labels only for unordered
+      classes (sorted as text), since an alphabetical order of ordered
+      classes (``'high' < 'low' < 'medium'``) is no order.
+
+    Args:
+        spec: the task's classes.
+        labels: every raw label of the data (text or numbers).
+        where: the data source, for messages.
+        first_class, last_class: a ``range``'s ends from the run's settings.
+
+    Raises:
+        ValueError: text labels of ordered classes without a declared order,
+            values or names that do not fit (one line naming ``where``).
+
+    Example:
+        >>> from simloss.experiments.task import ClassSpec
+        >>> build_classes(ClassSpec(), ["3", "5", "4", "3"], "x.csv").labels
+        (3.0, 4.0, 5.0)
+        >>> build_classes(ClassSpec(), ["low", "high"], "x.csv")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected numeric labels or a declared class order ...
+    """
+    if spec.order is not None:
+        numeric = all(isinstance(v, (int, float)) for v in spec.order)
+        class_labels: tuple[Any, ...] = tuple(float(v) if numeric else str(v) for v in spec.order)
+    elif spec.range is not None or first_class is not None or last_class is not None:
+        low, high = spec.range if spec.range is not None else (None, None)
+        low = first_class if first_class is not None else low
+        high = last_class if last_class is not None else high
+        if low is None or high is None or high < low:
+            raise ValueError(
+                f"Expected a class range first <= last for {where}, but found {low}..{high}"
+            )
+        numeric = True
+        class_labels = tuple(float(v) for v in range(low, high + 1))
+    else:
+        values = _numbers(list(dict.fromkeys(labels)), None, integer=False)
+        numeric = values is not None
+        if numeric:
+            class_labels = tuple(sorted(set(values.tolist())))  # type: ignore[union-attr]
+        elif spec.ordered:
+            found = sorted({str(v) for v in labels})[:8]
+            raise ValueError(
+                f"Expected numeric labels or a declared class order (`classes.order`) for the "
+                f"ordered classes of {where}, but found text labels {found} (an alphabetical "
+                "order is no order; for unordered classes set `classes.ordered = false`)"
+            )
+        else:
+            class_labels = tuple(sorted({str(v) for v in labels}))
+    if len(class_labels) < 2:
+        raise ValueError(
+            f"Expected at least two classes in {where}, but found {list(class_labels)}"
+        )
+    return Classes(
+        labels=class_labels,
+        values=_class_values(spec, class_labels, numeric, where),
+        names=_class_names(spec, class_labels, where),
+        ordered=spec.ordered,
+        numeric=numeric,
+    )
+
+
+def _class_values(
+    spec: ClassSpec, labels: tuple[Any, ...], numeric: bool, where: str
+) -> tuple[float, ...]:
+    given = spec.values
+    if given is None:
+        return (
+            tuple(float(v) for v in labels)
+            if numeric
+            else tuple(float(i) for i in range(len(labels)))
+        )
+    if isinstance(given, tuple):
+        if len(given) != len(labels):
+            raise ValueError(
+                f"Expected {len(labels)} class values (one per class) for {where}, but found "
+                f"{len(given)}"
+            )
+        return given
+    by_text = {format_label(label): label for label in labels}
+    keys = {k: (format_label(float(k)) if numeric and is_number_text(k) else k) for k in given}
+    unknown = sorted(k for k, text in keys.items() if text not in by_text)
+    missing = sorted(t for t in by_text if t not in keys.values())
+    if unknown or missing:
+        raise ValueError(
+            f"Expected `classes.values` to map every class of {where} ({sorted(by_text)}), but "
+            f"found unknown {unknown} and missing {missing}"
+        )
+    lookup = {keys[k]: v for k, v in given.items()}
+    out = tuple(float(lookup[format_label(label)]) for label in labels)
+    if len(set(out)) != len(out):
+        raise ValueError(f"Expected distinct class values for {where}, but found {list(out)}")
+    return out
+
+
+def _class_names(spec: ClassSpec, labels: tuple[Any, ...], where: str) -> tuple[str, ...]:
+    if spec.names is None:
+        return tuple(format_label(v) for v in labels)
+    if len(spec.names) != len(labels):
+        raise ValueError(
+            f"Expected {len(labels)} class names (one per class) for {where}, but found "
+            f"{len(spec.names)}"
+        )
+    return spec.names
+
+
+def encode_labels(
+    classes: Classes,
+    spec: ClassSpec,
+    labels: Sequence[Any],
+    rows: Sequence[str],
+    where: str,
+) -> LabelCodes:
+    """The class index of every raw label, as the task's ``outside`` rule says.
+
+    Args:
+        classes: from :func:`build_classes`.
+        spec: the task's classes (its ``outside`` rule).
+        labels: raw labels (text or numbers), one per example.
+        rows: where each label is (``"wine.csv line 7"``), for messages.
+        where: the data source.
+
+    Raises:
+        ValueError: a label that is not a class (``outside = "error"``, or a
+            text label under any rule), naming the row and the label.
+
+    Example:
+        >>> from simloss.experiments.task import ClassSpec
+        >>> spec = ClassSpec(range=(4, 6), outside="clip")
+        >>> classes = build_classes(spec, [], "x")
+        >>> codes = encode_labels(classes, spec, ["3", "5", "9"], ["l1", "l2", "l3"], "x")
+        >>> codes.targets.tolist(), codes.clipped
+        ([0, 1, 2], 2)
+    """
+    n = len(labels)
+    targets = np.full(n, -1, dtype=np.int64)
+    keep = np.ones(n, dtype=bool)
+    if classes.numeric:
+        integer = spec.range is not None
+        index = {float(v): i for i, v in enumerate(classes.labels)}
+        values = _numbers(labels, rows, integer=integer)
+        if values is None:
+            bad = next(
+                i
+                for i, label in enumerate(labels)
+                if _numbers([label], None, integer=integer) is None
+            )
+            kind = "an integer" if integer else "a number"
+            raise ValueError(f"Expected {kind} label in {rows[bad]}, but found {labels[bad]!r}")
+        low, high = classes.labels[0], classes.labels[-1]
+        clipped = 0
+        for i, value in enumerate(values.tolist()):
+            k = index.get(value)
+            if k is not None:
+                targets[i] = k
+                continue
+            outside = value < low or value > high
+            if spec.outside == "clip" and outside:
+                targets[i] = 0 if value < low else len(classes) - 1
+                clipped += 1
+            elif spec.outside == "exclude" and outside:
+                keep[i] = False
+            else:
+                raise ValueError(
+                    f"Expected a label among the classes of {where} "
+                    f"({_listing(classes.labels)}), but {rows[i]} has {format_label(value)!r}"
+                )
+        return LabelCodes(targets[keep], keep, int((~keep).sum()), clipped)
+    index_text = {str(v): i for i, v in enumerate(classes.labels)}
+    for i, label in enumerate(labels):
+        k = index_text.get(str(label))
+        if k is None:
+            if spec.outside == "exclude":
+                keep[i] = False
+                continue
+            raise ValueError(
+                f"Expected a label among the classes of {where} ({_listing(classes.labels)}), "
+                f"but {rows[i]} has {str(label)!r}"
+            )
+        targets[i] = k
+    return LabelCodes(targets[keep], keep, int((~keep).sum()), 0)
+
+
+def check_training_classes(
+    classes: Classes, spec: ClassSpec, train: np.ndarray, where: str
+) -> None:
+    """Refuse a class without a training example (unless the task allows empty classes).
+
+    Raises:
+        ValueError: naming the first classes without a training example.
+    """
+    if spec.empty == "allow":
+        return
+    counts = np.bincount(train, minlength=len(classes))
+    empty = [classes.names[k] for k in np.flatnonzero(counts == 0)]
+    if empty:
+        raise ValueError(
+            f"Expected a training example of every class of {where}, but found none of class "
+            f"{_listing(tuple(empty))} (remove it from `classes.order`, or set "
+            '`classes.empty = "allow"`)'
+        )
+
+
+def _listing(labels: Sequence[Any], limit: int = 10) -> str:
+    texts = [format_label(v) for v in labels[:limit]]
+    more = f", ... ({len(labels)} in all)" if len(labels) > limit else ""
+    return ", ".join(repr(t) for t in texts) + more

@@ -1,0 +1,570 @@
+"""Table files (CSV, TSV, Parquet) as tasks: features encoded on the training split, labels to classes.
+
+A table task (:class:`~simloss.experiments.task.DataSource` of kind
+``"table"``) names its label column; every other column (or the declared
+``features``) is a feature:
+
+- a **numeric** column (every cell a number in plain decimal notation, read
+  strictly: ``1_0``, ``nan``, ``inf`` or a full-width digit is refused, as is
+  a value beyond the float32 range, naming the line and column) is
+  standardised, ``(x - mean) / std`` with the training split's mean and
+  standard deviation (``std = 0`` counts as 1), unless declared ``unscaled``;
+- a **categorical** column (declared, or every cell text) is one-hot encoded
+  over its levels (declared in order, else the sorted levels of the training
+  split); a level unseen in training is refused by name, or encoded as all
+  zeros where the task says ``unseen = "zeros"``. A column of numbers and
+  text mixed is refused (declare it categorical), never guessed.
+
+The encoding is a :class:`TableEncoding`, stored with a run
+(:class:`~simloss.experiments.data.Preprocessing`), so ``simloss predict``
+encodes new rows exactly as the training rows were. Parquet files need
+pandas and pyarrow.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from simloss.experiments._files import read_text_file
+from simloss.experiments.data._types import PreparedData, Split
+from simloss.experiments.data.classes import (
+    FLOAT32_MAX,
+    build_classes,
+    check_training_classes,
+    encode_labels,
+    is_number_text,
+)
+from simloss.experiments.data.splits import declared_split, split_examples, subset_indices
+from simloss.experiments.task import DataSource, Task
+
+__all__ = [
+    "FeatureColumn",
+    "Table",
+    "TableEncoding",
+    "load_table_task",
+    "read_table",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Table:
+    """The cells of a table file, column by column, as text (or numbers from Parquet).
+
+    Attributes:
+        where: the file, for messages.
+        names: the column names.
+        columns: the cells of every column, in row order.
+        rows: where each row is (``"wine.csv line 7"``).
+        lines: the line number (CSV) or row number (Parquet) of each row.
+    """
+
+    where: str
+    names: tuple[str, ...]
+    columns: dict[str, list[Any]]
+    rows: list[str]
+    lines: list[int]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def column(self, name: str, what: str = "column") -> list[Any]:
+        """The cells of a column, or an error naming the file and its columns."""
+        if name not in self.columns:
+            raise ValueError(
+                f"Expected {what} {name!r} in {self.where}, but found the columns "
+                f"{list(self.names)}"
+            )
+        return self.columns[name]
+
+
+def _delimiter(path: Path, declared: str | None) -> str:
+    if declared is not None:
+        return declared
+    return "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+
+
+def read_table(
+    path: Path | None,
+    *,
+    header: bool,
+    columns: Sequence[str] | None,
+    delimiter: str | None,
+    embedded: str | None = None,
+    optional_last: str | None = None,
+    what: str = "table file",
+) -> Table:
+    """Read a CSV/TSV (or Parquet) file into columns of cells.
+
+    Blank lines are skipped; every other row must have one cell per column.
+
+    Args:
+        path: the file (``None``: the packaged file ``embedded``).
+        header: whether the first row names the columns.
+        columns: the column names of a file without a header row.
+        delimiter: the field separator (``None``: tab for ``.tsv``/``.tab``, else comma).
+        embedded: a file in ``simloss/data`` read when ``path`` is ``None``.
+        what: what the file is, for messages (``"row file"`` for ``predict``).
+        optional_last: the last column, which rows may leave out (a label in
+            rows given to ``predict`` of a table without a header); a row
+            without it gets an empty cell there.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a row with another number of cells, a header with a
+            repeated or empty name, no rows (naming the file and line).
+    """
+    if path is None:
+        if embedded is None:
+            raise ValueError("Expected a table file, but found none")
+        text = resources.files("simloss").joinpath("data", embedded).read_text(encoding="utf-8")
+        where = f"simloss/data/{embedded}"
+        delim = _delimiter(Path(embedded), delimiter)
+    else:
+        file = Path(path)
+        if file.suffix.lower() == ".parquet":
+            return _read_parquet(file, columns)
+        text = read_text_file(file, what)
+        where = str(file)
+        delim = _delimiter(file, delimiter)
+    reader = csv.reader(text.splitlines(), delimiter=delim, strict=True)
+    names: list[str] | None = None if header else list(columns or ())
+    cells: list[list[str]] = []
+    rows: list[str] = []
+    lines: list[int] = []
+    try:
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if names is None:
+                names = [c.strip() for c in row]
+                empty = [i + 1 for i, n in enumerate(names) if not n]
+                repeated = sorted({n for n in names if names.count(n) > 1})
+                if empty or repeated:
+                    raise ValueError(
+                        f"Expected distinct, non-empty column names in the header of {where} "
+                        f"(line {reader.line_num}), but found "
+                        + (f"empty column(s) {empty}" if empty else f"repeats {repeated}")
+                    )
+                continue
+            if (
+                optional_last is not None
+                and names[-1] == optional_last
+                and len(row) == len(names) - 1
+            ):
+                row = [*row, ""]
+            if len(row) != len(names):
+                raise ValueError(
+                    f"Expected {len(names)} cells in {where} line {reader.line_num} (columns "
+                    f"{names}), but found {len(row)}"
+                )
+            cells.append(row)
+            rows.append(f"{where} line {reader.line_num}")
+            lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise ValueError(f"Could not read {where} line {reader.line_num}: {exc}") from exc
+    if names is None or not cells:
+        raise ValueError(f"Expected rows of data in {where}, but found none")
+    by_column = {name: [row[i] for row in cells] for i, name in enumerate(names)}
+    return Table(where, tuple(names), by_column, rows, lines)
+
+
+def _read_parquet(file: Path, columns: Sequence[str] | None) -> Table:
+    from simloss._optional import require
+
+    pandas = require("pandas", "tables")
+    if not file.is_file():
+        raise FileNotFoundError(f"Table file {file} does not exist")
+    try:
+        frame = pandas.read_parquet(file)
+    except Exception as exc:  # pyarrow raises many kinds
+        raise ValueError(f"Could not read Parquet file {file}: {exc}") from exc
+    names = tuple(str(c) for c in frame.columns)
+    if columns is not None:
+        raise ValueError(
+            f"Expected no `data.columns` for Parquet file {file} (it names its columns)"
+        )
+    if len(frame) == 0:
+        raise ValueError(f"Expected rows of data in {file}, but found none")
+    data = {str(c): frame[c].tolist() for c in frame.columns}
+    numbers = list(range(1, len(frame) + 1))
+    return Table(str(file), names, data, [f"{file} row {i}" for i in numbers], numbers)
+
+
+@dataclass(frozen=True)
+class FeatureColumn:
+    """How one table column becomes model inputs.
+
+    Attributes:
+        name: the column.
+        kind: ``"numeric"`` or ``"categorical"``.
+        levels: a categorical column's levels, in one-hot order.
+        unseen: a level not among ``levels``: ``"error"`` or ``"zeros"``.
+        nonnegative: a negative value is refused.
+        scaled: whether a numeric column is standardised.
+    """
+
+    name: str
+    kind: str
+    levels: tuple[str, ...] = ()
+    unseen: str = "error"
+    nonnegative: bool = False
+    scaled: bool = True
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The names of the model inputs it gives (``sex_M``, ``sex_F``, ... for one-hot)."""
+        if self.kind == "categorical":
+            return tuple(f"{self.name}_{level}" for level in self.levels)
+        return (self.name,)
+
+
+@dataclass(frozen=True)
+class TableEncoding:
+    """A table's feature encoding, fitted on the training split and stored with a run.
+
+    Attributes:
+        features: the feature columns, in input order.
+        label: the label column (absent from rows given to ``predict``).
+        header: whether files have a header row.
+        columns: the column names of files without one.
+        delimiter: the field separator (``None``: from the extension).
+    """
+
+    features: tuple[FeatureColumn, ...]
+    label: str
+    header: bool = True
+    columns: tuple[str, ...] | None = None
+    delimiter: str | None = None
+    split_column: str | None = None
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """The model's inputs, in order."""
+        return tuple(name for column in self.features for name in column.outputs)
+
+    @property
+    def scaled(self) -> np.ndarray:
+        """bool ``(F,)``: which inputs are standardised."""
+        return np.array(
+            [
+                column.kind == "numeric" and column.scaled
+                for column in self.features
+                for _ in column.outputs
+            ],
+            dtype=bool,
+        )
+
+    def encode(self, table: Table) -> np.ndarray:
+        """The float32 inputs ``(N, F)`` of a table's rows (before standardisation).
+
+        Raises:
+            ValueError: a missing column, a cell that is not a number, a
+                negative value where the column must be >= 0, an unseen
+                category (naming the line, the column and the value).
+        """
+        blocks: list[np.ndarray] = []
+        for column in self.features:
+            cells = table.column(column.name, "feature column")
+            if column.kind == "numeric":
+                blocks.append(_numeric(cells, column, table)[:, None])
+            else:
+                blocks.append(_one_hot(cells, column, table))
+        return np.concatenate(blocks, axis=1).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types."""
+        return {
+            "label": self.label,
+            "header": self.header,
+            "columns": None if self.columns is None else list(self.columns),
+            "delimiter": self.delimiter,
+            "split_column": self.split_column,
+            "features": [
+                {
+                    "name": c.name,
+                    "kind": c.kind,
+                    "levels": list(c.levels),
+                    "unseen": c.unseen,
+                    "nonnegative": c.nonnegative,
+                    "scaled": c.scaled,
+                }
+                for c in self.features
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str) -> TableEncoding:
+        """Rebuild from :meth:`to_dict`'s form; errors name ``where``."""
+        try:
+            features = tuple(
+                FeatureColumn(
+                    name=str(f["name"]),
+                    kind=str(f["kind"]),
+                    levels=tuple(str(v) for v in f["levels"]),
+                    unseen=str(f["unseen"]),
+                    nonnegative=bool(f["nonnegative"]),
+                    scaled=bool(f["scaled"]),
+                )
+                for f in data["features"]
+            )
+            columns = data.get("columns")
+            encoding = cls(
+                features=features,
+                label=str(data["label"]),
+                header=bool(data["header"]),
+                columns=None if columns is None else tuple(str(c) for c in columns),
+                delimiter=data.get("delimiter"),
+                split_column=data.get("split_column"),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"Could not read the table encoding in {where}: {exc!r}") from exc
+        if not features or any(c.kind not in ("numeric", "categorical") for c in features):
+            raise ValueError(f"Expected numeric or categorical feature columns in {where}")
+        return encoding
+
+
+def _numeric(cells: list[Any], column: FeatureColumn, table: Table) -> np.ndarray:
+    if all(isinstance(v, str) for v in cells):
+        ok = all(map(is_number_text, cells))
+        values = np.array(cells, dtype=np.float64) if ok else None
+    else:  # Parquet: numbers (or None/NaN) as objects
+        try:
+            values = np.array(cells, dtype=np.float64)
+            ok = True
+        except (TypeError, ValueError):
+            values, ok = None, False
+    if not ok or values is None:
+        bad = next(i for i, v in enumerate(cells) if not _is_number_cell(v))
+        raise ValueError(
+            f"Expected a number in {table.rows[bad]}, column {column.name!r}, but found "
+            f"{cells[bad]!r}"
+        )
+    finite = np.isfinite(values) & (np.abs(values) <= FLOAT32_MAX)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise ValueError(
+            f"Expected a finite number within the float32 range (|x| <= 3.4e38) in "
+            f"{table.rows[bad]}, column {column.name!r}, but found {cells[bad]!r}"
+        )
+    if column.nonnegative and (values < 0).any():
+        bad = int(np.flatnonzero(values < 0)[0])
+        raise ValueError(
+            f"Expected a value >= 0 in {table.rows[bad]}, column {column.name!r} (a "
+            f"measurement), but found {cells[bad]!r}"
+        )
+    return values
+
+
+def _is_number_cell(value: Any) -> bool:
+    if isinstance(value, str):
+        return is_number_text(value)
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def _one_hot(cells: list[Any], column: FeatureColumn, table: Table) -> np.ndarray:
+    index = {level: i for i, level in enumerate(column.levels)}
+    out = np.zeros((len(cells), len(column.levels)), dtype=np.float32)
+    for row, cell in enumerate(cells):
+        k = index.get(str(cell).strip())
+        if k is None:
+            if column.unseen == "zeros":
+                continue
+            raise ValueError(
+                f"Expected a category of column {column.name!r} seen in training "
+                f"({list(column.levels)}), but {table.rows[row]} has {str(cell)!r} (declare "
+                f'`data.categories.{column.name}`, or `data.unseen = "zeros"`)'
+            )
+        out[row, k] = 1.0
+    return out
+
+
+def _fit_encoding(source: DataSource, table: Table, train_rows: np.ndarray) -> TableEncoding:
+    label = source.label or ""
+    table.column(label, "label column")
+    if source.split_column is not None:
+        table.column(source.split_column, "split column")
+    excluded = {label, source.split_column}
+    names = source.features or tuple(n for n in table.names if n not in excluded)
+    if not names:
+        raise ValueError(
+            f"Expected feature columns besides the label in {table.where}, but found none"
+        )
+    declared = set(source.categorical or ())
+    features: list[FeatureColumn] = []
+    for name in names:
+        cells = table.column(name, "feature column")
+        categorical = name in declared or name in source.categories
+        if source.categorical is None and not categorical:
+            numbers = [_is_number_cell(v) for v in cells]
+            if not any(numbers):
+                categorical = True
+            elif not all(numbers):
+                bad = numbers.index(False)
+                raise ValueError(
+                    f"Expected column {name!r} of {table.where} to hold numbers only or "
+                    f"categories only, but {table.rows[bad]} has {cells[bad]!r} among numbers "
+                    f"(declare it in `data.categorical` if it is a category)"
+                )
+        if categorical:
+            levels = source.categories.get(name)
+            if levels is None:
+                levels = tuple(sorted({str(cells[i]).strip() for i in train_rows}))
+            features.append(FeatureColumn(name, "categorical", tuple(levels), source.unseen))
+        else:
+            features.append(
+                FeatureColumn(
+                    name,
+                    "numeric",
+                    nonnegative=name in source.nonnegative,
+                    scaled=name not in source.unscaled,
+                )
+            )
+    return TableEncoding(
+        features=tuple(features),
+        label=label,
+        header=source.header,
+        columns=source.columns,
+        delimiter=source.delimiter,
+        split_column=source.split_column,
+    )
+
+
+def feature_stats(
+    inputs: np.ndarray, train: np.ndarray, scaled: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and standard deviation ``(1, F)`` of the training rows' scaled inputs (float64, then float32).
+
+    Unscaled inputs (one-hot, declared ``unscaled``) get mean 0 and std 1; a
+    constant input gets std 1.
+    """
+    block = inputs[train].astype(np.float64)
+    mean = np.where(scaled, block.mean(axis=0), 0.0)
+    spread = block.std(axis=0)
+    std = np.where(scaled & (spread > 0), spread, 1.0)
+    return (
+        torch.tensor(mean, dtype=torch.float32).reshape(1, -1),
+        torch.tensor(std, dtype=torch.float32).reshape(1, -1),
+    )
+
+
+def load_table_task(
+    task: Task,
+    *,
+    path: str | Path | None = None,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    limit: int | None = None,
+) -> PreparedData:
+    """Load a table task: read, map labels to classes, split, encode and standardise.
+
+    Args:
+        task: a task of data kind ``"table"``.
+        path: the table file (``data_dir``), overriding the declared path.
+        val_fraction, test_fraction: the seeded split's fractions (a declared
+            split column takes precedence).
+        split_seed: seed of the split and of ``limit``'s subset.
+        limit: use a random subset of at most this many rows.
+
+    Returns:
+        A :class:`PreparedData` of float features ``(N, F)`` with the table
+        encoding in its preprocessing.
+
+    Raises:
+        ValueError: the errors of :func:`read_table`, :class:`TableEncoding`
+            and :mod:`.classes`, each one line naming the file, row and column.
+    """
+    source = task.data
+    file = Path(path) if path is not None else source.path
+    if file is not None and file.is_dir() and source.embedded is not None:
+        file = file / source.embedded  # a folder of the embedded file's name (abalone.data)
+    if file is not None and file.is_dir():
+        raise IsADirectoryError(
+            f"Expected a table file for task {task.name!r}, but {file} is a folder"
+        )
+    table = read_table(
+        file,
+        header=source.header,
+        columns=source.columns,
+        delimiter=source.delimiter,
+        embedded=source.embedded if file is None else None,
+    )
+    labels = table.column(source.label or "", "label column")
+    classes = build_classes(task.classes, labels, table.where)
+    codes = encode_labels(classes, task.classes, labels, table.rows, table.where)
+    kept = np.flatnonzero(codes.keep)
+    declared = None
+    if source.split_column is not None:
+        cells = table.column(source.split_column, "split column")
+        declared = declared_split(
+            [cells[i] for i in kept],
+            [table.rows[i] for i in kept],
+            source.split_column,
+            table.where,
+        )
+    chosen = subset_indices(len(kept), limit, split_seed)
+    rows = kept[chosen]
+    targets = codes.targets[chosen]
+    train, val, test = split_examples(
+        targets,
+        source.split,
+        None if declared is None else declared[chosen],
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+    )
+    check_training_classes(classes, task.classes, targets[train], table.where)
+    subset = Table(
+        table.where,
+        table.names,
+        {name: [cells[i] for i in rows] for name, cells in table.columns.items()},
+        [table.rows[i] for i in rows],
+        [table.lines[i] for i in rows],
+    )
+    encoding = _fit_encoding(source, subset, train)
+    inputs = encoding.encode(subset)
+    mean, std = feature_stats(inputs, train, encoding.scaled)
+    x = torch.from_numpy(inputs)
+    y = torch.from_numpy(targets.astype(np.int64))
+
+    def split(index: np.ndarray) -> Split:
+        idx = torch.from_numpy(index)
+        return Split(x[idx], y[idx])
+
+    info: dict[str, Any] = {"found": len(table), "used": len(rows), "source": table.where}
+    if codes.excluded:
+        info["excluded_outside_classes"] = codes.excluded
+    if codes.clipped:
+        info["clipped_to_edge_classes"] = codes.clipped
+    if limit is not None:
+        info["limit_dropped"] = len(kept) - len(rows)
+    return PreparedData(
+        name=task.name,
+        train=split(train),
+        val=split(val),
+        test=split(test),
+        num_classes=len(classes),
+        class_values=list(classes.values),
+        class_names=list(classes.names),
+        ordinal=classes.ordered,
+        scale=1.0,
+        mean=mean,
+        std=std,
+        fine_to_coarse=None
+        if task.classes.superclasses is None
+        else list(task.classes.superclasses),
+        feature_names=encoding.feature_names,
+        table=encoding,
+        info=info,
+    )

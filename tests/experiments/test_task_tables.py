@@ -1,0 +1,383 @@
+"""A user's table file as a task: real ordinal benchmark tables through train, sweep, report, predict."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from task_fixtures import (
+    skordinal_table,
+    write_abalone_csv,
+    write_abalone_npz,
+    write_skordinal_csv,
+    write_task,
+)
+
+from simloss.cli import main
+from simloss.experiments.config import TrainConfig
+from simloss.experiments.data import load_data
+from simloss.experiments.predict import load_run, predict_features, predict_rows
+from simloss.experiments.report import write_report
+from simloss.experiments.sweep import Grid, load_records, run_sweep
+from simloss.experiments.train import run_training
+
+QUICK = {"epochs": 3, "progress": False, "batch_size": 64, "num_threads": 1}
+
+
+def _era_task(tmp_path: Path, extra: str = "") -> Path:
+    write_skordinal_csv(tmp_path / "data", "era")
+    return write_task(
+        tmp_path / "era.toml",
+        f"""
+name = "era"
+title = "ERA (job candidates, 9 acceptance levels)"
+[data]
+kind = "table"
+path = "data/era.csv"
+label = "label"
+{extra}
+""",
+    )
+
+
+def test_era_classes_and_stratified_split_match_a_hand_count(tmp_path: Path) -> None:
+    task = _era_task(tmp_path)
+    names, rows, labels = skordinal_table("era")
+    data = load_data(TrainConfig(task=str(task)))
+    counts = np.bincount([int(v) - 1 for v in labels], minlength=9)
+    assert data.name == "era" and data.num_classes == 9 and data.ordinal
+    assert data.class_values == [float(v) for v in range(1, 10)]
+    assert data.class_names == [str(v) for v in range(1, 10)]
+    assert list(data.feature_names or ()) == names
+    split_counts = [
+        np.bincount(s.targets.numpy(), minlength=9) for s in (data.train, data.val, data.test)
+    ]
+    assert np.array_equal(sum(split_counts), counts)
+    # Stratified: round(n_c * 0.2) of each class to validation and to test.
+    expected = np.floor(counts * 0.2 + 0.5).astype(int)
+    assert np.array_equal(split_counts[1], expected) and np.array_equal(split_counts[2], expected)
+    # Features standardised with the training rows' statistics only.
+    x = np.array(rows, dtype=np.float64)
+    train_rows = data.train.inputs.numpy().astype(np.float64)
+    assert np.allclose(data.mean.numpy()[0], train_rows.mean(0), atol=1e-6)
+    assert np.allclose(data.std.numpy()[0], train_rows.std(0), atol=1e-6)
+    assert set(np.unique(x)) >= set(np.unique(train_rows))
+
+
+def test_era_trains_sweeps_two_losses_reports_and_predicts(tmp_path: Path) -> None:
+    task = _era_task(tmp_path)
+    record = run_training(TrainConfig(task=str(task), r=0.5, **QUICK), tmp_path / "run")
+    assert record["dataset"] == "era" and record["config"]["task"] == str(task)
+    assert record["class_values"] == [float(v) for v in range(1, 10)]
+    assert {"acc", "mae", "mse", "mae_expectation"} <= set(record["metrics"]["test"])
+    base = TrainConfig(task=str(task), **QUICK)
+    out = tmp_path / "sweep"
+    assert run_sweep(base, Grid("r", (0.0, 0.5), 2), out).ok
+    assert run_sweep(base, Grid(None, (), 2, loss="ce"), out).ok
+    records = load_records(out)
+    assert sorted({(r["loss"], r["value"]) for r in records}) == [
+        ("ce", None),
+        ("simloss", 0.0),
+        ("simloss", 0.5),
+    ]
+    assert all(r["dataset"] == "era" for r in records)
+    report = write_report(records, tmp_path / "report").read_text()
+    assert "# Loss comparison: era" in report and "| CE | 2 |" in report
+    # Predict rows with the training table's columns; the label column may be absent.
+    names, rows, _ = skordinal_table("era")
+    new = tmp_path / "new.csv"
+    new.write_text(",".join(names) + "\n" + "\n".join(",".join(r) for r in rows[:5]) + "\n")
+    predictions = predict_rows(load_run(tmp_path / "run"), new)
+    assert [p.input for p in predictions] == [f"{new}:{i}" for i in range(2, 7)]
+    assert all(1 <= p.value <= 9 and 0 < p.probability <= 1 for p in predictions)
+
+
+def test_the_cli_takes_a_task_in_every_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    task = _era_task(tmp_path)
+    common = ["--task", str(task), "--epochs", "2", "--batch-size", "64", "--no-progress"]
+    assert main(["train", *common, "--r", "0.3", "--out", str(tmp_path / "run")]) == 0
+    assert (
+        main(["sweep", *common, "--grid", "r=0,0.6", "--runs", "1", "--out", str(tmp_path / "s")])
+        == 0
+    )
+    assert main(["sweep", *common, "--loss", "sord", "--grid", "alpha=1", "--runs", "1",
+                 "--out", str(tmp_path / "s")]) == 0  # fmt: skip
+    assert main(["report", str(tmp_path / "s"), "--out", str(tmp_path / "r")]) == 0
+    assert "SORD alpha=1" in (tmp_path / "r" / "report.md").read_text()
+    rows = tmp_path / "rows.csv"
+    names, cells, _ = skordinal_table("era")
+    rows.write_text(",".join(names) + "\n" + ",".join(cells[0]) + "\n")
+    capsys.readouterr()
+    assert main(["predict", "--run", str(tmp_path / "run"), str(rows)]) == 0
+    out = list(csv.reader(capsys.readouterr().out.splitlines()))
+    assert out[0] == ["input", "class", "value", "name", "probability"] and len(out) == 2
+
+
+def _abalone_task(tmp_path: Path, data: str, classes: str = "") -> Path:
+    return write_task(
+        tmp_path / "abalone-user.toml",
+        f"""
+name = "abalone-user"
+[data]
+{data}
+split = "random"
+[classes]
+range = [4, 20]
+outside = "clip"
+empty = "allow"
+names = ["<=4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16", "17", "18", "19", ">=20"]
+{classes}
+[train]
+epochs = 500
+patience = 20
+monitor = "mae"
+batch_size = 256
+num_threads = 1
+""",
+    )
+
+
+_SAME = ("history", "best_epoch", "metrics", "distributions", "class_values", "num_examples")
+
+
+def _same_run(a: dict, b: dict) -> None:
+    for key in _SAME:
+        if key == "history":
+            strip = [{k: v for k, v in h.items() if not k.endswith("time_s")} for h in a[key]]
+            assert strip == [
+                {k: v for k, v in h.items() if not k.endswith("time_s")} for h in b[key]
+            ]
+        else:
+            assert a[key] == b[key], key
+
+
+def test_abalone_as_a_csv_and_as_arrays_gives_the_builtin_runs(tmp_path: Path) -> None:
+    settings = {"r": 0.5, "epochs": 3, "limit": 400, "progress": False}
+    builtin = run_training(TrainConfig(**settings), tmp_path / "builtin")
+    csv_task = _abalone_task(
+        tmp_path / "csv",
+        f"""kind = "table"
+path = "{write_abalone_csv(tmp_path / "csv")}"
+label = "rings"
+categories = {{ sex = ["M", "F", "I"] }}
+nonnegative = ["length", "diameter", "height", "whole_weight", "shucked_weight", "viscera_weight", "shell_weight"]""",
+    )
+    from_csv = run_training(TrainConfig(task=str(csv_task), **settings), tmp_path / "from-csv")
+    _same_run(builtin, from_csv)
+    assert (
+        from_csv["dataset"] == "abalone-user" and from_csv["class_names"] == builtin["class_names"]
+    )
+    npz_task = _abalone_task(
+        tmp_path / "npz",
+        f"""kind = "arrays"
+path = "{write_abalone_npz(tmp_path / "npz")}"
+unscaled_columns = [0, 1, 2]""",
+    )
+    from_npz = run_training(TrainConfig(task=str(npz_task), **settings), tmp_path / "from-npz")
+    _same_run(builtin, from_npz)
+    # The arrays run predicts from arrays, the table runs from rows; the same answers.
+    rows_file = tmp_path / "rows.data"
+    rows_file.write_text(
+        "M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15,15\nI,0.33,0.255,0.08,0.205,0.0895,0.0395,0.055,7\n"
+    )
+    x = tmp_path / "x.npy"
+    np.save(x, np.array([[1, 0, 0, 0.455, 0.365, 0.095, 0.514, 0.2245, 0.101, 0.15],
+                         [0, 0, 1, 0.33, 0.255, 0.08, 0.205, 0.0895, 0.0395, 0.055]], dtype=np.float32))  # fmt: skip
+    by_rows = predict_rows(load_run(tmp_path / "builtin"), rows_file)
+    by_arrays = predict_features(load_run(tmp_path / "from-npz"), x)
+    assert [p.class_index for p in by_rows] == [p.class_index for p in by_arrays]
+    assert [p.probability for p in by_rows] == pytest.approx([p.probability for p in by_arrays])
+
+
+def test_a_tsv_file_and_a_declared_split_column(tmp_path: Path) -> None:
+    path = write_skordinal_csv(tmp_path, "lev", delimiter="\t")
+    lines = path.read_text().splitlines()
+    folds = ["train", "val", "test"]
+    lines = [lines[0] + "\tfold"] + [
+        f"{line}\t{folds[i % 5 % 3]}" for i, line in enumerate(lines[1:])
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    task = write_task(
+        tmp_path / "lev.toml",
+        f'name = "lev"\n[data]\nkind = "table"\npath = "{path}"\nlabel = "label"\nsplit_column = "fold"\n',
+    )
+    data = load_data(TrainConfig(task=str(task)))
+    assert data.num_classes == 5 and data.input_shape == (4,)  # the fold is not a feature
+    expected = [sum(1 for i in range(1000) if i % 5 % 3 == k) for k in range(3)]
+    assert [len(data.train), len(data.val), len(data.test)] == expected
+
+
+def test_text_labels_need_a_declared_order(tmp_path: Path) -> None:
+    path = write_skordinal_csv(tmp_path, "balance_scale")
+    plain = write_task(
+        tmp_path / "b.toml",
+        f'name = "balance"\n[data]\nkind = "table"\npath = "{path}"\nlabel = "label"\n',
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"Expected numeric labels or a declared class order .* text labels \['B', 'L', 'R'\]",
+    ):
+        load_data(TrainConfig(task=str(plain)))
+    ordered = write_task(
+        tmp_path / "o.toml", plain.read_text() + '[classes]\norder = ["L", "B", "R"]\n'
+    )
+    data = load_data(TrainConfig(task=str(ordered)))
+    assert data.class_names == ["L", "B", "R"] and data.class_values == [0.0, 1.0, 2.0]
+    _, _, labels = skordinal_table("balance_scale")
+    all_targets = torch.cat([s.targets for s in (data.train, data.val, data.test)]).numpy()
+    assert np.array_equal(np.bincount(all_targets), [labels.count(c) for c in ("L", "B", "R")])
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace('label = "label"', 'label = "grade"'),
+         r"Expected label column 'grade' in .*era.csv, but found the columns \['in1', 'in2', 'in3', 'in4', 'label'\]"),
+        (lambda t: t + '[classes]\norder = [1, 2, 3, 4, 5, 6, 7, 8]\n',
+         r"Expected a label among the classes of .*era.csv .* but .*era.csv line \d+ has '9'"),
+        (lambda t: t + '[classes]\norder = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n',
+         r"Expected a training example of every class of .*era.csv, but found none of class '10'"),
+        (lambda t: t.replace('label = "label"', 'label = "label"\nlabl = 1'),
+         r"Unknown key\(s\) \['data.labl'\] in .*era.toml"),
+        (lambda t: t.replace('kind = "table"', 'kind = "tabel"'),
+         r"Expected `data.kind` in .*era.toml to be one of \['table', 'images', 'arrays', 'factory'\], but found 'tabel'"),
+    ],
+    ids=["missing-label-column", "label-outside-classes", "class-without-example", "unknown-key", "bad-kind"],
+)  # fmt: skip
+def test_bad_declarations_are_one_line_errors(tmp_path: Path, edit: object, message: str) -> None:
+    task = _era_task(tmp_path)
+    task.write_text(edit(task.read_text()))  # type: ignore[operator]
+    with pytest.raises(ValueError, match=message) as info:
+        load_data(TrainConfig(task=str(task)))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        (
+            "abc",
+            r"Expected column 'in2' of .* to hold numbers only or categories only, but .* line 4 has 'abc'",
+        ),
+        ("nan", r"Expected column 'in2' .* line 4 has 'nan'"),
+        ("1e300", r"float32 range .* line 4, column 'in2', but found '1e300'"),
+        ("1_0", r"Expected column 'in2' .* line 4 has '1_0'"),
+        ("inf", r"Expected column 'in2' .* line 4 has 'inf'"),
+    ],
+)
+def test_bad_cells_name_the_line_and_column(tmp_path: Path, cell: str, message: str) -> None:
+    task = _era_task(tmp_path)
+    data = tmp_path / "data" / "era.csv"
+    lines = data.read_text().splitlines()
+    fields = lines[3].split(",")
+    fields[1] = cell
+    lines[3] = ",".join(fields)
+    data.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=message):
+        load_data(TrainConfig(task=str(task)))
+
+
+def test_categories_are_fitted_on_training_rows_and_unseen_ones_refused_or_zeroed(
+    tmp_path: Path,
+) -> None:
+    names, rows, labels = skordinal_table("esl")
+    colours = ["red", "green", "blue"]
+    lines = [",".join([*names, "colour", "label"])]
+    lines += [
+        ",".join([*r, colours[i % 3], lab])
+        for i, (r, lab) in enumerate(zip(rows, labels, strict=True))
+    ]
+    path = tmp_path / "esl.csv"
+    path.write_text("\n".join(lines) + "\n")
+    task = write_task(
+        tmp_path / "esl.toml",
+        f'name = "esl"\n[data]\nkind = "table"\npath = "{path}"\nlabel = "label"\n',
+    )
+    record = run_training(TrainConfig(task=str(task), r=0.5, **QUICK), tmp_path / "run")
+    table = record["preprocessing"]["table"]
+    assert table["features"][-1] == {"name": "colour", "kind": "categorical", "levels": ["blue", "green", "red"],
+                                     "unseen": "error", "nonnegative": False, "scaled": True}  # fmt: skip
+    assert record["preprocessing"]["feature_names"][-3:] == [
+        "colour_blue",
+        "colour_green",
+        "colour_red",
+    ]
+    new = tmp_path / "new.csv"
+    new.write_text(",".join([*names, "colour"]) + "\n" + ",".join([*rows[0], "purple"]) + "\n")
+    with pytest.raises(
+        ValueError,
+        match=r"category of column 'colour' seen in training .*new.csv line 2 has 'purple'",
+    ):
+        predict_rows(load_run(tmp_path / "run"), new)
+    zeros = write_task(
+        tmp_path / "esl0.toml",
+        task.read_text().replace('label = "label"', 'label = "label"\nunseen = "zeros"'),
+    )
+    run_training(TrainConfig(task=str(zeros), r=0.5, **QUICK), tmp_path / "run0")
+    (p,) = predict_rows(load_run(tmp_path / "run0"), new)
+    assert 0 < p.probability <= 1
+
+
+def test_a_changed_task_file_is_refused_by_a_sweep(tmp_path: Path) -> None:
+    task = _era_task(tmp_path)
+    base = TrainConfig(task=str(task), epochs=1, progress=False)
+    assert run_sweep(base, Grid("r", (0.5,), 1), tmp_path / "s").ok
+    task.write_text(
+        task.read_text().replace('label = "label"', 'label = "label"\nsplit = "random"')
+    )
+    with pytest.raises(
+        ValueError, match=r"another declaration of task 'era' \(its task file changed"
+    ):
+        run_sweep(
+            TrainConfig(task=str(task), epochs=1, progress=False),
+            Grid("r", (0.5,), 1),
+            tmp_path / "s",
+        )
+    # The data's content is fingerprinted too: one changed cell is another sweep.
+    task.write_text(task.read_text().replace('\nsplit = "random"', ""))
+    data = tmp_path / "data" / "era.csv"
+    lines = data.read_text().splitlines()
+    lines[1] = lines[1][:-1] + ("2" if lines[1][-1] != "2" else "3")  # one label changed
+    data.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"was made on other data"):
+        run_sweep(
+            TrainConfig(task=str(task), epochs=1, progress=False),
+            Grid("r", (0.5,), 1),
+            tmp_path / "s",
+        )
+
+
+def test_parquet_tables_when_pandas_reads_them(tmp_path: Path) -> None:
+    pandas = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    names, rows, labels = skordinal_table("swd")
+    frame = pandas.DataFrame(np.array(rows, dtype=np.float64), columns=names)
+    frame["label"] = [int(v) for v in labels]
+    frame.to_parquet(tmp_path / "swd.parquet")
+    task = write_task(
+        tmp_path / "swd.toml",
+        f'name = "swd"\n[data]\nkind = "table"\npath = "{tmp_path / "swd.parquet"}"\nlabel = "label"\n',
+    )
+    data = load_data(TrainConfig(task=str(task)))
+    csv_task = write_task(
+        tmp_path / "swd-csv.toml",
+        f'name = "swd"\n[data]\nkind = "table"\npath = "{write_skordinal_csv(tmp_path, "swd")}"\nlabel = "label"\n',
+    )
+    same = load_data(TrainConfig(task=str(csv_task)))
+    assert torch.equal(data.train.inputs, same.train.inputs) and torch.equal(
+        data.test.targets, same.test.targets
+    )
+
+
+def test_a_record_of_a_table_task_is_plain_json(tmp_path: Path) -> None:
+    task = _era_task(tmp_path)
+    run_training(TrainConfig(task=str(task), r=0.5, epochs=1, progress=False), tmp_path / "run")
+    record = json.loads((tmp_path / "run" / "record.json").read_text())
+    assert record["preprocessing"]["kind"] == "table"
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["dataset"] == "era"
