@@ -31,12 +31,16 @@ __all__ = [
     "encode_labels",
     "format_label",
     "is_number_text",
+    "number_column",
     "parse_number",
 ]
 
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _NUMBER_RE = re.compile(_NUMBER, re.ASCII)
 _INTEGER_RE = re.compile(r"[+-]?\d+", re.ASCII)
+# Characters outside plain decimal notation (a column of numbers is checked in one pass).
+_NUMBER_CHARS = re.compile(r"[^0-9+\-.eE \t\n]")
+_INTEGER_CHARS = re.compile(r"[^0-9+\- \t\n]")
 #: The largest float32 magnitude: a feature beyond it is infinite for the model.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -49,6 +53,32 @@ def is_number_text(text: str) -> bool:
         [True, True, False, False, False, False, False]
     """
     return _NUMBER_RE.fullmatch(text.strip()) is not None
+
+
+def number_column(cells: Sequence[str], *, integer: bool = False) -> np.ndarray | None:
+    """The cells as float64 when every one is a number (an integer) in plain decimal notation, else ``None``.
+
+    A column of 100,000 cells is checked in milliseconds: the joined text may
+    hold only ASCII digits, signs, points, exponents and spaces (so ``nan``,
+    ``inf``, ``1_0`` and full-width digits, which Python's ``float`` and
+    NumPy read, are refused), and NumPy must read every cell.
+
+    Example:
+        >>> number_column(["1", " 2.5", "3e2"]).tolist(), number_column(["1", "1_0"])
+        ([1.0, 2.5, 300.0], None)
+        >>> number_column(["1", "2.0"], integer=True) is None, number_column(["nan"])
+        (True, None)
+    """
+    if not cells:
+        return np.zeros(0, dtype=np.float64)
+    joined = "\n".join(cells)
+    allowed = _INTEGER_CHARS if integer else _NUMBER_CHARS
+    if joined.count("\n") != len(cells) - 1 or allowed.search(joined) is not None:
+        return None
+    try:
+        return np.array(cells, dtype=np.float64)
+    except ValueError:
+        return None
 
 
 def parse_number(text: str, where: str) -> float:
@@ -134,6 +164,8 @@ def _numbers(
     labels: Sequence[Any], where: Sequence[str] | None, *, integer: bool
 ) -> np.ndarray | None:
     """Labels as float64, or ``None`` when one is not a number."""
+    if labels and all(type(v) is str for v in labels):
+        return number_column(labels, integer=integer)
     out = np.empty(len(labels), dtype=np.float64)
     for i, label in enumerate(labels):
         if isinstance(label, (bool, np.bool_)):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -42,6 +43,7 @@ from simloss.experiments.data.classes import (
     check_training_classes,
     encode_labels,
     is_number_text,
+    number_column,
 )
 from simloss.experiments.data.splits import declared_split, split_examples, subset_indices
 from simloss.experiments.task import DataSource, Task
@@ -57,6 +59,21 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
+class RowNames(Sequence[str]):
+    """Where each row of a table is (``"wine.csv line 7"``), made only when a message needs one."""
+
+    def __init__(self, where: str, lines: list[int], word: str) -> None:
+        self.where, self.lines, self.word = where, lines, word
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [f"{self.where} {self.word} {n}" for n in self.lines[index]]
+        return f"{self.where} {self.word} {self.lines[index]}"
+
+
 @dataclass(frozen=True)
 class Table:
     """The cells of a table file, column by column, as text (or numbers from Parquet).
@@ -65,18 +82,36 @@ class Table:
         where: the file, for messages.
         names: the column names.
         columns: the cells of every column, in row order.
-        rows: where each row is (``"wine.csv line 7"``).
         lines: the line number (CSV) or row number (Parquet) of each row.
+        text: whether every cell is text (CSV/TSV); Parquet cells are values.
     """
 
     where: str
     names: tuple[str, ...]
     columns: dict[str, list[Any]]
-    rows: list[str]
     lines: list[int]
+    text: bool = True
+
+    @property
+    def rows(self) -> RowNames:
+        """Where each row is (``"wine.csv line 7"``; ``"... row 7"`` in Parquet files)."""
+        return RowNames(self.where, self.lines, "line" if self.text else "row")
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.lines)
+
+    def take(self, rows: np.ndarray) -> Table:
+        """The table of the given rows, in that order."""
+        if len(rows) == 0:
+            return Table(self.where, self.names, {n: [] for n in self.names}, [], self.text)
+        pick = operator.itemgetter(*rows.tolist())
+
+        def taken(values: list[Any]) -> list[Any]:
+            got = pick(values)
+            return list(got) if len(rows) > 1 else [got]
+
+        columns = {name: taken(cells) for name, cells in self.columns.items()}
+        return Table(self.where, self.names, columns, taken(self.lines), self.text)
 
     def column(self, name: str, what: str = "column") -> list[Any]:
         """The cells of a column, or an error naming the file and its columns."""
@@ -137,46 +172,72 @@ def read_table(
         text = read_text_file(file, what)
         where = str(file)
         delim = _delimiter(file, delimiter)
-    reader = csv.reader(text.splitlines(), delimiter=delim, strict=True)
-    names: list[str] | None = None if header else list(columns or ())
-    cells: list[list[str]] = []
-    rows: list[str] = []
-    lines: list[int] = []
+    names, cells, lines = _parse_rows(text, delim, where, header, columns, optional_last)
+    by_column = dict(zip(names, map(list, zip(*cells, strict=True)), strict=True))
+    return Table(where, tuple(names), by_column, lines)
+
+
+def _parse_rows(
+    text: str,
+    delimiter: str,
+    where: str,
+    header: bool,
+    columns: Sequence[str] | None,
+    optional_last: str | None,
+) -> tuple[list[str], list[list[str]], list[int]]:
+    """The column names, the rows (blank lines skipped) and each row's line number."""
+    lines_of_text = text.splitlines()
+    reader = csv.reader(lines_of_text, delimiter=delimiter, strict=True)
     try:
-        for row in reader:
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if names is None:
-                names = [c.strip() for c in row]
-                empty = [i + 1 for i, n in enumerate(names) if not n]
-                repeated = sorted({n for n in names if names.count(n) > 1})
-                if empty or repeated:
-                    raise ValueError(
-                        f"Expected distinct, non-empty column names in the header of {where} "
-                        f"(line {reader.line_num}), but found "
-                        + (f"empty column(s) {empty}" if empty else f"repeats {repeated}")
-                    )
-                continue
-            if (
-                optional_last is not None
-                and names[-1] == optional_last
-                and len(row) == len(names) - 1
-            ):
-                row = [*row, ""]
-            if len(row) != len(names):
-                raise ValueError(
-                    f"Expected {len(names)} cells in {where} line {reader.line_num} (columns "
-                    f"{names}), but found {len(row)}"
-                )
-            cells.append(row)
-            rows.append(f"{where} line {reader.line_num}")
-            lines.append(reader.line_num)
+        if '"' not in text:  # no quoted cells: one row per line, parsed in C
+            parsed = list(reader)
+            numbers = range(1, len(parsed) + 1)
+        else:  # a quoted cell may span lines: the reader counts them
+            parsed, numbers_list = [], []
+            for row in reader:
+                parsed.append(row)
+                numbers_list.append(reader.line_num)
+            numbers = numbers_list  # type: ignore[assignment]
     except csv.Error as exc:
         raise ValueError(f"Could not read {where} line {reader.line_num}: {exc}") from exc
-    if names is None or not cells:
+    if all(parsed):  # no blank line (csv gives [] for one): every row kept as read
+        kept = list(zip(parsed, numbers, strict=True))
+    else:
+        kept = [(row, number) for row, number in zip(parsed, numbers, strict=True) if row]
+    names: list[str] | None = None if header else list(columns or ())
+    if names is None:
+        if not kept:
+            raise ValueError(f"Expected rows of data in {where}, but found none")
+        (first, line), kept = kept[0], kept[1:]
+        names = [c.strip() for c in first]
+        empty = [i + 1 for i, n in enumerate(names) if not n]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if empty or repeated:
+            raise ValueError(
+                f"Expected distinct, non-empty column names in the header of {where} "
+                f"(line {line}), but found "
+                + (f"empty column(s) {empty}" if empty else f"repeats {repeated}")
+            )
+    if not kept:
         raise ValueError(f"Expected rows of data in {where}, but found none")
-    by_column = {name: [row[i] for row in cells] for i, name in enumerate(names)}
-    return Table(where, tuple(names), by_column, rows, lines)
+    rows = [row for row, _ in kept]
+    lines = [number for _, number in kept]
+    width = len(names)
+    if optional_last is not None and names[-1] == optional_last:
+        rows = [[*row, ""] if len(row) == width - 1 else row for row in rows]
+    if set(map(len, rows)) != {width}:  # a line of spaces is blank too; then refuse
+        spaces = [len(row) == 1 and not row[0].strip() and width > 1 for row in rows]
+        rows = [row for row, blank in zip(rows, spaces, strict=True) if not blank]
+        lines = [line for line, blank in zip(lines, spaces, strict=True) if not blank]
+    if not rows:
+        raise ValueError(f"Expected rows of data in {where}, but found none")
+    if set(map(len, rows)) != {width}:
+        bad = next(i for i, row in enumerate(rows) if len(row) != width)
+        raise ValueError(
+            f"Expected {width} cells in {where} line {lines[bad]} (columns {names}), but "
+            f"found {len(rows[bad])}"
+        )
+    return names, rows, lines
 
 
 def _read_parquet(file: Path, columns: Sequence[str] | None) -> Table:
@@ -197,8 +258,7 @@ def _read_parquet(file: Path, columns: Sequence[str] | None) -> Table:
     if len(frame) == 0:
         raise ValueError(f"Expected rows of data in {file}, but found none")
     data = {str(c): frame[c].tolist() for c in frame.columns}
-    numbers = list(range(1, len(frame) + 1))
-    return Table(str(file), names, data, [f"{file} row {i}" for i in numbers], numbers)
+    return Table(str(file), names, data, list(range(1, len(frame) + 1)), text=False)
 
 
 @dataclass(frozen=True)
@@ -265,7 +325,7 @@ class TableEncoding:
             dtype=bool,
         )
 
-    def encode(self, table: Table) -> np.ndarray:
+    def encode(self, table: Table, parsed: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """The float32 inputs ``(N, F)`` of a table's rows (before standardisation).
 
         Raises:
@@ -277,7 +337,8 @@ class TableEncoding:
         for column in self.features:
             cells = table.column(column.name, "feature column")
             if column.kind == "numeric":
-                blocks.append(_numeric(cells, column, table)[:, None])
+                known = None if parsed is None else parsed.get(column.name)
+                blocks.append(_numeric(cells, column, table, known)[:, None])
             else:
                 blocks.append(_one_hot(cells, column, table))
         return np.concatenate(blocks, axis=1).astype(np.float32)
@@ -334,17 +395,18 @@ class TableEncoding:
         return encoding
 
 
-def _numeric(cells: list[Any], column: FeatureColumn, table: Table) -> np.ndarray:
-    if all(isinstance(v, str) for v in cells):
-        ok = all(map(is_number_text, cells))
-        values = np.array(cells, dtype=np.float64) if ok else None
-    else:  # Parquet: numbers (or None/NaN) as objects
+def _numeric(
+    cells: list[Any], column: FeatureColumn, table: Table, known: np.ndarray | None = None
+) -> np.ndarray:
+    values: np.ndarray | None = known
+    if values is None and table.text:
+        values = number_column(cells)
+    elif values is None:  # Parquet: numbers (or None/NaN) as objects
         try:
             values = np.array(cells, dtype=np.float64)
-            ok = True
         except (TypeError, ValueError):
-            values, ok = None, False
-    if not ok or values is None:
+            values = None
+    if values is None:
         bad = next(i for i, v in enumerate(cells) if not _is_number_cell(v))
         raise ValueError(
             f"Expected a number in {table.rows[bad]}, column {column.name!r}, but found "
@@ -364,6 +426,8 @@ def _numeric(cells: list[Any], column: FeatureColumn, table: Table) -> np.ndarra
             f"measurement), but found {cells[bad]!r}"
         )
     return values
+
+
 
 
 def _is_number_cell(value: Any) -> bool:
@@ -389,7 +453,9 @@ def _one_hot(cells: list[Any], column: FeatureColumn, table: Table) -> np.ndarra
     return out
 
 
-def _fit_encoding(source: DataSource, table: Table, train_rows: np.ndarray) -> TableEncoding:
+def _fit_encoding(
+    source: DataSource, table: Table, train_rows: np.ndarray, parsed: dict[str, np.ndarray]
+) -> TableEncoding:
     label = source.label or ""
     table.column(label, "label column")
     if source.split_column is not None:
@@ -405,12 +471,19 @@ def _fit_encoding(source: DataSource, table: Table, train_rows: np.ndarray) -> T
     for name in names:
         cells = table.column(name, "feature column")
         categorical = name in declared or name in source.categories
-        if source.categorical is None and not categorical:
-            numbers = [_is_number_cell(v) for v in cells]
-            if not any(numbers):
+        values = None
+        if not categorical and table.text:
+            values = number_column(cells)
+            if values is not None:
+                parsed[name] = values  # read once: encode() takes it from here
+        all_numbers = values is not None or (
+            not table.text and all(map(_is_number_cell, cells))
+        )
+        if source.categorical is None and not categorical and not all_numbers:
+            if not any(map(_is_number_cell, cells)):
                 categorical = True
-            elif not all(numbers):
-                bad = numbers.index(False)
+            else:
+                bad = next(i for i, v in enumerate(cells) if not _is_number_cell(v))
                 raise ValueError(
                     f"Expected column {name!r} of {table.where} to hold numbers only or "
                     f"categories only, but {table.rows[bad]} has {cells[bad]!r} among numbers "
@@ -525,15 +598,10 @@ def load_table_task(
         split_seed=split_seed,
     )
     check_training_classes(classes, task.classes, targets[train], table.where)
-    subset = Table(
-        table.where,
-        table.names,
-        {name: [cells[i] for i in rows] for name, cells in table.columns.items()},
-        [table.rows[i] for i in rows],
-        [table.lines[i] for i in rows],
-    )
-    encoding = _fit_encoding(source, subset, train)
-    inputs = encoding.encode(subset)
+    subset = table if np.array_equal(rows, np.arange(len(table))) else table.take(rows)
+    parsed: dict[str, np.ndarray] = {}
+    encoding = _fit_encoding(source, subset, train, parsed)
+    inputs = encoding.encode(subset, parsed)
     mean, std = feature_stats(inputs, train, encoding.scaled)
     x = torch.from_numpy(inputs)
     y = torch.from_numpy(targets.astype(np.int64))

@@ -74,6 +74,57 @@ def _cell(
     return Cell(text, "" if test is None else test.mark, bold)
 
 
+def verdict_lines(comparison: LossComparison) -> list[str]:
+    """Which loss (at which value of its parameter) did best on each test metric, and its test.
+
+    One line per main metric of known direction: the row of
+    :attr:`LossComparison.best` (each loss at its best validation value)
+    with the best mean test value, and what the Wilcoxon test against CCE
+    says of it. A question of one study, answered from its tables.
+
+    Example:
+        >>> from simloss.experiments.report.compare import compare_losses
+        >>> recs = [{"dataset": "toy", "loss": loss, "param": None, "value": None, "run": i,
+        ...          "monitor": "acc", "metrics": {"val": {"acc": 0.5}, "test": {"acc": a + 0.01 * i}}}
+        ...         for loss, a in (("ce", 0.1), ("corn", 0.2)) for i in range(6)]
+        >>> verdict_lines(compare_losses(recs))[0]  # doctest: +ELLIPSIS
+        '- Test Acc (%): **CORN** 22.50 (CE 12.50; significantly better than CE, p = 0.03...)'
+    """
+    lines = []
+    for metric in main_metrics(comparison.metrics):
+        higher = _higher_is_better(metric)
+        rows = [r for r in comparison.best if ("test", metric) in r.cells]
+        if higher is None or not rows:
+            continue
+        pick = max if higher else min
+        winner = pick(rows, key=lambda r: r.cells[("test", metric)].mean)
+        value = _number(winner.cells[("test", metric)].mean, metric)
+        base = comparison.baseline
+        parts = []
+        if base is not None and base is not winner and ("test", metric) in base.cells:
+            parts.append(f"{base.label} {_number(base.cells[('test', metric)].mean, metric)}")
+        test = winner.tests.get(metric)
+        if winner.is_baseline:
+            parts.append("the CCE row itself")
+        elif test is not None and test.made and test.p_value is not None:
+            word = {"+": "significantly better than", "-": "significantly worse than"}.get(
+                test.mark, "not significantly different from"
+            )
+            parts.append(f"{word} CE, p = {test.p_value:.3g}")
+        elif test is not None:
+            parts.append(f"no test against CE: {test.reason}")
+        detail = f" ({'; '.join(parts)})" if parts else ""
+        lines.append(f"- Test {metric_label(metric)}: **{winner.label}** {value}{detail}")
+    return lines
+
+
+def _higher_is_better(metric: str) -> bool | None:
+    from simloss.experiments.specs import metric_spec
+
+    spec = metric_spec(metric)
+    return None if spec is None else spec.higher_is_better
+
+
 def best_table(comparison: LossComparison) -> Table:
     """CCE and each loss at its best validation value: mean ± std, bold best, marks vs CCE."""
     metrics = main_metrics(comparison.metrics)
@@ -174,6 +225,9 @@ def comparison_markdown(comparison: LossComparison, *, figures: list[str] | None
         True
     """
     out = [f"# Loss comparison: {comparison.dataset}", "", _intro(comparison)]
+    verdict = verdict_lines(comparison)
+    if verdict:
+        out += ["", "## Verdict", "", *verdict]
     out += ["", f"## {best_table(comparison).title}", "", markdown_table(best_table(comparison))]
     decoders = decoders_table(comparison)
     if decoders is not None:

@@ -1,0 +1,233 @@
+"""``simloss task``: declare a task from flags, and check what simloss reads from one.
+
+``simloss task new`` writes a task file (TOML) from flags: the same settings
+a file holds, so a table, an image folder or an arrays file becomes a task
+every command takes with ``--task FILE``. ``simloss task check`` reads a task
+as a run would (data, classes, split, features) and prints what it found, or
+the one-line error a run would stop with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+EXAMPLES = """\
+examples:
+  # a CSV of wine ratings: the label column, numeric ratings ordered by value
+  simloss task new --table winequality-red.csv --label quality --out wine.toml
+  # text grades need their order
+  simloss task new --table grades.csv --label grade --order low,medium,high --out grades.toml
+  # a folder of graded X-rays, one sub-folder per grade, resized to 128 x 128 grey
+  simloss task new --images xrays/ --size 128 --grey --out xrays.toml
+  # embeddings of any backbone: X (N, F), y (N,) and optionally split in an .npz
+  simloss task new --arrays embeddings.npz --out emb.toml
+
+  simloss task check wine.toml       # rows, classes per split, features, similarity
+  simloss train --task wine.toml --r 0.5 --out runs/wine
+  simloss sweep --task wine.toml --grid r=0:0.9:0.1 --runs 5 --out sweeps/wine
+
+The file is the declaration; edit it for what the flags do not cover (declared
+category levels, class values and names, a hierarchy, a factory, run defaults
+under [train]): docs/your-data.md lists every key.
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``task`` subcommand."""
+    parser = subparsers.add_parser(
+        "task",
+        help="declare your own data as a task (new) and check what simloss reads (check)",
+        description=("Write a task file from flags, or check one: what a run would read from it."),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    new = actions.add_parser("new", help="write a task file (TOML) from flags, then check it")
+    source = new.add_mutually_exclusive_group(required=True)
+    source.add_argument("--table", type=Path, help="a CSV/TSV (or Parquet) file with a header row")
+    source.add_argument(
+        "--images",
+        type=Path,
+        help="a folder of one sub-folder per class, or a CSV manifest path,label",
+    )
+    source.add_argument(
+        "--arrays", type=Path, help="an .npz file with X (N, F), y (N,) and optionally split"
+    )
+    new.add_argument(
+        "--out", type=Path, required=True, help="the task file to write (.toml; must not exist)"
+    )
+    new.add_argument(
+        "--name", help="the task's name in records and reports (default: the file's stem)"
+    )
+    new.add_argument("--label", help="the label column of a table")
+    new.add_argument(
+        "--order",
+        help="the classes in order, comma-separated (needed for text labels of ordered classes)",
+    )
+    new.add_argument(
+        "--unordered",
+        action="store_true",
+        help="the classes have no order (similarity identity unless declared)",
+    )
+    new.add_argument("--split-column", help="a column holding train/val/test per row")
+    new.add_argument("--size", type=int, help="images: the side they are resized to")
+    new.add_argument("--grey", action="store_true", help="images: one grey channel instead of RGB")
+    new.set_defaults(func=_new)
+    check = actions.add_parser("check", help="read a task as a run would and print what it found")
+    check.add_argument("task", type=Path, help="a task file (.toml or .json)")
+    check.add_argument(
+        "--data-dir", help="the data, overriding the file's path (as --data-dir of a run)"
+    )
+    check.set_defaults(func=_check)
+
+
+def _toml_value(value: Any) -> str:
+    """A TOML value of a string, number, bool or list (JSON's syntax is TOML's for these)."""
+    return json.dumps(value)
+
+
+def _declaration(args: argparse.Namespace) -> dict[str, dict[str, Any] | str]:
+    out = Path(args.out)
+    data: dict[str, Any]
+    if args.table is not None:
+        if args.label is None:
+            raise ValueError("Expected --label (the label column) with --table, but found none")
+        data = {"kind": "table", "path": str(args.table), "label": args.label}
+        if args.split_column:
+            data["split_column"] = args.split_column
+    elif args.images is not None:
+        if args.size is None:
+            raise ValueError(
+                "Expected --size (the side images are resized to) with --images, but found none"
+            )
+        data = {"kind": "images", "path": str(args.images), "size": args.size}
+        if args.grey:
+            data["channels"] = "grey"
+        if args.split_column:
+            data["split_column"] = args.split_column
+    else:
+        data = {"kind": "arrays", "path": str(args.arrays)}
+    for flag, given in (
+        ("--label", args.table is None and args.label),
+        ("--size", args.images is None and args.size),
+    ):
+        if given:
+            raise ValueError(
+                f"Expected {flag} only with {'--table' if flag == '--label' else '--images'}, but found it with another source"
+            )
+    classes: dict[str, Any] = {}
+    if args.order:
+        items = [v.strip() for v in args.order.split(",")]
+        if all(_is_number(v) for v in items):
+            classes["order"] = [float(v) if "." in v or "e" in v.lower() else int(v) for v in items]
+        else:
+            classes["order"] = items
+    if args.unordered:
+        classes["ordered"] = False
+    name = args.name or out.stem
+    return {"name": name, "data": data, "classes": classes}
+
+
+def _is_number(text: str) -> bool:
+    from simloss.experiments.data.classes import is_number_text
+
+    return is_number_text(text)
+
+
+def _write_toml(declaration: dict[str, Any]) -> str:
+    lines = [f"name = {_toml_value(declaration['name'])}", ""]
+    for table in ("data", "classes"):
+        values = declaration[table]
+        if not values and table != "data":
+            continue
+        lines.append(f"[{table}]")
+        lines += [f"{key} = {_toml_value(value)}" for key, value in values.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _new(args: argparse.Namespace) -> int:
+    from simloss.experiments._files import atomic_write_text
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".toml":
+        raise ValueError(f"Expected --out to end in .toml, but found {str(out)!r}")
+    if out.exists():
+        raise FileExistsError(f"Expected --out {out} to be a new file, but it exists")
+    declaration = _declaration(args)
+    # Paths are written relative to the task file's folder when they lie below it.
+    data = declaration["data"]
+    if not isinstance(data, dict):  # pragma: no cover (built above)
+        raise TypeError("a task's data is a table")
+    path = Path(data["path"]).resolve()
+    folder = out.resolve().parent
+    data["path"] = str(path.relative_to(folder)) if path.is_relative_to(folder) else str(path)
+    text = _write_toml(declaration)
+    summary = _summary(
+        out, None, text
+    )  # the declaration and its data read: else nothing is written
+    atomic_write_text(out, text)
+    print(text)
+    print(summary)
+    print(f"wrote {out}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    print(_summary(Path(args.task), args.data_dir, None))
+    return 0
+
+
+def _summary(path: Path, data_dir: str | None, text: str | None) -> str:
+    """What a run reads from a task: one paragraph of counts."""
+    import tempfile
+
+    import numpy as np
+
+    from simloss.experiments.config import TrainConfig
+    from simloss.experiments.data import load_data
+
+    if text is not None:  # a task not yet written: read it from a temporary copy beside it
+        with tempfile.NamedTemporaryFile(
+            "w", suffix=".toml", dir=path.resolve().parent, delete=False
+        ) as tmp:
+            tmp.write(text)
+        try:
+            return _summary(Path(tmp.name), data_dir, None).replace(tmp.name, str(path))
+        finally:
+            Path(tmp.name).unlink()
+    config = TrainConfig(task=str(path), data_dir=data_dir)
+    task = config.task_spec
+    data = load_data(config)
+    resolved = config.resolve()
+    counts = [
+        np.bincount(s.targets.numpy(), minlength=data.num_classes)
+        for s in (data.train, data.val, data.test)
+    ]
+    names = data.class_names or [f"{v:g}" for v in data.class_values]
+    lines = [
+        f"task {task.name!r} ({task.data.kind}, {path}): {sum(len(s) for s in (data.train, data.val, data.test))} examples, "
+        f"train/val/test {len(data.train)}/{len(data.val)}/{len(data.test)}",
+        f"inputs {tuple(data.input_shape)}"
+        + (f": {', '.join(map(str, data.feature_names))}" if data.feature_names else ""),
+        f"{data.num_classes} {'ordered' if data.ordinal else 'unordered'} classes (name value: train/val/test):",
+    ]
+    lines += [
+        f"  {name} {value:g}: {a}/{b}/{c}"
+        for name, value, a, b, c in zip(names, data.class_values, *counts, strict=True)
+    ]
+    param = task.param
+    lines.append(
+        f"similarity {task.similarity.kind}"
+        + (f", swept over {param} = {', '.join(f'{v:g}' for v in task.grid)}" if param else "")
+        + f"; model {resolved.model or data.model or 'by input'}; epochs {resolved.epochs}, "
+        f"patience {resolved.patience} on {resolved.monitor}, batch {resolved.batch_size}"
+    )
+    if data.info:
+        lines.append("read: " + ", ".join(f"{k} {v}" for k, v in data.info.items()))
+    return "\n".join(lines)
