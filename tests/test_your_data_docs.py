@@ -52,7 +52,9 @@ def _run(kind: str, code: str, cwd: Path, env: dict[str, str]) -> None:
     else:
         return
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, f"{kind} block failed:\n{code}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"{kind} block failed:\n{code}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    )
 
 
 @pytest.mark.parametrize("title", list(EXAMPLES))

@@ -62,13 +62,17 @@ def add_arguments(
 ) -> None:
     """The sweep options and a flag for every run setting but the swept one."""
     parser.add_argument("--out", required=True, help="the sweep folder (created; reuse to resume)")
+    from simloss.experiments.specs import LOSSES
+
+    shared = " or ".join(n for n, s in LOSSES.items() if s.uses_similarity)
+    without = ", ".join(n for n, s in LOSSES.items() if s.param is None and not s.uses_similarity)
     parser.add_argument(
         "--grid",
         help="values of the loss's parameter: 'r=START:STOP:STEP' (STOP included) or "
-        "'r=V1,V2,...' (r, or l for cifar100, with --loss simloss or soft-labels; the loss's "
-        "own otherwise, e.g. --loss sord --grid alpha=0.5,1,2; none for ce, emd, corn); "
-        "default: the paper's grid, r=0:0.9:0.1 or l=0:0.9:0.1 plus 0.99, or the loss's "
-        "(docs/losses.md)",
+        f"'r=V1,V2,...' (r, or l for a task of class-name similarity, with --loss {shared}; "
+        "the loss's own otherwise, e.g. --loss sord --grid alpha=0.5,1,2; none for "
+        f"{without}); default: the task's grid (the paper's r=0:0.9:0.1, or l=0:0.9:0.1 "
+        "plus 0.99), or the loss's (docs/losses.md)",
     )
     parser.add_argument(
         "--runs",

@@ -75,6 +75,30 @@ MAX_SEED: int = 2**64 - 1
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
+def _loss_help() -> tuple[str, str]:
+    """The help texts of ``loss`` and ``loss_param``, read from the loss catalog."""
+    by_task: dict[str, list[str]] = {}
+    for name, spec in LOSSES.items():
+        needs = f" (needs {', '.join(spec.needs)})" if spec.needs else ""
+        by_task.setdefault(spec.task, []).append(name + needs)
+    groups = {
+        "any": "",
+        "semantic": "for unordered related classes ",
+        "ordinal": "for ordered classes ",
+    }
+    listed = "; ".join(f"{groups[task]}{', '.join(names)}" for task, names in by_task.items())
+    own = [f"{name} {spec.param.name}" for name, spec in LOSSES.items() if spec.param is not None]
+    shared = [name for name, spec in LOSSES.items() if spec.uses_similarity]
+    return (
+        f"the training loss: {listed} (see docs/losses.md); default: simloss with r or l, else ce",
+        f"the loss's own hyper-parameter: {', '.join(own)} (default: its paper's, "
+        f"docs/losses.md); {' and '.join(shared)} take r or l",
+    )
+
+
+_LOSS_HELP, _LOSS_PARAM_HELP = _loss_help()
+
+
 def _setting(default: Any, help: str, *, choices: tuple[str, ...] = (), local: bool = False) -> Any:
     """A TrainConfig field with its help text (shown by ``--help``) and choices.
 
@@ -129,20 +153,8 @@ class TrainConfig:
         "$XDG_CACHE_HOME/simloss, else ~/.cache/simloss)",
         local=True,
     )
-    loss: str | None = _setting(
-        None,
-        "the training loss: simloss, ce, label-smoothing, soft-labels (CE against "
-        "S[y] / sum S[y]), hxe (needs hierarchy) or, for ordered classes, sord, triangular, "
-        "beta, binomial, poisson, exponential, cdw-ce, emd, corn (see docs/losses.md); "
-        "default: simloss with r or l, else ce",
-        choices=tuple(LOSSES),
-    )
-    loss_param: float | None = _setting(
-        None,
-        "the loss's own hyper-parameter: label-smoothing epsilon, hxe alpha, sord alpha, "
-        "triangular alpha2, beta/binomial/poisson eta, exponential p, cdw-ce alpha "
-        "(default: its paper's, docs/losses.md); simloss and soft-labels take r or l",
-    )
+    loss: str | None = _setting(None, _LOSS_HELP, choices=tuple(LOSSES))
+    loss_param: float | None = _setting(None, _LOSS_PARAM_HELP)
     hierarchy: str | None = _setting(
         None,
         "a class hierarchy for loss hxe: 'parent child' lines (names, or integer ids with "

@@ -1,28 +1,12 @@
-"""The training loss of a run: SimLoss or one of its peers, built from a config and the data.
+"""The training loss of a run: its entry in the loss catalog, built for a config and the data.
 
 :func:`build_criterion` turns a resolved :class:`~simloss.experiments.config.TrainConfig`
-into a :class:`Criterion`: the loss on the model's outputs, and the map from
-those outputs to class scores (``(N, C)`` logits whose softmax is the
-predicted distribution) that every metric, decoder and figure reads. The
-peers come from maintained libraries, never rewritten here:
-
-- ``ce``: ``torch.nn.CrossEntropyLoss``;
-- ``simloss``: :class:`simloss.SimLoss` with the dataset's similarity (``r`` or ``l``);
-- ``label-smoothing``: ``CrossEntropyLoss(label_smoothing=epsilon)``;
-- ``soft-labels``: :class:`simloss.peers.SoftLabelCrossEntropy` (``r`` or ``l``);
-- ``hxe``: :class:`simloss.peers.HierarchicalCrossEntropy`;
-- ``sord``, ``triangular``, ``beta``, ``binomial``, ``poisson``, ``exponential``,
-  ``cdw-ce``, ``emd``: dlordinal's ``SORDLoss``, ``TriangularLoss``, ``BetaLoss``,
-  ``BinomialLoss``, ``PoissonLoss``, ``ExponentialLoss``, ``CDWCELoss``, ``EMDLoss``;
-- ``corn``: coral-pytorch's ``corn_loss``.
-
-The facts (task, parameter, its default and the default's source) are in
-:data:`simloss.experiments.specs.LOSSES` only. CORN's model has C - 1 outputs, the
-conditional logits ``z_k`` of ``P(y > k | y > k - 1)``; its class scores are
-the exact log-probabilities ``log p_c = sum_{j<c} log sigmoid(z_j) + log sigmoid(-z_c)``
-(no ``z_{C-1}`` term for the last class), so CORN's own prediction rule (the
-number of ``P(y > k) > 1/2``, coral-pytorch's ``corn_label_from_logits``) is the
-``median`` decoder of these probabilities.
+into a :class:`Criterion`: the loss on the model's outputs (built by the
+loss's entry in :data:`simloss.experiments.loss_catalog.LOSSES`), and the
+map from those outputs to class scores (``(N, C)`` logits whose softmax is the
+predicted distribution; :mod:`simloss.experiments.heads`) that every metric,
+decoder and figure reads. :func:`build_similarity` builds the similarity of
+SimLoss and soft labels from the run's task.
 """
 
 from __future__ import annotations
@@ -32,14 +16,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 import simloss
-from simloss._optional import require
 from simloss.experiments.config import TrainConfig
 from simloss.experiments.data import PreparedData
-from simloss.experiments.specs import loss_spec
+from simloss.experiments.heads import CLASSES, Head, corn_log_probabilities
+from simloss.experiments.loss_catalog import LossContext, loss_spec
 
 __all__ = [
     "ClassScores",
@@ -49,10 +32,6 @@ __all__ = [
     "corn_log_probabilities",
     "num_outputs",
 ]
-
-#: The extra that installs the ordinal peers' runtime dependencies (README: dlordinal itself
-#: is installed with ``--no-deps``, as its torchvision requirement does not import beside a CPU torch).
-PEERS_EXTRA = "peers"
 
 
 def build_similarity(config: TrainConfig, data: PreparedData) -> Any:
@@ -165,76 +144,47 @@ def _hierarchy_file(config: TrainConfig, data: PreparedData, what: str) -> Any:
     return tree
 
 
-def corn_log_probabilities(logits: Tensor) -> Tensor:
-    """Class log-probabilities ``(N, C)`` from CORN's conditional logits ``(N, C - 1)``.
-
-    .. math::
-
-        \\log p_c = \\sum_{j < c} \\log \\sigma(z_j) + [c < C - 1] \\log \\sigma(-z_c)
-
-    since ``P(y > k) = prod_{j <= k} sigmoid(z_j)`` (Shi, Cao & Raschka 2023, Eq. 3)
-    and ``p_c = P(y > c - 1) - P(y > c)``. Rows sum to 1 (in exact arithmetic).
-
-    Example:
-        >>> log_p = corn_log_probabilities(torch.tensor([[0.0, 0.0]]))
-        >>> [round(v, 4) for v in log_p.exp()[0].tolist()]
-        [0.5, 0.25, 0.25]
-    """
-    if logits.dim() != 2:
-        raise ValueError(
-            f"Expected CORN logits of shape (N, C - 1), but found {tuple(logits.shape)}"
-        )
-    above = F.logsigmoid(logits).cumsum(dim=1)  # log P(y > k), k = 0 .. C-2
-    zeros = logits.new_zeros(logits.shape[0], 1)
-    before = torch.cat([zeros, above], dim=1)  # log P(y > c - 1), c = 0 .. C-1
-    stop = torch.cat([F.logsigmoid(-logits), zeros], dim=1)  # log P(y = c | y > c - 1)
-    return before + stop
-
-
 class Criterion(nn.Module):
     """A run's loss on the model's outputs, and the class scores the metrics read.
 
     Attributes:
         name: the loss (``config.loss``).
         loss: the library's module, called as ``loss(outputs, target)``.
-        outputs: ``"classes"`` (the outputs are the class scores) or
-            ``"thresholds"`` (CORN: C - 1 conditional logits).
+        head: the head the model trains (:mod:`simloss.experiments.heads`).
     """
 
-    def __init__(self, name: str, loss: nn.Module, outputs: str = "classes") -> None:
+    def __init__(self, name: str, loss: nn.Module, head: Head = CLASSES) -> None:
         super().__init__()
         self.name = name
         self.loss = loss
-        self.outputs = outputs
+        self.head = head
 
     def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
-        """The loss of model outputs ``(N, num_outputs)`` and class indices ``(N,)``."""
+        """The loss of the head's outputs and class indices ``(N,)``."""
         result: Tensor = self.loss(outputs, target)
         return result
 
     def class_logits(self, outputs: Tensor) -> Tensor:
         """Class scores ``(N, C)`` whose softmax is the predicted distribution."""
-        if self.outputs == "thresholds":
-            return corn_log_probabilities(outputs)
-        return outputs
+        return self.head.class_log_probs(outputs)
 
 
 class ClassScores(nn.Module):
-    """A trained model whose outputs are class scores (CORN's converted), for prediction."""
+    """A trained model whose outputs are class scores (a CORN or CORAL head's converted)."""
 
-    def __init__(self, model: nn.Module, outputs: str) -> None:
+    def __init__(self, model: nn.Module, head: Head) -> None:
         super().__init__()
         self.model = model
-        self.outputs = outputs
+        self.head = head
 
     def forward(self, x: Tensor) -> Tensor:
         """Class scores ``(N, C)``."""
         out: Tensor = self.model(x)
-        return corn_log_probabilities(out) if self.outputs == "thresholds" else out
+        return self.head.class_log_probs(out)
 
 
 def num_outputs(loss: str, num_classes: int) -> int:
-    """The model's output size for a loss (C, or C - 1 for CORN).
+    """The model's output size for a loss (C; C - 1 for CORN).
 
     Example:
         >>> num_outputs("corn", 17), num_outputs("sord", 17)
@@ -243,64 +193,8 @@ def num_outputs(loss: str, num_classes: int) -> int:
     return loss_spec(loss).num_outputs(num_classes)
 
 
-class _LogitsShift(nn.Module):
-    """Subtract each row's (detached) maximum before a loss that exponentiates raw logits.
-
-    dlordinal's CDW-CE computes ``log(sum exp(z) - exp(z_i)) - log(sum exp(z))``,
-    which overflows for logits above ~88 in float32; the loss depends on
-    ``softmax(z)`` only, so shifting each row changes neither value nor gradient.
-    """
-
-    def __init__(self, loss: nn.Module) -> None:
-        super().__init__()
-        self.inner = loss
-
-    def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
-        shifted = outputs - outputs.detach().amax(dim=1, keepdim=True)
-        result: Tensor = self.inner(shifted, target)
-        return result
-
-
-class _Corn(nn.Module):
-    def __init__(self, num_classes: int) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self._corn_loss = require("coral_pytorch.losses", PEERS_EXTRA).corn_loss
-
-    def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
-        result: Tensor = self._corn_loss(outputs, target, self.num_classes)
-        return result
-
-
-def _hierarchy_loss(config: TrainConfig, data: PreparedData, alpha: float) -> nn.Module:
-    tree = _hierarchy_file(config, data, "loss 'hxe'")
-    return simloss.peers.HierarchicalCrossEntropy(tree.edges, list(data.class_names or ()), alpha)
-
-
-def _dlordinal(name: str, classes: int, value: float | None, data: PreparedData) -> nn.Module:
-    losses = require("dlordinal.losses", PEERS_EXTRA)
-    ce = nn.CrossEntropyLoss()
-    if name == "sord":
-        return losses.SORDLoss(alpha=value, num_classes=classes, train_targets=data.train.targets)
-    if name == "triangular":
-        return losses.TriangularLoss(ce, classes, alpha2=value)
-    if name == "beta":
-        return losses.BetaLoss(ce, classes, eta=value)
-    if name == "binomial":
-        return losses.BinomialLoss(ce, classes, eta=value)
-    if name == "poisson":
-        return losses.PoissonLoss(ce, classes, eta=value)
-    if name == "exponential":
-        return losses.ExponentialLoss(ce, classes, p=value)
-    if name == "cdw-ce":
-        return _LogitsShift(losses.CDWCELoss(classes, alpha=value))
-    if name == "emd":
-        return losses.EMDLoss(classes)
-    raise ValueError(f"Expected a dlordinal loss, but found {name!r}")  # pragma: no cover
-
-
 def build_criterion(config: TrainConfig, data: PreparedData) -> Criterion:
-    """The training loss of a resolved config for ``data`` (see the module's table).
+    """The training loss of a resolved config for ``data``: its catalog entry's ``build``.
 
     Args:
         config: a config (resolved or not: the loss and its parameter are read
@@ -333,18 +227,12 @@ def build_criterion(config: TrainConfig, data: PreparedData) -> Criterion:
         )
     if spec.task == "ordinal" and not data.ordinal:
         raise ValueError(f"Expected ordered classes for loss {name!r}, but {data.name} has none")
-    value = config.param_value
-    if name == "ce":
-        return Criterion(name, nn.CrossEntropyLoss())
-    if name == "simloss":
-        return Criterion(name, simloss.SimLoss(build_similarity(config, data)))
-    if name == "label-smoothing":
-        return Criterion(name, nn.CrossEntropyLoss(label_smoothing=float(value or 0.0)))
-    if name == "soft-labels":
-        similarity = torch.as_tensor(build_similarity(config, data), dtype=torch.float32)
-        return Criterion(name, simloss.peers.SoftLabelCrossEntropy(similarity))
-    if name == "hxe":
-        return Criterion(name, _hierarchy_loss(config, data, float(value or 0.0)))
-    if name == "corn":
-        return Criterion(name, _Corn(classes), outputs=spec.outputs)
-    return Criterion(name, _dlordinal(name, classes, value, data))
+    context = LossContext(
+        num_classes=classes,
+        value=config.param_value,
+        similarity=lambda: build_similarity(config, data),
+        hierarchy_edges=lambda: _hierarchy_file(config, data, f"loss {name!r}").edges,
+        class_names=None if data.class_names is None else tuple(data.class_names),
+        train_targets=data.train.targets,
+    )
+    return Criterion(name, spec.build(context), spec.head)

@@ -60,7 +60,7 @@ from simloss.experiments.data.abalone import ABALONE_ENCODING, ABALONE_FEATURES
 from simloss.experiments.data.arrays import read_feature_file
 from simloss.experiments.data.images import image_files, image_inputs
 from simloss.experiments.data.tables import TableEncoding, read_table
-from simloss.experiments.losses import ClassScores, num_outputs
+from simloss.experiments.losses import ClassScores
 from simloss.experiments.models import build_model, load_checkpoint
 from simloss.experiments.specs import LOSSES
 
@@ -204,20 +204,21 @@ def load_run(folder: str | Path, *, device: str = "cpu") -> TrainedRun:
     loss = str(record.get("loss") or "simloss")
     if loss not in LOSSES:
         raise ValueError(f"Expected a loss among {list(LOSSES)} in {where}, but found {loss!r}")
-    outputs = LOSSES[loss].outputs
+    spec = LOSSES[loss]
     task_file = config.get("task") if isinstance(config, dict) else None
     search = Path(task_file).parent if isinstance(task_file, str) else None
-    model = build_model(
+    backbone = build_model(
         model_name,
         preprocessing.input_shape,
-        num_outputs(loss, len(class_values)),
+        spec.num_outputs(len(class_values)),
         search=search,
     )
+    model = spec.head.wrap(backbone, len(class_values))
     load_checkpoint(root / weights, model)
     return TrainedRun(
         folder=root,
         dataset=str(record.get("dataset")),
-        model=ClassScores(model, outputs).to(resolved).eval(),
+        model=ClassScores(model, spec.head).to(resolved).eval(),
         preprocessing=preprocessing,
         class_values=class_values,
         class_names=None if names is None else tuple(str(n) for n in names),

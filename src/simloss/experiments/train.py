@@ -294,7 +294,8 @@ def _train(
     if model_name != cfg.model:  # the factory's model, or the default by input kind
         cfg = replace(cfg, model=model_name)
         atomic_write_json(out / "config.json", cfg.to_dict())
-    model = build_model(model_name, data.input_shape, outputs, search=_task_folder(cfg)).to(device)
+    backbone = build_model(model_name, data.input_shape, outputs, search=_task_folder(cfg))
+    model = criterion.head.wrap(backbone, data.num_classes).to(device)
     channels_last = cfg.channels_last and data.is_image
     if channels_last:
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]

@@ -428,8 +428,6 @@ def _numeric(
     return values
 
 
-
-
 def _is_number_cell(value: Any) -> bool:
     if isinstance(value, str):
         return is_number_text(value)
@@ -476,9 +474,7 @@ def _fit_encoding(
             values = number_column(cells)
             if values is not None:
                 parsed[name] = values  # read once: encode() takes it from here
-        all_numbers = values is not None or (
-            not table.text and all(map(_is_number_cell, cells))
-        )
+        all_numbers = values is not None or (not table.text and all(map(_is_number_cell, cells)))
         if source.categorical is None and not categorical and not all_numbers:
             if not any(map(_is_number_cell, cells)):
                 categorical = True
