@@ -52,8 +52,10 @@ def test_every_builder_gives_a_loss_on_its_heads_outputs(name: str) -> None:
         train_targets=torch.arange(classes).repeat(4),
     )
     loss = spec.build(context)
-    outputs = torch.randn(8, spec.num_outputs(classes), requires_grad=True)
+    model = spec.head.wrap(torch.nn.Linear(3, spec.num_outputs(classes)), classes)
+    outputs = model(torch.randn(8, 3))
     value = loss(outputs, torch.arange(8) % classes)
     value.backward()
-    assert value.dim() == 0 and torch.isfinite(value) and outputs.grad is not None
+    assert value.dim() == 0 and torch.isfinite(value)
+    assert all(p.grad is not None for p in model.parameters())
     assert spec.head.class_log_probs(outputs.detach()).shape == (8, classes)

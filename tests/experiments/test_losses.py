@@ -62,7 +62,7 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 def test_every_loss_has_a_reference_test() -> None:
     tested = {"ce", "label-smoothing", "sord", "triangular", "beta", "binomial", "poisson"}
-    tested |= {"exponential", "cdw-ce", "emd", "corn", "simloss", "soft-labels", "hxe"}
+    tested |= {"exponential", "cdw-ce", "emd", "corn", "simloss", "soft-labels", "hxe", "coral"}
     assert tested == set(LOSSES)
 
 
@@ -308,3 +308,51 @@ def test_a_run_of_simloss_without_its_similarity_is_refused(tmp_path: Path) -> N
     # `--loss simloss --similarity identity` stays allowed: the paper's CCE (r = 0) as SimLoss.
     resolved = TrainConfig(loss="simloss", similarity="identity").resolve()
     assert (resolved.loss, resolved.inferred_similarity) == ("simloss", "identity")
+
+
+def test_coral_matches_coral_pytorchs_own_layer_loss_and_label(tmp_path: Path) -> None:
+    """CORAL: coral-pytorch's loss on its CoralLayer's logits, and its own prediction rule."""
+    from coral_pytorch.dataset import levels_from_labelbatch, proba_to_label
+    from coral_pytorch.layers import CoralLayer
+    from coral_pytorch.losses import coral_loss
+
+    from simloss.experiments.data import load_abalone
+    from simloss.experiments.heads import CoralHead, coral_log_probabilities
+    from simloss.experiments.loss_catalog import LOSSES
+
+    torch.manual_seed(0)
+    layer = CoralLayer(size_in=6, num_classes=5)
+    head = CoralHead(torch.nn.Linear(6, 1, bias=False), 5)
+    with torch.no_grad():  # the same parameters: one shared weight vector, C - 1 biases
+        head.model.weight.copy_(layer.coral_weights.weight)
+        head.biases.copy_(layer.coral_bias)
+    x, y = torch.randn(32, 6), torch.randint(0, 5, (32,))
+    assert torch.allclose(head(x), layer(x), atol=1e-6)
+    data = load_abalone(limit=100)
+    criterion = build_criterion(TrainConfig(loss="coral"), data)
+    assert criterion.head is LOSSES["coral"].head and LOSSES["coral"].num_outputs(17) == 1
+    ours = LOSSES["coral"].build(
+        type("C", (), {"num_classes": 5})()  # the builder reads num_classes only
+    )(head(x), y)
+    theirs = coral_loss(layer(x), levels_from_labelbatch(y, num_classes=5))
+    assert torch.allclose(ours, theirs, atol=1e-6)
+    # The paper's loss in float64 (Cao et al. 2020, Eq. 4, unit task weights):
+    # -1/N sum_i sum_k [y_i > k] log s(z_ik) + [y_i <= k] log(1 - s(z_ik)).
+    z = head(x).detach().double().numpy()
+    above = (y.numpy()[:, None] > np.arange(4)[None, :]).astype(np.float64)
+    s = 1.0 / (1.0 + np.exp(-z))
+    expected = -np.mean(np.sum(above * np.log(s) + (1 - above) * np.log(1 - s), axis=1))
+    assert float(ours) == pytest.approx(expected, rel=1e-5)
+    # The class distribution's median is CORAL's own label (the count of P(y > k) > 1/2).
+    probs = coral_log_probabilities(layer(x)).exp()
+    median = (probs.cumsum(1) >= 0.5 - 1e-6).float().argmax(1)
+    assert torch.equal(median, proba_to_label(torch.sigmoid(layer(x))))
+    assert torch.allclose(probs.sum(1), torch.ones(32), atol=1e-5)
+    # A run trains, records and predicts with the head's parameters.
+    record = run_training(
+        TrainConfig(loss="coral", epochs=2, limit=300, progress=False), tmp_path / "run"
+    )
+    assert record["loss"] == "coral" and {"acc", "mae_median"} <= set(record["metrics"]["test"])
+    from simloss.experiments.predict import load_run
+
+    assert load_run(tmp_path / "run").model(torch.zeros(2, 10)).shape == (2, 17)

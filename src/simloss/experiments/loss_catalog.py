@@ -12,7 +12,7 @@ is one entry here plus its test.
 The implementations come from maintained libraries, never rewritten here:
 ``torch`` (CE, label smoothing), :mod:`simloss` (SimLoss, soft labels,
 hierarchical cross-entropy), dlordinal (SORD and the unimodal soft labels,
-CDW-CE, EMD) and coral-pytorch (CORN); the optional ones are imported
+CDW-CE, EMD) and coral-pytorch (CORN, CORAL); the optional ones are imported
 when built, with an error naming the ``peers`` extra.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from simloss.experiments.heads import CLASSES, CORN, Head
+from simloss.experiments.heads import CLASSES, CORAL, CORN, Head
 
 __all__ = [
     "LOSSES",
@@ -151,7 +151,7 @@ class LossSpec:
         return self.task == "any" or (self.task == "ordinal") == bool(task.ordinal)
 
     def num_outputs(self, num_classes: int) -> int:
-        """The model's output size for ``num_classes`` classes (C; C - 1 for CORN)."""
+        """The model's output size for ``num_classes`` classes (C; C - 1 for CORN; 1 for CORAL)."""
         return self.head.outputs(num_classes)
 
 
@@ -250,6 +250,21 @@ class _Corn(nn.Module):
 
     def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
         result: Tensor = self._corn_loss(outputs, target, self.num_classes)
+        return result
+
+
+class _Coral(nn.Module):
+    """coral-pytorch's ``coral_loss`` on CORAL's ``C - 1`` cumulative logits and extended labels."""
+
+    def __init__(self, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self._coral_loss = _require("coral_pytorch.losses").coral_loss
+        self._levels = _require("coral_pytorch.dataset").levels_from_labelbatch
+
+    def forward(self, outputs: Tensor, target: Tensor) -> Tensor:
+        levels = self._levels(target, num_classes=self.num_classes).to(outputs)
+        result: Tensor = self._coral_loss(outputs, levels)
         return result
 
 
@@ -358,6 +373,11 @@ _ENTRIES = (
         name="corn", title="CORN", task="ordinal", library="coral_pytorch",
         build=lambda context: _Corn(context.num_classes), head=CORN,
         source="Shi, Cao & Raschka, Pattern Analysis and Applications 2023",
+    ),
+    LossSpec(
+        name="coral", title="CORAL", task="ordinal", library="coral_pytorch",
+        build=lambda context: _Coral(context.num_classes), head=CORAL,
+        source="Cao, Mirjalili & Raschka, Pattern Recognition Letters 2020",
     ),
 )  # fmt: skip
 
