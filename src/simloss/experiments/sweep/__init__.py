@@ -23,7 +23,10 @@ The rooms:
   threads, logs and progress bar.
 - :mod:`~simloss.experiments.sweep.records`: records stored with trials and
   :func:`load_records`.
-- :mod:`~simloss.experiments.sweep.run`: :func:`run_sweep`, one command.
+- :mod:`~simloss.experiments.sweep.engine`: the steps every command on the
+  engine shares (arguments, folder, lock, storage, study, settings, workers):
+  a sweep, a tune and a benchmark each call them in a few lines.
+- :mod:`~simloss.experiments.sweep.run`: :func:`run_sweep`, one sweep command.
 
 Example:
     >>> grid = Grid.parse("r=0:0.3:0.1", runs=2)

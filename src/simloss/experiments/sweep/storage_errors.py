@@ -13,7 +13,8 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import optuna
@@ -24,6 +25,7 @@ __all__ = [
     "hide_password",
     "is_connection_error",
     "is_storage_error",
+    "named_storage_errors",
     "reconnecting",
     "scrub_password",
     "storage_error",
@@ -103,6 +105,25 @@ def is_connection_error(exc: BaseException) -> bool:
         return False
     names = {cls.__name__ for cls in type(original).__mro__}
     return bool(names & {"OperationalError", "InterfaceError"})
+
+
+@contextmanager
+def named_storage_errors(url: str) -> Iterator[None]:
+    """Turn every error of the storage at ``url`` raised inside into one :func:`storage_error` line.
+
+    The one place a database's error becomes ours (as Optuna's
+    ``_scoped_session`` turns SQL errors into its own); other errors pass as they are.
+
+    Example:
+        >>> with named_storage_errors("sqlite:///x.db"):
+        ...     pass
+    """
+    try:
+        yield
+    except Exception as exc:
+        if is_storage_error(exc):
+            raise storage_error(url, exc) from exc
+        raise
 
 
 def reconnecting(

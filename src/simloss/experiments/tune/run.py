@@ -11,46 +11,32 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from simloss.experiments._files import atomic_write_json
 from simloss.experiments.config import TrainConfig, point_config
 from simloss.experiments.points import format_value
-from simloss.experiments.sweep.queue import census, enqueue_missing
-from simloss.experiments.sweep.run import (
+from simloss.experiments.sweep.engine import (
     SWEEP_ENTRIES,
     check_engine_args,
+    claim_settings,
     folder_lock,
     folder_storage,
     prepare_folder,
+    run_engine,
     stored_url,
+    study_session,
+    write_settings_file,
 )
-from simloss.experiments.sweep.settings import (
-    check_settings,
-    differences,
-    fixed_settings,
-)
-from simloss.experiments.sweep.storage import (
-    SWEEP_FILE,
-    dispose,
-    hide_password,
-    is_storage_error,
-    open_storage,
-    open_with_retry,
-    storage_error,
-)
-from simloss.experiments.sweep.trials import (
-    DEFAULT_HEARTBEAT_S,
-    DiskFullError,
-    WorkerArgs,
-    heartbeat_study,
-)
-from simloss.experiments.sweep.workers import quiet_optuna, run_workers, worker_threads
+from simloss.experiments.sweep.queue import census, enqueue_missing
+from simloss.experiments.sweep.settings import differences, fixed_settings
+from simloss.experiments.sweep.storage import SWEEP_FILE, dispose, open_storage
+from simloss.experiments.sweep.storage_errors import named_storage_errors
+from simloss.experiments.sweep.trials import DEFAULT_HEARTBEAT_S, WorkerArgs, heartbeat_study
+from simloss.experiments.sweep.workers import quiet_optuna, worker_threads
 from simloss.experiments.tune.plan import CANDIDATES_ATTR, SETTINGS_ATTR, Ledger
 from simloss.experiments.tune.result import TUNE_FILE, TuneResult, load_tune, read_tune_file
 from simloss.experiments.tune.settings import DEFAULT_RUNS, TUNED_LOSS, TuneSettings
@@ -188,15 +174,9 @@ def run_tune(
     )
     low = point_config(base, settings.param, settings.low, 0, loss=TUNED_LOSS).resolve()
     epoch_cap = int(low.epochs or 1)
-    try:
+    with named_storage_errors(url):
         monitor = _BudgetProgress(args, settings, epoch_cap, progress)
-        worker_errors = run_workers(args, workers, monitor, loop=work)
-    except DiskFullError as exc:
-        raise RuntimeError(f"{exc}. Free disk space and rerun the same command") from exc
-    except Exception as exc:
-        if is_storage_error(exc):
-            raise storage_error(url, exc) from exc
-        raise
+    worker_errors = run_engine(args, workers, monitor, loop=work)
     result = load_tune(out)
     result.wall_time_s = time.monotonic() - started
     result.notes.extend(worker_errors)
@@ -253,36 +233,17 @@ def _prepare(
         "heartbeat_interval": heartbeat_interval or DEFAULT_HEARTBEAT_S,
         "tune": tune,
     }
-    storage = open_with_retry(url)
-    try:
-        try:
-            study = optuna.create_study(
-                study_name=name,
-                storage=storage,
-                directions=[optuna.study.StudyDirection[d.upper()] for d in settings.directions],
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                study.set_metric_names(list(settings.objectives))  # shown by optuna-dashboard
-        except optuna.exceptions.DuplicatedStudyError:
-            study = optuna.load_study(study_name=name, storage=storage)
-        stored = study.user_attrs.get(SETTINGS_ATTR)
-        if stored is None:
-            if study.get_trials(deepcopy=False) or study.user_attrs:
-                raise ValueError(
-                    f"Study {name!r} in {hide_password(url)} exists but is no simloss tune; choose "
-                    "another "
-                    "--study-name"
-                )
-            study.set_user_attr(SETTINGS_ATTR, wanted)
-            stored = study.user_attrs[SETTINGS_ATTR]
-        check_settings(
-            stored,
+    with study_session(
+        url, name, directions=settings.directions, metric_names=settings.objectives
+    ) as study:
+        stored = claim_settings(
+            study,
+            SETTINGS_ATTR,
             wanted,
-            name,
-            heartbeat_interval is not None,
-            data_dir=base.data_dir,
+            url=url,
             kind="Tune",
+            heartbeat_given=heartbeat_interval is not None,
+            data_dir=base.data_dir,
         )
         before = dict(stored.get("tune", {}))
         diffs = differences({**before, "budget": tune["budget"]}, tune)
@@ -302,12 +263,6 @@ def _prepare(
                 )
             stored = {**stored, "tune": tune}
             study.set_user_attr(SETTINGS_ATTR, stored)
-    except Exception as exc:
-        if is_storage_error(exc):
-            raise storage_error(url, exc) from exc
-        raise
-    finally:
-        dispose(storage)
 
     interval = int(stored["heartbeat_interval"])
     with heartbeat_study(url, name, interval) as study:
@@ -324,7 +279,7 @@ def _prepare(
             settings.distribution(),
         )
 
-    atomic_write_json(
+    write_settings_file(
         out / TUNE_FILE,
         {
             "schema_version": SCHEMA_VERSION,
@@ -336,7 +291,7 @@ def _prepare(
             "data": stored["data"],
             "heartbeat_interval": interval,
         },
-        private=hide_password(url) != url,  # the URL holds a password: its owner only
+        url,
     )
     return interval
 
