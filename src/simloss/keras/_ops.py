@@ -34,18 +34,27 @@ class KerasSimilarity:
         self._tensors: dict[tuple[str, str], Any] = {}
 
     def _tensor(self, name: str, dtype: str) -> Any:
+        """The array ``name`` as a tensor of ``dtype``.
+
+        Kept between calls only on the PyTorch backend (eager tensors); under
+        JAX and TensorFlow a tensor made while tracing belongs to that trace,
+        so the numpy array becomes a constant of each traced graph instead.
+        """
         key = (name, dtype)
-        if key not in self._tensors:
-            arrays = self.arrays
-            if isinstance(arrays, OrderArrays):
-                value: np.ndarray = arrays.band("float64" if dtype == "float64" else "float32")
-            elif isinstance(arrays, SparseArrays):
-                value = arrays.index if name == "index" else arrays.value
-            else:
-                assert isinstance(arrays, DenseArrays)
-                value = arrays.matrix
-            self._tensors[key] = ops.convert_to_tensor(value, dtype=dtype)
-        return self._tensors[key]
+        if key in self._tensors:
+            return self._tensors[key]
+        arrays = self.arrays
+        if isinstance(arrays, OrderArrays):
+            value: np.ndarray = arrays.band("float64" if dtype == "float64" else "float32")
+        elif isinstance(arrays, SparseArrays):
+            value = arrays.index if name == "index" else arrays.value
+        else:
+            assert isinstance(arrays, DenseArrays)
+            value = arrays.matrix
+        tensor = ops.convert_to_tensor(value, dtype=dtype)
+        if keras.backend.backend() == "torch":
+            self._tensors[key] = tensor
+        return tensor
 
     def rows(self, labels: Any, dtype: str) -> tuple[Any | None, Any]:
         """``(columns or None, values)``: ``S[labels]`` dense (M, C), or pairs (M, k)."""
@@ -72,7 +81,8 @@ class KerasSimilarity:
             matrix = self._tensor("matrix", dtype)
         else:
             matrix = self.dense_rows(ops.arange(self.num_classes, dtype="int32"), dtype)
-        return ops.matmul(probs, ops.transpose(matrix))
+        # einsum, not matmul: Keras' torch matmul computes float64 inputs in float32.
+        return ops.einsum("nc,kc->nk", probs, matrix)
 
 
 def weighted_logsumexp(z: Any, w: Any) -> Any:
