@@ -94,12 +94,18 @@ def check_values_and_gradients_equal_formula_and_pytorch():
             reduction=None,
             dtype="float64",
         )
-        losses, grad = value_and_grad(lambda z, y=labels, f=loss: f(y, z), problem["scores"], problem["upstream"])
+        losses, grad = value_and_grad(
+            lambda z, y=labels, f=loss: f(y, z), problem["scores"], problem["upstream"]
+        )
         ref_z = torch.tensor(problem["scores"], requires_grad=True)
         keep = torch.as_tensor(problem["keep"])
         ref = reference_losses(
-            ref_z, torch.as_tensor(labels), dense, input_type=input_type,
-            label_smoothing=smoothing, keep=keep,
+            ref_z,
+            torch.as_tensor(labels),
+            dense,
+            input_type=input_type,
+            label_smoothing=smoothing,
+            keep=keep,
         )
         (ref_grad,) = torch.autograd.grad((ref * torch.as_tensor(problem["upstream"])).sum(), ref_z)
         case = f"{form}/{input_type}/{target}/{smoothing}"
@@ -108,8 +114,12 @@ def check_values_and_gradients_equal_formula_and_pytorch():
         torch_z = torch.tensor(problem["scores"], requires_grad=True)
         torch_target = torch.as_tensor(labels)
         theirs = simloss.sim_loss(
-            torch_z, torch_target, dense if form == "dense" else similarity, reduction="none",
-            input_type=input_type, label_smoothing=smoothing,
+            torch_z,
+            torch_target,
+            dense if form == "dense" else similarity,
+            reduction="none",
+            input_type=input_type,
+            label_smoothing=smoothing,
         )
         theirs = torch.where(keep, theirs, 0.0)
         np.testing.assert_allclose(losses, theirs.detach().numpy(), **TOL, err_msg=case)
@@ -124,8 +134,10 @@ def check_identity_equals_keras_cross_entropy():
     labels[[2, 7]] = 5
     sample_weight = rng.random(12).astype("float32")
     for from_logits, reduction, weighted, ignore in itertools.product(
-        [True, False], ["sum_over_batch_size", "sum", "mean_with_sample_weight", None],
-        [False, True], [None, 5],
+        [True, False],
+        ["sum_over_batch_size", "sum", "mean_with_sample_weight", None],
+        [False, True],
+        [None, 5],
     ):
         scores = logits if from_logits else probs
         kwargs = {"from_logits": from_logits, "reduction": reduction, "ignore_class": ignore}
@@ -134,7 +146,9 @@ def check_identity_equals_keras_cross_entropy():
         theirs = keras.losses.SparseCategoricalCrossentropy(**kwargs)(
             labels, scores, sample_weight=weight
         )
-        np.testing.assert_allclose(numpy(ours), numpy(theirs), rtol=2e-6, atol=1e-6, err_msg=str(kwargs))
+        np.testing.assert_allclose(
+            numpy(ours), numpy(theirs), rtol=2e-6, atol=1e-6, err_msg=str(kwargs)
+        )
     one_hot = np.eye(6, dtype="float32")[labels]
     for from_logits, smoothing in itertools.product([True, False], [0.0, 0.1]):
         scores = logits if from_logits else probs
@@ -148,7 +162,9 @@ def check_identity_equals_keras_cross_entropy():
             )
     # gradients of the default reduction, from logits
     up = np.ones(1)
-    g_ours = value_and_grad(lambda z: keras.ops.reshape(SimLoss(np.eye(6))(labels, z), (1,)), logits, up)[1]
+    g_ours = value_and_grad(
+        lambda z: keras.ops.reshape(SimLoss(np.eye(6))(labels, z), (1,)), logits, up
+    )[1]
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     g_ref = value_and_grad(lambda z: keras.ops.reshape(ce(labels, z), (1,)), logits, up)[1]
     np.testing.assert_allclose(g_ours, g_ref, rtol=1e-5, atol=1e-7)
@@ -160,7 +176,9 @@ def check_confident_mistakes_and_vanishing_similar_mass_are_exact_in_float32():
     logits = np.array([[0.0, 0.0, 0.0, 0.0, 120.0]], "float32")
     assert float(numpy(loss(np.array([0]), logits))[0]) == 120.0
     assert float(numpy(loss(np.eye(5, dtype="float32")[[0]], logits))[0]) == 120.0
-    for form, target in itertools.product(["dense", "order", "sparse"], ["index", "onehot", "smooth"]):
+    for form, target in itertools.product(
+        ["dense", "order", "sparse"], ["index", "onehot", "smooth"]
+    ):
         similarity, dense = {
             "dense": (class_order(6, 0.1), class_order(6, 0.1, dtype=F64)),
             "order": (ClassOrder(6, 0.1), class_order(6, 0.1, dtype=F64)),
@@ -189,7 +207,7 @@ def check_minus_inf_logits_and_zero_similarities_give_finite_gradients():
         z = np.array([[1.0, -np.inf, 0.5, -np.inf, 2.0], [0.0, -1.0, 300.0, 280.0, 1.0]])
         labels = np.array([0, 0])
         loss = SimLoss(similarity, reduction=None, dtype="float64")
-        losses, grad = value_and_grad(lambda v, f=loss: f(labels, v), z, np.ones(2))
+        losses, grad = value_and_grad(lambda v, f=loss, y=labels: f(y, v), z, np.ones(2))
         ref_z = torch.tensor(z, requires_grad=True)
         ref = reference_losses(ref_z, torch.as_tensor(labels), dense)
         (ref_grad,) = torch.autograd.grad(ref.sum(), ref_z)
@@ -216,7 +234,9 @@ def check_low_precision_is_computed_in_float32_and_returned_in_its_dtype():
     labels = rng.integers(0, 7, 16)
     for dtype in ("bfloat16", "float16"):
         low = keras.ops.cast(logits, dtype)
-        ours = SimLoss(ClassOrder(7, 0.5), label_smoothing=0.1, reduction=None, dtype=dtype)(labels, low)
+        ours = SimLoss(ClassOrder(7, 0.5), label_smoothing=0.1, reduction=None, dtype=dtype)(
+            labels, low
+        )
         wide = SimLoss(ClassOrder(7, 0.5), label_smoothing=0.1, reduction=None)(
             labels, keras.ops.cast(low, "float32")
         )
@@ -281,8 +301,11 @@ def check_fit_on_abalone_lowers_the_loss_below_the_prior():
 def check_saved_model_reloads_with_its_loss():
     x, y = _abalone()
     x, y = x[:64], y[:64]
-    for similarity in (class_order(17, 0.5).numpy(), ClassOrder(17, 0.5),
-                       SparseSimilarity.from_dense(class_order(17, 0.1))):
+    for similarity in (
+        class_order(17, 0.5).numpy(),
+        ClassOrder(17, 0.5),
+        SparseSimilarity.from_dense(class_order(17, 0.1)),
+    ):
         loss = SimLoss(similarity, label_smoothing=0.1, ignore_class=16)
         config = loss.get_config()
         json.dumps(config)  # JSON-ready
@@ -326,13 +349,29 @@ def check_bad_inputs_give_one_line_errors():
     cases = [
         (lambda: SimLoss(np.eye(4))(np.array([0, 1]), logits), ValueError, "with 4 classes"),
         (lambda: SimLoss(np.eye(3))(np.array([0, 3]), logits), ValueError, "values in [0, 3)"),
-        (lambda: SimLoss(np.eye(3))(np.zeros((2, 2)), logits), ValueError, "Expected `y_true` of shape"),
-        (lambda: SimLoss(np.eye(3), from_logits=False)(np.array([0, 1]), logits), ValueError, "sum to 1"),
-        (lambda: SimLoss(np.eye(3), label_smoothing=2.0), ValueError, "`label_smoothing` in [0, 1]"),
+        (
+            lambda: SimLoss(np.eye(3))(np.zeros((2, 2)), logits),
+            ValueError,
+            "Expected `y_true` of shape",
+        ),
+        (
+            lambda: SimLoss(np.eye(3), from_logits=False)(np.array([0, 1]), logits),
+            ValueError,
+            "sum to 1",
+        ),
+        (
+            lambda: SimLoss(np.eye(3), label_smoothing=2.0),
+            ValueError,
+            "`label_smoothing` in [0, 1]",
+        ),
         (lambda: SimLoss(np.eye(3), from_logits="yes"), TypeError, "`from_logits` to be a bool"),
         (lambda: SimLoss(np.eye(3), ignore_class=1.5), TypeError, "`ignore_class` to be an int"),
         (lambda: SimLoss(np.ones((3, 2))), ValueError, "square matrix"),
-        (lambda: SimLoss(np.eye(3), ignore_class=0)(np.eye(3)[[0, 1]], logits), ValueError, "integer labels"),
+        (
+            lambda: SimLoss(np.eye(3), ignore_class=0)(np.eye(3)[[0, 1]], logits),
+            ValueError,
+            "integer labels",
+        ),
     ]
     for call, error, message in cases:
         try:

@@ -337,6 +337,13 @@ def test_jit_vmap_and_jacrev_equal_the_eager_loss(form):
     np.testing.assert_allclose(forward, jacobian, **TOL)
 
 
+def test_labels_and_similarity_closed_over_by_a_jitted_function():
+    z, y = jnp.zeros((2, 3)), jnp.asarray([1, 2])
+    grad = jax.jit(jax.grad(lambda v: sj.sim_loss(v, y, class_order(3, 0.5).numpy()).sum()))(z)
+    eager = jax.grad(lambda v: sj.sim_loss(v, y, class_order(3, 0.5).numpy()).sum())(z)
+    np.testing.assert_allclose(grad, eager, **TOL)
+
+
 def test_out_of_range_label_under_jit_gives_nan_not_another_row():
     z = jnp.zeros((2, 3))
     losses = jax.jit(lambda y: sj.sim_loss(z, y, np.eye(3)))(jnp.asarray([1, 7]))

@@ -29,7 +29,9 @@ BACKENDS = ["jax", "torch", "tensorflow"]
 _RESULTS: dict[str, dict[str, str | None]] = {}
 
 
-def _backend_results(backend: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | None]:
+def _backend_results(
+    backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str | None]:
     if importlib.util.find_spec("keras") is None:
         pytest.skip("keras is not installed (extra simloss[keras])")
     if importlib.util.find_spec(backend) is None:

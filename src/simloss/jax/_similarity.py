@@ -60,9 +60,7 @@ class JaxSimilarity:
     def dense_rows(self, index: jax.Array, dtype: Any) -> jax.Array:
         """``S[index]`` as a dense (B, C) array in ``dtype``."""
         if self.order is not None:
-            band = jnp.asarray(self.order.band(_band_dtype(dtype)), dtype)
-            distance = jnp.abs(index[:, None] - jnp.arange(self.num_classes)[None, :])
-            return band[distance]
+            return _order_rows(index, self.order, self.num_classes, dtype)
         if self.index is not None:
             out = jnp.zeros((index.shape[0], self.num_classes), dtype)
             rows = jnp.arange(index.shape[0])[:, None]
@@ -84,6 +82,16 @@ class JaxSimilarity:
         else:
             matrix = jnp.asarray(self.matrix, dtype)
         return jnp.matmul(probs, matrix.T, precision=_HIGHEST)
+
+
+def _order_rows(index: jax.Array, order: OrderArrays, num_classes: int, dtype: Any) -> jax.Array:
+    """``r^|i - c|`` for the classes ``index`` (B,) and every class c, as (B, C).
+
+    Gathered from the band of :meth:`OrderArrays.band` (the values of
+    :func:`~simloss.similarity.class_order`, bit for bit): no (C, C) matrix.
+    """
+    band = jnp.asarray(order.band(_band_dtype(dtype)), dtype)
+    return band[jnp.abs(index[:, None] - jnp.arange(num_classes)[None, :])]
 
 
 def _band_dtype(dtype: Any) -> str:

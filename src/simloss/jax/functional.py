@@ -256,7 +256,7 @@ def _check_label_values(
     bad = (labels < 0) | (labels >= num_classes)
     if keep is not None:
         bad = bad & keep
-    if concrete(labels) and (keep is None or concrete(keep)):
+    if concrete(bad):  # not traced (labels closed over by a jitted function are, here)
         if bool(bad.any()):
             first = int(np.asarray(labels)[np.argmax(np.asarray(bad))])
             where = " where `where` is True" if keep is not None else ""
@@ -311,11 +311,34 @@ def _index_losses(
     if input_type == "probs":
         similar = scores if columns is None else jnp.take_along_axis(scores, columns, axis=1)
         return -jnp.log(jnp.sum(values * similar, axis=1))
-    logits = scores if columns is None else jnp.take_along_axis(scores, columns, axis=1)
-    similar_log_mass = weighted_logsumexp(logits, values)
-    if input_type == "logits":
-        return jax.nn.logsumexp(scores, axis=1) - similar_log_mass
-    return -similar_log_mass
+    if columns is not None:  # sparse rows: the weighted log-sum-exp over k columns
+        similar_log_mass = weighted_logsumexp(jnp.take_along_axis(scores, columns, 1), values)
+        if input_type == "logits":
+            return jax.nn.logsumexp(scores, axis=1) - similar_log_mass
+        return -similar_log_mass
+    # Dense rows: one pass shifted by the row's largest logit (plain autodiff, which XLA
+    # fuses as it fuses cross-entropy's); a row whose similar mass underflowed there is
+    # recomputed shifted by its largest similar logit, only when there is one.
+    shift = jax.lax.stop_gradient(jnp.max(scores, axis=1, keepdims=True))
+    shift = jnp.where(jnp.isfinite(shift), shift, jnp.zeros_like(shift))
+    exp = jnp.exp(scores - shift)
+    total = jnp.sum(exp, axis=1)
+    similar = jnp.sum(values * exp, axis=1)
+    unstable = ~(similar >= _tiny(scores.dtype) * total)  # NaN rows too: they stay NaN
+    # Unstable rows take log(1) here (no inf or NaN in the gradient through the mask).
+    fast = jnp.log(total) - jnp.log(jnp.where(unstable, jnp.ones_like(similar), similar))
+
+    def exact() -> jax.Array:
+        exact_loss = jax.nn.logsumexp(scores, axis=1) - weighted_logsumexp(scores, values)
+        return jnp.where(unstable, exact_loss, fast)
+
+    if concrete(unstable):
+        losses = exact() if bool(jnp.any(unstable)) else fast
+    else:
+        losses = jax.lax.cond(jnp.any(unstable), exact, lambda: fast)
+    if input_type == "log_probs":  # -log sum_c S exp(x_c), not renormalised
+        return losses - jax.nn.logsumexp(scores, axis=1)
+    return losses
 
 
 def _tiny(dtype: Any) -> float:

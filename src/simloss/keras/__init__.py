@@ -23,6 +23,6 @@ except ImportError as exc:
         "(one that is installed) before importing keras"
     ) from exc
 
-from simloss.keras.loss import SimLoss  # noqa: E402
+from simloss.keras.loss import SimLoss
 
 __all__ = ["SimLoss"]
