@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+#: Run by tests/frameworks/test_keras_loss.py in a child process per Keras backend, not collected.
+collect_ignore = ["frameworks/keras_checks.py"]
+
 SHARED_DATA = Path(
     os.environ.get("SIMLOSS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
 )
