@@ -115,6 +115,7 @@ def sweep_from_args(
     parameter (each trial replaces it).
     """
     from simloss.experiments.config import TrainConfig
+    from simloss.experiments.loss_catalog import stored_loss
     from simloss.experiments.specs import swept_param
     from simloss.experiments.sweep import Grid, default_grid
 
@@ -122,7 +123,7 @@ def sweep_from_args(
         raise ValueError(f"Expected --runs >= 1, but found {args.runs}")
     settings = settings_from_args(args)
     task = _task_of(settings)
-    loss = loss or settings.get("loss") or "simloss"
+    loss = loss or stored_loss(settings.get("loss"))
     swept = swept_param(task, loss)
     text = args.grid or default_text
     if text and swept is None:

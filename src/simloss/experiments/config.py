@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from simloss.experiments._files import read_json_object
+from simloss.experiments.loss_catalog import stored_loss
 from simloss.experiments.specs import (
     CIFAR_CLASS_SETS,
     DATA_OPTIONS,
@@ -698,8 +699,8 @@ def point_config(
             ``None`` for a loss without one.
         value: the grid value (``None`` with ``param=None``).
         run: the run index (>= 0).
-        loss: the loss; ``None``: ``base.loss``, else ``simloss`` (the sweeps of
-            ``r``/``l`` written before losses were a setting).
+        loss: the loss; ``None``: ``base.loss``, else SimLoss
+            (:func:`~simloss.experiments.loss_catalog.stored_loss`).
 
     Returns:
         The trial's config (not resolved).
@@ -714,7 +715,7 @@ def point_config(
     """
     if isinstance(run, bool) or not isinstance(run, int) or run < 0:
         raise ValueError(f"Expected `run` to be an int >= 0, but found {run!r}")
-    chosen = loss if loss is not None else (base.loss or "simloss")
+    chosen = loss if loss is not None else stored_loss(base.loss)
     task = base.task_spec
     swept = swept_param(task, loss_spec(chosen).name)
     expected = None if swept is None else swept.name

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from simloss.experiments.heads import CLASSES, CORAL, CORN, Head
 
 __all__ = [
+    "DEFAULT_LOSS",
     "LOSSES",
     "LOSS_TASKS",
     "PEERS_EXTRA",
@@ -36,7 +37,24 @@ __all__ = [
     "LossParam",
     "LossSpec",
     "loss_spec",
+    "stored_loss",
 ]
+
+#: The loss of a sweep's grid, a stored trial or a record that names none: SimLoss. The
+#: first studies held SimLoss alone and stored no loss; a grid of SimLoss still stores
+#: none, so such a study reads the same in every version.
+DEFAULT_LOSS = "simloss"
+
+
+def stored_loss(value: object) -> str:
+    """The loss a stored grid, trial or record names, or :data:`DEFAULT_LOSS` where it names none.
+
+    Example:
+        >>> stored_loss("sord"), stored_loss(None)
+        ('sord', 'simloss')
+    """
+    return str(value or DEFAULT_LOSS)
+
 
 #: The extra that installs the ordinal peers' runtime dependencies (dlordinal itself is
 #: installed with ``--no-deps``: its torchvision requirement does not import beside a CPU torch).

@@ -95,8 +95,8 @@ def loss_point_key(loss: str, value: float | None, run: int) -> LossPoint:
 def point_label(loss: str, param: str | None, value: float | None) -> str:
     """A point's name in logs, folders and tables: ``r=0.3`` (SimLoss), ``sord alpha=2.0``, ``ce``.
 
-    SimLoss keeps the bare ``param=value`` of the sweeps made before losses were
-    a setting.
+    SimLoss's points are the bare ``param=value`` (its trial folders and labels
+    read the same in every study).
 
     Example:
         >>> point_label("simloss", "r", 0.3), point_label("sord", "alpha", 2), point_label("ce", None, None)

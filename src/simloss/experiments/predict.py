@@ -60,6 +60,7 @@ from simloss.experiments.data.abalone import ABALONE_ENCODING, ABALONE_FEATURES
 from simloss.experiments.data.arrays import read_feature_file
 from simloss.experiments.data.images import image_files, image_inputs
 from simloss.experiments.data.tables import TableEncoding, read_table
+from simloss.experiments.loss_catalog import stored_loss
 from simloss.experiments.losses import ClassScores
 from simloss.experiments.models import build_model, load_checkpoint
 from simloss.experiments.specs import LOSSES
@@ -201,7 +202,7 @@ def load_run(folder: str | Path, *, device: str = "cpu") -> TrainedRun:
         )
     resolved = resolve_device(device)
     # The loss fixes the head (CORN: C - 1 conditional logits, turned into class scores).
-    loss = str(record.get("loss") or "simloss")
+    loss = stored_loss(record.get("loss"))
     if loss not in LOSSES:
         raise ValueError(f"Expected a loss among {list(LOSSES)} in {where}, but found {loss!r}")
     spec = LOSSES[loss]

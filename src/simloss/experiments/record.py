@@ -75,8 +75,8 @@ class RunRecord(TypedDict, total=False):
 class SweepRecord(RunRecord, total=False):
     """A run record read from a sweep, with the trial's point.
 
-    ``loss`` is the loss (``simloss`` for trials made before losses were a
-    setting), ``param`` the swept parameter (``None`` for a loss without one),
+    ``loss`` is the loss (SimLoss where the trial names none:
+    :func:`simloss.experiments.loss_catalog.stored_loss`), ``param`` the swept parameter (``None`` for a loss without one),
     ``value`` its value (rounded by :func:`simloss.experiments.points.value_key`;
     ``None`` without a parameter) and ``run`` the run index.
     """

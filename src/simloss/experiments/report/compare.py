@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from simloss.experiments.loss_catalog import DEFAULT_LOSS, stored_loss
 from simloss.experiments.points import point_label, value_key
 from simloss.experiments.report.stats import WilcoxonResult, wilcoxon_against_baseline
 from simloss.experiments.report.summary import SPLITS, CellStats
@@ -35,8 +36,8 @@ ExpectedPoint = tuple[str, str | None, float | None, int]
 
 
 def record_loss(record: Mapping[str, Any]) -> str:
-    """The loss of a record (``simloss`` for records made before losses were a setting)."""
-    return str(record.get("loss") or "simloss")
+    """The loss of a record (:func:`~simloss.experiments.loss_catalog.stored_loss`)."""
+    return stored_loss(record.get("loss"))
 
 
 @dataclass(frozen=True)
@@ -302,7 +303,7 @@ def _baseline_key(groups: Mapping[RowKey, Any]) -> RowKey | None:
     if ("ce", None) in groups:
         return ("ce", None)
     for param in PARAMS.values():
-        key = ("simloss", value_key(param.cce_value))
+        key = (DEFAULT_LOSS, value_key(param.cce_value))
         if key in groups and all(r.get("param") == param.name for r in groups[key]):
             return key
     return None

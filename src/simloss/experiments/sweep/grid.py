@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from simloss.experiments.loss_catalog import DEFAULT_LOSS
 from simloss.experiments.points import LossPoint, loss_point_key, point_label, value_key
 from simloss.experiments.specs import DEFAULT_RUNS, PARAMS, loss_spec, swept_param
 from simloss.experiments.task import BUILTIN_TASKS, Task, builtin_task
@@ -51,8 +52,7 @@ class Grid:
         values: the hyper-parameter values, distinct, rounded by
             :func:`simloss.experiments.points.value_key` (empty without a parameter).
         runs: runs per value (run indices ``0 .. runs - 1``).
-        loss: the loss (default ``simloss``, the sweeps made before losses were a
-            setting).
+        loss: the loss (default SimLoss: :data:`~simloss.experiments.loss_catalog.DEFAULT_LOSS`).
 
     Example:
         >>> Grid("r", (0.0, 0.5), 2).points()
@@ -64,7 +64,7 @@ class Grid:
     param: str | None
     values: tuple[float, ...]
     runs: int
-    loss: str = "simloss"
+    loss: str = DEFAULT_LOSS
 
     def __post_init__(self) -> None:
         spec = loss_spec(self.loss)
@@ -117,7 +117,7 @@ class Grid:
         object.__setattr__(self, "values", tuple(rounded))
 
     @classmethod
-    def parse(cls, text: str, runs: int = DEFAULT_RUNS, loss: str = "simloss") -> Grid:
+    def parse(cls, text: str, runs: int = DEFAULT_RUNS, loss: str = DEFAULT_LOSS) -> Grid:
         """Parse ``param=start:stop:step`` (stop included) or ``param=v1,v2,...``.
 
         Args:
@@ -220,9 +220,9 @@ class Grid:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types (``loss`` only when it is not SimLoss, as sweeps before losses)."""
+        """Plain JSON types (``loss`` only when it is not SimLoss: a stored grid without one is SimLoss's)."""
         data: dict[str, Any] = {"param": self.param, "values": list(self.values), "runs": self.runs}
-        if self.loss != "simloss":
+        if self.loss != DEFAULT_LOSS:
             data["loss"] = self.loss
         return data
 
@@ -253,7 +253,7 @@ def _arange(start: float, stop: float, step: float) -> tuple[float, ...]:
     return tuple(value_key(start + i * step) for i in range(round(steps) + 1))
 
 
-def default_grid(task: Task | str, runs: int = DEFAULT_RUNS, loss: str = "simloss") -> Grid:
+def default_grid(task: Task | str, runs: int = DEFAULT_RUNS, loss: str = DEFAULT_LOSS) -> Grid:
     """The default grid of a loss on a task: the task's (the paper's) for SimLoss, else the loss's own.
 
     Example:
@@ -270,7 +270,7 @@ def default_grid(task: Task | str, runs: int = DEFAULT_RUNS, loss: str = "simlos
 
 
 def grids_to_attr(grids: list[Grid]) -> Any:
-    """The stored form of a study's grids: one grid as before losses (a dict), several a list.
+    """The stored form of a study's grids: one grid a dict, several a list (both read back).
 
     Example:
         >>> grids_to_attr([Grid("r", (0.0,), 1)])

@@ -1,8 +1,9 @@
 """The sweep's queue of trials in the Optuna storage: enqueue, count, claim.
 
 Every missing grid point is enqueued as a ``WAITING`` trial that carries its
-point (user attributes ``loss``, ``param``, ``value``, ``run``; trials made
-before losses were a setting have no ``loss`` and are SimLoss's). A worker claims a trial
+point (user attributes ``loss``, ``param``, ``value``, ``run``; a trial
+without ``loss`` is SimLoss's, :func:`~simloss.experiments.loss_catalog.stored_loss`). A
+worker claims a trial
 by the storage's atomic ``WAITING -> RUNNING`` transition, so one trial goes to
 one worker. Two processes enqueueing the same point at once (two machines
 starting together) create two trials for it; the one with the higher number
@@ -20,6 +21,7 @@ import optuna
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from simloss.experiments.loss_catalog import DEFAULT_LOSS, stored_loss
 from simloss.experiments.points import LossPoint, loss_point_key
 from simloss.experiments.specs import loss_spec
 
@@ -54,12 +56,12 @@ class FailedPoint:
     run: int
     trial: int
     error: str
-    loss: str = "simloss"
+    loss: str = DEFAULT_LOSS
 
 
 def trial_loss(trial: FrozenTrial) -> str:
-    """The loss of a trial (``simloss`` for trials made before losses were a setting)."""
-    return str(trial.user_attrs.get("loss") or "simloss")
+    """The loss of a trial (:func:`~simloss.experiments.loss_catalog.stored_loss`)."""
+    return stored_loss(trial.user_attrs.get("loss"))
 
 
 def trial_point(trial: FrozenTrial) -> Point | None:
@@ -119,11 +121,11 @@ def census(trials: Sequence[FrozenTrial], points: Sequence[Point]) -> Census:
 def _distribution(loss: str, param: str) -> tuple[str, FloatDistribution]:
     """The Optuna name and distribution of a loss's parameter.
 
-    SimLoss keeps the bare ``r``/``l`` in ``[0, 1]`` of the sweeps before losses;
-    another loss's parameter is named ``<loss>.<param>`` with its own range, so
+    SimLoss's parameter is the bare ``r``/``l`` in ``[0, 1]`` (so every SimLoss
+    study shares one distribution); another loss's parameter is named ``<loss>.<param>`` with its own range, so
     two losses' ``alpha`` never share one distribution.
     """
-    if loss == "simloss":
+    if loss == DEFAULT_LOSS:
         return param, FloatDistribution(0.0, 1.0)
     own = loss_spec(loss).param
     if own is None:  # soft labels: the similarity's r or l
@@ -163,7 +165,7 @@ def enqueue_missing(
             name, dist = _distribution(loss, param)
             params[name], distributions[name] = value, distribution or dist
         user: dict[str, object] = {**(attrs or {}), "param": param, "value": value, "run": run}
-        if loss != "simloss":
+        if loss != DEFAULT_LOSS:
             user["loss"] = loss
         study.add_trial(
             optuna.trial.create_trial(

@@ -1,7 +1,7 @@
 """Training records stored with a sweep's trials: writing them, reading them back.
 
-Each finished trial carries the user attributes ``loss`` (absent in sweeps
-made before losses were a setting: SimLoss), ``param`` (``"r"``, ``"l"``, the
+Each finished trial carries the user attributes ``loss`` (absent: SimLoss,
+:func:`~simloss.experiments.loss_catalog.stored_loss`), ``param`` (``"r"``, ``"l"``, the
 loss's own parameter, or ``None``), ``value`` (float, or ``None`` for a loss
 without a parameter), ``run`` (int), ``record`` (the run record of
 :func:`simloss.experiments.train.run_training`) and ``record_path`` (the record
@@ -21,6 +21,7 @@ from typing import Any, cast
 
 import optuna
 
+from simloss.experiments.loss_catalog import stored_loss
 from simloss.experiments.points import LossPoint, loss_point_key, point_label
 from simloss.experiments.record import RunRecord, SweepRecord
 from simloss.experiments.sweep.grid import GRID_ATTR, Grid, grids_from_attr
@@ -132,7 +133,7 @@ def load_records(source: str | Path, study_name: str | None = None) -> list[Swee
                 f"Expected finished trial {trial.number} of study {name!r} to carry the "
                 f"user attributes param, value, run and record, but {missing} are missing"
             )
-        loss = str(attrs.get("loss") or "simloss")
+        loss = stored_loss(attrs.get("loss"))
         key = loss_point_key(loss, attrs["value"], attrs["run"])
         if key in seen:
             raise ValueError(

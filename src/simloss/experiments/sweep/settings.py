@@ -91,8 +91,9 @@ def fixed_settings(base: TrainConfig, param: str | None = None) -> dict[str, Any
 def comparable(fixed: dict[str, Any]) -> dict[str, Any]:
     """Fixed settings without the loss settings, as stored sweeps are compared.
 
-    Sweeps made before losses were a setting stored ``similarity`` among their
-    fixed settings; it belongs to the points now.
+    The loss settings (:data:`~simloss.experiments.config.LOSS_KEYS`) belong to
+    the points; a stored sweep that keeps ``similarity`` among its fixed
+    settings is compared without it.
     """
     return {k: v for k, v in fixed.items() if k not in LOSS_KEYS}
 

@@ -35,6 +35,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from simloss.experiments.config import TrainConfig, point_config
+from simloss.experiments.loss_catalog import DEFAULT_LOSS
 from simloss.experiments.points import point_label
 from simloss.experiments.sweep.queue import claim_next, duplicate_of, trial_loss, trial_point
 from simloss.experiments.sweep.records import attach_record
@@ -315,7 +316,7 @@ class _Heartbeat:
 
 
 def trial_folder(
-    param: str | None, value: float | None, run: int, number: int, loss: str = "simloss"
+    param: str | None, value: float | None, run: int, number: int, loss: str = DEFAULT_LOSS
 ) -> str:
     """The folder of a trial below ``trials/`` (its point and its trial number).
 
