@@ -232,3 +232,16 @@ def test_block_says_what_it_is(block: Block) -> None:
 def test_every_page_is_read() -> None:
     assert (ROOT / "README.md") in PAGES and len(PAGES) > 5
     assert RUNNABLE, "no runnable block found: the parser is broken"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
+def test_marks_sit_on_a_fence(page: Path) -> None:
+    """A ``<!-- fragment -->`` or ``<!-- file -->`` mark is on the line right above a fence."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if _MARK.match(line) and (number == len(lines) or not _FENCE.match(lines[number])):
+            pytest.fail(
+                f"{page.relative_to(ROOT)}:{number}: {line.strip()} marks nothing: put it on "
+                "the line right above the block's opening fence, with no blank line between",
+                pytrace=False,
+            )
