@@ -19,6 +19,7 @@ data, a block naming one of its folders is skipped.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -243,5 +244,51 @@ def test_marks_sit_on_a_fence(page: Path) -> None:
             pytest.fail(
                 f"{page.relative_to(ROOT)}:{number}: {line.strip()} marks nothing: put it on "
                 "the line right above the block's opening fence, with no blank line between",
+                pytrace=False,
+            )
+
+
+def _simloss_commands(script: str) -> list[list[str]]:
+    """The ``simloss ...`` command lines of a bash block, as argument lists."""
+    import shlex
+
+    joined = re.sub(r"\\\n\s*", " ", script)
+    commands = []
+    for line in joined.splitlines():
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            continue
+        command: list[str] = []
+        for word in [*words, ";"]:
+            if word in (";", "&&", "||", "|", "&") or word.startswith((">", "2>")):
+                if command and Path(command[0]).name == "simloss":
+                    commands.append(command[1:])
+                command = []
+            else:
+                command.append(word)
+    return commands
+
+
+COMMAND_BLOCKS = [b for b in ALL_BLOCKS if b.language == "bash" and _simloss_commands(b.text)]
+
+
+@pytest.mark.parametrize("block", COMMAND_BLOCKS, ids=[b.where for b in COMMAND_BLOCKS])
+def test_documented_commands_parse(block: Block) -> None:
+    """Every ``simloss`` command in a bash block, fragments too, parses with today's flags."""
+    from simloss.cli import build_parser
+
+    for argv in _simloss_commands(block.text):
+        parser = build_parser()
+        parser.exit_on_error = False
+        try:
+            _, unknown = parser.parse_known_args(argv)
+        except (argparse.ArgumentError, SystemExit) as exc:
+            pytest.fail(
+                f"{block.where}: `simloss {' '.join(argv)}` does not parse: {exc}", pytrace=False
+            )
+        if unknown:
+            pytest.fail(
+                f"{block.where}: `simloss {' '.join(argv)}`: unknown arguments {unknown}",
                 pytrace=False,
             )
