@@ -5,7 +5,9 @@ worker loop (:func:`simloss.experiments.sweep.trials.work` for a sweep,
 :func:`simloss.experiments.tune.worker.work` for a tune) with its output in
 ``logs/<host>-<pid>.log``. A thread of this process feeds the progress bar
 from the storage. Ctrl-C or SIGTERM stops them all; each marks its trial failed
-(``interrupted``) so the next command reruns it at once.
+(``interrupted``) so the next command reruns it at once. The spawned workers
+start with SIGINT blocked: Ctrl-C in a terminal reaches this process only
+(and the command prints one line), which stops them with SIGTERM.
 """
 
 from __future__ import annotations
