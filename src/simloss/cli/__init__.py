@@ -3,10 +3,15 @@
 Each subcommand lives in its own module of this package and exposes
 ``register(subparsers)``, which adds an ``argparse`` parser whose ``func``
 default runs the command and returns an exit code. Subcommand modules keep
-heavy imports inside their handlers so that ``simloss --help`` stays fast.
+heavy imports inside their handlers so that ``simloss --help`` stays fast, and
+import nothing at module level beyond the core (torch, numpy) and the
+standard library. A module whose command needs an extra says so with
+``EXTRA = "experiments"``: when that extra is not installed, the command is
+listed as needing it and running it prints one line naming the extra.
 
 Exit codes: 0 on success, 2 for usage errors (argparse), 1 for any other
-error, reported as one line ``simloss <command>: error: <reason>``.
+error, reported as one line ``simloss <command>: error: <reason>``, 130 for an
+interrupt (Ctrl-C or SIGTERM), reported as ``simloss <command>: interrupted``.
 """
 
 from __future__ import annotations
@@ -18,8 +23,12 @@ import sys
 from collections.abc import Sequence
 
 from simloss import __version__
+from simloss._optional import install_hint, missing_from_extra
 
 __all__ = ["build_parser", "main"]
+
+#: ``parser.set_defaults`` key of a command whose extra is missing: the one-line error.
+_UNAVAILABLE = "_unavailable"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,27 +38,60 @@ def build_parser() -> argparse.ArgumentParser:
         description="SimLoss: similarity-aware classification losses and the paper's experiments.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"simloss {__version__}")
+    parser.add_argument("-V", "--version", action="version", version=f"simloss {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
-        module.register(subparsers)
+        extra: str | None = getattr(module, "EXTRA", None)
+        missing = missing_from_extra(extra) if extra else []
+        if extra and missing:
+            _register_unavailable(subparsers, info.name, module.__doc__ or "", extra, missing)
+        else:
+            module.register(subparsers)
     return parser
+
+
+def _register_unavailable(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    doc: str,
+    extra: str,
+    missing: list[str],
+) -> None:
+    """List ``name`` in the help as needing ``extra``; running it gives one line saying so."""
+    summary = doc.strip().splitlines()[0] if doc.strip() else ""
+    summary = summary.split(":", 1)[-1].strip().rstrip(".")  # "``simloss x``: what it does."
+    parser = subparsers.add_parser(name, help=f"[needs simloss[{extra}]] {summary}", add_help=False)
+    parser.set_defaults(
+        **{
+            _UNAVAILABLE: f"needs the `{extra}` extra (not installed: {', '.join(missing)}); "
+            f"install it with: {install_hint(extra)}"
+        }
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
+    command = "simloss"
     try:
+        parser = build_parser()
+        args, unknown = parser.parse_known_args(argv)
+        if args.command is not None:
+            command = f"simloss {args.command}"
+        unavailable = getattr(args, _UNAVAILABLE, None)
+        if unavailable is not None:  # any options, --help included: say what to install
+            print(f"{command}: error: {unavailable}", file=sys.stderr)
+            return 1
+        if unknown:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        if args.command is None:
+            parser.print_help()
+            return 2
         code: int = args.func(args)
     except KeyboardInterrupt:
-        print(f"simloss {args.command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return 130
     except (
         ValueError,
@@ -61,6 +103,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         OSError,
     ) as exc:
         message = " ".join(str(exc).split())
-        print(f"simloss {args.command}: error: {message}", file=sys.stderr)
+        print(f"{command}: error: {message}", file=sys.stderr)
         return 1
     return code

@@ -8,6 +8,8 @@ from pathlib import Path
 from simloss.cli._settings import add_config_arguments, settings_from_args
 from simloss.experiments.specs import PARAMS
 
+EXTRA = "experiments"
+
 __all__ = ["DEMO_COMPARE", "DEMO_GRID", "DEMO_RUNS", "register"]
 
 #: The demo's grid: four reduction factors (r = 0 is plain cross-entropy).

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+EXTRA = "experiments"
+
 __all__ = ["register"]
 
 EXAMPLES = """\

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+EXTRA = "experiments"
+
 __all__ = ["parse_values", "register"]
 
 EXAMPLES = """\

@@ -8,6 +8,8 @@ from typing import Any
 from simloss.cli._settings import add_config_arguments, settings_from_args
 from simloss.experiments.specs import DEFAULT_RUNS, PARAMS
 
+EXTRA = "experiments"
+
 __all__ = ["register"]
 
 EXAMPLES = """\

@@ -18,6 +18,8 @@ from typing import Any
 
 from simloss.cli._settings import add_config_arguments, config_from_args
 
+EXTRA = "experiments"
+
 __all__ = ["register"]
 
 _DESCRIPTION = """\

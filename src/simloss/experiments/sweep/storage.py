@@ -23,6 +23,7 @@ from typing import Any
 
 import optuna
 
+from simloss._optional import install_hint
 from simloss.experiments._files import read_json_object
 from simloss.experiments.sweep.storage_errors import (
     RECONNECT_S,
@@ -229,8 +230,8 @@ def check_driver(url: str) -> None:
         )
         raise ImportError(
             f"storage {shown} needs the PostgreSQL driver {driver}{implied}, which cannot be "
-            f"imported ({exc}); install it with: pip install 'simloss[{_DISTRIBUTED_EXTRA}]' "
-            f"(psycopg 3), or write {alternative}... to use the other driver if it is installed"
+            f"imported ({exc}); install it (psycopg 3) with: {install_hint(_DISTRIBUTED_EXTRA)}, "
+            f"or write {alternative}... to use the other driver if it is installed"
         ) from exc
 
 

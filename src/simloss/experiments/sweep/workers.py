@@ -5,7 +5,9 @@ worker loop (:func:`simloss.experiments.sweep.trials.work` for a sweep,
 :func:`simloss.experiments.tune.worker.work` for a tune) with its output in
 ``logs/<host>-<pid>.log``. A thread of this process feeds the progress bar
 from the storage. Ctrl-C or SIGTERM stops them all; each marks its trial failed
-(``interrupted``) so the next command reruns it at once.
+(``interrupted``) so the next command reruns it at once. The spawned workers
+start with SIGINT blocked: Ctrl-C in a terminal reaches this process only
+(and the command prints one line), which stops them with SIGTERM.
 """
 
 from __future__ import annotations
@@ -189,8 +191,9 @@ def run_workers(
     # trial is marked interrupted and the worker processes are stopped.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if on_main_thread else None
     try:
-        for process in processes:
-            process.start()
+        with _sigint_blocked():
+            for process in processes:
+                process.start()
         thread.start()
         with _openlog(args.out_dir) as log:
             loop(dataclasses.replace(args, parent_pid=None, index=0), log)
@@ -222,6 +225,27 @@ def run_workers(
                 f"worker {process.pid} exited with code {process.exitcode} (log: {log_path})"
             )
     return errors
+
+
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT while worker processes start, so that they never receive it.
+
+    A spawned process inherits the blocked signal mask through ``exec``; Ctrl-C in
+    a terminal signals the whole process group, and a worker still importing torch
+    would print a traceback to the terminal before its output goes to its log.
+    Blocked there for good, Ctrl-C reaches only this process, which stops the
+    workers with SIGTERM (each marks its trial ``interrupted``). A SIGINT that
+    arrives here meanwhile is delivered when the block ends.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no process-group signals
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _log_path(out_dir: str, pid: int | None) -> Path:

@@ -9,7 +9,6 @@ is read by :func:`simloss.experiments.data.load_data`.
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 
 from simloss.experiments.task.builtin import BUILTIN_TASKS
@@ -112,10 +111,8 @@ def _parse_cached(path: str, data: bytes) -> Task:
 
         raw = parse_json(text, f"task file {file}")
     else:
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover (Python 3.10)
-            import tomli as tomllib
+        import tomllib
+
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
