@@ -52,7 +52,7 @@ def test_tiny_sweep_then_refused_change(tmp_path: Path, capsys: pytest.CaptureFi
     assert "sweep simloss-abalone" in stderr and "2/2" in stderr
     assert "finished=2" in stderr and "failed=0" in stderr and "running=" in stderr
     assert "<" in stderr  # elapsed<remaining
-    assert "sweep simloss-abalone: 2/2 finished, 0 failed, 0 missing" in stdout
+    assert "sweep simloss-abalone, SimLoss r=0.0,0.5 x 1 run: 2/2 finished, 0 failed, 0 missing" in stdout
     assert stdout.strip().splitlines()[-1] == str(out.resolve())
     assert json.loads((out / "sweep.json").read_text())["grid"]["values"] == [0.0, 0.5]
 

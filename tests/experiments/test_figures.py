@@ -173,3 +173,13 @@ def test_lower_bound_sweep_report_says_which_figures_are_skipped(tmp_path: Path)
     assert not (tmp_path / "figure2.png").exists()
     assert "Figure 2 is drawn for ordered classes (parameter r) only" in text
     assert "similarity heatmap skipped" in text
+
+
+def test_figure2_of_a_dataset_without_ages_draws_the_most_frequent_class_without_a_note() -> None:
+    """Age 30 is the paper's Figure 2 (UTKFace); on Abalone it is no default to fall back from."""
+    records = [r for r in _records() if r["value"] == 0.0 and r["run"] == 0]
+    for rec in records:
+        rec["dataset"] = "abalone"
+    fig, notes = figure2_from_records(records, [0.0])
+    assert fig is not None and notes == []
+    assert "target 25" in {line.get_label() for line in fig.axes[1].get_lines()}

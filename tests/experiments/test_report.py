@@ -403,3 +403,19 @@ def test_each_table_counts_the_runs_of_its_own_metrics() -> None:
     assert "2-3" not in main
     mean_expectation = statistics.mean([7.5 + 0.1 * run - 0.5 for run in (1, 2)])
     assert f"| 0.5 | 2-3 | 7.60 | {mean_expectation:.2f} |" in decoders
+
+
+def test_a_significance_table_of_tests_none_made_is_one_sentence() -> None:
+    """Two runs per row cannot reach p < 0.05: the report says so once, not in every cell."""
+    from simloss.experiments.report.compare import compare_losses
+    from simloss.experiments.report.compare_tables import comparison_markdown
+
+    records = [
+        {"dataset": "toy", "loss": loss, "param": None, "value": None, "run": i, "monitor": "mae",
+         "metrics": {"val": {"mae": 1.0}, "test": {"mae": 1.0 + 0.1 * i + shift}}}
+        for loss, shift in (("ce", 0.0), ("corn", 0.5))
+        for i in range(2)
+    ]  # fmt: skip
+    text = comparison_markdown(compare_losses(records))
+    assert "No test against CCE was made: every row has fewer runs" in text
+    assert "not made: too few runs" not in text

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import re
 import sys
 from collections.abc import Sequence
 
@@ -102,7 +103,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         RuntimeError,
         OSError,
     ) as exc:
-        message = " ".join(str(exc).split())
+        message = _flags(" ".join(str(exc).split()))
         print(f"{command}: error: {message}", file=sys.stderr)
         return 1
     return code
+
+
+_SETTING = re.compile(r"`([a-z][a-z0-9_]*)`")
+
+
+def _flags(message: str) -> str:
+    """A message as a command line user reads it: a run setting named as its flag.
+
+    The library names settings as its fields (`data_dir`); on the command line
+    they are flags (`--data-dir`). Other names in backticks are left as they are.
+
+    Example:
+        >>> _flags("Expected `data_dir` for dataset 'utkface', but found None")
+        "Expected `--data-dir` for dataset 'utkface', but found None"
+    """
+    try:
+        from simloss.experiments.config import TrainConfig
+    except ImportError:  # the core install: no run settings
+        return message
+    settings = set(TrainConfig.field_names())
+
+    def flag(match: re.Match[str]) -> str:
+        name = match[1]
+        return f"`--{name.replace('_', '-')}`" if name in settings else match[0]
+
+    return _SETTING.sub(flag, message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from simloss.cli._settings import add_config_arguments, settings_from_args
@@ -96,7 +97,9 @@ def handler(args: argparse.Namespace) -> int:
     out = Path(args.out)
     results = []
     for base, grid in sweeps:
-        results.append(run_sweep(base, grid, out, workers=workers))
+        results.append(
+            run_sweep(base, grid, out, workers=workers, status_lines=not sys.stderr.isatty())
+        )
         print(results[-1].summary())
     records = load_records(out)
     if not records:

@@ -142,6 +142,13 @@ def sweep_from_args(
     return base, grid
 
 
+def _terminal() -> bool:
+    """Whether stderr is a terminal (else a long command prints status lines, not a bar)."""
+    import sys
+
+    return bool(sys.stderr is not None and sys.stderr.isatty())
+
+
 def _task_of(settings: dict[str, Any]) -> Any:
     """The task the settings name (a built-in dataset, or a task file)."""
     from simloss.experiments.task import get_task
@@ -162,6 +169,7 @@ def handler(args: argparse.Namespace) -> int:
         storage=args.storage,
         study_name=args.study_name,
         heartbeat_interval=args.heartbeat,
+        status_lines=not _terminal(),
     )
     print(result.summary())
     print(result.out_dir)

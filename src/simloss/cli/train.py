@@ -58,6 +58,16 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=_handle)
 
 
+def _shown(metric: str, value: Any) -> str:
+    """A test metric as reports show it: its label, accuracy-type ones in percent."""
+    from simloss.experiments.specs import metric_spec
+
+    spec = metric_spec(metric)
+    if spec is None or not isinstance(value, float):
+        return f"{metric} {value}"
+    return f"{spec.header()} {value * spec.scale():.4g}"
+
+
 def _handle(args: argparse.Namespace) -> int:
     from simloss.experiments._runtime import resolve_device
     from simloss.experiments.train import run_training
@@ -67,10 +77,7 @@ def _handle(args: argparse.Namespace) -> int:
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     record = run_training(config, args.out, overwrite=args.overwrite)
-    test = ", ".join(
-        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
-        for k, v in record["metrics"]["test"].items()
-    )
+    test = ", ".join(_shown(k, v) for k, v in record["metrics"]["test"].items())
     print(
         f"{Path(args.out) / 'record.json'}: best epoch {record['best_epoch']} of "
         f"{record['epochs_run']}, test {test}, {record['wall_time_s']:.1f} s"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from simloss.cli._settings import add_config_arguments, settings_from_args
@@ -158,6 +159,7 @@ def handler(args: argparse.Namespace) -> int:
         storage=args.storage,
         study_name=args.study_name,
         heartbeat_interval=args.heartbeat,
+        status_lines=not sys.stderr.isatty(),
         **kwargs,
     )
     print(result.text())

@@ -309,6 +309,7 @@ def _train(
     best_state: dict[str, torch.Tensor] | None = None
     stop_reason = STOP_REASONS[0]
     bar = tqdm(range(1, epochs + 1), desc=f"{cfg.dataset}", unit="epoch", disable=not cfg.progress)
+    last_line = time.monotonic()
     for epoch in bar:
         epoch_start = time.perf_counter()
         model.train()
@@ -352,6 +353,13 @@ def _train(
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         bar.set_postfix(train_loss=f"{history[-1]['train_loss']:.4f}", **{monitor: f"{value:.4f}"})
         logger.debug("epoch %d: %s", epoch, history[-1])
+        if not cfg.progress and time.monotonic() - last_line >= _STATUS_S:
+            last_line = time.monotonic()  # a line at most every 10 s where no bar is shown
+            logger.info(
+                "%s epoch %d/%d: train loss %.4f, validation %s %.4f (best epoch %d)",
+                cfg.dataset, epoch, epochs, history[-1]["train_loss"], monitor, value,
+                best_epoch,
+            )  # fmt: skip
         reason = on_epoch(history, best_epoch) if on_epoch is not None else None
         if reason:
             stop_reason = str(reason)
@@ -405,6 +413,10 @@ def _train(
     record = _jsonable(record)
     atomic_write_json(out / "record.json", record)
     return record
+
+
+#: Seconds between the status lines of a run without a progress bar (logged at INFO).
+_STATUS_S = 10.0
 
 
 class _NonFiniteOutputs(RuntimeError):

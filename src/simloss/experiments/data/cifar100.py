@@ -323,7 +323,9 @@ def find_cifar100(data_dir: str | Path) -> Path:
     """Locate the ``cifar-100-python`` folder or tarball at or inside ``data_dir``."""
     path = Path(data_dir)
     if not path.exists():
-        raise FileNotFoundError(f"CIFAR-100 path {path} does not exist")
+        raise FileNotFoundError(
+            f"CIFAR-100 path {path} does not exist (`download` fetches CIFAR-100 into it)"
+        )
     if path.is_file():
         return path
     if (path / "meta").is_file() and (path / "train").is_file():
@@ -333,7 +335,8 @@ def find_cifar100(data_dir: str | Path) -> Path:
             return candidate
     raise ValueError(
         f"Expected a {_FOLDER} folder (with meta, train, test), a {_TARBALL} tarball, "
-        f"or a folder containing one at {path}, but found neither"
+        f"or a folder containing one at {path}, but found neither (`download` fetches it "
+        "there, checksum verified)"
     )
 
 

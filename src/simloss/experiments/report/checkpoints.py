@@ -233,6 +233,21 @@ def evaluate_checkpoints(
     return results, list(data.class_values), info
 
 
+def _which_images(info: dict[str, Any]) -> str:
+    """Which images a Figure 2 used, in words: the split, and a random subset where limited.
+
+    Example:
+        >>> _which_images({"split": "all", "limit_dropped": 9237})
+        'all: a random subset, --limit; 9237 left out'
+        >>> _which_images({"split": "test"})
+        'test'
+    """
+    split = str(info.get("split", "all"))
+    if info.get("limit_dropped"):
+        return f"{split}: a random subset, --limit; {info['limit_dropped']} left out"
+    return split
+
+
 _FIGURE2_METRICS = ("acc", "mae", "mse")
 
 
@@ -373,7 +388,7 @@ def write_figure2(
     lines = [
         "# Figure 2 from the published UTKFace checkpoints",
         "",
-        f"{n_images} images ({(info or {}).get('split', 'all')}), {n_target} of age {target:g}. "
+        f"{n_images} images ({_which_images(info or {})}), {n_target} of age {target:g}. "
         "Ours: one published model per r on these images. The paper's columns are its "
         "Table 1 test means over 10 runs on its own test split, for reference only.",
         "",

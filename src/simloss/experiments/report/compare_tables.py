@@ -30,6 +30,7 @@ from simloss.experiments.report.tables import (
     decoded_metrics,
     main_metrics,
     metric_label,
+    none_made,
 )
 
 __all__ = [
@@ -234,7 +235,10 @@ def comparison_markdown(comparison: LossComparison, *, figures: list[str] | None
         out += ["", f"## {decoders.title}", "", DECODERS_TEXT, "", markdown_table(decoders)]
     tests = _tests_table(comparison)
     out += ["", f"## {tests.title}", ""]
-    if tests.rows:
+    collapsed = none_made(tests, comparison.alpha)
+    if collapsed is not None:
+        out.append(collapsed)
+    elif tests.rows:
         out += [
             "Each cell: the mark, the p-value and the runs entering the test. A two-sided test "
             f"needs at least {min_pairs_for_significance(comparison.alpha)} non-zero paired "

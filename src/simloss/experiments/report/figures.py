@@ -401,8 +401,8 @@ def figure2_from_records(
         records: run records with keys ``param``, ``value``, ``class_values`` and
             ``distributions``.
         values: the parameter values to draw.
-        target: the class value of panel (b); ``None``: age 30 as in the paper, or
-            the most frequent test class where no class has the value 30.
+        target: the class value of panel (b); ``None``: age 30 as in the paper
+            (UTKFace, AFAD), else the most frequent test class.
 
     Returns:
         The figure (``None`` when nothing can be drawn) and notes on what was left out.
@@ -418,15 +418,21 @@ def figure2_from_records(
         )
     class_values = list(class_sets.pop())
     if target is None:
+        # Age 30 is the paper's (its age datasets); elsewhere the most frequent test class.
+        from simloss.experiments.task import BUILTIN_TASKS
+
+        dataset = BUILTIN_TASKS.get(str(with_dist[0].get("dataset", "")))
+        paper_ages = dataset is not None and dataset.paper_table == 1
         target = DEFAULT_FIGURE2_CLASS
-        if not any(math.isclose(c, target) for c in class_values):
+        if not paper_ages or not any(math.isclose(c, target) for c in class_values):
             label_mean = _mean_vectors([r["distributions"].get("test_label") for r in with_dist])
             if label_mean is not None:
                 target = float(class_values[int(np.argmax(label_mean))])
-                notes.append(
-                    f"Figure 2 (b): no class {DEFAULT_FIGURE2_CLASS:g}; drawn for the most "
-                    f"frequent test class, {target:g}"
-                )
+                if paper_ages:
+                    notes.append(
+                        f"Figure 2 (b): no class {DEFAULT_FIGURE2_CLASS:g}; drawn for the most "
+                        f"frequent test class, {target:g}"
+                    )
     k = next((i for i, c in enumerate(class_values) if math.isclose(c, target)), None)
     if k is None:
         notes.append(f"Figure 2 (b): no class with value {target:g}; panel (b) is empty")

@@ -21,6 +21,7 @@ from simloss.experiments.report.tables import (
     decoder_table,
     mean_table,
     metric_label,
+    none_made,
     paper_table,
     paper_values,
     std_table,
@@ -99,7 +100,10 @@ def to_markdown(summary: SweepSummary, *, figures: Sequence[str] = ()) -> str:
 
     tests = tests_table(summary)
     out += ["", f"## {tests.title}", ""]
-    if tests.rows:
+    collapsed = none_made(tests, summary.alpha)
+    if collapsed is not None:
+        out.append(collapsed)
+    elif tests.rows:
         out += [tests_explanation(summary), "", markdown_table(tests)]
     else:
         out.append("No values besides CCE: nothing to test.")

@@ -230,6 +230,28 @@ def tests_table(summary: SweepSummary) -> Table:
     return Table(title, summary.param, columns, tuple(rows))
 
 
+def none_made(tests: Table, alpha: float) -> str | None:
+    """One sentence for a table of significance tests none of which was made for too few runs.
+
+    A table whose every cell says "not made: too few runs" tells nothing cell by
+    cell; the sentence says it once. ``None`` when any test was made (or not
+    made for another reason), so the table is shown.
+
+    Example:
+        >>> t = Table("t", "r", (("", "mae"),), (Row("0.3", None, (Cell("not made: too few runs (2 non-zero of 2 pairs; ...)"),)),))
+        >>> none_made(t, 0.05)
+        'No test against CCE was made: every row has fewer runs than a two-sided Wilcoxon test needs to reach p < 0.05 (at least 6 non-zero paired differences).'
+    """
+    cells = [cell.text for row in tests.rows for cell in row.cells]
+    if not cells or not all(text.startswith("not made: too few runs") for text in cells):
+        return None
+    return (
+        "No test against CCE was made: every row has fewer runs than a two-sided Wilcoxon "
+        f"test needs to reach p < {alpha:g} (at least {min_pairs_for_significance(alpha)} "
+        "non-zero paired differences)."
+    )
+
+
 def tests_explanation(summary: SweepSummary) -> str:
     """What a cell of :func:`tests_table` says."""
     return (

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from simloss.experiments.loss_catalog import DEFAULT_LOSS
-from simloss.experiments.points import LossPoint, loss_point_key, point_label, value_key
+from simloss.experiments.points import (
+    LossPoint,
+    format_value,
+    loss_point_key,
+    point_label,
+    value_key,
+)
 from simloss.experiments.specs import DEFAULT_RUNS, PARAMS, loss_spec, swept_param
 from simloss.experiments.task import BUILTIN_TASKS, Task, builtin_task
 
@@ -218,6 +224,18 @@ class Grid:
                 f"Expected a grid over {expected!r} for dataset {task.name!r}, "
                 f"but found one over {self.param!r}"
             )
+
+    def describe(self) -> str:
+        """The loss and its values in words, e.g. ``"SORD alpha=0.5,1,2 x 6 runs"``.
+
+        Example:
+            >>> Grid("r", (0.0, 0.5), 3).describe(), Grid(None, (), 2, loss="ce").describe()
+            ('SimLoss r=0.0,0.5 x 3 runs', 'CE x 2 runs')
+        """
+        title = loss_spec(self.loss).title
+        values = ",".join(format_value(v) for v in self.values)
+        what = f"{title} {self.param}={values}" if self.param is not None else title
+        return f"{what} x {self.runs} run{'s' if self.runs != 1 else ''}"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types (``loss`` only when it is not SimLoss: a stored grid without one is SimLoss's)."""

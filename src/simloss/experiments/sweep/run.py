@@ -110,7 +110,7 @@ class SweepResult:
     def summary(self) -> str:
         """A few lines for people: counts, failures, where things are."""
         lines = [
-            f"sweep {self.study_name}: {self.finished}/{self.total} finished, "
+            f"sweep {self.study_name}, {self.grid.describe()}: {self.finished}/{self.total} finished, "
             f"{len(self.failed)} failed, {len(self.missing)} missing "
             f"({self.wall_time_s:.1f} s)"
         ]
@@ -135,6 +135,7 @@ def run_sweep(
     progress: bool | None = None,
     heartbeat_interval: int | None = None,
     poll_interval: float = 1.0,
+    status_lines: bool = False,
 ) -> SweepResult:
     """Run (or resume, or extend) a sweep with ``workers`` local worker processes.
 
@@ -162,6 +163,8 @@ def run_sweep(
             trial without one for ``3 x`` this long counts as dead and is rerun.
             Fixed when the sweep is created (default 10); ``None`` keeps it.
         poll_interval: seconds between looks at the storage while waiting.
+        status_lines: without a progress bar, print a line to stderr whenever a
+            trial finishes or fails (the command line does when stderr is no terminal).
 
     Returns:
         A :class:`SweepResult`. Failed trials do not raise; they are listed.
@@ -219,7 +222,9 @@ def run_sweep(
         parent_pid=os.getpid(),
     )
     with named_storage_errors(url):
-        monitor = SweepProgress(args, merged.loss_points(), finished_before, progress)
+        monitor = SweepProgress(
+            args, merged.loss_points(), finished_before, progress, lines=status_lines
+        )
     worker_errors = run_engine(args, workers, monitor)
     with named_storage_errors(url):
         counts = reconnecting(lambda: _count(url, name, merged))

@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -108,13 +109,28 @@ class Progress(Protocol):
 
 
 class SweepProgress:
-    """A sweep's progress bar over its points, fed by looking at the storage."""
+    """A sweep's progress bar over its points, fed by looking at the storage.
+
+    With ``lines`` (and no bar), a status line goes to stderr whenever a trial
+    finishes or fails, so a log of a long command run without a terminal
+    (``nohup``, a batch job) shows where it is.
+    """
 
     def __init__(
-        self, args: WorkerArgs, points: list[Point], finished_before: int, progress: bool
+        self,
+        args: WorkerArgs,
+        points: list[Point],
+        finished_before: int,
+        progress: bool,
+        *,
+        lines: bool = False,
     ) -> None:
         from tqdm.auto import tqdm
 
+        self._lines = lines and not progress
+        self._seen = (finished_before, 0)
+        self._started = time.monotonic()
+        self._name = args.study_name
         self._points = points
         self._storage = open_storage(args.url)
         self._study = optuna.load_study(study_name=args.study_name, storage=self._storage)
@@ -139,6 +155,15 @@ class SweepProgress:
         counts = census(trials, self._points)
         if len(counts.finished) > self._bar.n:
             self._bar.update(len(counts.finished) - self._bar.n)
+        now = (len(counts.finished), len(counts.failed))
+        if self._lines and now != self._seen:
+            self._seen = now
+            print(
+                f"sweep {self._name}: {now[0]}/{len(self._points)} finished, {now[1]} failed, "
+                f"{counts.running_trials} running ({time.monotonic() - self._started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
         self._bar.set_postfix(
             finished=len(counts.finished),
             failed=len(counts.failed),

@@ -72,6 +72,7 @@ def run_tune(
     heartbeat_interval: int | None = None,
     poll_interval: float = 1.0,
     write: bool = True,
+    status_lines: bool = False,
 ) -> TuneResult:
     """Find the similarity parameter's best value(s) for the objective(s) within a budget of epochs.
 
@@ -108,6 +109,8 @@ def run_tune(
         heartbeat_interval: seconds between heartbeats (fixed at creation; 10).
         poll_interval: seconds between looks at the storage while waiting.
         write: write the result files into ``OUT/result`` once the tune is complete.
+        status_lines: without a progress bar, print a line to stderr whenever a
+            trial ends (the command line does when stderr is no terminal).
 
     Returns:
         A :class:`~simloss.experiments.tune.result.TuneResult`.
@@ -175,7 +178,7 @@ def run_tune(
     low = point_config(base, settings.param, settings.low, 0, loss=TUNED_LOSS).resolve()
     epoch_cap = int(low.epochs or 1)
     with named_storage_errors(url):
-        monitor = _BudgetProgress(args, settings, epoch_cap, progress)
+        monitor = _BudgetProgress(args, settings, epoch_cap, progress, lines=status_lines)
     worker_errors = run_engine(args, workers, monitor, loop=work)
     result = load_tune(out)
     result.wall_time_s = time.monotonic() - started
@@ -300,12 +303,22 @@ class _BudgetProgress:
     """The progress bar of a tune: epochs spent of the budget, trials by state."""
 
     def __init__(
-        self, args: WorkerArgs, settings: TuneSettings, epoch_cap: int, show: bool
+        self,
+        args: WorkerArgs,
+        settings: TuneSettings,
+        epoch_cap: int,
+        show: bool,
+        *,
+        lines: bool = False,
     ) -> None:
         import sys
 
         from tqdm.auto import tqdm
 
+        self._lines = lines and not show
+        self._seen: tuple[int, ...] = ()
+        self._started = time.monotonic()
+        self._name = args.study_name
         self._settings = settings
         self._cap = epoch_cap
         self._storage = open_storage(args.url)
@@ -328,6 +341,18 @@ class _BudgetProgress:
         if ledger.spent > self._bar.n:
             self._bar.update(ledger.spent - self._bar.n)
         states = [t.state.name.lower() for t in trials]
+        ended = tuple(states.count(s) for s in ("complete", "pruned", "fail"))
+        if self._lines and ended != self._seen:
+            import sys
+
+            self._seen = ended
+            print(
+                f"tune {self._name} ({'confirm' if planned else 'search'}): {ledger.spent} of "
+                f"{self._settings.budget} epochs, {ended[0]} complete, {ended[1]} pruned, "
+                f"{ended[2]} failed ({time.monotonic() - self._started:.0f} s)",
+                file=sys.stderr,
+                flush=True,
+            )
         self._bar.set_postfix(
             phase="confirm" if planned else "search",
             complete=states.count("complete"),
