@@ -112,7 +112,7 @@ def test_identity_hessian_equals_cross_entropy(option, target_kind):
 
 
 def test_maml_meta_gradient_equals_cross_entropy():
-    """The issue's case: the second-order MAML meta-gradient with S = I."""
+    """A second-order MAML meta-gradient with S = I equals cross-entropy's."""
     gen = torch.Generator().manual_seed(3)
     x_s, x_q = (
         torch.randn(8, 6, generator=gen, dtype=F64),

@@ -537,7 +537,7 @@ def test_public_api():
 
 # ---------------------------------------------------------------- one row never changes another
 def test_nan_row_does_not_change_a_confident_mistake_row():
-    """The issue's case: [nan, 200] as cross-entropy, not [nan, inf]."""
+    """A NaN row beside a finite one: [nan, 200] as cross-entropy gives, not [nan, inf]."""
     logits = torch.tensor([[float("nan"), 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 200.0]])
     target = torch.tensor([0, 0])
     ours = sim_loss(logits, target, torch.eye(4), reduction="none")
@@ -643,7 +643,7 @@ def test_target_error_names_a_value_that_is_in_the_target():
 @pytest.mark.parametrize("form", ["dense", "order", "sparse"])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_reduces_in_float32_and_returns_the_input_dtype(form, dtype):
-    """The issue's case: (24000, 1000) fp16 logits; CE's fp16 mean overflows to inf."""
+    """(24000, 1000) fp16 logits: the mean is reduced in float32, where CE's fp16 mean overflows to inf."""
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(24_000, 1000, generator=gen).to(dtype)
     target = torch.randint(0, 1000, (24_000,), generator=gen)

@@ -130,7 +130,7 @@ def _round_trip(state: dict) -> dict:
 
 
 def test_class_order_r_is_in_the_state_dict():
-    """The issue's case: r = 0.9 loaded into a module built with r = 0.1 takes r = 0.9."""
+    """r = 0.9 loaded into a module built with r = 0.1 takes r = 0.9."""
     logits, target = torch.randn(6, 5), torch.randint(0, 5, (6,))
     saved = SimLoss(ClassOrder(5, 0.9))
     loaded = SimLoss(ClassOrder(5, 0.1))
@@ -153,7 +153,7 @@ def test_class_order_state_of_other_size_or_bad_r_is_refused():
 
 
 def test_loaded_dense_similarity_is_validated_and_nothing_changes_on_error():
-    """The issue's case: a dense S of 5.0 is refused, not used for a negative loss."""
+    """A dense S of 5.0 is refused, not used for a negative loss."""
     criterion = SimLoss(torch.eye(3))
     state = criterion.state_dict()
     state["similarity"] = torch.full((3, 3), 5.0)

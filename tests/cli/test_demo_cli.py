@@ -29,7 +29,7 @@ def test_small_demo_prints_table_and_report_path_last(
     stdout = capsys.readouterr().out
     assert code == 0
     lines = stdout.strip().splitlines()
-    # Issue 11 (7): the last printed path is where the report is.
+    # The last printed line is the path of the report.
     assert lines[-1] == str((out / "report" / "report.md").resolve())
     assert "4/4 finished" in lines[0]
     table = [line for line in lines if line.startswith("|")]

@@ -10,7 +10,9 @@ import pytest
 from simloss.cli import main
 
 
-def test_errors_name_the_flag_not_the_field(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_errors_name_the_flag_not_the_field(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     assert main(["train", "--dataset", "utkface", "--out", str(tmp_path / "r")]) == 1
     assert "Expected `--data-dir` for dataset 'utkface', but found None" in capsys.readouterr().err
     argv = ["train", "--dataset", "cifar100", "--data-dir", str(tmp_path / "none"), "--l", "0.5",

@@ -52,7 +52,10 @@ def test_tiny_sweep_then_refused_change(tmp_path: Path, capsys: pytest.CaptureFi
     assert "sweep simloss-abalone" in stderr and "2/2" in stderr
     assert "finished=2" in stderr and "failed=0" in stderr and "running=" in stderr
     assert "<" in stderr  # elapsed<remaining
-    assert "sweep simloss-abalone, SimLoss r=0.0,0.5 x 1 run: 2/2 finished, 0 failed, 0 missing" in stdout
+    assert (
+        "sweep simloss-abalone, SimLoss r=0.0,0.5 x 1 run: 2/2 finished, 0 failed, 0 missing"
+        in stdout
+    )
     assert stdout.strip().splitlines()[-1] == str(out.resolve())
     assert json.loads((out / "sweep.json").read_text())["grid"]["values"] == [0.0, 0.5]
 
@@ -65,7 +68,7 @@ def test_tiny_sweep_then_refused_change(tmp_path: Path, capsys: pytest.CaptureFi
 def test_no_progress_bar_when_stderr_is_not_a_terminal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Issue 11 (7): logs of a sweep run under nohup filled with \r and escape codes.
+    # A log of a sweep without a terminal (nohup) holds no \r or escape codes.
     args = [a for a in TINY if a != "--no-progress"]
     assert main(["sweep", *args, "--grid=r=0", "--runs=1", f"--out={tmp_path / 's'}"]) == 0
     stderr = capsys.readouterr().err

@@ -126,7 +126,7 @@ def test_help_lists_the_options(capsys: pytest.CaptureFixture[str]) -> None:
 def test_progress_bars_only_on_a_terminal(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Issue 11 (7): logs of runs under nohup filled with \r and escape codes.
+    # A log of a run without a terminal (nohup) holds no \r or escape codes.
     out = tmp_path / "run"
     assert main(["train", "--out", str(out), "--r", "0.5", "--epochs", "2", "--limit", "100"]) == 0
     err = capsys.readouterr().err

@@ -187,7 +187,7 @@ def _all_inputs(data: object) -> torch.Tensor:
 def test_files_replaced_by_others_of_the_same_size_time_and_inode_give_fresh_pixels(
     tmp_path: Path,
 ) -> None:
-    """The issue's stale cache: every image replaced by another of the same byte size."""
+    """A stale cache: every image replaced by another of the same byte size is decoded again."""
     folder = tmp_path / "faces"
     folder.mkdir()
     names = utkface_names(range(20, 32))

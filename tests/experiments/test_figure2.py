@@ -138,11 +138,11 @@ def test_published_checkpoints_on_real_utkface(tmp_path: Path) -> None:
     assert "model_0.9_08.p" in md.read_text()
 
 
-# Issue 11, faults 4, 6 and 7 of `simloss figure2`.
+# `simloss figure2`: every chosen model drawn, one unit per column, a bad target refused early.
 
 
 def test_two_checkpoints_with_one_r_are_two_curves(tmp_path: Path) -> None:
-    # Issue 11 (4): the table listed both, the figure drew one (a dict keyed by "r = 0.3").
+    # Two models of one r: the table lists both and the figure draws both (a dict keyed by "r = 0.3" drew one).
     images, ckpts = tmp_path / "utk", tmp_path / "ckpt"
     _fake_utkface(images)
     _fake_checkpoints(ckpts)
@@ -160,7 +160,7 @@ def test_two_checkpoints_with_one_r_are_two_curves(tmp_path: Path) -> None:
 
 
 def test_metrics_csv_has_one_unit_per_column(tmp_path: Path) -> None:
-    # Issue 11 (7): figure2_metrics.csv mixed fractions (ours) and percents (the paper's).
+    # figure2_metrics.csv holds one unit per column (fractions of ours beside percents of the paper's were mixed).
     images, ckpts = tmp_path / "utk", tmp_path / "ckpt"
     _fake_utkface(images)
     _fake_checkpoints(ckpts)
@@ -192,8 +192,8 @@ def test_metrics_csv_has_one_unit_per_column(tmp_path: Path) -> None:
 def test_arguments_are_checked_before_any_work(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
 ) -> None:
-    # Issue 11 (6): `figure2 --target 95` failed only after loading every image and left
-    # an empty output folder; `--device cuda` on CPU-only torch raised an AssertionError.
+    # `figure2 --target 95` and `--device cuda` on a CPU-only torch are refused before any
+    # image is loaded, and leave no output folder.
     images, ckpts = tmp_path / "utk", tmp_path / "ckpt"
     _fake_utkface(images)
     _fake_checkpoints(ckpts)

@@ -339,7 +339,7 @@ def test_null_metric_values_are_left_out_with_a_note() -> None:
 
 
 def test_report_states_the_settings_that_differ_from_the_papers() -> None:
-    # Issue 11 (7): the paper's Table 1 stood beside a 2-epoch, 600-image sweep without a word.
+    # The paper's Table 1 beside a 2-epoch, 600-image sweep comes with what differs from the paper.
     records = synthetic_records()
     config = {"model": "age_cnn", "epochs": 2, "patience": 10, "monitor": "mae", "lr": 0.001,
               "batch_size": 1024, "limit": 600, "val_fraction": 0.2, "test_fraction": 0.2,
@@ -372,7 +372,7 @@ def test_report_states_the_settings_that_differ_from_the_papers() -> None:
 
 
 def test_runs_on_data_of_different_sizes_are_flagged() -> None:
-    # Issue 11 (2): a sweep folder from before data fingerprints may mix data.
+    # A sweep folder without a data fingerprint may mix data: the report says so.
     records = synthetic_records()
     for i, record in enumerate(records):
         record["num_examples"] = {"train": 1504, "val": 501, "test": 502}

@@ -1,7 +1,5 @@
-"""Issue 11's sweep and storage faults, each with the issue's input.
-
-(2) a sweep refuses other data by name; (5) reading a sweep never writes to it;
-(6) a truncated study.db, --storage in a missing folder, a full disk, a missing
+"""Sweep and storage faults: a sweep refuses other data by name; reading a sweep never
+writes to it; a truncated study.db, --storage in a missing folder, a full disk, a missing
 device and a 9-million-point grid are one-line errors before any work.
 """
 

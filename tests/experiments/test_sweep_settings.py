@@ -1,8 +1,8 @@
 """Flags derived from TrainConfig: every setting reachable from train, sweep and demo.
 
-Issue 11: ``simloss sweep`` could not set ``--lr``, ``--model``, ``--batch-size``,
-``--split-seed``, ``--config`` or ``--cifar-classes paper96``, so the paper's own
-CIFAR-100 experiment could not be swept.
+Every run setting (``--lr``, ``--model``, ``--batch-size``, ``--split-seed``,
+``--config``, ``--cifar-classes paper96``, ...) is a flag of ``simloss sweep`` as
+of ``simloss train``, so the paper's own CIFAR-100 experiment can be swept.
 """
 
 from __future__ import annotations
