@@ -13,9 +13,11 @@ import torch
 from simloss.experiments.data._images import DECODINGS, PREPROCESSING
 
 if TYPE_CHECKING:
+    from simloss.experiments.data.classes import Classes
     from simloss.experiments.data.tables import TableEncoding
+    from simloss.experiments.task import Task
 
-__all__ = ["PreparedData", "Preprocessing", "Split", "channel_stats"]
+__all__ = ["PreparedData", "Preprocessing", "Split", "channel_stats", "prepared_data"]
 
 #: The kinds of raw input a model can take: decoded images, feature vectors, and
 #: table rows (feature vectors with the table's encoding, so new rows can be read).
@@ -342,3 +344,56 @@ def channel_stats(
 def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 ``(N, H, W, C)`` array -> uint8 ``(N, C, H, W)`` tensor (channels-last memory)."""
     return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+
+
+def prepared_data(
+    task: Task,
+    classes: Classes,
+    inputs: torch.Tensor,
+    targets: np.ndarray,
+    splits: tuple[np.ndarray, np.ndarray, np.ndarray],
+    *,
+    scale: float,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    info: dict[str, Any],
+    named: bool = True,
+    **extra: Any,
+) -> PreparedData:
+    """A task's :class:`PreparedData`: its examples split by index, its classes, its standardisation.
+
+    Args:
+        task: the task (name, superclasses).
+        classes: its classes (values, names, order).
+        inputs: every example's raw input, ``(N, ...)``.
+        targets: every example's class index ``(N,)``.
+        splits: train, validation and test indices into ``inputs``.
+        scale, mean, std: the standardisation.
+        info: counts about the loading, for the record.
+        named: record the class names (the age datasets' classes are their values only).
+        extra: further :class:`PreparedData` fields (``feature_names``, ``table``, ...).
+    """
+    target_tensor = torch.from_numpy(np.asarray(targets, dtype=np.int64))
+
+    def split(index: np.ndarray) -> Split:
+        idx = torch.from_numpy(index)
+        return Split(inputs[idx], target_tensor[idx])
+
+    train, val, test = splits
+    superclasses = task.classes.superclasses
+    return PreparedData(
+        name=task.name,
+        train=split(train),
+        val=split(val),
+        test=split(test),
+        num_classes=len(classes),
+        class_values=list(classes.values),
+        class_names=list(classes.names) if named else None,
+        ordinal=classes.ordered,
+        scale=scale,
+        mean=mean,
+        std=std,
+        fine_to_coarse=None if superclasses is None else list(superclasses),
+        info=info,
+        **extra,
+    )

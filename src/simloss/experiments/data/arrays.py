@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from simloss.experiments.data._types import PreparedData, Split
+from simloss.experiments.data._types import PreparedData, prepared_data
 from simloss.experiments.data.classes import (
     FLOAT32_MAX,
     build_classes,
@@ -186,33 +186,17 @@ def load_array_task(
             )
         scaled[index] = False
     mean, std = feature_stats(inputs, train, scaled)
-    tensor = torch.from_numpy(np.ascontiguousarray(inputs))
-    target_tensor = torch.from_numpy(targets.astype(np.int64))
-
-    def split(index: np.ndarray) -> Split:
-        idx = torch.from_numpy(index)
-        return Split(tensor[idx], target_tensor[idx])
-
     info: dict[str, Any] = {"found": len(labels), "used": len(targets), "source": where}
-    if codes.excluded:
-        info["excluded_outside_classes"] = codes.excluded
-    if codes.clipped:
-        info["clipped_to_edge_classes"] = codes.clipped
-    return PreparedData(
-        name=task.name,
-        train=split(train),
-        val=split(val),
-        test=split(test),
-        num_classes=len(classes),
-        class_values=list(classes.values),
-        class_names=list(classes.names),
-        ordinal=classes.ordered,
+    info.update(codes.info())
+    return prepared_data(
+        task,
+        classes,
+        torch.from_numpy(np.ascontiguousarray(inputs)),
+        targets,
+        (train, val, test),
         scale=1.0,
         mean=mean,
         std=std,
-        fine_to_coarse=(
-            None if task.classes.superclasses is None else list(task.classes.superclasses)
-        ),
-        feature_names=tuple(f"x{i}" for i in range(inputs.shape[1])),
         info=info,
+        feature_names=tuple(f"x{i}" for i in range(inputs.shape[1])),
     )

@@ -159,6 +159,15 @@ class LabelCodes:
     excluded: int
     clipped: int
 
+    def info(self) -> dict[str, int]:
+        """The counts a run's record keeps (``data_info``): labels excluded or clipped."""
+        out = {}
+        if self.excluded:
+            out["excluded_outside_classes"] = self.excluded
+        if self.clipped:
+            out["clipped_to_edge_classes"] = self.clipped
+        return out
+
 
 def _numbers(
     labels: Sequence[Any], where: Sequence[str] | None, *, integer: bool

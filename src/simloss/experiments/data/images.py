@@ -27,11 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from simloss.experiments._files import read_text_file
 from simloss.experiments.data._images import PREPROCESSING, load_images
-from simloss.experiments.data._types import PreparedData, Split, channel_stats, images_to_tensor
+from simloss.experiments.data._types import (
+    PreparedData,
+    channel_stats,
+    images_to_tensor,
+    prepared_data,
+)
 from simloss.experiments.data.classes import (
     build_classes,
     check_training_classes,
@@ -305,31 +309,19 @@ def load_image_task(
     )
     check_training_classes(classes, task.classes, targets[train], str(root))
     mean, std = channel_stats(images[train], per_channel=True)
-    tensor = images_to_tensor(images)
-    target_tensor = torch.from_numpy(targets.astype(np.int64))
-
-    def split(index: np.ndarray) -> Split:
-        idx = torch.from_numpy(index)
-        return Split(tensor[idx], target_tensor[idx])
-
-    return PreparedData(
-        name=task.name,
-        train=split(train),
-        val=split(val),
-        test=split(test),
-        num_classes=len(classes),
-        class_values=list(classes.values),
-        class_names=None if task.builtin else list(classes.names),
-        ordinal=classes.ordered,
+    return prepared_data(
+        task,
+        classes,
+        images_to_tensor(images),
+        targets,
+        (train, val, test),
         scale=1.0 / 255.0,
         mean=mean,
         std=std,
-        fine_to_coarse=(
-            None if task.classes.superclasses is None else list(task.classes.superclasses)
-        ),
+        info={**info, "used": len(targets)},
+        named=not task.builtin,
         channels="RGB" if source.channels == "rgb" else "L",
         decode=PREPROCESSING,
-        info={**info, "used": len(targets)},
     )
 
 

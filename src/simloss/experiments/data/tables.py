@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from simloss.experiments._files import read_text_file
-from simloss.experiments.data._types import PreparedData, Split
+from simloss.experiments.data._types import PreparedData, prepared_data
 from simloss.experiments.data.classes import (
     FLOAT32_MAX,
     build_classes,
@@ -599,36 +599,20 @@ def load_table_task(
     encoding = _fit_encoding(source, subset, train, parsed)
     inputs = encoding.encode(subset, parsed)
     mean, std = feature_stats(inputs, train, encoding.scaled)
-    x = torch.from_numpy(inputs)
-    y = torch.from_numpy(targets.astype(np.int64))
-
-    def split(index: np.ndarray) -> Split:
-        idx = torch.from_numpy(index)
-        return Split(x[idx], y[idx])
-
     info: dict[str, Any] = {"found": len(table), "used": len(rows), "source": table.where}
-    if codes.excluded:
-        info["excluded_outside_classes"] = codes.excluded
-    if codes.clipped:
-        info["clipped_to_edge_classes"] = codes.clipped
+    info.update(codes.info())
     if limit is not None:
         info["limit_dropped"] = len(kept) - len(rows)
-    return PreparedData(
-        name=task.name,
-        train=split(train),
-        val=split(val),
-        test=split(test),
-        num_classes=len(classes),
-        class_values=list(classes.values),
-        class_names=list(classes.names),
-        ordinal=classes.ordered,
+    return prepared_data(
+        task,
+        classes,
+        torch.from_numpy(inputs),
+        targets,
+        (train, val, test),
         scale=1.0,
         mean=mean,
         std=std,
-        fine_to_coarse=None
-        if task.classes.superclasses is None
-        else list(task.classes.superclasses),
+        info=info,
         feature_names=encoding.feature_names,
         table=encoding,
-        info=info,
     )

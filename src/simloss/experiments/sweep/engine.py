@@ -21,6 +21,7 @@ Every storage error inside becomes one line naming the server
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -61,6 +62,7 @@ __all__ = [
     "run_engine",
     "stored_url",
     "study_session",
+    "worker_args",
     "write_settings_file",
 ]
 
@@ -372,6 +374,29 @@ def write_settings_file(path: Path, content: dict[str, Any], url: str) -> None:
     """Write a folder's settings file (``sweep.json``, ``tune.json``); a URL with a password
     makes it readable by its owner only."""
     atomic_write_json(path, content, private=hide_password(url) != url)
+
+
+def worker_args(
+    out: Path,
+    url: str,
+    name: str,
+    local: dict[str, Any],
+    *,
+    threads: int,
+    heartbeat_interval: int,
+    poll_interval: float,
+) -> WorkerArgs:
+    """What every worker process of this command gets (this process is the parent)."""
+    return WorkerArgs(
+        out_dir=str(out),
+        url=url,
+        study_name=name,
+        local=local,
+        threads=threads,
+        heartbeat_interval=heartbeat_interval,
+        poll_interval=poll_interval,
+        parent_pid=os.getpid(),
+    )
 
 
 def run_engine(

@@ -12,7 +12,6 @@ alone.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from simloss.experiments.sweep.engine import (
     run_engine,
     stored_url,
     study_session,
+    worker_args,
     write_settings_file,
 )
 from simloss.experiments.sweep.grid import GRID_ATTR, Grid, grids_from_attr, grids_to_attr
@@ -46,7 +46,6 @@ from simloss.experiments.sweep.trials import (
     DEFAULT_HEARTBEAT_S,
     DISK_FULL,
     SETTINGS_ATTR,
-    WorkerArgs,
     heartbeat_study,
 )
 from simloss.experiments.sweep.workers import SweepProgress, quiet_optuna, worker_threads
@@ -211,16 +210,10 @@ def run_sweep(
         )
 
     quiet_optuna()
-    args = WorkerArgs(
-        out_dir=str(out),
-        url=url,
-        study_name=name,
-        local=local,
-        threads=threads,
-        heartbeat_interval=interval,
+    args = worker_args(
+        out, url, name, local, threads=threads, heartbeat_interval=interval,
         poll_interval=poll_interval,
-        parent_pid=os.getpid(),
-    )
+    )  # fmt: skip
     with named_storage_errors(url):
         monitor = SweepProgress(
             args, merged.loss_points(), finished_before, progress, lines=status_lines

@@ -9,7 +9,6 @@ naming what differs.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from simloss.experiments.sweep.engine import (
     run_engine,
     stored_url,
     study_session,
+    worker_args,
     write_settings_file,
 )
 from simloss.experiments.sweep.queue import census, enqueue_missing
@@ -165,16 +165,10 @@ def run_tune(
         interval = _prepare(out, url, name, storage, base, settings, heartbeat_interval, data)
 
     quiet_optuna()
-    args = WorkerArgs(
-        out_dir=str(out),
-        url=url,
-        study_name=name,
-        local=local,
-        threads=threads,
-        heartbeat_interval=interval,
+    args = worker_args(
+        out, url, name, local, threads=threads, heartbeat_interval=interval,
         poll_interval=poll_interval,
-        parent_pid=os.getpid(),
-    )
+    )  # fmt: skip
     low = point_config(base, settings.param, settings.low, 0, loss=TUNED_LOSS).resolve()
     epoch_cap = int(low.epochs or 1)
     with named_storage_errors(url):
