@@ -546,6 +546,16 @@ class TrainConfig:
             updates["progress"] = _stderr_is_terminal()
         return dataclasses.replace(self, **updates)
 
+    @property
+    def is_resolved(self) -> bool:
+        """Whether :meth:`resolve` made this config (what it fills is filled).
+
+        Example:
+            >>> TrainConfig().is_resolved, TrainConfig().resolve().is_resolved
+            (False, True)
+        """
+        return None not in (self.dataset, self.loss, self.similarity, self.progress)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types, one key per setting."""
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -36,7 +36,7 @@ from simloss.experiments._run_folder import staged_run_folder
 from simloss.experiments._runtime import check_threads, resolve_device, seed_everything
 from simloss.experiments.config import METRIC_GOALS, TrainConfig
 from simloss.experiments.data import PreparedData, Split, load_data
-from simloss.experiments.losses import Criterion, build_criterion, build_similarity, num_outputs
+from simloss.experiments.losses import Criterion, build_criterion, build_similarity
 from simloss.experiments.models import build_model
 from simloss.experiments.task.declaration import ORDINAL_DECODERS
 from simloss.metrics import compute_metrics, mean_predicted_distribution
@@ -289,7 +289,7 @@ def _train(
         data = _to_device(data, device)
     generator = seed_everything(cfg.seed)
     criterion = build_criterion(cfg, data).to(device)
-    outputs = num_outputs(criterion.name, data.num_classes)
+    outputs = criterion.head.outputs(data.num_classes)
     model_name = cfg.model or data.model or ("cnn" if data.is_image else "mlp")
     if model_name != cfg.model:  # the factory's model, or the default by input kind
         cfg = replace(cfg, model=model_name)

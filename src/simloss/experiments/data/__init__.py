@@ -64,7 +64,7 @@ def load_data(config: TrainConfig) -> PreparedData:
         >>> len(data.train) + len(data.val) + len(data.test)
         100
     """
-    resolved = config.resolve()
+    resolved = config if config.is_resolved else config.resolve()
     task = resolved.task_spec
     kwargs = {
         arg: getattr(resolved, setting)
