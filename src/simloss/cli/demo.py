@@ -95,6 +95,9 @@ def handler(args: argparse.Namespace) -> int:
         most = max(len(grid.points()) for _, grid in sweeps)
         workers = min(4, threads_per_worker(1), most)
     out = Path(args.out)
+    from simloss.experiments._outputs import check_output
+
+    check_output(out, flag="--out", command="demo", own_kind="sweep")
     results = []
     for base, grid in sweeps:
         results.append(

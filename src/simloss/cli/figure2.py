@@ -80,6 +80,9 @@ def handler(args: argparse.Namespace) -> int:
         "device": args.device,
     }
     check_figure2_arguments(*where, target=args.target, **how)  # before any work
+    from simloss.experiments._outputs import check_output
+
+    check_output(args.out, flag="--out", command="figure2")
     results, class_values, info = evaluate_checkpoints(
         *where, split_seed=args.split_seed, cache_dir=args.cache_dir, **how
     )

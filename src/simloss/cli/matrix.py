@@ -139,6 +139,10 @@ def handler(args: argparse.Namespace) -> int:
     _check_options(args, kind)
     if args.plot and args.out is None:
         raise ValueError("Expected --out PREFIX with --plot (the heatmap goes to PREFIX.png)")
+    if args.out is not None:
+        from simloss.experiments._outputs import check_output
+
+        check_output(args.out, flag="--out", command="matrix")
     if args.out is not None and args.out.suffix.lower() in (".npy", ".csv", ".png"):
         raise ValueError(
             f"Expected --out to be a prefix without extension (it gets .npy, .csv, .png), "

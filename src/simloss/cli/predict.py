@@ -73,6 +73,10 @@ def _handle(args: argparse.Namespace) -> int:
         raise ValueError(f"Expected --batch-size >= 1, but found {args.batch_size}")
     if args.out is not None and Path(args.out).is_dir():
         raise IsADirectoryError(f"Expected --out {args.out} to be a CSV file, but it is a folder")
+    if args.out is not None:
+        from simloss.experiments._outputs import check_output
+
+        check_output(args.out, flag="--out", command="predict")
     run = load_run(args.run, device=args.device)
     if run.preprocessing.kind == "image":
         predictions = predict_images(run, args.inputs, batch_size=args.batch_size)

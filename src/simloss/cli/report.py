@@ -173,6 +173,9 @@ def handler(args: argparse.Namespace) -> int:
         raise ValueError(f"Expected --out for a storage URL source ({shown}), but found none")
     else:
         out = Path(source) / "report"
+    from simloss.experiments._outputs import check_output
+
+    check_output(out, flag="--out", command="report")
     _refuse_tune(source, args.study_name)
     records = load_records(source, args.study_name)
     if not records:

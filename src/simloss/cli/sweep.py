@@ -158,8 +158,10 @@ def _task_of(settings: dict[str, Any]) -> Any:
 
 def handler(args: argparse.Namespace) -> int:
     """Run the sweep; exit code 0 when every point finished."""
+    from simloss.experiments._outputs import check_output
     from simloss.experiments.sweep import run_sweep
 
+    check_output(args.out, flag="--out", command="sweep", own_kind="sweep")
     base, grid = sweep_from_args(args)
     result = run_sweep(
         base,

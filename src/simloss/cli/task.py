@@ -159,6 +159,9 @@ def _new(args: argparse.Namespace) -> int:
         raise ValueError(f"Expected --out to end in .toml, but found {str(out)!r}")
     if out.exists():
         raise FileExistsError(f"Expected --out {out} to be a new file, but it exists")
+    from simloss.experiments._outputs import check_output
+
+    check_output(out, flag="--out", command="task")
     declaration = _declaration(args)
     # Paths are written relative to the task file's folder when they lie below it.
     data = declaration["data"]

@@ -69,9 +69,11 @@ def _shown(metric: str, value: Any) -> str:
 
 
 def _handle(args: argparse.Namespace) -> int:
+    from simloss.experiments._outputs import check_output
     from simloss.experiments._runtime import resolve_device
     from simloss.experiments.train import run_training
 
+    check_output(args.out, flag="--out", command="train", own_kind="run")
     config = config_from_args(args)
     resolve_device(config.device)  # before any work
     if not logging.getLogger().handlers:

@@ -149,8 +149,10 @@ def tune_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
 def handler(args: argparse.Namespace) -> int:
     """Run the tune; print its result and the result's folder; exit 0 when it is complete."""
+    from simloss.experiments._outputs import check_output
     from simloss.experiments.tune import run_tune
 
+    check_output(args.out, flag="--out", command="tune", own_kind="tune")
     base, kwargs = tune_from_args(args)
     result = run_tune(
         base,

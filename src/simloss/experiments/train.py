@@ -402,6 +402,8 @@ def _train(
         "num_examples": {"train": len(data.train), "val": len(data.val), "test": len(data.test)},
         # Keys beyond the contract (additions only).
         "monitor": monitor,
+        "val_loss": final_val.loss,  # the training loss on each split at the kept epoch
+        "test_loss": final_test.loss,
         "epochs_run": len(history),
         "stop_reason": stop_reason,
         "fine_to_coarse": data.fine_to_coarse,

@@ -126,7 +126,10 @@ def check_report_folder(out: Path, other_files: Sequence[str] = ()) -> None:
         raise FileExistsError(f"Expected the report folder {out} to be a folder, but it is a file")
     if not out.is_dir():
         return
-    patterns = (*REPORT_FILES, *other_files)
+    own = (*REPORT_FILES, *other_files)
+    # A peer writing the same report (two commands finishing one study) leaves the atomic
+    # writer's temporary files beside them for a moment: ".NAME.XXXX.tmp".
+    patterns = (*own, *(f".{pattern}.*" for pattern in own))
     foreign = sorted(
         p.name for p in out.iterdir() if not any(fnmatch.fnmatchcase(p.name, g) for g in patterns)
     )

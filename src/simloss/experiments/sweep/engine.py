@@ -21,12 +21,14 @@ Every storage error inside becomes one line naming the server
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 
@@ -44,7 +46,11 @@ from simloss.experiments.sweep.storage import (
     sqlite_path,
     sqlite_url,
 )
-from simloss.experiments.sweep.storage_errors import named_storage_errors
+from simloss.experiments.sweep.storage_errors import (
+    named_storage_errors,
+    reconnecting,
+    storage_error,
+)
 from simloss.experiments.sweep.trials import DiskFullError, WorkerArgs
 from simloss.experiments.sweep.workers import Progress, WorkerLoop, run_workers, work
 
@@ -58,13 +64,19 @@ __all__ = [
     "claim_settings",
     "folder_lock",
     "folder_storage",
+    "insert_once",
     "prepare_folder",
     "run_engine",
+    "startup",
     "stored_url",
     "study_session",
     "worker_args",
+    "worker_slot",
     "write_settings_file",
 ]
+
+logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 #: The lock file that serialises the setup of the commands sharing one folder.
 LOCK_FILE = ".sweep.lock"
@@ -307,7 +319,8 @@ def study_session(
     metric_names: Sequence[str] | None = None,
 ) -> Iterator[optuna.Study]:
     """The study ``name`` at ``url``, created with ``directions`` (``"minimize"``/``"maximize"``)
-    or loaded; the storage is closed after the block, and its errors are one line.
+    or loaded; the storage is closed after the block. Run it through :func:`startup` (retries
+    while a database server cannot be reached, one-line errors).
 
     Args:
         url: the storage URL.
@@ -315,24 +328,87 @@ def study_session(
         directions: one per objective, used when the study is created.
         metric_names: the objectives' names (shown by optuna-dashboard), set at creation.
     """
-    with named_storage_errors(url):
-        storage = open_with_retry(url)
+    storage = open_with_retry(url)
+    try:
         try:
-            try:
-                study = optuna.create_study(
-                    study_name=name,
-                    storage=storage,
-                    directions=[optuna.study.StudyDirection[d.upper()] for d in directions],
-                )
-                if metric_names is not None:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                        study.set_metric_names(list(metric_names))
-            except optuna.exceptions.DuplicatedStudyError:
-                study = optuna.load_study(study_name=name, storage=storage)
-            yield study
-        finally:
-            dispose(storage)
+            study = optuna.create_study(
+                study_name=name,
+                storage=storage,
+                directions=[optuna.study.StudyDirection[d.upper()] for d in directions],
+            )
+            if metric_names is not None:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    study.set_metric_names(list(metric_names))
+        except optuna.exceptions.DuplicatedStudyError:
+            study = optuna.load_study(study_name=name, storage=storage)
+        yield study
+    finally:
+        dispose(storage)
+
+
+def insert_once(study: optuna.Study, key: str, value: Any, *, system: bool = False) -> bool:
+    """Store a user attribute of ``study`` only where it has none yet, in one atomic insert.
+
+    Optuna's ``set_user_attr`` reads, then inserts or overwrites: two commands
+    that both find an attribute missing both write it, and the later one wins
+    after the earlier one has gone on. The storage's table holds one row per
+    study and key (a unique constraint), so an insert either creates the
+    attribute or fails because another command created it first: the first
+    writer wins, on SQLite and on a database server alike.
+
+    Args:
+        study: the study.
+        key, value: the attribute (``value`` JSON-serialisable).
+        system: a system attribute (Optuna's own, not shown as a user attribute).
+
+    Returns:
+        Whether this call stored the value (``False``: the attribute existed).
+    """
+    import sqlalchemy
+    from optuna.storages._rdb import models  # the RDB storage's own table of study attributes
+
+    storage = study._storage
+    backend: Any = getattr(storage, "_backend", storage)  # optuna wraps an RDB storage in a cache
+    model = models.StudySystemAttributeModel if system else models.StudyUserAttributeModel
+    table = model.__table__
+    row = {"study_id": study._study_id, "key": key, "value_json": json.dumps(value)}
+    try:
+        with backend.engine.begin() as connection:
+            connection.execute(sqlalchemy.insert(table).values(**row))
+    except sqlalchemy.exc.IntegrityError:
+        return False
+    return True
+
+
+def worker_slot(study: optuna.Study, index: int, *, step: int = 1000) -> int:
+    """A number no other worker of any command on this study holds: ``index``, else
+    ``index + step``, ``index + 2 step``, ...
+
+    The workers of one command (indices 0, 1, ...) get their own indices; a
+    second command's workers started against the same study (another machine)
+    get others, so what depends on it (a tune's sampler seed) differs between
+    any two workers. Claimed by :func:`insert_once` on a system attribute.
+    """
+    slot = index
+    while not insert_once(study, f"simloss:worker:{slot}", {"pid": os.getpid()}, system=True):
+        slot += step
+    return slot
+
+
+def startup(url: str, call: Callable[[], _T]) -> _T:
+    """A command's start-up step on the storage (create or load the study, claim settings,
+    enqueue), repeated with backoff while a database server cannot be reached, as the
+    workers repeat theirs (:func:`~simloss.experiments.sweep.storage_errors.reconnecting`);
+    a step must be safe to repeat. When the server stays away, or for any other storage
+    error, one line naming it (host and port, never the password).
+    """
+
+    def note(exc: BaseException, wait: float) -> None:
+        logger.warning("%s; retrying in %.1f s", storage_error(url, exc), wait)
+
+    with named_storage_errors(url):
+        return reconnecting(call, on_retry=note)
 
 
 def claim_settings(
@@ -347,10 +423,11 @@ def claim_settings(
 ) -> dict[str, Any]:
     """The settings stored with a study under ``attr``: this command's if it is new, else checked.
 
-    A new study (no settings, no trials, no other attributes) gets ``wanted``;
+    A new study gets ``wanted`` by :func:`insert_once` (the first of several
+    commands started together wins; the others check against its settings);
     a study with settings must have the same fixed settings and data
-    (:func:`~simloss.experiments.sweep.settings.check_settings`); a study
-    with trials or attributes but no such settings is someone else's.
+    (:func:`~simloss.experiments.sweep.settings.check_settings`); a study with
+    trials or other attributes but no settings, read after them, is someone else's.
 
     Raises:
         ValueError: the study is not a simloss one of this ``kind``, or its
@@ -359,13 +436,17 @@ def claim_settings(
     name = study.study_name
     stored = study.user_attrs.get(attr)
     if stored is None:
-        if study.get_trials(deepcopy=False) or study.user_attrs:
+        trials = study.get_trials(deepcopy=False)
+        attrs = study.user_attrs  # read after the trials: a peer's settings show here
+        stored = attrs.get(attr)
+        if stored is None and (trials or attrs):
             raise ValueError(
                 f"Study {name!r} in {hide_password(url)} exists but is no simloss "
                 f"{kind.lower()}; choose another --study-name"
             )
-        study.set_user_attr(attr, wanted)
-        stored = study.user_attrs.get(attr, wanted)
+        if stored is None:
+            insert_once(study, attr, wanted)
+            stored = study.user_attrs[attr]  # ours, or the peer's that was first
     check_settings(stored, wanted, name, heartbeat_given, data_dir=data_dir, kind=kind)
     return dict(stored)
 

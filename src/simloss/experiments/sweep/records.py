@@ -14,6 +14,7 @@ read the same way.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +33,8 @@ from simloss.experiments.sweep.storage import (
     resolve_source,
     storage_error,
 )
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["attach_record", "load_grids", "load_records"]
 
@@ -90,8 +93,9 @@ def load_records(source: str | Path, study_name: str | None = None) -> list[Swee
 
     Returns:
         One record per finished trial, sorted by (loss, value, run): the training
-        record plus the keys ``loss``, ``param``, ``value`` and ``run``. Raises
-        ``ValueError`` if two finished trials hold the same point (loss, value, run).
+        record plus the keys ``loss``, ``param``, ``value`` and ``run``. Of two
+        finished trials of one point (loss, value, run), the earlier is kept and
+        the later logged as its repeat (two commands ran it at once).
         A finished trial with the attribute ``duplicate_of`` (a tune's repeat of a
         point, which holds no record of its own) is skipped.
 
@@ -136,10 +140,14 @@ def load_records(source: str | Path, study_name: str | None = None) -> list[Swee
         loss = stored_loss(attrs.get("loss"))
         key = loss_point_key(loss, attrs["value"], attrs["run"])
         if key in seen:
-            raise ValueError(
-                f"Study {name!r} holds two finished trials ({seen[key]} and {trial.number}) "
-                f"for {point_label(loss, attrs['param'], key[1])} run {key[2]}"
-            )
+            # Two commands ran the same point at once (e.g. two tunes' samplers proposed
+            # one value): the same config, so the same run; the first trial is kept.
+            logger.warning(
+                "study %r: trial %d repeats %s run %d of trial %d; trial %d is kept",
+                name, trial.number, point_label(loss, attrs["param"], key[1]), key[2],
+                seen[key], seen[key],
+            )  # fmt: skip
+            continue
         seen[key] = trial.number
         record = cast(SweepRecord, dict(attrs["record"]))
         record["loss"] = loss

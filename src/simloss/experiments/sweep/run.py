@@ -32,6 +32,7 @@ from simloss.experiments.sweep.engine import (
     folder_storage,
     prepare_folder,
     run_engine,
+    startup,
     stored_url,
     study_session,
     worker_args,
@@ -188,6 +189,7 @@ def run_sweep(
         )
     for value, _ in grid.points()[: max(len(grid.values), 1)]:  # each must make a valid config
         point_config(base, grid.param, value, 0, loss=grid.loss).resolve()
+    _check_class_count(base, grid.loss)
     storage = check_engine_args(
         base,
         grid.runs,
@@ -243,6 +245,23 @@ def run_sweep(
     )
 
 
+def _check_class_count(base: TrainConfig, loss: str) -> None:
+    """A loss defined for at most so many classes (``beta``: 14) refused before any work."""
+    from simloss.experiments.specs import loss_spec
+
+    spec = loss_spec(loss)
+    if spec.max_classes is None:
+        return
+    from simloss.experiments.data import load_data
+
+    classes = load_data(base).num_classes
+    if classes > spec.max_classes:
+        raise ValueError(
+            f"Expected at most {spec.max_classes} classes for loss {loss!r} ({spec.source}), "
+            f"but dataset {base.task_spec.name!r} has {classes}"
+        )
+
+
 def _count(url: str, name: str, grid: Grid) -> Census:
     storage = open_storage(url)
     try:
@@ -279,32 +298,41 @@ def _prepare(
         "heartbeat_interval": heartbeat_interval or DEFAULT_HEARTBEAT_S,
     }
     direction = "minimize" if goal == "min" else "maximize"
-    with study_session(url, name, directions=[direction]) as study:
-        settings = claim_settings(
-            study,
-            SETTINGS_ATTR,
-            wanted,
-            url=url,
-            kind="Sweep",
-            heartbeat_given=heartbeat_interval is not None,
-            data_dir=base.data_dir,
-        )
-        if settings.get("data") is None:
-            # A sweep whose settings hold no data fingerprint: its data is this command's now.
-            settings = {**settings, "data": data}
-            study.set_user_attr(SETTINGS_ATTR, settings)
-        grids = grids_from_attr(study.user_attrs.get(GRID_ATTR))
-        before = next((g for g in grids if g.loss == grid.loss), None)
-        merged = grid if before is None else before.merged(grid)
-        if merged != before:
-            grids = [merged if g.loss == grid.loss else g for g in grids]
-            grids += [] if before is not None else [merged]
-            study.set_user_attr(GRID_ATTR, grids_to_attr(grids))
 
+    def setup() -> tuple[dict[str, Any], list[Grid], Grid]:
+        with study_session(url, name, directions=[direction]) as study:
+            settings = claim_settings(
+                study,
+                SETTINGS_ATTR,
+                wanted,
+                url=url,
+                kind="Sweep",
+                heartbeat_given=heartbeat_interval is not None,
+                data_dir=base.data_dir,
+            )
+            if settings.get("data") is None:
+                # A sweep whose settings hold no data fingerprint: its data is this command's.
+                settings = {**settings, "data": data}
+                study.set_user_attr(SETTINGS_ATTR, settings)
+            grids = grids_from_attr(study.user_attrs.get(GRID_ATTR))
+            before = next((g for g in grids if g.loss == grid.loss), None)
+            merged = grid if before is None else before.merged(grid)
+            if merged != before:
+                grids = [merged if g.loss == grid.loss else g for g in grids]
+                grids += [] if before is not None else [merged]
+                study.set_user_attr(GRID_ATTR, grids_to_attr(grids))
+        return settings, grids, merged
+
+    settings, grids, merged = startup(url, setup)
     interval = int(settings["heartbeat_interval"])
-    with heartbeat_study(url, name, interval) as study:
-        counts = census(study.get_trials(deepcopy=False), merged.loss_points())
-        enqueue_missing(study, merged.param, merged.loss_points(), merged.runs, counts)
+
+    def enqueue() -> Census:
+        with heartbeat_study(url, name, interval) as study:
+            counts = census(study.get_trials(deepcopy=False), merged.loss_points())
+            enqueue_missing(study, merged.param, merged.loss_points(), merged.runs, counts)
+        return counts
+
+    counts = startup(url, enqueue)
 
     write_settings_file(
         out / SWEEP_FILE,

@@ -37,6 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 from simloss.experiments.config import TrainConfig, point_config
 from simloss.experiments.loss_catalog import DEFAULT_LOSS
 from simloss.experiments.points import point_label
+from simloss.experiments.specs import LOSS
 from simloss.experiments.sweep.queue import claim_next, duplicate_of, trial_loss, trial_point
 from simloss.experiments.sweep.records import attach_record
 from simloss.experiments.sweep.settings import sweep_base
@@ -379,8 +380,12 @@ def point_job(
 
 
 def objective_value(record: Mapping[str, Any], metric: str) -> float:
-    """A finished run's validation ``metric``, refused unless it is a finite number."""
-    value = (record.get("metrics") or {}).get("val", {}).get(metric)
+    """A finished run's validation ``metric`` (``loss``: its training loss on the validation
+    split, the record's ``val_loss``), refused unless it is a finite number."""
+    if metric == LOSS:
+        value = record.get("val_loss")
+    else:
+        value = (record.get("metrics") or {}).get("val", {}).get(metric)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"the validation {metric} of the run is {value!r}")
     return float(value)

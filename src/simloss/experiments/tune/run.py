@@ -26,6 +26,7 @@ from simloss.experiments.sweep.engine import (
     folder_storage,
     prepare_folder,
     run_engine,
+    startup,
     stored_url,
     study_session,
     worker_args,
@@ -180,7 +181,8 @@ def run_tune(
     if write and result.complete:
         from simloss.experiments.tune.write import write_tune_report
 
-        write_tune_report(result, out / "result")
+        with folder_lock(out):  # two commands finishing one tune write its result in turn
+            write_tune_report(result, out / "result")
     return result
 
 
@@ -230,51 +232,59 @@ def _prepare(
         "heartbeat_interval": heartbeat_interval or DEFAULT_HEARTBEAT_S,
         "tune": tune,
     }
-    with study_session(
-        url, name, directions=settings.directions, metric_names=settings.objectives
-    ) as study:
-        stored = claim_settings(
-            study,
-            SETTINGS_ATTR,
-            wanted,
-            url=url,
-            kind="Tune",
-            heartbeat_given=heartbeat_interval is not None,
-            data_dir=base.data_dir,
-        )
-        before = dict(stored.get("tune", {}))
-        diffs = differences({**before, "budget": tune["budget"]}, tune)
-        if diffs:
-            raise ValueError(
-                f"Tune {name!r} was made with other tune settings: {'; '.join(diffs)}. Fixed "
-                "settings of a tune cannot change: use another --out or --study-name"
-            )
-        if before.get("budget") != tune["budget"]:
-            # The budget may change until the confirmation is planned: a larger one searches on.
-            planned = study.user_attrs.get(CANDIDATES_ATTR)
-            if planned is not None:
-                raise ValueError(
-                    f"Tune {name!r} has planned its confirmation ({settings.param} = "
-                    f"{', '.join(format_value(v) for v in planned)}), so its budget cannot change "
-                    f"(budget={before.get('budget')}, now {tune['budget']}): use another --out"
-                )
-            stored = {**stored, "tune": tune}
-            study.set_user_attr(SETTINGS_ATTR, stored)
 
+    def setup() -> dict[str, Any]:
+        with study_session(
+            url, name, directions=settings.directions, metric_names=settings.objectives
+        ) as study:
+            stored = claim_settings(
+                study,
+                SETTINGS_ATTR,
+                wanted,
+                url=url,
+                kind="Tune",
+                heartbeat_given=heartbeat_interval is not None,
+                data_dir=base.data_dir,
+            )
+            before = dict(stored.get("tune", {}))
+            diffs = differences({**before, "budget": tune["budget"]}, tune)
+            if diffs:
+                raise ValueError(
+                    f"Tune {name!r} was made with other tune settings: {'; '.join(diffs)}. Fixed "
+                    "settings of a tune cannot change: use another --out or --study-name"
+                )
+            if before.get("budget") != tune["budget"]:
+                # The budget may change until the confirmation is planned: a larger one searches on.
+                planned = study.user_attrs.get(CANDIDATES_ATTR)
+                if planned is not None:
+                    raise ValueError(
+                        f"Tune {name!r} has planned its confirmation ({settings.param} = "
+                        f"{', '.join(format_value(v) for v in planned)}), so its budget cannot change "
+                        f"(budget={before.get('budget')}, now {tune['budget']}): use another --out"
+                    )
+                stored = {**stored, "tune": tune}
+                study.set_user_attr(SETTINGS_ATTR, stored)
+            return stored
+
+    stored = startup(url, setup)
     interval = int(stored["heartbeat_interval"])
-    with heartbeat_study(url, name, interval) as study:
-        trials = study.get_trials(deepcopy=False)
-        # CCE's run 0 first, so the search compares with it from the start.
-        cce = [(TUNED_LOSS, settings.cce_value, 0)]
-        enqueue_missing(
-            study,
-            settings.param,
-            cce,
-            settings.runs,
-            census(trials, cce),
-            {"phase": "cce"},
-            settings.distribution(),
-        )
+
+    def enqueue() -> None:
+        with heartbeat_study(url, name, interval) as study:
+            trials = study.get_trials(deepcopy=False)
+            # CCE's run 0 first, so the search compares with it from the start.
+            cce = [(TUNED_LOSS, settings.cce_value, 0)]
+            enqueue_missing(
+                study,
+                settings.param,
+                cce,
+                settings.runs,
+                census(trials, cce),
+                {"phase": "cce"},
+                settings.distribution(),
+            )
+
+    startup(url, enqueue)
 
     write_settings_file(
         out / TUNE_FILE,

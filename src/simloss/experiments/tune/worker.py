@@ -29,6 +29,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from simloss.experiments.config import TrainConfig
 from simloss.experiments.points import LossPoint, format_value, value_key
+from simloss.experiments.sweep.engine import worker_slot
 from simloss.experiments.sweep.queue import census, enqueue_missing, trial_point
 from simloss.experiments.sweep.settings import sweep_base
 from simloss.experiments.sweep.storage import dispose
@@ -244,10 +245,15 @@ def work(args: WorkerArgs, log: TextIO) -> None:
         base = sweep_base(stored["fixed"], args.local)
         resolved = base.resolve()
         patience = int(resolved.patience or 1)
+        # A seed of this worker's own: workers of two commands on one study (two machines
+        # started together) must not propose the same values.
+        slot = worker_slot(
+            optuna.load_study(study_name=args.study_name, storage=storage), args.index
+        )
         study = optuna.load_study(
             study_name=args.study_name,
             storage=storage,
-            sampler=make_sampler(settings, args.index),
+            sampler=make_sampler(settings, slot),
             pruner=make_pruner(settings, patience),
         )
         study_id = storage.get_study_id_from_name(args.study_name)

@@ -1,0 +1,92 @@
+"""Every value a choice flag accepts either works end to end on Abalone or is refused up front.
+
+``--monitor loss`` was accepted by ``simloss sweep`` and failed in every trial after
+training: a value a command accepts must run, or be refused before any work (one line,
+no run folder, no trial).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simloss.cli import main
+from simloss.experiments.config import TrainConfig, setting_choices
+from simloss.experiments.specs import LOSSES, MODELS, MONITORS
+
+TINY = ["--epochs", "1", "--limit", "150", "--batch-size", "64", "--no-progress"]
+# What a value needs beside it to be a complete request (else it is refused, which is fine too).
+COMPANIONS = {
+    ("similarity", "order"): ["--r", "0.5"],
+    ("similarity", "values"): ["--r", "0.5"],
+    ("similarity", "names"): ["--l", "0.3"],
+    ("loss", "simloss"): ["--r", "0.5"],
+    ("loss", "soft-labels"): ["--r", "0.5"],
+}
+TRAIN_CHOICES = (
+    [
+        (name, value)
+        for name in TrainConfig.field_names()
+        for value in setting_choices(name)
+        if name not in ("dataset",)
+    ]
+    + [("model", m) for m in MODELS]
+    + [("device", "cpu"), ("device", "auto")]
+)
+
+
+def _outcome(code: int, err: str, made: bool) -> None:
+    if code == 0:
+        return
+    lines = [line for line in err.strip().splitlines() if line.startswith("simloss ")]
+    assert code == 1 and lines and len(err.strip().splitlines()) == 1, err
+    assert not made, f"refused after work began: {err.strip()}"
+
+
+@pytest.mark.parametrize(("name", "value"), TRAIN_CHOICES, ids=lambda v: str(v))
+def test_train_runs_or_refuses_every_choice(
+    name: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flag = "--" + name.replace("_", "-")
+    extra = COMPANIONS.get((name, value), [])
+    out = tmp_path / "run"
+    code = main(["train", *TINY, flag, value, *extra, "--out", str(out)])
+    err = capsys.readouterr().err
+    _outcome(code, err, out.exists())
+
+
+def _grid(loss: str) -> list[str]:
+    spec = LOSSES[loss]
+    if spec.uses_similarity:
+        return ["--grid", "r=0.5"]
+    return [] if spec.param is None else ["--grid", f"{spec.param.name}={spec.param.default:g}"]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("monitor", m) for m in MONITORS] + [("loss", loss) for loss in LOSSES],
+    ids=lambda v: str(v),
+)
+def test_sweep_runs_or_refuses_every_choice(
+    name: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flag = "--" + name.replace("_", "-")
+    grid = _grid(value) if name == "loss" else ["--grid", "r=0,0.5"]
+    out = tmp_path / "sweep"
+    code = main(["sweep", *TINY, flag, value, *grid, "--runs", "1", "--out", str(out)])
+    captured = capsys.readouterr()
+    _outcome(code, captured.err, (out / "trials").exists())
+    assert code != 0 or "finished, 0 failed, 0 missing" in captured.out
+
+
+@pytest.mark.parametrize("monitor", MONITORS)
+def test_tune_runs_or_refuses_every_monitor(
+    monitor: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "tune"
+    argv = ["tune", *TINY, "--monitor", monitor, "--objective", "val_mae", "--budget", "12",
+            "--runs", "2", "--patience", "1", "--out", str(out)]  # fmt: skip
+    code = main(argv)
+    err = capsys.readouterr().err
+    _outcome(code, err, (out / "trials").exists())
