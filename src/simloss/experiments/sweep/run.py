@@ -216,10 +216,12 @@ def run_sweep(
         out, url, name, local, threads=threads, heartbeat_interval=interval,
         poll_interval=poll_interval,
     )  # fmt: skip
-    with named_storage_errors(url):
-        monitor = SweepProgress(
+    monitor = startup(
+        url,
+        lambda: SweepProgress(
             args, merged.loss_points(), finished_before, progress, lines=status_lines
-        )
+        ),
+    )
     worker_errors = run_engine(args, workers, monitor)
     with named_storage_errors(url):
         counts = reconnecting(lambda: _count(url, name, merged))

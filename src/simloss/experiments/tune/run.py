@@ -35,7 +35,6 @@ from simloss.experiments.sweep.engine import (
 from simloss.experiments.sweep.queue import census, enqueue_missing
 from simloss.experiments.sweep.settings import differences, fixed_settings
 from simloss.experiments.sweep.storage import SWEEP_FILE, dispose, open_storage
-from simloss.experiments.sweep.storage_errors import named_storage_errors
 from simloss.experiments.sweep.trials import DEFAULT_HEARTBEAT_S, WorkerArgs, heartbeat_study
 from simloss.experiments.sweep.workers import quiet_optuna, worker_threads
 from simloss.experiments.tune.plan import CANDIDATES_ATTR, SETTINGS_ATTR, Ledger
@@ -172,8 +171,9 @@ def run_tune(
     )  # fmt: skip
     low = point_config(base, settings.param, settings.low, 0, loss=TUNED_LOSS).resolve()
     epoch_cap = int(low.epochs or 1)
-    with named_storage_errors(url):
-        monitor = _BudgetProgress(args, settings, epoch_cap, progress, lines=status_lines)
+    monitor = startup(
+        url, lambda: _BudgetProgress(args, settings, epoch_cap, progress, lines=status_lines)
+    )
     worker_errors = run_engine(args, workers, monitor, loop=work)
     result = load_tune(out)
     result.wall_time_s = time.monotonic() - started
