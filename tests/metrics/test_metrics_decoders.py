@@ -125,6 +125,11 @@ def test_compute_metrics_keys_match_functions() -> None:
         "acc",
         "mae",
         "mse",
+        "qwk",
+        "amae",
+        "mmae",
+        "rps",
+        "ms",
         "mae_expectation",
         "mse_expectation",
         "mae_median",
@@ -139,7 +144,7 @@ def test_compute_metrics_keys_match_functions() -> None:
             float(mean_squared_error(preds, target, **kw))
         )
     only = compute_metrics(preds, target, ordered=True, decoders=("median",))
-    assert list(only) == ["acc", "mae_median", "mse_median"]
+    assert list(only) == ["acc", "qwk", "amae", "mmae", "rps", "ms", "mae_median", "mse_median"]
     # no MAE asked (no values, not ordered): decoders do not need scores
     assert list(compute_metrics(preds.argmax(1), target, decoders=("median",))) == ["acc"]
 
@@ -157,7 +162,7 @@ def test_compute_metrics_keys_match_functions() -> None:
         (
             lambda: mean_absolute_error(torch.zeros(2, 3), torch.tensor([0, 1]), decoder="mode"),
             ValueError,
-            r"Expected `decoder` to be one of \('argmax', 'expectation', 'median'\)",
+            r"Expected `decoder` to be one of \('argmax', 'expectation', 'median', 'min_risk'\)",
         ),
         (
             lambda: mean_squared_error(
@@ -171,7 +176,7 @@ def test_compute_metrics_keys_match_functions() -> None:
                 torch.tensor([0, 1]), torch.tensor([0, 1]), ordered=True, decoders=("expectation",)
             ),
             ValueError,
-            r"class scores of shape \(N, C\) for decoders \['expectation'\]",
+            r"class scores of shape \(N, C\) for decoder='expectation'",
         ),
         (
             lambda: compute_metrics(
