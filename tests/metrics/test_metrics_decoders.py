@@ -206,3 +206,34 @@ def test_argmax_ignores_input_type() -> None:
     b = mean_absolute_error(scores, target)
     assert float(a) == float(b) == 0.5
     assert math.isnan(float(mean_absolute_error(scores[:0], target[:0], decoder="median")))
+
+
+# ----------------------------------------------------------------------------- the median's tie rule
+
+
+def test_corn_median_at_an_exact_tie_is_coral_pytorchs_class() -> None:
+    # P(y > k) = 0.5, 0.25, 0.225, 0.056: exactly half the mass is on class 0, so the
+    # median is class 0 (cumulative >= 1/2), as corn_label_from_logits counts P(y > k) > 1/2;
+    # float32 log-probabilities put the cumulative 1.2e-9 below 1/2.
+    from coral_pytorch.dataset import corn_label_from_logits
+
+    from simloss.experiments.losses import corn_log_probabilities
+
+    z = torch.tensor([[0.0, 0.0, 2.1972246, -1.0986123]])
+    assert corn_label_from_logits(z).tolist() == [0]
+    scores = corn_log_probabilities(z)
+    assert float(mean_absolute_error(scores, torch.tensor([0]), decoder="median")) == 0.0
+
+
+def test_corn_median_is_coral_pytorchs_rule_on_many_logits() -> None:
+    from coral_pytorch.dataset import corn_label_from_logits
+
+    from simloss.experiments.losses import corn_log_probabilities
+
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(2000, 9, generator=gen) * 3
+    z[::7, 0] = 0.0  # exact ties P(y > 0) = 1/2
+    z[::11, :2] = torch.tensor([0.0, 0.0])
+    labels = corn_label_from_logits(z)
+    scores = corn_log_probabilities(z)
+    assert float(mean_absolute_error(scores, labels, decoder="median")) == 0.0

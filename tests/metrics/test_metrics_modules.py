@@ -221,6 +221,7 @@ def test_states_follow_the_input_device():
     metric = SuperclassAccuracy([0, 0, 1, 1, 1])
     p, t = batch(9)
     metric.update(p.cuda(), t.cuda())
+    assert all(s.device.type == "cuda" for s in metric.metric_state.values())
     assert all(b.device.type == "cuda" for b in metric.buffers())
     assert metric.compute().device.type == "cuda"
     metric.update(p, t)  # back on the CPU: the sums move along, nothing is lost
@@ -251,3 +252,38 @@ def test_compute_sums_over_processes(tmp_path):
             assert saved[run].keys() == expected.keys()
             for key, want in expected.items():
                 torch.testing.assert_close(saved[run][key], want, equal_nan=True, msg=key)
+
+
+def test_metrics_are_torchmetrics_metrics_that_work_in_a_collection():
+    from torchmetrics import Metric, MetricCollection
+
+    collection = MetricCollection(
+        {
+            "acc": Accuracy(),
+            "mae": MeanAbsoluteError(class_values=[1.0, 2.0, 4.0, 8.0, 16.0]),
+            "sa": SuperclassAccuracy([0, 0, 1, 1, 1]),
+        }
+    )
+    assert all(isinstance(m, Metric) for m in collection.values())
+    (p1, t1), (p2, t2) = batch(11), batch(12)
+    step = collection(p1, t1)  # forward: the batch's values, accumulated
+    assert float(step["acc"]) == float(accuracy(p1, t1))
+    collection.update(p2, t2)
+    p, t = torch.cat([p1, p2]), torch.cat([t1, t2])
+    got = collection.compute()
+    assert float(got["acc"]) == float(accuracy(p, t))
+    assert same(got["mae"], mean_absolute_error(p, t, class_values=[1.0, 2.0, 4.0, 8.0, 16.0]))
+    collection.reset()
+    with pytest.warns(UserWarning, match="before the ``update``"):
+        assert math.isnan(float(collection["acc"].compute()))
+
+
+def test_metric_classes_pickle_and_clone():
+    import pickle
+
+    metric = MeanAbsoluteError(class_values=[1.0, 2.0, 4.0, 8.0, 16.0], decoder="median")
+    p, t = batch(13)
+    metric.update(p, t)
+    for copy in (pickle.loads(pickle.dumps(metric)), metric.clone()):
+        assert type(copy) is type(metric)
+        assert same(copy.compute(), metric.compute())

@@ -110,6 +110,8 @@ class ClassHierarchy:
             stop = min(start + rows, num)
             equal = table[start:stop, None, :] == table[None, :, :]
             shared[start:stop] = np.cumprod(equal, axis=2).sum(axis=2)
+        lengths = np.array([len(p) for p in paths])
+        shared = np.minimum(shared, lengths[None, :])  # a class with itself: its own path
         lca = np.take_along_axis(
             np.broadcast_to(table[:, None, :], (num, num, width)),
             (shared - 1)[:, :, None],

@@ -115,6 +115,7 @@ def accuracy(
         A 0-dim float64 tensor in [0, 1]; ``nan`` when no example is counted.
 
     Example:
+        >>> import torch
         >>> preds = torch.tensor([[2.0, 1.0, 0.1], [0.2, 0.5, 0.3], [0.9, 0.02, 0.08]])
         >>> target = torch.tensor([0, 2, 1])
         >>> round(float(accuracy(preds, target)), 4)
