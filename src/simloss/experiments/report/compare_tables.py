@@ -233,7 +233,8 @@ def _latex_ready(table: Table) -> Table:
 
 COMPARISON_CSV_COLUMNS = (
     "dataset", "loss", "param", "value", "split", "metric", "mean", "std", "n_runs",
-    "chosen", "mark", "test_status", "n_pairs", "n_nonzero", "statistic", "p_value", "note",
+    "chosen", "mark", "test_status", "n_pairs", "n_nonzero", "statistic", "p_value", "effect",
+    "null", "note",
 )  # fmt: skip
 
 
@@ -261,6 +262,8 @@ def comparison_csv(comparison: LossComparison) -> str:
                     "" if test is None else test.n_nonzero,
                     "" if test is None else _num(test.statistic),
                     "" if test is None else _num(test.p_value),
+                    "" if test is None else _num(test.effect),
+                    "" if test is None or test.method is None else test.method,
                     "" if test is None else test.reason,
                 ])  # fmt: skip
     return out.getvalue()

@@ -254,8 +254,8 @@ def to_latex(summary: SweepSummary) -> str:
 # ---------------------------------------------------------------------- CSV
 CSV_COLUMNS = (
     "dataset", "param", "value", "split", "metric", "mean", "std", "n_runs", "best",
-    "mark", "test_status", "n_pairs", "n_nonzero", "statistic", "p_value",
-    "paper_mean", "paper_mark", "note",
+    "mark", "test_status", "n_pairs", "n_nonzero", "statistic", "p_value", "effect",
+    "null", "paper_mean", "paper_mark", "note",
 )  # fmt: skip
 
 
@@ -311,6 +311,8 @@ def to_csv(summary: SweepSummary) -> str:
                     "" if test is None else test.n_nonzero,
                     "" if test is None else _num(test.statistic),
                     "" if test is None else _num(test.p_value),
+                    "" if test is None else _num(test.effect),
+                    "" if test is None or test.method is None else test.method,
                     _num(paper_mean), "" if pcell is None else pcell.mark,
                     "" if test is None else test.reason,
                 ])  # fmt: skip
