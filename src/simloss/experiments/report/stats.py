@@ -117,7 +117,7 @@ def signed_rank_test(differences: np.ndarray) -> SignedRankTest:
     if n <= EXACT_LIMIT:
         doubled = np.rint(2.0 * ranks).astype(np.int64)
         probabilities = _null_distribution(doubled)
-        observed = int(round(2.0 * w_plus))
+        observed = round(2.0 * w_plus)
         lower = float(probabilities[: observed + 1].sum())
         upper = float(probabilities[observed:].sum())
         p_value = min(1.0, 2.0 * min(lower, upper))
