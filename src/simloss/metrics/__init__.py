@@ -34,6 +34,7 @@ from simloss.metrics._declaration import (
     decoded_key,
     find,
     metric_facts,
+    metric_goal,
 )
 from simloss.metrics.decoders import (
     CLASS_DECODERS,
@@ -125,6 +126,7 @@ __all__ = [
     "mean_similarity",
     "mean_squared_error",
     "metric_facts",
+    "metric_goal",
     "metric_keys",
     "minimum_sensitivity",
     "mistake_severity",

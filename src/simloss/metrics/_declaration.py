@@ -50,6 +50,7 @@ __all__ = [
     "discover",
     "find",
     "metric_facts",
+    "metric_goal",
     "numeric_key",
     "record_configs",
     "register",
@@ -386,6 +387,35 @@ def metric_facts(key: str) -> MetricFacts:
         f"Expected a metric key among {known} (or one of them under a decoder, e.g. "
         f"'mae_median'), but found {key!r}"
     )
+
+
+def metric_goal(key: str) -> str:
+    """``"max"`` or ``"min"``: which way a record key improves, from its declaration.
+
+    The one answer to "higher is better?" for early stopping, sweeps, tunes and
+    reports. A key simloss does not know, or a result without a direction, is an
+    error, never silently minimised.
+
+    Example:
+        >>> metric_goal("qwk"), metric_goal("mae_median"), metric_goal("acc_min_risk")
+        ('max', 'min', 'max')
+        >>> metric_goal("f1")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected a metric with a known better direction, but 'f1' is not a metric key of simloss.metrics
+    """
+    try:
+        facts = metric_facts(key)
+    except KeyError:
+        raise ValueError(
+            f"Expected a metric with a known better direction, but {key!r} is not a metric key "
+            "of simloss.metrics"
+        ) from None
+    if facts.higher_is_better is None:
+        raise ValueError(
+            f"Expected a metric with a known better direction, but {key!r} ({facts.label}) has none"
+        )
+    return "max" if facts.higher_is_better else "min"
 
 
 def record_configs(task: MetricTask) -> list[tuple[str, MetricDeclaration, dict[str, Any]]]:

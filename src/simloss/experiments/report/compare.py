@@ -256,6 +256,16 @@ def compare_losses(
         {m for r in rows for (_, m) in r.cells},
         key=lambda m: (METRIC_ORDER.index(m) if m in METRIC_ORDER else len(METRIC_ORDER), m),
     )
+    for row in rows:
+        for split in SPLITS:
+            for metric in metrics:
+                cell = row.cells.get((split, metric))
+                have = 0 if cell is None else cell.n
+                if have < len(row.runs):
+                    notes.append(
+                        f"{row.label}: {split} {metric} from {have} of its {len(row.runs)} runs "
+                        "(the others do not record it, e.g. runs written before it was recorded)"
+                    )
     counts = sorted({len(r.runs) for r in rows})
     if len(counts) > 1:
         notes.append(f"rows have different numbers of runs ({counts[0]}-{counts[-1]})")
