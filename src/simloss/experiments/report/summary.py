@@ -281,11 +281,11 @@ def summarize_sweep(
     total = len(per_run)
     for (split, metric), gaps in lacking.items():
         count = sum(len(runs_lacking) for _, runs_lacking in gaps)
-        where = [f"{param} = {format_value(v)} run(s) {r}" for v, r in gaps]
+        places = [f"{param} = {format_value(v)} run(s) {r}" for v, r in gaps]
         notes.append(
             f"{split} {metric}: {count} of {total} runs do not record it (runs written before "
             f"it was recorded, e.g. of a resumed sweep): its means, bold and tests use the "
-            f"runs that have it, and the runs column counts them; lacking: {'; '.join(where)}"
+            f"runs that have it, and the runs column counts them; lacking: {'; '.join(places)}"
         )
 
     best: dict[tuple[str, str], list[float]] = {}
