@@ -26,15 +26,16 @@ from simloss.experiments.specs import (
     CIFAR_CLASS_SETS,
     DATA_OPTIONS,
     DATASETS,
+    LOSS,
     LOSSES,
     MODELS,
     MONITORS,
     PARAMS,
     dataset_spec,
     loss_spec,
-    metric_spec,
     swept_param,
 )
+from simloss.metrics import metric_goal
 
 __all__ = [
     "LOSS_KEYS",
@@ -51,10 +52,11 @@ __all__ = [
 
 #: Similarity sources: class order (``r``), class-name vectors (``l``), identity (CCE).
 SIMILARITIES: tuple[str, ...] = ("order", "embeddings", "identity")
-#: The direction in which each monitorable metric improves (read from the metric specs).
+#: The direction in which each monitorable metric improves, from the metric's declaration
+#: (simloss.metrics.metric_goal: a key without a known direction is an error at import,
+#: never silently minimised); the validation loss is minimised.
 METRIC_GOALS: dict[str, str] = {
-    name: "max" if getattr(metric_spec(name), "higher_is_better", False) else "min"
-    for name in MONITORS
+    name: "min" if name == LOSS else metric_goal(name) for name in MONITORS
 }
 
 #: The settings that say which loss a run trains with and its parameter: a sweep's

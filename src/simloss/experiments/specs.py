@@ -470,22 +470,25 @@ class DatasetSpec:
 
     @property
     def record_metrics(self) -> tuple[str, ...]:
-        """Every metric key a run records: :attr:`metrics`, then MAE/MSE under the other decoders.
+        """Every metric key a run records: the metrics of :mod:`simloss.metrics` its task
+        allows (:func:`simloss.metrics.metric_keys`: ordered classes, or superclasses with
+        their two-level hierarchy), MAE/MSE under every decoder.
 
         Example:
-            >>> dataset_spec("abalone").record_metrics[3:]
-            ('mae_expectation', 'mse_expectation', 'mae_median', 'mse_median')
+            >>> dataset_spec("abalone").record_metrics
+            ('acc', 'mae', 'mse', 'qwk', 'amae', 'mmae', 'rps', 'ms', 'mae_expectation', 'mse_expectation', 'mae_median', 'mse_median')
+            >>> dataset_spec("cifar100").record_metrics
+            ('acc', 'sa', 'fsa', 'mistake_severity', 'hdist_top5', 'hf')
         """
-        from simloss.metrics import decoded_key
+        from simloss.metrics import metric_keys
 
-        decoded = [
-            decoded_key(metric, decoder)
-            for decoder in self.decoders
-            if decoder != "argmax"
-            for metric in self.metrics
-            if metric in ("mae", "mse")
-        ]
-        return (*self.metrics, *decoded)
+        superclasses = "sa" in self.metrics
+        return metric_keys(
+            ordered=self.ordinal,
+            superclasses=superclasses,
+            hierarchy=superclasses,
+            decoders=self.decoders,
+        )
 
     @property
     def monitors(self) -> tuple[str, ...]:

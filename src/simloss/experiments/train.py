@@ -39,7 +39,7 @@ from simloss.experiments.data import PreparedData, Split, load_data
 from simloss.experiments.losses import Criterion, build_criterion, build_similarity, num_outputs
 from simloss.experiments.models import build_model
 from simloss.experiments.specs import DATASETS
-from simloss.metrics import compute_metrics, mean_predicted_distribution
+from simloss.metrics import ClassHierarchy, compute_metrics, mean_predicted_distribution
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -103,8 +103,9 @@ def _metric_kwargs(data: PreparedData) -> dict[str, Any]:
         spec = DATASETS.get(data.name)
         decoders = spec.decoders if spec is not None else ("argmax",)
         return {"class_values": data.class_values, "decoders": decoders}
-    if data.fine_to_coarse is not None:
-        return {"fine_to_coarse": data.fine_to_coarse}
+    if data.fine_to_coarse is not None:  # the superclasses and their two-level hierarchy
+        hierarchy = ClassHierarchy.from_superclasses(data.fine_to_coarse)
+        return {"fine_to_coarse": data.fine_to_coarse, "hierarchy": hierarchy}
     return {}
 
 

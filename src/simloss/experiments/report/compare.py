@@ -25,7 +25,8 @@ import numpy as np
 from simloss.experiments.points import point_label, value_key
 from simloss.experiments.report.stats import WilcoxonResult, wilcoxon_against_baseline
 from simloss.experiments.report.summary import SPLITS, CellStats
-from simloss.experiments.specs import LOSSES, METRIC_ORDER, PARAMS, metric_spec
+from simloss.experiments.specs import LOSS, LOSSES, METRIC_ORDER, PARAMS, metric_spec
+from simloss.metrics import metric_goal
 
 __all__ = ["ExpectedPoint", "LossComparison", "LossRow", "compare_losses", "record_loss"]
 
@@ -236,7 +237,7 @@ def compare_losses(
 
     rows = [make_row(k) for k in sorted(groups, key=order)]
     baseline = next((r for r in rows if r.is_baseline), None)
-    goal_higher = bool(getattr(metric_spec(monitor), "higher_is_better", False))
+    goal_higher = monitor != LOSS and metric_goal(monitor) == "max"
     best: list[LossRow] = [] if baseline is None else [baseline]
     for loss in dict.fromkeys(r.loss for r in rows):
         if baseline is not None and loss == "ce" and baseline.loss == "ce":

@@ -29,6 +29,7 @@ from optuna.distributions import FloatDistribution
 from simloss.experiments.points import format_value, value_key
 from simloss.experiments.report.stats import min_pairs_for_significance
 from simloss.experiments.specs import PARAMS, dataset_spec, metric_spec
+from simloss.metrics import metric_goal
 
 __all__ = [
     "DEFAULT_RUNS",
@@ -59,12 +60,12 @@ def objective_metric(objective: str, dataset: str) -> str:
     """The record metric of an objective (``"val_mae"`` -> ``"mae"``), checked against the dataset.
 
     Example:
-        >>> objective_metric("val_acc", "abalone")
-        'acc'
+        >>> objective_metric("val_acc", "abalone"), objective_metric("val_qwk", "abalone")
+        ('acc', 'qwk')
         >>> objective_metric("val_sa", "abalone")
         Traceback (most recent call last):
         ...
-        ValueError: Expected --objective to be one of ['val_acc', 'val_mae', 'val_mse'] for dataset 'abalone', but found 'val_sa'
+        ValueError: Expected --objective to be one of ['val_acc', 'val_mae', 'val_mse', 'val_qwk', 'val_amae', 'val_mmae', 'val_rps', 'val_ms', 'val_mae_expectation', 'val_mse_expectation', 'val_mae_median', 'val_mse_median'] for dataset 'abalone', but found 'val_sa'
     """
     if not isinstance(objective, str) or not objective.startswith(OBJECTIVE_PREFIX):
         raise ValueError(
@@ -73,9 +74,9 @@ def objective_metric(objective: str, dataset: str) -> str:
         )
     metric = objective[len(OBJECTIVE_PREFIX) :]
     spec = dataset_spec(dataset)
-    known = [f"{OBJECTIVE_PREFIX}{m}" for m in spec.metrics]
+    known = [f"{OBJECTIVE_PREFIX}{m}" for m in spec.record_metrics]
     facts = metric_spec(metric)
-    if metric not in spec.metrics or facts is None or facts.higher_is_better is None:
+    if metric not in spec.record_metrics or facts is None or facts.higher_is_better is None:
         raise ValueError(
             f"Expected --objective to be one of {known} for dataset {dataset!r}, but found "
             f"{objective!r}"
@@ -261,10 +262,7 @@ class TuneSettings:
     @property
     def directions(self) -> tuple[str, ...]:
         """Optuna's direction of each objective, from the metric's class."""
-        return tuple(
-            "maximize" if getattr(metric_spec(m), "higher_is_better", False) else "minimize"
-            for m in self.metrics
-        )
+        return tuple("maximize" if metric_goal(m) == "max" else "minimize" for m in self.metrics)
 
     @property
     def multi(self) -> bool:
