@@ -66,7 +66,7 @@ def test_monitor_choices_are_the_metrics() -> None:
     assert setting_choices("monitor") == MONITORS
     ordinal = metric_keys(ordered=True, decoders=("argmax", "expectation", "median"))
     hierarchical = metric_keys(superclasses=True, hierarchy=True)
-    assert MONITORS == (*dict.fromkeys((*ordinal, *hierarchical)), "loss")
+    assert (*dict.fromkeys((*ordinal, *hierarchical)), "loss") == MONITORS
     assert set(MONITORS) >= {*METRIC_ORDER, "qwk", "amae", "rps", "mae_median", "hf", "loss"}
     higher = [m for m in MONITORS if metric_spec(m).higher_is_better]
     assert higher == ["acc", "qwk", "ms", "sa", "fsa", "hf"]

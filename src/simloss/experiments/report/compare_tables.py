@@ -133,7 +133,7 @@ def extra_best_table(comparison: LossComparison) -> Table | None:
         for r in comparison.best
     )
     title = "More metrics at the best parameter: test " + ", ".join(
-        metric_label(m) for m in metrics
+        metric_label(m).removesuffix(" (%)") for m in metrics
     )
     return Table(title, "loss", columns, rows)
 

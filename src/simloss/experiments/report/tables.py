@@ -88,6 +88,11 @@ def metric_label(metric: str) -> str:
     return metric if spec is None else spec.header()
 
 
+def _short(metric: str) -> str:
+    spec = metric_spec(metric)
+    return metric if spec is None else spec.label
+
+
 def column_label(split: str, metric: str) -> str:
     """A column's header: ``"Validation Acc (%)"``."""
     return f"{SPLIT_LABELS[split]} {metric_label(metric)}" if split else metric_label(metric)
@@ -193,7 +198,7 @@ def extra_table(summary: SweepSummary) -> Table | None:
     if not metrics:
         return None
     columns = tuple((split, metric) for split in SPLITS for metric in metrics)
-    title = "More metrics: " + ", ".join(metric_label(m) for m in metrics) + " (mean over runs)"
+    title = "More metrics: " + ", ".join(_short(m) for m in metrics) + " (mean over runs)"
     return _means(summary, columns, title)
 
 
