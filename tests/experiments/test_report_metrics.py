@@ -34,7 +34,7 @@ def test_report_shows_qwk_amae_and_rps_with_marks(abalone_sweep: Path) -> None:
     table = extra_table(summary)
     assert table is not None
     shown = [metric for split, metric in table.columns if split == "test"]
-    assert shown == ["qwk", "amae", "mmae", "rps", "ms"]
+    assert shown[:5] == ["qwk", "amae", "mmae", "rps", "ms"]
     # every test cell carries the mark of its test against CCE, and the tests were made
     row = next(r for r in table.rows if r.label == "0.9")
     for (split, metric), cell in zip(table.columns, row.cells, strict=True):
@@ -45,7 +45,7 @@ def test_report_shows_qwk_amae_and_rps_with_marks(abalone_sweep: Path) -> None:
     marked = [m for m in shown if summary.tests[(0.9, m)].mark]
     assert {"qwk", "amae", "rps"} & set(marked), {m: summary.tests[(0.9, m)].reason for m in shown}
     text = write_report(records, abalone_sweep / "report").read_text()
-    assert "## More metrics: QWK, AMAE, MMAE, RPS, MS (mean over runs)" in text
+    assert "## More metrics: QWK, AMAE, MMAE, RPS, MS" in text
     for metric in marked:
         cell = summary.cells[(0.9, "test", metric)]
         assert (

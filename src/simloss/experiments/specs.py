@@ -475,9 +475,11 @@ class DatasetSpec:
         their two-level hierarchy), MAE/MSE under every decoder.
 
         Example:
-            >>> dataset_spec("abalone").record_metrics
-            ('acc', 'mae', 'mse', 'qwk', 'amae', 'mmae', 'rps', 'ms', 'mae_expectation', 'mse_expectation', 'mae_median', 'mse_median')
-            >>> dataset_spec("cifar100").record_metrics
+            >>> dataset_spec("abalone").record_metrics[:8]
+            ('acc', 'mae', 'mse', 'qwk', 'amae', 'mmae', 'rps', 'ms')
+            >>> dataset_spec("abalone").record_metrics[-4:]
+            ('mae_expectation', 'mse_expectation', 'mae_median', 'mse_median')
+            >>> dataset_spec("cifar100").record_metrics[:6]
             ('acc', 'sa', 'fsa', 'mistake_severity', 'hdist_top5', 'hf')
         """
         from simloss.metrics import metric_keys

@@ -59,9 +59,10 @@ def metric_keys(
         scores: ``preds`` are class scores (not predicted indices).
 
     Example:
-        >>> metric_keys(ordered=True, decoders=("argmax", "expectation"))
-        ('acc', 'mae', 'mse', 'qwk', 'amae', 'mmae', 'rps', 'ms', 'mae_expectation', 'mse_expectation')
-        >>> metric_keys(superclasses=True, hierarchy=True)
+        >>> keys = metric_keys(ordered=True, decoders=("argmax", "expectation"))
+        >>> keys[:8], keys[-2:]
+        (('acc', 'mae', 'mse', 'qwk', 'amae', 'mmae', 'rps', 'ms'), ('mae_expectation', 'mse_expectation'))
+        >>> metric_keys(superclasses=True, hierarchy=True)[:6]
         ('acc', 'sa', 'fsa', 'mistake_severity', 'hdist_top5', 'hf')
     """
     chosen = _check_decoders(decoders)
