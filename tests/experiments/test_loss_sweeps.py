@@ -17,11 +17,11 @@ import torch
 from conftest import shared_path
 from simloss.cli import main
 from simloss.experiments.config import TrainConfig
-from simloss.experiments.specs import DATASETS
 from simloss.experiments.predict import load_run, predict_rows
 from simloss.experiments.report import write_report
 from simloss.experiments.report.compare import compare_losses
 from simloss.experiments.report.compare_tables import comparison_csv, comparison_markdown
+from simloss.experiments.specs import DATASETS
 from simloss.experiments.sweep import Grid, load_records, run_sweep
 from simloss.experiments.train import run_training
 
