@@ -65,8 +65,8 @@ def _base() -> type[Any]:
             self.ignore_index = ignore_index
             self._config_names = tuple(config)
             for name, value in config.items():
-                if isinstance(value, Tensor):
-                    self.register_buffer(name, value, persistent=False)
+                if isinstance(value, Tensor):  # a copy: never the caller's tensor or array
+                    self.register_buffer(name, value.clone(), persistent=False)
                 elif isinstance(value, nn.Module):
                     self.add_module(name, value)
                 else:
@@ -127,7 +127,8 @@ def _base() -> type[Any]:
             stats = self.declaration.stats(batch, **self._config())
             for name, value in zip(self._state_names, stats, strict=True):
                 state = getattr(self, name)
-                setattr(self, name, state + value.to(state.dtype))
+                added = value.to(state.dtype) if isinstance(value, Tensor) else value
+                setattr(self, name, state + added)
 
         def compute(self) -> Any:
             """The metric over everything added since the last :meth:`reset`."""

@@ -58,7 +58,7 @@ __all__ = [
 
 #: A state of an accumulating class: name, shape, dtype (summed over batches and processes).
 State = tuple[str, tuple[int, ...], torch.dtype]
-Stats = tuple[Tensor, ...]
+Stats = tuple["Tensor | int", ...]
 
 #: The states of a ratio of sums (``numerator / denominator``).
 RATIO_STATES: tuple[State, ...] = (
@@ -227,13 +227,18 @@ class MetricDeclaration:
         ignore_index = check_ignore_index(arguments.pop("ignore_index", None))
         return ignore_index, self.configure(**arguments)
 
-    def evaluate(self, preds: Tensor, target: Tensor, *args: Any, **kwargs: Any) -> Any:
-        """The metric over one whole set (what the public function returns)."""
-        ignore_index, config = self.bind(*args, **kwargs)
+    def evaluate(self, preds: Tensor, target: Tensor, **arguments: Any) -> Any:
+        """The metric over one whole set (what the public function returns).
+
+        ``arguments`` are every configuration argument of the function, by keyword
+        (the function has bound them already; no signature is bound again here).
+        """
+        ignore_index = check_ignore_index(arguments.pop("ignore_index", None))
+        config = self.configure(**arguments)
         batch = Batch(preds, target, ignore_index=ignore_index)
         return self.value(self.stats(batch, **config), config)
 
-    def value(self, stats: Sequence[Tensor], config: Mapping[str, Any]) -> Any:
+    def value(self, stats: Sequence[Tensor | int], config: Mapping[str, Any]) -> Any:
         """The metric's value of (summed) statistics under a configuration."""
         return self.compute(*stats, **{name: config[name] for name in self.compute_uses})
 

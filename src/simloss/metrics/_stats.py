@@ -16,23 +16,23 @@ __all__ = ["ArrayLike", "Stats", "count", "per_class_sums", "ratio", "target_ran
 #: A per-class vector or (C, C) matrix given as a tensor, a NumPy array or a (nested) sequence.
 ArrayLike: TypeAlias = Tensor | np.ndarray | Sequence[float] | Sequence[Sequence[float]]
 
-#: The sums of one batch, in the order of the metric's states.
-Stats: TypeAlias = tuple[Tensor, ...]
+#: The sums of one batch, in the order of the metric's states (a count may be a Python int).
+Stats: TypeAlias = tuple["Tensor | int", ...]
 
 
-def count(x: Tensor) -> Tensor:
-    """Number of elements of ``x`` as an int64 0-dim tensor on its device."""
-    return torch.full((), x.numel(), dtype=torch.int64, device=x.device)
+def count(x: Tensor) -> int:
+    """Number of elements of ``x`` (a statistic that needs no tensor of its own)."""
+    return x.numel()
 
 
-def ratio(num: Tensor, den: Tensor) -> Tensor:
+def ratio(num: Tensor, den: Tensor | int) -> Tensor:
     """``num / den`` in floating point, ``nan`` where ``den`` is 0 (nothing was counted).
 
     Every numerator is a sum over the examples its denominator counts, so it is
     0 wherever the denominator is 0, and IEEE division gives 0 / 0 = nan there.
     """
     dtype = float_dtype(num.device)
-    return num.to(dtype) / den.to(dtype)
+    return num.to(dtype) / (den.to(dtype) if isinstance(den, Tensor) else float(den))
 
 
 def per_class_sums(target: Tensor, values: Tensor, num_classes: int) -> tuple[Tensor, Tensor]:

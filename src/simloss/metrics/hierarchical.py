@@ -164,7 +164,7 @@ def average_hierarchical_distance(
     return AVERAGE_HIERARCHICAL_DISTANCE.evaluate(
         preds,
         target,
-        hierarchy,
+        hierarchy=hierarchy,
         top_k=top_k,
         ignore_index=ignore_index,
         decoder=decoder,
@@ -296,7 +296,7 @@ def hierarchical_precision(
     return HIERARCHICAL_PRECISION.evaluate(
         preds,
         target,
-        hierarchy,
+        hierarchy=hierarchy,
         ignore_index=ignore_index,
         decoder=decoder,
         input_type=input_type,
@@ -339,7 +339,7 @@ def hierarchical_recall(
     return HIERARCHICAL_RECALL.evaluate(
         preds,
         target,
-        hierarchy,
+        hierarchy=hierarchy,
         ignore_index=ignore_index,
         decoder=decoder,
         input_type=input_type,
@@ -382,7 +382,7 @@ def hierarchical_f1(
     return HIERARCHICAL_F.evaluate(
         preds,
         target,
-        hierarchy,
+        hierarchy=hierarchy,
         ignore_index=ignore_index,
         decoder=decoder,
         input_type=input_type,

@@ -88,7 +88,7 @@ def off_by_k_accuracy(
     return OFF_BY_K.evaluate(
         preds,
         target,
-        k,
+        k=k,
         class_values=class_values,
         ignore_index=ignore_index,
         num_classes=num_classes,

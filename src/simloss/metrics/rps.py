@@ -51,7 +51,7 @@ __all__ = ["RANKED_PROBABILITY_SCORE", "ranked_probability_score"]
 
 def _configure(*, class_values: object, num_classes: object, input_type: object) -> dict[str, Any]:
     classes = check_num_classes(num_classes)
-    values = None if class_values is None else check_class_values(class_values)
+    values = None if class_values is None else check_class_values(class_values, copy=False)
     if values is not None:
         classes = resolve_num_classes(classes, values.numel(), "class_values")
     return {

@@ -96,7 +96,7 @@ def mistake_severity(
     return MISTAKE_SEVERITY.evaluate(
         preds,
         target,
-        distance,
+        distance=distance,
         ignore_index=ignore_index,
         decoder=decoder,
         input_type=input_type,

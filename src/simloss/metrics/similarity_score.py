@@ -129,7 +129,7 @@ def mean_similarity(
     return MEAN_SIMILARITY.evaluate(
         preds,
         target,
-        similarity,
+        similarity=similarity,
         ignore_index=ignore_index,
         decoder=decoder,
         input_type=input_type,

@@ -114,7 +114,7 @@ def superclass_accuracy(
     return SUPERCLASS_ACCURACY.evaluate(
         preds,
         target,
-        fine_to_coarse,
+        fine_to_coarse=fine_to_coarse,
         ignore_index=ignore_index,
         decoder=decoder,
         input_type=input_type,
@@ -168,7 +168,7 @@ def failed_superclass_accuracy(
     return FAILED_SUPERCLASS_ACCURACY.evaluate(
         preds,
         target,
-        fine_to_coarse,
+        fine_to_coarse=fine_to_coarse,
         ignore_index=ignore_index,
         decoder=decoder,
         input_type=input_type,

@@ -128,7 +128,7 @@ def accuracy(
     return ACCURACY.evaluate(
         preds,
         target,
-        top_k,
+        top_k=top_k,
         ignore_index=ignore_index,
         num_classes=num_classes,
         decoder=decoder,

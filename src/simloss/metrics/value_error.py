@@ -56,7 +56,7 @@ def configure_ordered(
 ) -> dict[str, Any]:
     """The checked configuration of a metric on ordered classes (values, class count, decoder)."""
     classes = check_num_classes(num_classes)
-    values = None if class_values is None else check_class_values(class_values)
+    values = None if class_values is None else check_class_values(class_values, copy=False)
     if values is not None:
         classes = resolve_num_classes(classes, values.numel(), "class_values")
     decoding = check_decoding(decoder, input_type, cost, allowed=decoders, num_classes=classes)
