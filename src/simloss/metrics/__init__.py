@@ -25,6 +25,7 @@ Example:
 
 from typing import Any
 
+from simloss.metrics._batch import Batch
 from simloss.metrics._compute import compute_metrics, metric_keys
 from simloss.metrics._declaration import (
     MetricDeclaration,
@@ -35,6 +36,7 @@ from simloss.metrics._declaration import (
     find,
     metric_facts,
     metric_goal,
+    register,
 )
 from simloss.metrics.decoders import (
     CLASS_DECODERS,
@@ -104,6 +106,7 @@ __all__ = [
     *CLASSES,
     "CLASS_DECODERS",
     "DECODERS",
+    "Batch",
     "ClassHierarchy",
     "MetricDeclaration",
     "MetricFacts",
@@ -132,6 +135,7 @@ __all__ = [
     "mistake_severity",
     "off_by_k_accuracy",
     "ranked_probability_score",
+    "register",
     "similarity_cost",
     "superclass_accuracy",
     "value_cost",

@@ -126,9 +126,8 @@ def _base() -> type[Any]:
             batch = Batch(tensor, target, ignore_index=self.ignore_index)
             stats = self.declaration.stats(batch, **self._config())
             for name, value in zip(self._state_names, stats, strict=True):
-                state = getattr(self, name)
-                added = value.to(state.dtype) if isinstance(value, Tensor) else value
-                setattr(self, name, state + added)
+                state = getattr(self, name)  # a state of its own (reset gives fresh copies)
+                state.add_(value.to(state.dtype) if isinstance(value, Tensor) else value)
 
         def compute(self) -> Any:
             """The metric over everything added since the last :meth:`reset`."""

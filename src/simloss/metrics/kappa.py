@@ -102,21 +102,34 @@ def _stats(
 
 
 def _kappa(confusion: Tensor, *, weights: str | None) -> Tensor:
+    """``1 - N sum(w O) / sum(w r c^T)`` (``r``, ``c``: the row and column sums of ``O``);
+    0 / 0 (``nan``) when chance agreement is perfect.
+
+    Quadratic and unweighted kappa need only the marginals and one matrix-vector
+    product (O(C^2) once, no (C, C) temporaries); linear weights form the matrix.
+    """
     dtype = float_dtype(confusion.device)
     observed = confusion.to(dtype)
     classes = observed.shape[0]
     index = torch.arange(classes, device=observed.device, dtype=dtype)
-    gap = index[:, None] - index[None, :]
-    if weights == "quadratic":
-        weight = gap.square()
-    elif weights == "linear":
-        weight = gap.abs()
+    rows, columns = observed.sum(dim=1), observed.sum(dim=0)
+    total = rows.sum()
+    if weights == "quadratic":  # (i - j)^2 = i^2 - 2 i j + j^2
+        square = index.square()
+        disagreement = rows @ square + columns @ square - 2.0 * (index @ (observed @ index))
+        chance = (
+            rows @ square * total
+            + columns @ square * total
+            - 2.0 * (rows @ index) * (columns @ index)
+        )
+    elif weights is None:  # [i != j]
+        disagreement = total - observed.diagonal().sum()
+        chance = total * total - rows @ columns
     else:
-        weight = (gap != 0).to(dtype)
-    total = observed.sum()
-    expected = torch.outer(observed.sum(dim=1), observed.sum(dim=0))
-    # 1 - sum(w O) / sum(w E) with E = outer / N; 0 / 0 (nan) when chance agreement is perfect.
-    return 1.0 - total * (weight * observed).sum() / (weight * expected).sum()
+        weight = (index[:, None] - index[None, :]).abs()
+        disagreement = (weight * observed).sum()
+        chance = rows @ weight @ columns
+    return 1.0 - total * disagreement / chance
 
 
 def cohen_kappa(
