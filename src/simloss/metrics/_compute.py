@@ -137,7 +137,7 @@ def compute_metrics(
         >>> preds = torch.tensor([0, 1, 3, 3])
         >>> target = torch.tensor([0, 0, 2, 3])
         >>> result = compute_metrics(preds, target, class_values=[10, 20, 30, 40])
-        >>> {k: round(v, 4) for k, v in result.items()}
+        >>> {k: round(result[k], 4) for k in ("acc", "mae", "mse", "qwk", "amae", "mmae", "ms")}
         {'acc': 0.5, 'mae': 5.0, 'mse': 50.0, 'qwk': 0.8621, 'amae': 5.0, 'mmae': 10.0, 'ms': 0.0}
         >>> compute_metrics(preds, target, fine_to_coarse=[0, 0, 1, 1])
         {'acc': 0.5, 'sa': 1.0, 'fsa': 1.0}
