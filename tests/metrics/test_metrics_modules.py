@@ -121,7 +121,7 @@ def test_any_batching_gives_the_whole_set_value(name, cuts, seed):
 
 def test_states_are_non_persistent_buffers_that_keep_their_dtype():
     metric = MeanAbsoluteError(class_values=[1, 2, 3])
-    assert set(metric.metric_state) == {"numerator", "denominator"}  # torchmetrics states
+    assert {n.split("_")[0] for n in metric.metric_state} == {"numerator", "denominator"}
     assert set(dict(metric.named_buffers())) == {"class_values"}  # configuration
     assert list(metric.parameters()) == []
     assert metric.state_dict() == {}
@@ -129,8 +129,9 @@ def test_states_are_non_persistent_buffers_that_keep_their_dtype():
     model.add_module("metric", metric)
     model.half()
     assert model[0].weight.dtype == torch.float16  # the model is cast ...
-    assert metric.numerator.dtype == torch.float64  # ... the metric's sums are not
-    assert metric.denominator.dtype == torch.int64
+    states = {n.split("_")[0]: s for n, s in metric.metric_state.items()}
+    assert states["numerator"].dtype == torch.float64  # ... the metric's sums are not
+    assert states["denominator"].dtype == torch.int64
     assert metric.class_values.dtype == torch.float64
     metric.update(torch.tensor([0, 2]), torch.tensor([1, 1]))
     assert float(metric.compute()) == 1.0
@@ -287,3 +288,31 @@ def test_metric_classes_pickle_and_clone():
     for copy in (pickle.loads(pickle.dumps(metric)), metric.clone()):
         assert type(copy) is type(metric)
         assert same(copy.compute(), metric.compute())
+
+
+def test_a_collection_never_shares_states_between_different_statistics():
+    # torchmetrics' compute groups share states between metrics whose states agree after
+    # the first update: accuracy and SA agree on a first batch without mistakes
+    from torchmetrics import MetricCollection
+
+    mapping = [0, 0, 1, 1, 1]
+    collection = MetricCollection(
+        {
+            "acc": Accuracy(),
+            "sa": SuperclassAccuracy(mapping),
+            "top2": Accuracy(top_k=2),
+            "acc_again": Accuracy(),  # the same statistics: sharing is right
+        }
+    )
+    right = torch.tensor([[3.0, 0.0, 0.0, 0.0, 0.0], [0.0, 3.0, 0.0, 0.0, 0.0]])
+    collection.update(right, torch.tensor([0, 1]))
+    p, t = batch(14)
+    collection.update(p, t)
+    every_p, every_t = torch.cat([right, p]), torch.cat([torch.tensor([0, 1]), t])
+    got = collection.compute()
+    assert same(got["acc"], accuracy(every_p, every_t))
+    assert same(got["acc_again"], accuracy(every_p, every_t))
+    assert same(got["top2"], accuracy(every_p, every_t, top_k=2))
+    expected_sa = SuperclassAccuracy(mapping)
+    expected_sa.update(every_p, every_t)
+    assert same(got["sa"], expected_sa.compute())

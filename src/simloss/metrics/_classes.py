@@ -29,6 +29,7 @@ torchmetrics is a core dependency, imported here, when a class is first used:
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 from typing import Any, ClassVar
 
@@ -71,12 +72,17 @@ def _base() -> type[Any]:
                     self.add_module(name, value)
                 else:
                     setattr(self, name, value)
+            # States are named after the statistic and a digest of the metric and its
+            # configuration: a MetricCollection shares states between metrics whose state
+            # names and first values agree, which is right only for the same statistics.
+            digest = _digest(self.declaration.class_name, config, ignore_index)
             self._state_names: tuple[str, ...] = ()
             for name, shape, dtype in self.declaration.states(config):
+                state = f"{name}_{digest}"
                 self.add_state(
-                    name, torch.zeros(shape, dtype=dtype), dist_reduce_fx="sum", persistent=False
+                    state, torch.zeros(shape, dtype=dtype), dist_reduce_fx="sum", persistent=False
                 )
-                self._state_names += (name,)
+                self._state_names += (state,)
 
         def _apply(self, fn: Any, exclude_state: Any = "") -> Any:
             """Move the configuration tensors with the metric but keep their dtypes.
@@ -145,6 +151,26 @@ def _base() -> type[Any]:
             return ", ".join(shown)
 
     return SimlossMetric
+
+
+def _digest(class_name: str, config: dict[str, Any], ignore_index: int | None) -> str:
+    """8 hex digits that differ between metrics computing different statistics."""
+    hasher = hashlib.sha1(usedforsecurity=False)
+    hasher.update(f"{class_name}|{ignore_index}".encode())
+    for name in sorted(config):
+        value = config[name]
+        tensors: list[Tensor] = []
+        shown = repr(value)
+        if isinstance(value, Tensor):
+            tensors, shown = [value], ""
+        elif isinstance(value, nn.Module):  # a structured similarity: its repr and tensors
+            tensors = [*value.buffers(), *value.parameters()]
+        hasher.update(f"|{name}={type(value).__name__}:{shown}".encode())
+        for tensor in tensors:
+            data = tensor.detach().cpu().contiguous()
+            hasher.update(f"{data.dtype}{tuple(data.shape)}".encode())
+            hasher.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    return hasher.hexdigest()[:8]
 
 
 @functools.cache
