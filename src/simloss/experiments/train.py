@@ -245,8 +245,11 @@ def run_training(
         >>> record = run_training(cfg, tempfile.mkdtemp())
         >>> record["loss"], record["param"], record["param_value"], len(record["history"])
         ('simloss', 'r', 0.5, 2)
-        >>> list(record["metrics"]["test"])  # MAE and MSE under the argmax, expectation, median
-        ['acc', 'mae', 'mse', 'mae_expectation', 'mse_expectation', 'mae_median', 'mse_median']
+        >>> keys = list(record["metrics"]["test"])  # the task's metrics (simloss.metrics)
+        >>> keys[:3], keys[-4:]  # MAE and MSE under the argmax, expectation, median
+        (['acc', 'mae', 'mse'], ['mae_expectation', 'mse_expectation', 'mae_median', 'mse_median'])
+        >>> tuple(keys) == DATASETS["abalone"].record_metrics
+        True
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"Expected `config` to be a TrainConfig, but found {type(config).__name__}")
