@@ -10,11 +10,15 @@ int64 targets, single-threaded:
   MAE          torchmetrics ``mean_absolute_error(v[x.argmax(1)], v[y])`` (what a
                torchmetrics user writes for MAE in class-value units), and the plain
                ``(v[x.argmax(1)] - v[y]).abs().mean()``
+  QWK          torchmetrics ``multiclass_cohen_kappa(x, y, C, weights="quadratic")``
+  CohenKappa   torchmetrics ``MulticlassCohenKappa(C, weights="quadratic").update``
 
-against ``simloss.metrics.accuracy``, ``Accuracy().update`` and
-``mean_absolute_error(x, y, class_values=v)``, which validate their inputs and
-refuse NaN scores. Without torchmetrics installed (``pip install torchmetrics``;
-it is only a benchmark baseline) the plain baselines stand in.
+against ``simloss.metrics.accuracy``, ``Accuracy().update``,
+``mean_absolute_error(x, y, class_values=v)``, ``cohen_kappa(x, y)`` and
+``CohenKappa(num_classes=C).update``, which validate their inputs and refuse NaN
+scores. simloss's classes are torchmetrics ``Metric`` subclasses (torchmetrics is a
+dependency of simloss), so the ``update`` rows compare the statistics and checks,
+not the state machinery. Without torchmetrics the plain baselines stand in.
 
 Each implementation is called in interleaved rounds (rotating order) so that
 machine noise hits all alike; printed per shape: the median time of each and
@@ -31,25 +35,20 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
-from typing import Any
 
 import torch
+import torchmetrics
+from torchmetrics.classification import MulticlassAccuracy, MulticlassCohenKappa
+from torchmetrics.functional import mean_absolute_error as tm_mae
+from torchmetrics.functional.classification import multiclass_accuracy, multiclass_cohen_kappa
 
-from simloss.metrics import Accuracy, accuracy, mean_absolute_error
+from simloss.metrics import Accuracy, CohenKappa, accuracy, cohen_kappa, mean_absolute_error
 
 SHAPES = [(1024, 10), (1024, 100), (4096, 100), (1024, 1000), (256, 10_000)]
 
 
-def _torchmetrics() -> Any:
-    try:
-        import torchmetrics
-    except ImportError:
-        return None
-    return torchmetrics
-
-
 def implementations(
-    x: torch.Tensor, y: torch.Tensor, v: torch.Tensor, tm: Any
+    x: torch.Tensor, y: torch.Tensor, v: torch.Tensor
 ) -> dict[str, dict[str, Callable[[], object]]]:
     """Per metric: simloss first, then the baselines."""
     num_classes = x.shape[1]
@@ -65,19 +64,22 @@ def implementations(
             "plain argmax": lambda: (v[x.argmax(1)] - v[y]).abs().mean(),
         },
     }
-    if tm is not None:
-        from torchmetrics.classification import MulticlassAccuracy
-        from torchmetrics.functional import mean_absolute_error as tm_mae
-        from torchmetrics.functional.classification import multiclass_accuracy
-
-        tm_state = MulticlassAccuracy(num_classes=num_classes, average="micro").to(x.device)
-        groups["accuracy"]["torchmetrics"] = lambda: multiclass_accuracy(
-            x, y, num_classes=num_classes, average="micro"
+    if num_classes <= 1000:  # a (C, C) confusion matrix: not at C = 10,000
+        kappa_state = CohenKappa(num_classes=num_classes).to(x.device)
+        groups["QWK"] = {"simloss": lambda: cohen_kappa(x, y)}
+        groups["CohenKappa.update"] = {"simloss": lambda: kappa_state.update(x, y)}
+    tm_state = MulticlassAccuracy(num_classes=num_classes, average="micro").to(x.device)
+    groups["accuracy"]["torchmetrics"] = lambda: multiclass_accuracy(
+        x, y, num_classes=num_classes, average="micro"
+    )
+    groups["Accuracy.update"]["torchmetrics"] = lambda: tm_state.update(x, y)
+    groups["MAE (class values)"]["torchmetrics"] = lambda: tm_mae(v[x.argmax(1)], v[y])
+    if "QWK" in groups:
+        tm_kappa = MulticlassCohenKappa(num_classes, weights="quadratic").to(x.device)
+        groups["QWK"]["torchmetrics"] = lambda: multiclass_cohen_kappa(
+            x, y, num_classes, weights="quadratic"
         )
-        groups["Accuracy.update"]["torchmetrics"] = lambda: tm_state.update(x, y)
-        groups["MAE (class values)"]["torchmetrics"] = lambda: tm_mae(v[x.argmax(1)], v[y])
-    else:
-        groups["Accuracy.update"]["plain argmax"] = lambda: (x.argmax(1) == y).sum()
+        groups["CohenKappa.update"]["torchmetrics"] = lambda: tm_kappa.update(x, y)
     return groups
 
 
@@ -111,11 +113,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     device = torch.device(args.device)
-    tm = _torchmetrics()
-    baseline = "torchmetrics" if tm is not None else "plain argmax"
-    version = f" {tm.__version__}" if tm is not None else " (torchmetrics not installed)"
+    baseline = "torchmetrics"
     print(
-        f"simloss metrics against {baseline}{version}, {device}, 1 thread, float32 scores; "
+        f"simloss metrics against torchmetrics {torchmetrics.__version__}, {device}, 1 thread, float32 scores; "
         f"median of {args.rounds} interleaved rounds, ratio min-max over {args.repeats} repeats"
     )
     header = (
@@ -129,7 +129,7 @@ def main() -> None:
         x = torch.randn(n, c, generator=gen).to(device)
         y = torch.randint(0, c, (n,), generator=gen).to(device)
         v = (torch.arange(c, dtype=torch.float64) + 1).to(device)
-        for metric, impls in implementations(x, y, v, tm).items():
+        for metric, impls in implementations(x, y, v).items():
             runs = [medians(impls, args.rounds, device) for _ in range(args.repeats)]
             cells = [f"{metric:<20} {f'{n}x{c}':>11}"]
             cells.append(f"{statistics.median(run['simloss'] for run in runs) * 1e6:8.0f}us")

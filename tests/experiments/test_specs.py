@@ -76,12 +76,16 @@ def test_every_metric_of_the_papers_tables_is_declared() -> None:
 
 
 def test_monitor_choices_are_the_metrics() -> None:
-    decoded = ("mae_expectation", "mse_expectation", "mae_median", "mse_median")
+    from simloss.metrics import metric_keys
+
     assert setting_choices("monitor") == MONITORS
-    assert ("acc", "mae", "mse", *decoded, "sa", "fsa", "loss") == MONITORS
-    assert set(MONITORS) == {*METRIC_ORDER, *decoded, "loss"}
-    higher = [m for m in MONITORS if metric_spec(m).higher_is_better]
-    assert higher == ["acc", "sa", "fsa"]
+    ordinal = metric_keys(ordered=True, decoders=("argmax", "expectation", "median"))
+    hierarchical = metric_keys(superclasses=True, hierarchy=True)
+    assert (*dict.fromkeys((*ordinal, *hierarchical)), "loss") == MONITORS
+    assert set(MONITORS) >= {*METRIC_ORDER, "qwk", "amae", "rps", "mae_median", "hf", "loss"}
+    higher = {m for m in MONITORS if metric_spec(m).higher_is_better}
+    assert higher >= {"acc", "qwk", "ms", "sa", "fsa", "hf"}
+    assert not higher & {"mae", "mse", "amae", "mmae", "rps", "mistake_severity", "loss"}
 
 
 def test_metric_facts_come_from_the_metric_classes() -> None:

@@ -16,6 +16,7 @@ from conftest import shared_path
 from simloss.experiments.config import TrainConfig
 from simloss.experiments.data import load_data
 from simloss.experiments.models import build_model, load_checkpoint
+from simloss.experiments.task import builtin_task as dataset_spec
 from simloss.experiments.train import build_similarity, run_training
 from simloss.similarity.embeddings import from_embeddings
 
@@ -66,7 +67,8 @@ def test_utkface_two_epoch_run_writes_a_complete_record(tmp_path: Path) -> None:
         assert set(entry) == {"epoch", "train_loss", "val_loss", "val", "time_s", "train_time_s"}
         assert 0 < entry["train_time_s"] < entry["time_s"]
         decoded = {f"{m}_{d}" for m in ("mae", "mse") for d in ("expectation", "median")}
-        assert set(entry["val"]) == {"acc", "mae", "mse", *decoded}
+        assert set(entry["val"]) >= {"acc", "mae", "mse", "qwk", "amae", "rps", *decoded}
+        assert tuple(entry["val"]) == dataset_spec("utkface").record_metrics
     assert record["best_epoch"] in (1, 2)
     assert set(record["metrics"]) == {"val", "test"}
     dist = record["distributions"]
@@ -195,7 +197,8 @@ def test_cifar_run_with_class_name_vectors(tmp_path: Path) -> None:
     )
     record = run_training(config, tmp_path / "run")
     assert (record["param"], record["param_value"]) == ("l", 0.5)
-    assert set(record["metrics"]["test"]) == {"acc", "sa", "fsa"}
+    assert tuple(record["metrics"]["test"]) == dataset_spec("cifar100").record_metrics
+    assert set(record["metrics"]["test"]) >= {"acc", "sa", "fsa", "mistake_severity", "hf"}
     assert len(record["class_names"]) == 96 and len(record["fine_to_coarse"]) == 96
     assert len(record["distributions"]["test_mean"]) == 96
     # The similarity is the thin call: vectors of the kept classes, lower bound l.

@@ -17,13 +17,21 @@ import torch.distributed as dist
 from simloss import ClassOrder
 from simloss.metrics import (
     Accuracy,
+    AverageHierarchicalDistance,
+    AverageMeanAbsoluteError,
+    ClassHierarchy,
+    CohenKappa,
     FailedSuperclassAccuracy,
+    HierarchicalF1,
+    MaximumMeanAbsoluteError,
     MeanAbsoluteError,
     MeanPredictedDistribution,
     MeanSimilarity,
     MeanSquaredError,
+    MinimumSensitivity,
     MistakeSeverity,
     OffByKAccuracy,
+    RankedProbabilityScore,
     SuperclassAccuracy,
 )
 
@@ -56,6 +64,16 @@ def make_metrics() -> dict[str, Any]:
         "sim": MeanSimilarity(ClassOrder(C, 0.5), ignore_index=IGNORE),
         "severity": MistakeSeverity(distance, ignore_index=IGNORE),
         "dist": MeanPredictedDistribution(C, ignore_index=IGNORE),
+        "qwk": CohenKappa(num_classes=C, ignore_index=IGNORE),
+        "amae": AverageMeanAbsoluteError(num_classes=C, ignore_index=IGNORE),
+        "mmae": MaximumMeanAbsoluteError(num_classes=C, ignore_index=IGNORE, decoder="median"),
+        "rps": RankedProbabilityScore(ignore_index=IGNORE),
+        "ms": MinimumSensitivity(num_classes=C, ignore_index=IGNORE),
+        "hdist": AverageHierarchicalDistance(
+            ClassHierarchy.from_superclasses(mapping), top_k=2, ignore_index=IGNORE
+        ),
+        "hf": HierarchicalF1(ClassHierarchy.from_superclasses(mapping), ignore_index=IGNORE),
+        "acc_min_risk": Accuracy(ignore_index=IGNORE, decoder="min_risk", cost=distance),
     }
 
 

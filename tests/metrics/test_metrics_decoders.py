@@ -121,15 +121,11 @@ def test_compute_metrics_keys_match_functions() -> None:
     result = compute_metrics(
         preds, target, class_values=VALUES, decoders=("argmax", "expectation", "median")
     )
-    assert list(result) == [
-        "acc",
-        "mae",
-        "mse",
-        "mae_expectation",
-        "mse_expectation",
-        "mae_median",
-        "mse_median",
-    ]
+    # the argmax's metrics first (the built-in ones in this order; a metric module added
+    # to the package comes after them), then each other decoder's
+    keys = list(result)
+    assert keys[:8] == ["acc", "mae", "mse", "qwk", "amae", "mmae", "rps", "ms"]
+    assert keys[-4:] == ["mae_expectation", "mse_expectation", "mae_median", "mse_median"]
     for decoder, suffix in (("argmax", ""), ("expectation", "_expectation"), ("median", "_median")):
         kw = {"class_values": VALUES, "decoder": decoder}
         assert result["mae" + suffix] == pytest.approx(
@@ -139,7 +135,8 @@ def test_compute_metrics_keys_match_functions() -> None:
             float(mean_squared_error(preds, target, **kw))
         )
     only = compute_metrics(preds, target, ordered=True, decoders=("median",))
-    assert list(only) == ["acc", "mae_median", "mse_median"]
+    assert list(only)[:6] == ["acc", "qwk", "amae", "mmae", "rps", "ms"]
+    assert list(only)[-2:] == ["mae_median", "mse_median"] and "mae" not in only
     # no MAE asked (no values, not ordered): decoders do not need scores
     assert list(compute_metrics(preds.argmax(1), target, decoders=("median",))) == ["acc"]
 
@@ -157,7 +154,7 @@ def test_compute_metrics_keys_match_functions() -> None:
         (
             lambda: mean_absolute_error(torch.zeros(2, 3), torch.tensor([0, 1]), decoder="mode"),
             ValueError,
-            r"Expected `decoder` to be one of \('argmax', 'expectation', 'median'\)",
+            r"Expected `decoder` to be one of \('argmax', 'expectation', 'median', 'min_risk'\)",
         ),
         (
             lambda: mean_squared_error(
@@ -171,7 +168,7 @@ def test_compute_metrics_keys_match_functions() -> None:
                 torch.tensor([0, 1]), torch.tensor([0, 1]), ordered=True, decoders=("expectation",)
             ),
             ValueError,
-            r"class scores of shape \(N, C\) for decoders \['expectation'\]",
+            r"class scores of shape \(N, C\) for decoder='expectation'",
         ),
         (
             lambda: compute_metrics(
@@ -201,3 +198,34 @@ def test_argmax_ignores_input_type() -> None:
     b = mean_absolute_error(scores, target)
     assert float(a) == float(b) == 0.5
     assert math.isnan(float(mean_absolute_error(scores[:0], target[:0], decoder="median")))
+
+
+# ----------------------------------------------------------------------------- the median's tie rule
+
+
+def test_corn_median_at_an_exact_tie_is_coral_pytorchs_class() -> None:
+    # P(y > k) = 0.5, 0.25, 0.225, 0.056: exactly half the mass is on class 0, so the
+    # median is class 0 (cumulative >= 1/2), as corn_label_from_logits counts P(y > k) > 1/2;
+    # float32 log-probabilities put the cumulative 1.2e-9 below 1/2.
+    from coral_pytorch.dataset import corn_label_from_logits
+
+    from simloss.experiments.losses import corn_log_probabilities
+
+    z = torch.tensor([[0.0, 0.0, 2.1972246, -1.0986123]])
+    assert corn_label_from_logits(z).tolist() == [0]
+    scores = corn_log_probabilities(z)
+    assert float(mean_absolute_error(scores, torch.tensor([0]), decoder="median")) == 0.0
+
+
+def test_corn_median_is_coral_pytorchs_rule_on_many_logits() -> None:
+    from coral_pytorch.dataset import corn_label_from_logits
+
+    from simloss.experiments.losses import corn_log_probabilities
+
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(2000, 9, generator=gen) * 3
+    z[::7, 0] = 0.0  # exact ties P(y > 0) = 1/2
+    z[::11, :2] = torch.tensor([0.0, 0.0])
+    labels = corn_label_from_logits(z)
+    scores = corn_log_probabilities(z)
+    assert float(mean_absolute_error(scores, labels, decoder="median")) == 0.0

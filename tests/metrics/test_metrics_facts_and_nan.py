@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from simloss import ClassOrder
 from simloss.metrics import (
     DECODERS,
-    RECORD_METRICS,
     Accuracy,
+    ClassHierarchy,
     FailedSuperclassAccuracy,
     MeanAbsoluteError,
     MeanPredictedDistribution,
@@ -23,6 +23,7 @@ from simloss.metrics import (
     SuperclassAccuracy,
     accuracy,
     compute_metrics,
+    declarations,
     mean_absolute_error,
     mean_predicted_distribution,
     metric_facts,
@@ -59,32 +60,36 @@ def test_each_metric_states_its_facts(metric, key, label, higher, percent) -> No
 
 
 def test_every_compute_metrics_key_has_facts() -> None:
-    logits = torch.randn(20, 4, generator=torch.Generator().manual_seed(0))
-    target = torch.arange(20) % 4
+    logits = torch.randn(20, 6, generator=torch.Generator().manual_seed(0))
+    target = torch.arange(20) % 6
+    mapping = [0, 0, 1, 1, 2, 2]
     keys = compute_metrics(
-        logits, target, class_values=[1, 2, 3, 5], fine_to_coarse=[0, 0, 1, 1], decoders=DECODERS
+        logits,
+        target,
+        class_values=[1, 2, 3, 5, 8, 9],
+        fine_to_coarse=mapping,
+        hierarchy=ClassHierarchy.from_superclasses(mapping),
+        decoders=DECODERS,
     )
+    assert {"acc", "mae", "mse", "sa", "fsa", "qwk", "amae", "rps", "hf"} <= set(keys)
     for key in keys:
         facts = metric_facts(key)
         assert facts.key == key
-        assert facts.label == _instance_for(key).label
         assert facts.higher_is_better == facts.metric.higher_is_better
         assert facts.is_percent == facts.metric.is_percent
+        assert facts.metric.metric_class.higher_is_better is facts.higher_is_better
     assert metric_facts("mae_expectation").decoder == "expectation"
-    assert set(RECORD_METRICS) >= {"acc", "mae", "mse", "sa", "fsa"}
+    assert metric_facts("acc_min_risk").label == "Acc (min-risk)"
 
 
-def _instance_for(key: str):
-    base, _, decoder = key.partition("_")
-    if base in ("mae", "mse"):
-        cls = MeanAbsoluteError if base == "mae" else MeanSquaredError
-        return cls(decoder=decoder or "argmax")
-    return {"acc": Accuracy(), "sa": SuperclassAccuracy([0]), "fsa": FailedSuperclassAccuracy([0])}[
-        base
-    ]
+def test_every_declaration_states_a_direction_or_is_not_recorded() -> None:
+    # a record key without a direction would be silently minimised by a monitor or a tune
+    for declaration in declarations():
+        if declaration.record is not None:
+            assert declaration.higher_is_better is not None, declaration.class_name
 
 
-@pytest.mark.parametrize("key", ["loss", "acc_median", "mae_mode", "MAE"])
+@pytest.mark.parametrize("key", ["loss", "acc_mode", "mae_mode", "MAE", "rps_median", "acc_top"])
 def test_unknown_keys_are_refused(key: str) -> None:
     with pytest.raises(KeyError, match="Expected a metric key among"):
         metric_facts(key)

@@ -121,16 +121,17 @@ def test_any_batching_gives_the_whole_set_value(name, cuts, seed):
 
 def test_states_are_non_persistent_buffers_that_keep_their_dtype():
     metric = MeanAbsoluteError(class_values=[1, 2, 3])
-    buffers = dict(metric.named_buffers())
-    assert set(buffers) == {"numerator", "denominator", "class_values"}
+    assert {n.split("_")[0] for n in metric.metric_state} == {"numerator", "denominator"}
+    assert set(dict(metric.named_buffers())) == {"class_values"}  # configuration
     assert list(metric.parameters()) == []
     assert metric.state_dict() == {}
     model = torch.nn.Sequential(torch.nn.Linear(3, 3))
     model.add_module("metric", metric)
     model.half()
     assert model[0].weight.dtype == torch.float16  # the model is cast ...
-    assert metric.numerator.dtype == torch.float64  # ... the metric's sums are not
-    assert metric.denominator.dtype == torch.int64
+    states = {n.split("_")[0]: s for n, s in metric.metric_state.items()}
+    assert states["numerator"].dtype == torch.float64  # ... the metric's sums are not
+    assert states["denominator"].dtype == torch.int64
     assert metric.class_values.dtype == torch.float64
     metric.update(torch.tensor([0, 2]), torch.tensor([1, 1]))
     assert float(metric.compute()) == 1.0
@@ -150,8 +151,8 @@ def test_configuration_is_copied():
 
 def test_structured_similarity_is_a_submodule():
     metric = MeanSimilarity(ClassOrder(C, 0.5))
-    assert isinstance(metric.structured, ClassOrder)
-    assert "structured" in dict(metric.named_children())
+    assert isinstance(metric.similarity, ClassOrder)
+    assert "similarity" in dict(metric.named_children())
     p, t = batch(6)
     metric.update(p, t)
     dense = 0.5 ** (torch.arange(C)[:, None] - torch.arange(C)[None, :]).abs().double()
@@ -221,6 +222,7 @@ def test_states_follow_the_input_device():
     metric = SuperclassAccuracy([0, 0, 1, 1, 1])
     p, t = batch(9)
     metric.update(p.cuda(), t.cuda())
+    assert all(s.device.type == "cuda" for s in metric.metric_state.values())
     assert all(b.device.type == "cuda" for b in metric.buffers())
     assert metric.compute().device.type == "cuda"
     metric.update(p, t)  # back on the CPU: the sums move along, nothing is lost
@@ -251,3 +253,66 @@ def test_compute_sums_over_processes(tmp_path):
             assert saved[run].keys() == expected.keys()
             for key, want in expected.items():
                 torch.testing.assert_close(saved[run][key], want, equal_nan=True, msg=key)
+
+
+def test_metrics_are_torchmetrics_metrics_that_work_in_a_collection():
+    from torchmetrics import Metric, MetricCollection
+
+    collection = MetricCollection(
+        {
+            "acc": Accuracy(),
+            "mae": MeanAbsoluteError(class_values=[1.0, 2.0, 4.0, 8.0, 16.0]),
+            "sa": SuperclassAccuracy([0, 0, 1, 1, 1]),
+        }
+    )
+    assert all(isinstance(m, Metric) for m in collection.values())
+    (p1, t1), (p2, t2) = batch(11), batch(12)
+    step = collection(p1, t1)  # forward: the batch's values, accumulated
+    assert float(step["acc"]) == float(accuracy(p1, t1))
+    collection.update(p2, t2)
+    p, t = torch.cat([p1, p2]), torch.cat([t1, t2])
+    got = collection.compute()
+    assert float(got["acc"]) == float(accuracy(p, t))
+    assert same(got["mae"], mean_absolute_error(p, t, class_values=[1.0, 2.0, 4.0, 8.0, 16.0]))
+    collection.reset()
+    with pytest.warns(UserWarning, match="before the ``update``"):
+        assert math.isnan(float(collection["acc"].compute()))
+
+
+def test_metric_classes_pickle_and_clone():
+    import pickle
+
+    metric = MeanAbsoluteError(class_values=[1.0, 2.0, 4.0, 8.0, 16.0], decoder="median")
+    p, t = batch(13)
+    metric.update(p, t)
+    for copy in (pickle.loads(pickle.dumps(metric)), metric.clone()):
+        assert type(copy) is type(metric)
+        assert same(copy.compute(), metric.compute())
+
+
+def test_a_collection_never_shares_states_between_different_statistics():
+    # torchmetrics' compute groups share states between metrics whose states agree after
+    # the first update: accuracy and SA agree on a first batch without mistakes
+    from torchmetrics import MetricCollection
+
+    mapping = [0, 0, 1, 1, 1]
+    collection = MetricCollection(
+        {
+            "acc": Accuracy(),
+            "sa": SuperclassAccuracy(mapping),
+            "top2": Accuracy(top_k=2),
+            "acc_again": Accuracy(),  # the same statistics: sharing is right
+        }
+    )
+    right = torch.tensor([[3.0, 0.0, 0.0, 0.0, 0.0], [0.0, 3.0, 0.0, 0.0, 0.0]])
+    collection.update(right, torch.tensor([0, 1]))
+    p, t = batch(14)
+    collection.update(p, t)
+    every_p, every_t = torch.cat([right, p]), torch.cat([torch.tensor([0, 1]), t])
+    got = collection.compute()
+    assert same(got["acc"], accuracy(every_p, every_t))
+    assert same(got["acc_again"], accuracy(every_p, every_t))
+    assert same(got["top2"], accuracy(every_p, every_t, top_k=2))
+    expected_sa = SuperclassAccuracy(mapping)
+    expected_sa.update(every_p, every_t)
+    assert same(got["sa"], expected_sa.compute())

@@ -23,11 +23,17 @@ examples:
   # a feature-array task: X of a .npy file or of an .npz file
   simloss predict --run runs/emb new_embeddings.npy
 
-Output: CSV with the columns input, class, value, name, probability: the class of
-highest probability, the value it stands for (age in years, ring count, the class
-value), its name and its probability. The run's record.json stores the preprocessing
-(resize, channels, table encoding, mean and standard deviation of the training split),
-so inputs are prepared as the training inputs were.
+  # the class of least expected cost under 1 - S of the run's similarity, or a cost file
+  simloss predict --run runs/utk-r0.3 --decoder min_risk face1.jpg
+  simloss predict --run runs/utk-ce --decoder min_risk --cost age_cost.npy face1.jpg
+
+Output: CSV with the columns input, class, value, name, probability: the decoded
+class (--decoder: argmax, the class of highest probability, by default; median;
+min_risk, argmin_k sum_c p_c cost[k, c] with --cost a (C, C) .npy matrix, rows by
+decision, or 1 - S of the run's similarity), the value it stands for (age in years,
+ring count, the class value), its name and its probability. The run's record.json
+stores the preprocessing (resize, channels, table encoding, mean and standard
+deviation of the training split), so inputs are prepared as the training inputs were.
 """
 
 
@@ -56,6 +62,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--out", type=Path, help="also write the CSV to this file")
     parser.add_argument("--batch-size", type=int, default=256, help="inputs per forward pass")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda[:N] or auto")
+    parser.add_argument(
+        "--decoder",
+        default="argmax",
+        choices=("argmax", "median", "min_risk"),
+        help="how the class is read from the predicted distribution (default: argmax)",
+    )
+    parser.add_argument(
+        "--cost",
+        type=Path,
+        help="min_risk's cost: a (C, C) .npy matrix, rows by decision, columns by true class "
+        "(default: 1 - S of the run's similarity)",
+    )
     parser.set_defaults(func=_handle)
 
 
@@ -77,20 +95,33 @@ def _handle(args: argparse.Namespace) -> int:
         from simloss.experiments._outputs import check_output
 
         check_output(args.out, flag="--out", command="predict")
+    if args.cost is not None and args.decoder != "min_risk":
+        raise ValueError(f"Expected --cost only with --decoder min_risk, but found {args.decoder}")
+    cost = None if args.cost is None else _read_cost(args.cost)
     run = load_run(args.run, device=args.device)
+    options = {"batch_size": args.batch_size, "decoder": args.decoder, "cost": cost}
     if run.preprocessing.kind == "image":
-        predictions = predict_images(run, args.inputs, batch_size=args.batch_size)
+        predictions = predict_images(run, args.inputs, **options)
     else:
         one = predict_features if run.preprocessing.kind == "features" else predict_rows
         if one is predict_features and run.preprocessing.feature_names is not None:
             from simloss.experiments.data.abalone import ABALONE_FEATURES
 
             if run.preprocessing.feature_names == ABALONE_FEATURES:
-                one = predict_rows  # an Abalone run stored before tables were a kind
-        predictions = [
-            p for path in args.inputs for p in one(run, path, batch_size=args.batch_size)
-        ]
+                one = predict_rows  # an Abalone run whose preprocessing is of kind features
+        predictions = [p for path in args.inputs for p in one(run, path, **options)]
     if args.out is not None:  # first, so that a failed write prints no results
         write_predictions(predictions, args.out)
     print(predictions_csv(predictions), end="")
     return 0
+
+
+def _read_cost(path: Path) -> Any:
+    import numpy as np
+
+    if not path.is_file():
+        raise FileNotFoundError(f"Cost file {path} does not exist")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"Expected a .npy (C, C) cost matrix in {path}, but: {exc}") from None

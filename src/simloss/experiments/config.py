@@ -26,12 +26,12 @@ from simloss.experiments.loss_catalog import stored_loss
 from simloss.experiments.specs import (
     CIFAR_CLASS_SETS,
     DATA_OPTIONS,
+    LOSS,
     LOSSES,
     MODELS,
     MONITORS,
     PARAMS,
     loss_spec,
-    metric_spec,
     swept_param,
 )
 from simloss.experiments.task import (
@@ -42,6 +42,7 @@ from simloss.experiments.task import (
     get_task,
     is_factory,
 )
+from simloss.metrics import metric_goal
 
 __all__ = [
     "LOSS_KEYS",
@@ -60,10 +61,11 @@ __all__ = [
 #: class values (``r``), class-name vectors, sentence embeddings of the names and a
 #: hierarchy (``l``), identity (CCE).
 SIMILARITIES: tuple[str, ...] = tuple(SIMILARITY_KINDS)
-#: The direction in which each monitorable metric improves (read from the metric specs).
+#: The direction in which each monitorable metric improves, from the metric's declaration
+#: (simloss.metrics.metric_goal: a key without a known direction is an error at import,
+#: never silently minimised); the validation loss is minimised.
 METRIC_GOALS: dict[str, str] = {
-    name: "max" if getattr(metric_spec(name), "higher_is_better", False) else "min"
-    for name in MONITORS
+    name: "min" if name == LOSS else metric_goal(name) for name in MONITORS
 }
 
 #: The settings that say which loss a run trains with and its parameter: a sweep's

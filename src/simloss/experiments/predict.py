@@ -23,9 +23,14 @@ exactly the steps the training inputs went through:
 - **feature runs** (a user's arrays or factory): ``X`` of a ``.npy`` file or
   an ``.npz`` file's ``X``; from Python, any raw inputs through :func:`predict_inputs`.
 
-The prediction of an input is the class of highest probability, its value
-(the age in years, the ring count with the edge classes ``<=4`` and ``>=20``
-standing for 4 and 20, the class value), its name and its probability.
+The prediction of an input is a class decoded from the predicted distribution
+(:mod:`simloss.metrics.decoders`): by default the class of highest probability;
+``decoder="median"`` the median class; ``decoder="min_risk"`` the class of least
+expected cost ``argmin_k sum_c p_c cost[k, c]``, with ``cost`` a (C, C) matrix or
+by default ``1 - S`` of the run's own similarity (:func:`run_cost`; the identity,
+i.e. the argmax, for a run without one). With it come its value (the age in
+years, the ring count with the edge classes ``<=4`` and ``>=20`` standing for 4
+and 20, the class value), its name and its probability.
 
 Example:
     >>> import tempfile
@@ -63,9 +68,11 @@ from simloss.experiments.data.tables import TableEncoding, read_table
 from simloss.experiments.loss_catalog import stored_loss
 from simloss.experiments.losses import ClassScores
 from simloss.experiments.models import build_model, load_checkpoint
-from simloss.experiments.specs import LOSSES
+from simloss.experiments.specs import LOSSES, loss_spec
+from simloss.metrics.decoders import CLASS_DECODERS, check_decoding, median_class, min_risk_class
 
 __all__ = [
+    "PREDICT_DECODERS",
     "Prediction",
     "TrainedRun",
     "expand_inputs",
@@ -75,8 +82,12 @@ __all__ = [
     "predict_inputs",
     "predict_rows",
     "predictions_csv",
+    "run_cost",
     "write_predictions",
 ]
+
+#: The decoders a prediction can use: each predicts a class.
+PREDICT_DECODERS = CLASS_DECODERS
 
 _COLUMNS = ("input", "class", "value", "name", "probability")
 
@@ -88,11 +99,11 @@ class Prediction:
     Attributes:
         input: the image path, ``"<file>:<line>"`` of a table row, or ``"<file> row <i>"``
             of a feature array.
-        class_index: the class of highest probability.
+        class_index: the decoded class (the argmax by default).
         value: the value that class stands for (age in years, ring count; the
             class index for unordered classes).
         name: the class's name, or ``None`` when classes have no names.
-        probability: the softmax probability of that class, in (0, 1].
+        probability: the softmax probability of that class, in [0, 1].
     """
 
     input: str
@@ -116,6 +127,7 @@ class TrainedRun:
         class_values: the value each class stands for.
         class_names: the class names, or ``None``.
         device: where the model runs.
+        config: the run's configuration (``record["config"]``), for :func:`run_cost`.
     """
 
     folder: Path
@@ -125,6 +137,7 @@ class TrainedRun:
     class_values: tuple[float, ...]
     class_names: tuple[str, ...] | None
     device: torch.device
+    config: dict[str, Any] | None = None
 
     @torch.no_grad()
     def probabilities(self, raw: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
@@ -224,11 +237,50 @@ def load_run(folder: str | Path, *, device: str = "cpu") -> TrainedRun:
         class_values=class_values,
         class_names=None if names is None else tuple(str(n) for n in names),
         device=resolved,
+        config=dict(config) if isinstance(config, dict) else None,
+    )
+
+
+def run_cost(run: TrainedRun) -> torch.Tensor:
+    """The default cost of ``decoder="min_risk"``: ``1 - S`` of the run's similarity, (C, C).
+
+    ``S`` is the class order ``r^|i-j|`` of a run with ``r``, the identity of a run
+    whose loss has no similarity (its minimum-risk decision is the argmax). A
+    similarity built from class-name vectors is not rebuilt here: pass ``cost``.
+
+    Raises:
+        ValueError: a run whose similarity is built from vectors, or an unreadable config.
+    """
+    from simloss.experiments.config import TrainConfig
+    from simloss.metrics import similarity_cost
+
+    classes = len(run.class_values)
+    where = run.folder / "record.json"
+    try:
+        config = TrainConfig.from_dict(dict(run.config or {}))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Expected a readable config in {where}: {exc}") from None
+    kind = config.inferred_similarity if loss_spec(config.inferred_loss).uses_similarity else None
+    if kind is None or kind == "identity":
+        return similarity_cost(torch.eye(classes, dtype=torch.float64))
+    if kind == "order" and config.r is not None:
+        from simloss import ClassOrder
+
+        return similarity_cost(ClassOrder(classes, config.r))
+    raise ValueError(
+        f"Expected `cost` for decoder='min_risk' with {run.folder}: its similarity "
+        f"({kind!r}) is not rebuilt from the record; give a (C, C) cost matrix (--cost FILE.npy)"
     )
 
 
 def predict_inputs(
-    run: TrainedRun, raw: torch.Tensor, labels: Sequence[str], *, batch_size: int = 256
+    run: TrainedRun,
+    raw: torch.Tensor,
+    labels: Sequence[str],
+    *,
+    batch_size: int = 256,
+    decoder: str = "argmax",
+    cost: Any = None,
 ) -> list[Prediction]:
     """Predictions for raw inputs ``(N, *input_shape)``, one per label.
 
@@ -239,13 +291,29 @@ def predict_inputs(
             standardisation.
         labels: a name for every input (e.g. its file).
         batch_size: inputs per forward pass.
+        decoder: ``"argmax"`` (default), ``"median"`` (in the order of the class
+            values) or ``"min_risk"`` (:mod:`simloss.metrics.decoders`).
+        cost: (C, C) cost of ``"min_risk"``, rows by decision, columns by true class;
+            default :func:`run_cost`.
     """
     if raw.shape[0] != len(labels):
         raise ValueError(
             f"Expected one label per input, but found {raw.shape[0]} inputs and {len(labels)} labels"
         )
+    classes = len(run.class_values)
+    if decoder == "min_risk" and cost is None:
+        cost = run_cost(run)
+    decoding = check_decoding(decoder, "probs", cost, allowed=PREDICT_DECODERS, num_classes=classes)
     probs = run.probabilities(raw, batch_size=batch_size)
-    best, index = probs.max(dim=1)
+    if decoding["decoder"] == "median":
+        values = torch.tensor(run.class_values, dtype=torch.float64)
+        eps = torch.finfo(probs.dtype).eps
+        index = median_class(probs.double(), values, eps=eps)
+    elif decoding["decoder"] == "min_risk":
+        index = min_risk_class(probs.double(), decoding["cost"])  # type: ignore[arg-type]
+    else:
+        index = probs.argmax(dim=1)
+    best = probs.gather(1, index[:, None])[:, 0] if probs.numel() else probs.new_zeros(0)
     names = run.class_names
     return [
         Prediction(
@@ -284,10 +352,15 @@ def expand_inputs(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def predict_images(
-    run: TrainedRun, paths: Sequence[str | Path], *, batch_size: int = 256
+    run: TrainedRun,
+    paths: Sequence[str | Path],
+    *,
+    batch_size: int = 256,
+    decoder: str = "argmax",
+    cost: Any = None,
 ) -> list[Prediction]:
     """Predictions for image files (and every image file below a given folder), decoded as
-    the run's training images were.
+    the run's training images were (``decoder`` and ``cost`` as in :func:`predict_inputs`).
 
     Raises:
         ValueError: the run is not an image run, or a file is not a readable
@@ -307,7 +380,9 @@ def predict_images(
     for start in range(0, len(files), batch_size):
         chunk = files[start : start + batch_size]
         raw = torch.from_numpy(image_inputs(chunk, (height, width), channels))
-        out += predict_inputs(run, raw, [str(f) for f in chunk], batch_size=batch_size)
+        out += predict_inputs(
+            run, raw, [str(f) for f in chunk], batch_size=batch_size, decoder=decoder, cost=cost
+        )
     return out
 
 
@@ -323,15 +398,23 @@ def _table_encoding(run: TrainedRun) -> TableEncoding:
     if spec.kind == "table" and spec.table is not None:
         return spec.table
     if spec.kind == "features" and spec.feature_names == ABALONE_FEATURES:
-        return ABALONE_ENCODING  # Abalone runs stored before tables were a kind
+        return ABALONE_ENCODING  # an Abalone run whose preprocessing is of kind features
     raise ValueError(
         f"Expected a run trained on table rows, but {run.folder} was trained on "
         f"{run.dataset} {spec.kind} (give {_INPUTS[spec.kind]} instead)"
     )
 
 
-def predict_rows(run: TrainedRun, path: str | Path, *, batch_size: int = 256) -> list[Prediction]:
-    """Predictions for the rows of a table file, encoded as the run's training rows were.
+def predict_rows(
+    run: TrainedRun,
+    path: str | Path,
+    *,
+    batch_size: int = 256,
+    decoder: str = "argmax",
+    cost: Any = None,
+) -> list[Prediction]:
+    """Predictions for the rows of a table file, encoded as the run's training rows were
+    (``decoder`` and ``cost`` as in :func:`predict_inputs`).
 
     The file has the training table's columns (a header row where the
     training table had one; Abalone rows as in ``abalone.data``, with or
@@ -354,13 +437,21 @@ def predict_rows(run: TrainedRun, path: str | Path, *, batch_size: int = 256) ->
     )
     features = encoding.encode(table)
     labels = [f"{file}:{line}" for line in table.lines]
-    return predict_inputs(run, torch.from_numpy(features), labels, batch_size=batch_size)
+    return predict_inputs(
+        run, torch.from_numpy(features), labels, batch_size=batch_size, decoder=decoder, cost=cost
+    )
 
 
 def predict_features(
-    run: TrainedRun, path: str | Path, *, batch_size: int = 256
+    run: TrainedRun,
+    path: str | Path,
+    *,
+    batch_size: int = 256,
+    decoder: str = "argmax",
+    cost: Any = None,
 ) -> list[Prediction]:
-    """Predictions for feature vectors: ``X`` ``(N, F)`` of a ``.npy`` file or an ``.npz`` file.
+    """Predictions for feature vectors: ``X`` ``(N, F)`` of a ``.npy`` file or an ``.npz`` file
+    (``decoder`` and ``cost`` as in :func:`predict_inputs`).
 
     Raises:
         ValueError: the run is not a feature run, or ``X`` does not fit it.
@@ -378,7 +469,9 @@ def predict_features(
             f"inputs), but found {x.shape}"
         )
     labels = [f"{path} row {i}" for i in range(len(x))]
-    return predict_inputs(run, torch.from_numpy(x), labels, batch_size=batch_size)
+    return predict_inputs(
+        run, torch.from_numpy(x), labels, batch_size=batch_size, decoder=decoder, cost=cost
+    )
 
 
 def predictions_csv(predictions: Sequence[Prediction]) -> str:

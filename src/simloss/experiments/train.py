@@ -39,7 +39,7 @@ from simloss.experiments.data import PreparedData, Split, load_data
 from simloss.experiments.losses import Criterion, build_criterion, build_similarity
 from simloss.experiments.models import build_model
 from simloss.experiments.task.declaration import ORDINAL_DECODERS
-from simloss.metrics import compute_metrics, mean_predicted_distribution
+from simloss.metrics import ClassHierarchy, compute_metrics, mean_predicted_distribution
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -101,8 +101,9 @@ def _prepare_batch(
 def _metric_kwargs(data: PreparedData) -> dict[str, Any]:
     if data.ordinal:
         return {"class_values": data.class_values, "decoders": ORDINAL_DECODERS}
-    if data.fine_to_coarse is not None:
-        return {"fine_to_coarse": data.fine_to_coarse}
+    if data.fine_to_coarse is not None:  # the superclasses and their two-level hierarchy
+        hierarchy = ClassHierarchy.from_superclasses(data.fine_to_coarse)
+        return {"fine_to_coarse": data.fine_to_coarse, "hierarchy": hierarchy}
     return {}
 
 
@@ -242,8 +243,11 @@ def run_training(
         >>> record = run_training(cfg, tempfile.mkdtemp())
         >>> record["loss"], record["param"], record["param_value"], len(record["history"])
         ('simloss', 'r', 0.5, 2)
-        >>> list(record["metrics"]["test"])  # MAE and MSE under the argmax, expectation, median
-        ['acc', 'mae', 'mse', 'mae_expectation', 'mse_expectation', 'mae_median', 'mse_median']
+        >>> keys = list(record["metrics"]["test"])  # the task's metrics (simloss.metrics)
+        >>> keys[:3], keys[-4:]  # MAE and MSE under the argmax, expectation, median
+        (['acc', 'mae', 'mse'], ['mae_expectation', 'mse_expectation', 'mae_median', 'mse_median'])
+        >>> tuple(keys) == cfg.task_spec.record_metrics
+        True
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"Expected `config` to be a TrainConfig, but found {type(config).__name__}")

@@ -26,7 +26,8 @@ from simloss.experiments.loss_catalog import DEFAULT_LOSS, stored_loss
 from simloss.experiments.points import point_label, value_key
 from simloss.experiments.report.stats import WilcoxonResult, wilcoxon_against_baseline
 from simloss.experiments.report.summary import SPLITS, CellStats
-from simloss.experiments.specs import LOSSES, METRIC_ORDER, PARAMS, metric_spec
+from simloss.experiments.specs import LOSS, LOSSES, METRIC_ORDER, PARAMS, metric_spec
+from simloss.metrics import metric_goal
 
 __all__ = ["ExpectedPoint", "LossComparison", "LossRow", "compare_losses", "record_loss"]
 
@@ -237,7 +238,7 @@ def compare_losses(
 
     rows = [make_row(k) for k in sorted(groups, key=order)]
     baseline = next((r for r in rows if r.is_baseline), None)
-    goal_higher = bool(getattr(metric_spec(monitor), "higher_is_better", False))
+    goal_higher = monitor != LOSS and metric_goal(monitor) == "max"
     best: list[LossRow] = [] if baseline is None else [baseline]
     for loss in dict.fromkeys(r.loss for r in rows):
         if baseline is not None and loss == "ce" and baseline.loss == "ce":
@@ -257,6 +258,16 @@ def compare_losses(
         {m for r in rows for (_, m) in r.cells},
         key=lambda m: (METRIC_ORDER.index(m) if m in METRIC_ORDER else len(METRIC_ORDER), m),
     )
+    for row in rows:
+        for split in SPLITS:
+            for metric in metrics:
+                cell = row.cells.get((split, metric))
+                have = 0 if cell is None else cell.n
+                if have < len(row.runs):
+                    notes.append(
+                        f"{row.label}: {split} {metric} from {have} of its {len(row.runs)} runs "
+                        "(the others do not record it, e.g. runs written before it was recorded)"
+                    )
     counts = sorted({len(r.runs) for r in rows})
     if len(counts) > 1:
         notes.append(f"rows have different numbers of runs ({counts[0]}-{counts[-1]})")

@@ -15,6 +15,7 @@ from simloss.experiments.points import format_value
 from simloss.experiments.report.compare import LossComparison, LossRow
 from simloss.experiments.report.render import (
     DECODERS_TEXT,
+    EXTRA_TEXT,
     _latex_escape,
     _latex_table,
     _num,
@@ -28,6 +29,7 @@ from simloss.experiments.report.tables import (
     Table,
     _number,
     decoded_metrics,
+    extra_metrics,
     main_metrics,
     metric_label,
     none_made,
@@ -40,6 +42,7 @@ __all__ = [
     "comparison_latex",
     "comparison_markdown",
     "decoders_table",
+    "extra_best_table",
     "grid_table",
 ]
 
@@ -164,6 +167,29 @@ def decoders_table(comparison: LossComparison) -> Table | None:
     return Table(title, "loss", columns, rows)
 
 
+def extra_best_table(comparison: LossComparison) -> Table | None:
+    """The metrics beyond the paper's (QWK, AMAE, RPS, ...) of each loss at its best value
+    (``None``: none recorded)."""
+    metrics = extra_metrics(comparison.metrics)
+    if not metrics:
+        return None
+    columns = tuple(("test", m) for m in metrics)
+    rows = tuple(
+        Row(
+            r.label,
+            _runs(r),
+            tuple(
+                _cell(comparison, r, s, m, spread=True, among=comparison.best) for s, m in columns
+            ),
+        )
+        for r in comparison.best
+    )
+    title = "More metrics at the best parameter: test " + ", ".join(
+        metric_label(m).removesuffix(" (%)") for m in metrics
+    )
+    return Table(title, "loss", columns, rows)
+
+
 def grid_table(comparison: LossComparison) -> Table:
     """Every loss at every value of its parameter: means, marks against CCE."""
     metrics = main_metrics(comparison.metrics)
@@ -183,7 +209,7 @@ def grid_table(comparison: LossComparison) -> Table:
 
 
 def _tests_table(comparison: LossComparison) -> Table:
-    main = main_metrics(comparison.metrics)
+    main = main_metrics(comparison.metrics) + extra_metrics(comparison.metrics)
     metrics = main + [m for m in decoded_metrics(comparison.metrics) if m not in main]
     columns = tuple(("", m) for m in metrics)
     rows = []
@@ -230,6 +256,9 @@ def comparison_markdown(comparison: LossComparison, *, figures: list[str] | None
     if verdict:
         out += ["", "## Verdict", "", *verdict]
     out += ["", f"## {best_table(comparison).title}", "", markdown_table(best_table(comparison))]
+    extra = extra_best_table(comparison)
+    if extra is not None:
+        out += ["", f"## {extra.title}", "", EXTRA_TEXT, "", markdown_table(extra)]
     decoders = decoders_table(comparison)
     if decoders is not None:
         out += ["", f"## {decoders.title}", "", DECODERS_TEXT, "", markdown_table(decoders)]
@@ -291,7 +320,8 @@ def _latex_ready(table: Table) -> Table:
 
 COMPARISON_CSV_COLUMNS = (
     "dataset", "loss", "param", "value", "split", "metric", "mean", "std", "n_runs",
-    "chosen", "mark", "test_status", "n_pairs", "n_nonzero", "statistic", "p_value", "note",
+    "chosen", "mark", "test_status", "n_pairs", "n_nonzero", "statistic", "p_value", "effect",
+    "null", "note",
 )  # fmt: skip
 
 
@@ -319,6 +349,8 @@ def comparison_csv(comparison: LossComparison) -> str:
                     "" if test is None else test.n_nonzero,
                     "" if test is None else _num(test.statistic),
                     "" if test is None else _num(test.p_value),
+                    "" if test is None else _num(test.effect),
+                    "" if test is None or test.method is None else test.method,
                     "" if test is None else test.reason,
                 ])  # fmt: skip
     return out.getvalue()

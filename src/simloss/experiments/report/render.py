@@ -19,6 +19,7 @@ from simloss.experiments.report.tables import (
     Table,
     column_label,
     decoder_table,
+    extra_table,
     mean_table,
     metric_label,
     none_made,
@@ -94,6 +95,9 @@ def to_markdown(summary: SweepSummary, *, figures: Sequence[str] = ()) -> str:
     )
     for table in (mean_table(summary), std_table(summary)):
         out += ["", f"## {table.title}", "", markdown_table(table)]
+    extra = extra_table(summary)
+    if extra is not None:
+        out += ["", f"## {extra.title}", "", EXTRA_TEXT, "", markdown_table(extra)]
     decoders = decoder_table(summary)
     if decoders is not None:
         out += ["", f"## {decoders.title}", "", DECODERS_TEXT, "", markdown_table(decoders)]
@@ -146,6 +150,15 @@ def to_markdown(summary: SweepSummary, *, figures: Sequence[str] = ()) -> str:
 
 
 #: What the decoders table shows (the same sentence in every report).
+EXTRA_TEXT = (
+    "Metrics the paper does not report, from the same runs: quadratic weighted kappa "
+    "(QWK), the per-class MAE averaged (AMAE) and at its worst (MMAE), the ranked "
+    "probability score (RPS), the lowest per-class recall (MS); with a hierarchy, the "
+    "mistake severity, the hierarchical distance of the top 5 and hierarchical F (see "
+    "docs/metrics.md). Bold and marks as above; runs that do not record a metric (written "
+    "before it was recorded) are left out of its cells, and the notes say which."
+)
+
 DECODERS_TEXT = (
     "The same runs, MAE and MSE read three ways from the predicted distribution p: the "
     "argmax class (the paper's), the expected value sum_c p_c v_c, and the median (the "
@@ -238,6 +251,9 @@ def to_latex(summary: SweepSummary) -> str:
     out += _latex_table(means, mean_table(summary))
     out += [""]
     out += _latex_table(f"Standard deviation over runs (ddof = 1) on {name}.", std_table(summary))
+    extra = extra_table(summary)
+    if extra is not None:
+        out += ["", *_latex_table(f"{extra.title} on {name}.", extra)]
     decoders = decoder_table(summary)
     if decoders is not None:
         caption = f"Test MAE and MSE on {name} under each decoder (argmax, expectation, median)."
@@ -258,8 +274,8 @@ def to_latex(summary: SweepSummary) -> str:
 # ---------------------------------------------------------------------- CSV
 CSV_COLUMNS = (
     "dataset", "param", "value", "split", "metric", "mean", "std", "n_runs", "best",
-    "mark", "test_status", "n_pairs", "n_nonzero", "statistic", "p_value",
-    "paper_mean", "paper_mark", "note",
+    "mark", "test_status", "n_pairs", "n_nonzero", "statistic", "p_value", "effect",
+    "null", "paper_mean", "paper_mark", "note",
 )  # fmt: skip
 
 
@@ -315,6 +331,8 @@ def to_csv(summary: SweepSummary) -> str:
                     "" if test is None else test.n_nonzero,
                     "" if test is None else _num(test.statistic),
                     "" if test is None else _num(test.p_value),
+                    "" if test is None else _num(test.effect),
+                    "" if test is None or test.method is None else test.method,
                     _num(paper_mean), "" if pcell is None else pcell.mark,
                     "" if test is None else test.reason,
                 ])  # fmt: skip

@@ -19,9 +19,12 @@ import numpy as np
 from scipy import stats
 
 __all__ = [
+    "EXACT_LIMIT",
+    "SignedRankTest",
     "TestStatus",
     "WilcoxonResult",
     "min_pairs_for_significance",
+    "signed_rank_test",
     "wilcoxon_against_baseline",
 ]
 
@@ -52,6 +55,106 @@ def min_pairs_for_significance(alpha: float) -> int:
     return n
 
 
+#: Above this many non-zero differences the exact null distribution (O(n^3) work) gives
+#: way to the normal approximation; the result says which was used.
+EXACT_LIMIT = 400
+
+
+@dataclass(frozen=True)
+class SignedRankTest:
+    """A two-sided Wilcoxon signed-rank test of paired differences (zeros discarded).
+
+    Attributes:
+        n: non-zero differences ranked.
+        w_plus: the sum of the (mid)ranks of the positive differences.
+        w_minus: the same for the negative ones (``w_plus + w_minus = n (n + 1) / 2``).
+        p_value: two-sided, from the exact null distribution of ``w_plus`` under
+            random signs (midranks included, so ties are exact too) or, above
+            :data:`EXACT_LIMIT` differences, from the normal approximation with the
+            tie correction.
+        method: ``"exact"`` or ``"normal approximation"``.
+        rank_biserial: the matched-pairs rank-biserial correlation
+            ``(w_plus - w_minus) / (w_plus + w_minus)`` in [-1, 1] (Kerby 2014): +1 when
+            every non-zero difference is positive.
+        hodges_lehmann: the median of the Walsh averages of the differences, the shift
+            estimate that goes with the signed-rank test.
+    """
+
+    n: int
+    w_plus: float
+    w_minus: float
+    p_value: float
+    method: str
+    rank_biserial: float
+    hodges_lehmann: float
+
+
+def signed_rank_test(differences: np.ndarray) -> SignedRankTest:
+    """The two-sided signed-rank test of ``differences``, exact whenever affordable.
+
+    The statistic is the rank sum of the positive differences among the non-zero ones
+    (``zero_method="wilcox"``), ties taking their midranks. The null distribution is
+    the exact one of that statistic under independent random signs, for any ties
+    (computed on doubled midranks, which are integers), up to :data:`EXACT_LIMIT`
+    differences; scipy's ``method="auto"`` switches to the normal approximation
+    as soon as differences tie (with 14 or more pairs), where the exact test can
+    disagree at the 5 % level.
+
+    Example:
+        >>> test = signed_rank_test(np.array([-0.2, 0.1, -0.3, -0.4, -0.5, -0.6]))
+        >>> test.w_plus, test.w_minus, round(test.p_value, 4), test.method, round(test.rank_biserial, 3)
+        (1.0, 20.0, 0.0625, 'exact', -0.905)
+    """
+    values = np.asarray(differences, dtype=np.float64)
+    nonzero = values[values != 0.0]
+    n = int(nonzero.size)
+    if n == 0:
+        raise ValueError("Expected at least one non-zero difference, but found none")
+    ranks = stats.rankdata(np.abs(nonzero))  # midranks for ties
+    w_plus = float(ranks[nonzero > 0].sum())
+    total = n * (n + 1) / 2.0
+    w_minus = total - w_plus
+    if n <= EXACT_LIMIT:
+        doubled = np.rint(2.0 * ranks).astype(np.int64)
+        probabilities = _null_distribution(doubled)
+        observed = round(2.0 * w_plus)
+        lower = float(probabilities[: observed + 1].sum())
+        upper = float(probabilities[observed:].sum())
+        p_value = min(1.0, 2.0 * min(lower, upper))
+        method = "exact"
+    else:
+        _, counts = np.unique(np.abs(nonzero), return_counts=True)
+        variance = n * (n + 1) * (2 * n + 1) / 24.0 - float((counts**3 - counts).sum()) / 48.0
+        z = (w_plus - total / 2.0) / np.sqrt(variance)
+        p_value = float(min(1.0, 2.0 * stats.norm.sf(abs(z))))
+        method = "normal approximation"
+    walsh = (values[:, None] + values[None, :]) / 2.0
+    upper_triangle = walsh[np.triu_indices(values.size)]
+    return SignedRankTest(
+        n=n,
+        w_plus=w_plus,
+        w_minus=w_minus,
+        p_value=p_value,
+        method=method,
+        rank_biserial=(w_plus - w_minus) / total,
+        hodges_lehmann=float(np.median(upper_triangle)),
+    )
+
+
+def _null_distribution(doubled_ranks: np.ndarray) -> np.ndarray:
+    """P(2 W+ = s) for s = 0 .. sum, each rank's sign + or - with probability 1/2."""
+    size = int(doubled_ranks.sum()) + 1
+    probabilities = np.zeros(size, dtype=np.float64)
+    probabilities[0] = 1.0
+    reach = 0
+    for rank in doubled_ranks.tolist():
+        shifted = np.zeros(size, dtype=np.float64)
+        shifted[rank : rank + reach + 1] = probabilities[: reach + 1]
+        probabilities = 0.5 * (probabilities + shifted)
+        reach += rank
+    return probabilities
+
+
 @dataclass(frozen=True)
 class WilcoxonResult:
     """Outcome of one significance test of a test value against the CCE row.
@@ -64,11 +167,15 @@ class WilcoxonResult:
         n_pairs: runs present in both rows (paired by run index).
         n_nonzero: pairs with a non-zero difference (those the test ranks).
         mean_difference: mean of ``value - baseline`` over the pairs (``None``
-            without pairs).
-        statistic: the signed-rank statistic (``None`` when not tested).
+            without pairs); shown for information, never the mark's direction.
+        statistic: the signed-rank statistic ``min(W+, W-)`` (``None`` when not tested).
         p_value: the two-sided p-value (``None`` when not tested).
         mark: ``"+"`` (significantly better), ``"-"`` (significantly worse) or ``""``.
         reason: a short human-readable account of the outcome.
+        effect: the matched-pairs rank-biserial correlation, signed so that +1 means
+            every non-zero pair favours this row (``None`` when not tested).
+        method: the null distribution used, ``"exact"`` or ``"normal approximation"``.
+        hodges_lehmann: the Hodges-Lehmann estimate of ``value - baseline``.
     """
 
     status: TestStatus
@@ -79,6 +186,9 @@ class WilcoxonResult:
     p_value: float | None
     mark: str
     reason: str
+    effect: float | None = None
+    method: str | None = None
+    hodges_lehmann: float | None = None
 
     @property
     def made(self) -> bool:
@@ -96,12 +206,17 @@ def wilcoxon_against_baseline(
     """Two-sided Wilcoxon signed-rank test of one row against the CCE row, paired by run.
 
     Runs present in both mappings are paired; zero differences are discarded
-    (``zero_method="wilcox"``) and ``scipy.stats.wilcoxon`` chooses the exact or
-    permutation null distribution for small samples (``method="auto"``). The test
-    is not made when fewer non-zero differences remain than
+    (``zero_method="wilcox"``) and the p-value comes from the exact null distribution
+    (:func:`signed_rank_test`; the normal approximation only above
+    :data:`EXACT_LIMIT` differences, and the reason says which). The test is not
+    made when fewer non-zero differences remain than
     :func:`min_pairs_for_significance` requires, or when all differences are zero.
-    The mark follows the sign of the mean paired difference and the metric's
-    direction: ``+`` for significantly better, ``-`` for significantly worse.
+    **The mark follows the statistic that was tested**: the rank sums ``W+`` and
+    ``W-`` of the positive and negative differences (``value - baseline``), with the
+    metric's direction: ``+`` when the ranks favour this row and the test is
+    significant, ``-`` when they favour CCE. The mean difference can point the other
+    way (one large outlier against many small gains) and is never used for the mark.
+    The reason gives p, the null used and the rank-biserial effect size.
 
     Args:
         values: metric value per run index for the row under test.
@@ -116,8 +231,10 @@ def wilcoxon_against_baseline(
         >>> base = {i: 0.10 for i in range(8)}
         >>> better = {i: 0.12 + 0.001 * i for i in range(8)}
         >>> res = wilcoxon_against_baseline(better, base, lower_is_better=False)
-        >>> res.mark, res.n_pairs, round(res.p_value, 4)
-        ('+', 8, 0.0078)
+        >>> res.mark, res.n_pairs, round(res.p_value, 4), res.effect
+        ('+', 8, 0.0078, 1.0)
+        >>> res.reason
+        'significantly better (p = 0.00781, exact; rank-biserial r = +1.00; n = 8 of 8 pairs)'
         >>> wilcoxon_against_baseline(base, base, lower_is_better=False).status
         'all_zero'
     """
@@ -147,15 +264,17 @@ def wilcoxon_against_baseline(
             f"not made: too few runs ({n_nonzero} non-zero of {n_pairs} pairs; "
             f"{min_pairs} needed)",
         )  # fmt: skip
-    result = stats.wilcoxon(diffs, zero_method="wilcox", alternative="two-sided", method="auto")
-    p_value = float(result.pvalue)
-    statistic = float(result.statistic)
+    test = signed_rank_test(diffs)
+    # +1: every non-zero pair favours this row (lower values when lower is better).
+    effect = -test.rank_biserial if lower_is_better else test.rank_biserial
     mark = ""
-    if p_value < alpha and mean_diff is not None and mean_diff != 0.0:
-        better = (mean_diff < 0.0) if lower_is_better else (mean_diff > 0.0)
-        mark = "+" if better else "-"
+    if test.p_value < alpha and effect != 0.0:
+        mark = "+" if effect > 0 else "-"
     verdict = {"+": "significantly better", "-": "significantly worse", "": "not significant"}
     return WilcoxonResult(
-        "tested", n_pairs, n_nonzero, mean_diff, statistic, p_value, mark,
-        f"{verdict[mark]} (p = {p_value:.3g}, n = {n_nonzero} of {n_pairs} pairs)",
+        "tested", n_pairs, n_nonzero, mean_diff, min(test.w_plus, test.w_minus), test.p_value,
+        mark,
+        f"{verdict[mark]} (p = {test.p_value:.3g}, {test.method}; rank-biserial r = "
+        f"{effect:+.2f}; n = {n_nonzero} of {n_pairs} pairs)",
+        effect=effect, method=test.method, hodges_lehmann=test.hodges_lehmann,
     )  # fmt: skip

@@ -257,6 +257,7 @@ def summarize_sweep(
     runs = {v: sorted(r for vv, r in per_run if vv == v) for v in values}
 
     cells: dict[tuple[float, str, str], CellStats] = {}
+    lacking: dict[tuple[str, str], list[tuple[float, list[int]]]] = {}
     for value in values:
         for split in SPLITS:
             for metric in metrics_found:
@@ -265,21 +266,28 @@ def summarize_sweep(
                     for run in runs[value]
                     if metric in per_run[(value, run)][split]
                 }
-                lacking = [
+                without = [
                     run
                     for run in runs[value]
                     if run not in got and (value, run, split, metric) not in nulls
                 ]
-                if lacking:
-                    notes.append(
-                        f"{param} = {format_value(value)}: run(s) {lacking} "
-                        f"have no {split} {metric}"
-                    )
+                if without:
+                    lacking.setdefault((split, metric), []).append((value, without))
                 if not got:
                     continue
                 arr = np.array(list(got.values()), dtype=np.float64)
                 std = float(arr.std(ddof=1)) if arr.size > 1 else math.nan
                 cells[(value, split, metric)] = CellStats(got, float(arr.mean()), std)
+
+    total = len(per_run)
+    for (split, metric), gaps in lacking.items():
+        count = sum(len(runs_lacking) for _, runs_lacking in gaps)
+        places = [f"{param} = {format_value(v)} run(s) {r}" for v, r in gaps]
+        notes.append(
+            f"{split} {metric}: {count} of {total} runs do not record it (runs written before "
+            f"it was recorded, e.g. of a resumed sweep): its means, bold and tests use the "
+            f"runs that have it, and the runs column counts them; lacking: {'; '.join(places)}"
+        )
 
     best: dict[tuple[str, str], list[float]] = {}
     for split in SPLITS:

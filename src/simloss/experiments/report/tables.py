@@ -25,6 +25,8 @@ __all__ = [
     "column_label",
     "decoded_metrics",
     "decoder_table",
+    "extra_metrics",
+    "extra_table",
     "main_metrics",
     "mean_table",
     "metric_label",
@@ -87,6 +89,11 @@ def metric_label(metric: str) -> str:
     return metric if spec is None else spec.header()
 
 
+def _short(metric: str) -> str:
+    spec = metric_spec(metric)
+    return metric if spec is None else spec.label
+
+
 def column_label(split: str, metric: str) -> str:
     """A column's header: ``"Validation Acc (%)"``."""
     return f"{SPLIT_LABELS[split]} {metric_label(metric)}" if split else metric_label(metric)
@@ -110,14 +117,38 @@ def _decoder(metric: str) -> str:
         return "argmax"
 
 
+def _is_papers_or_unknown(metric: str) -> bool:
+    from simloss.experiments.specs import METRIC_ORDER
+
+    return metric in METRIC_ORDER or metric_spec(metric) is None
+
+
 def main_metrics(metrics: list[str] | tuple[str, ...]) -> list[str]:
-    """The metrics of the main tables: the paper's (argmax) ones; other decoders have their own.
+    """The metrics of the main tables: the paper's (argmax) ones, and any simloss does not know.
+
+    Other decoders have their own table, and so do the metrics beyond the paper's
+    (:func:`extra_metrics`).
 
     Example:
-        >>> main_metrics(["acc", "mae", "mae_expectation", "mse"])
-        ['acc', 'mae', 'mse']
+        >>> main_metrics(["acc", "mae", "mae_expectation", "mse", "qwk", "f1"])
+        ['acc', 'mae', 'mse', 'f1']
     """
-    return [m for m in metrics if _decoder(m) == "argmax"]
+    return [m for m in metrics if _decoder(m) == "argmax" and _is_papers_or_unknown(m)]
+
+
+def extra_metrics(metrics: list[str] | tuple[str, ...]) -> list[str]:
+    """The metrics beyond the paper's (QWK, AMAE, MMAE, RPS, MS; hierarchical ones), argmax,
+    in the order runs record them.
+
+    Example:
+        >>> extra_metrics(["acc", "rps", "mae", "qwk", "amae", "qwk_min_risk"])
+        ['qwk', 'amae', 'rps']
+    """
+    from simloss.metrics import declarations, metric_facts
+
+    order = {id(d): k for k, d in enumerate(declarations())}
+    chosen = [m for m in metrics if _decoder(m) == "argmax" and not _is_papers_or_unknown(m)]
+    return sorted(chosen, key=lambda m: (order.get(id(metric_facts(m).metric), len(order)), m))
 
 
 def decoded_metrics(metrics: list[str] | tuple[str, ...]) -> list[str]:
@@ -159,7 +190,20 @@ def _runs_text(summary: SweepSummary, value: float, columns: tuple[tuple[str, st
 
 def mean_table(summary: SweepSummary) -> Table:
     """Means over runs; the best validation mean of each metric bold; test values marked."""
-    columns = _columns(summary)
+    return _means(summary, _columns(summary), "Mean over runs")
+
+
+def extra_table(summary: SweepSummary) -> Table | None:
+    """The metrics beyond the paper's, as :func:`mean_table` (``None``: none recorded)."""
+    metrics = extra_metrics(summary.metrics)
+    if not metrics:
+        return None
+    columns = tuple((split, metric) for split in SPLITS for metric in metrics)
+    title = "More metrics: " + ", ".join(_short(m) for m in metrics) + " (mean over runs)"
+    return _means(summary, columns, title)
+
+
+def _means(summary: SweepSummary, columns: tuple[tuple[str, str], ...], title: str) -> Table:
     rows = []
     for value in summary.values:
         cells = []
@@ -172,7 +216,7 @@ def mean_table(summary: SweepSummary) -> Table:
             bold = split == "val" and summary.is_best(value, split, metric)
             cells.append(Cell(_number(cell.mean, metric), "" if test is None else test.mark, bold))
         rows.append(Row(format_value(value), _runs_text(summary, value, columns), tuple(cells)))
-    return Table("Mean over runs", summary.param, columns, tuple(rows))
+    return Table(title, summary.param, columns, tuple(rows))
 
 
 def std_table(summary: SweepSummary) -> Table:
@@ -212,9 +256,11 @@ def decoder_table(summary: SweepSummary) -> Table | None:
 
 def tests_table(summary: SweepSummary) -> Table:
     """The significance tests of the test split against CCE: mark and reason per cell."""
-    metrics = main_metrics(summary.metrics) + [
-        m for m in decoded_metrics(summary.metrics) if _decoder(m) != "argmax"
-    ]
+    metrics = (
+        main_metrics(summary.metrics)
+        + extra_metrics(summary.metrics)
+        + [m for m in decoded_metrics(summary.metrics) if _decoder(m) != "argmax"]
+    )
     columns = tuple(("", metric) for metric in metrics)
     rows = []
     for value in summary.values:

@@ -298,17 +298,28 @@ class Task:
 
     @property
     def record_metrics(self) -> tuple[str, ...]:
-        """Every metric key a run records: :attr:`metrics`, then MAE/MSE under the other decoders."""
-        from simloss.metrics import decoded_key
+        """Every metric key a run records: the metrics of :mod:`simloss.metrics` the task
+        allows (:func:`simloss.metrics.metric_keys`: ordered classes, or superclasses with
+        their two-level hierarchy), MAE/MSE under every decoder.
 
-        decoded = [
-            decoded_key(metric, decoder)
-            for decoder in self.decoders
-            if decoder != "argmax"
-            for metric in self.metrics
-            if metric in ("mae", "mse")
-        ]
-        return (*self.metrics, *decoded)
+        Example:
+            >>> from simloss.experiments.task import builtin_task
+            >>> builtin_task("abalone").record_metrics[:8]
+            ('acc', 'mae', 'mse', 'qwk', 'amae', 'mmae', 'rps', 'ms')
+            >>> builtin_task("abalone").record_metrics[-4:]
+            ('mae_expectation', 'mse_expectation', 'mae_median', 'mse_median')
+            >>> builtin_task("cifar100").record_metrics[:6]
+            ('acc', 'sa', 'fsa', 'mistake_severity', 'hdist_top5', 'hf')
+        """
+        from simloss.metrics import metric_keys
+
+        superclasses = self.classes.superclasses is not None
+        return metric_keys(
+            ordered=self.ordinal,
+            superclasses=superclasses,
+            hierarchy=superclasses,
+            decoders=self.decoders,
+        )
 
     @property
     def monitors(self) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ from simloss.experiments.points import format_value, value_key
 from simloss.experiments.report.stats import min_pairs_for_significance
 from simloss.experiments.specs import PARAMS, metric_spec
 from simloss.experiments.task import Task, builtin_task
+from simloss.metrics import metric_goal
 
 __all__ = [
     "DEFAULT_RUNS",
@@ -60,12 +61,12 @@ def objective_metric(objective: str, dataset: Task | str) -> str:
     """The record metric of an objective (``"val_mae"`` -> ``"mae"``), checked against the dataset.
 
     Example:
-        >>> objective_metric("val_acc", "abalone")
-        'acc'
-        >>> objective_metric("val_sa", "abalone")
+        >>> objective_metric("val_acc", "abalone"), objective_metric("val_qwk", "abalone")
+        ('acc', 'qwk')
+        >>> objective_metric("val_sa", "abalone")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        ValueError: Expected --objective to be one of ['val_acc', 'val_mae', 'val_mse'] for dataset 'abalone', but found 'val_sa'
+        ValueError: Expected --objective to be one of ['val_acc', 'val_mae', 'val_mse', ...] for dataset 'abalone', but found 'val_sa'
     """
     if not isinstance(objective, str) or not objective.startswith(OBJECTIVE_PREFIX):
         raise ValueError(
@@ -74,9 +75,9 @@ def objective_metric(objective: str, dataset: Task | str) -> str:
         )
     metric = objective[len(OBJECTIVE_PREFIX) :]
     spec = builtin_task(dataset) if isinstance(dataset, str) else dataset
-    known = [f"{OBJECTIVE_PREFIX}{m}" for m in spec.metrics]
+    known = [f"{OBJECTIVE_PREFIX}{m}" for m in spec.record_metrics]
     facts = metric_spec(metric)
-    if metric not in spec.metrics or facts is None or facts.higher_is_better is None:
+    if metric not in spec.record_metrics or facts is None or facts.higher_is_better is None:
         raise ValueError(
             f"Expected --objective to be one of {known} for dataset {spec.name!r}, but found "
             f"{objective!r}"
@@ -262,10 +263,7 @@ class TuneSettings:
     @property
     def directions(self) -> tuple[str, ...]:
         """Optuna's direction of each objective, from the metric's class."""
-        return tuple(
-            "maximize" if getattr(metric_spec(m), "higher_is_better", False) else "minimize"
-            for m in self.metrics
-        )
+        return tuple("maximize" if metric_goal(m) == "max" else "minimize" for m in self.metrics)
 
     @property
     def multi(self) -> bool:

@@ -27,7 +27,6 @@ from simloss.experiments.points import format_value, value_key
 from simloss.experiments.report.render import markdown_table, table_csv
 from simloss.experiments.report.summary import SPLITS
 from simloss.experiments.report.write import write_report
-from simloss.experiments.specs import metric_spec
 from simloss.experiments.tune.result import TuneResult
 from simloss.experiments.tune.tables import tune_tables
 
@@ -45,8 +44,9 @@ _PRUNERS = {
 
 
 def _direction(metric: str) -> str:
-    spec = metric_spec(metric)
-    return "higher is better" if spec is not None and spec.higher_is_better else "lower is better"
+    from simloss.metrics import metric_goal
+
+    return "higher is better" if metric_goal(metric) == "max" else "lower is better"
 
 
 def to_markdown(result: TuneResult, figures: list[str] | None = None) -> str:

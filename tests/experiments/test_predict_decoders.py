@@ -1,0 +1,91 @@
+"""``simloss predict --decoder``: the median and the minimum-risk class of a trained run."""
+
+from __future__ import annotations
+
+import csv
+import io
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from simloss.cli import main
+from simloss.experiments.config import TrainConfig
+from simloss.experiments.data.abalone import parse_abalone_rows
+from simloss.experiments.data.splits import random_split, subset_indices
+from simloss.experiments.predict import load_run, predict_rows, run_cost
+from simloss.experiments.train import run_training
+
+
+@pytest.fixture(scope="module")
+def abalone_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]:
+    """A SimLoss run (r = 0.5) on 800 Abalone rows, and its test rows as a file."""
+    folder = tmp_path_factory.mktemp("predict")
+    record = run_training(TrainConfig(r=0.5, epochs=10, limit=800, progress=False), folder / "run")
+    lines = resources.files("simloss").joinpath("data/abalone.data").read_text().splitlines()
+    chosen = [lines[i] for i in subset_indices(len(lines), 800, 0)]
+    _, _, test = random_split(800, 0.2, 0.2, 0)
+    rows = folder / "rows.csv"
+    rows.write_text("".join(chosen[i] + "\n" for i in test))
+    return folder / "run", record, rows
+
+
+def _true_values(rows: Path) -> np.ndarray:
+    rings = np.array([int(line.split(",")[8]) for line in rows.read_text().splitlines()])
+    return np.clip(rings, 4, 20)
+
+
+def test_the_median_decoder_reproduces_the_runs_median_mae(abalone_run) -> None:
+    folder, record, rows = abalone_run
+    predictions = predict_rows(load_run(folder), rows, decoder="median")
+    value = np.array([p.value for p in predictions])
+    mae_median = np.mean(np.abs(value - _true_values(rows)))
+    assert record["metrics"]["test"]["mae_median"] == pytest.approx(mae_median)
+
+
+def test_min_risk_defaults_to_one_minus_the_runs_similarity(abalone_run) -> None:
+    folder, _, rows = abalone_run
+    run = load_run(folder)
+    order = torch.arange(17, dtype=torch.float64)
+    expected_cost = 1.0 - 0.5 ** (order[:, None] - order[None, :]).abs()
+    torch.testing.assert_close(run_cost(run), expected_cost)
+    argmax = predict_rows(run, rows)
+    decided = predict_rows(run, rows, decoder="min_risk")
+    features, _, _ = parse_abalone_rows(rows.read_text(), str(rows), require_rings=False)
+    probs = run.probabilities(torch.from_numpy(features)).double()
+    risk = probs @ expected_cost.T  # risk[n, k] = sum_c p_c cost[k, c]
+    brute = risk.numpy().argmin(axis=1)
+    assert [p.class_index for p in decided] == brute.tolist()
+    expected = lambda ks: risk[torch.arange(len(ks)), torch.tensor(ks)]  # noqa: E731
+    chosen = expected([p.class_index for p in decided])
+    assert bool((chosen <= expected([p.class_index for p in argmax]) + 1e-12).all())
+    # |v_k - v_c| as the cost is the median
+    values = torch.tensor(run.class_values, dtype=torch.float64)
+    absolute = (values[:, None] - values[None, :]).abs().numpy()
+    by_cost = predict_rows(run, rows, decoder="min_risk", cost=absolute)
+    assert [p.value for p in by_cost] == [
+        p.value for p in predict_rows(run, rows, decoder="median")
+    ]
+
+
+def test_the_command_takes_a_decoder_and_a_cost_file(
+    abalone_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _, rows = abalone_run
+    cost = tmp_path / "cost.npy"
+    values = np.arange(4, 21, dtype=np.float64)
+    np.save(cost, np.abs(values[:, None] - values[None, :]))
+    assert main(["predict", "--run", str(folder), str(rows), "--decoder", "min_risk",
+                 "--cost", str(cost)]) == 0  # fmt: skip
+    by_cost = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert main(["predict", "--run", str(folder), str(rows), "--decoder", "median"]) == 0
+    median = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [r["class"] for r in by_cost] == [r["class"] for r in median]
+    assert main(["predict", "--run", str(folder), str(rows), "--cost", str(cost)]) == 1
+    assert "--cost only with --decoder min_risk" in capsys.readouterr().err
+    np.save(cost, np.ones((3, 3)))
+    assert main(["predict", "--run", str(folder), str(rows), "--decoder", "min_risk",
+                 "--cost", str(cost)]) == 1  # fmt: skip
+    assert "Expected `cost` of shape (17, 17)" in capsys.readouterr().err

@@ -1,0 +1,98 @@
+"""The significance marks follow the test that was made: rank sums, exact null, effect size.
+
+Each case's p-value is checked against scipy (``scipy.stats.wilcoxon`` with its exact
+null where scipy has one, and its permutation null with ties), never against our own
+numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from simloss.experiments.report.stats import signed_rank_test, wilcoxon_against_baseline
+
+
+def _paired(differences, base: float = 5.0):
+    """Rows of paired runs whose differences (row - CCE) are ``differences``."""
+    baseline = {i: base for i in range(len(differences))}
+    values = {i: base + d for i, d in enumerate(differences)}
+    return values, baseline
+
+
+def _exact_permutation_p(differences) -> float:
+    nonzero = np.asarray(differences, dtype=np.float64)
+    nonzero = nonzero[nonzero != 0]
+    method = stats.PermutationMethod(n_resamples=2 ** len(nonzero))
+    return float(stats.wilcoxon(nonzero, method=method).pvalue)
+
+
+def test_the_mark_follows_the_ranks_not_the_mean_of_one_outlier() -> None:
+    # 12 runs of an MAE: 11 favour this row by 0.02 .. 0.22, one is 2.5 worse. The mean
+    # difference is worse, the signed ranks (W+ = 12, W- = 66) and the Hodges-Lehmann
+    # shift say better, and the test of the ranks is significant.
+    differences = [-0.02 * k for k in range(1, 12)] + [2.5]
+    result = wilcoxon_against_baseline(*_paired(differences), lower_is_better=True)
+    assert result.mean_difference > 0  # worse on average ...
+    assert result.p_value == pytest.approx(stats.wilcoxon(differences, method="exact").pvalue)
+    assert result.p_value == pytest.approx(0.0342, abs=1e-4)
+    assert result.mark == "+"  # ... better by the statistic that was tested
+    assert result.hodges_lehmann < 0
+    assert result.effect == pytest.approx((66 - 12) / 78)
+    assert result.reason.startswith(
+        "significantly better (p = 0.0342, exact; rank-biserial r = +0.69"
+    )
+
+
+def test_nineteen_small_gains_and_one_large_loss_are_significantly_better() -> None:
+    differences = [-0.01 * k for k in range(1, 20)] + [10.0]
+    result = wilcoxon_against_baseline(*_paired(differences), lower_is_better=True)
+    assert result.p_value == pytest.approx(stats.wilcoxon(differences, method="exact").pvalue)
+    assert result.p_value == pytest.approx(0.0007, abs=1e-4)
+    assert result.mark == "+" and result.reason.startswith("significantly better")
+    # the same numbers for a metric where higher is better are significantly worse
+    flipped = wilcoxon_against_baseline(*_paired(differences), lower_is_better=False)
+    assert flipped.mark == "-" and flipped.reason.startswith("significantly worse")
+
+
+def test_a_significant_p_is_never_reported_as_not_significant() -> None:
+    # 12 pairs: 11 x -0.25 and one +2.75, mean exactly 0; the ranks are significant
+    differences = [-0.25] * 11 + [2.75]
+    result = wilcoxon_against_baseline(*_paired(differences), lower_is_better=True)
+    assert result.mean_difference == pytest.approx(0.0, abs=1e-12)
+    assert result.p_value == pytest.approx(_exact_permutation_p(differences))
+    assert result.p_value < 0.05
+    assert result.mark == "+"
+    assert "not significant" not in result.reason
+
+
+def test_ties_get_the_exact_null_not_the_normal_approximation() -> None:
+    # 16 runs, two zero differences and ties among the rest: scipy's method="auto" uses
+    # the normal approximation (p = 0.049); the exact permutation null gives 0.057
+    differences = np.array([-2, 4, -1, 3, 0, 0, 5, 1, 1, 1, -3, 3, 3, 2, 1, 1]) * 1e-3
+    result = wilcoxon_against_baseline(
+        *_paired(differences.tolist(), base=0.5), lower_is_better=False
+    )
+    assert stats.wilcoxon(np.round(differences, 12), method="auto").pvalue < 0.05
+    assert result.p_value == pytest.approx(_exact_permutation_p(np.round(differences, 12)))
+    assert result.p_value == pytest.approx(0.0565, abs=1e-4)
+    assert result.method == "exact" and result.mark == ""
+    assert result.reason.startswith("not significant (p = 0.0565, exact")
+
+
+@pytest.mark.parametrize("n", [6, 9, 13, 25])
+def test_exact_p_values_equal_scipys_without_ties(n: int) -> None:
+    x = np.random.default_rng(n).normal(size=n)
+    assert signed_rank_test(x).p_value == pytest.approx(
+        stats.wilcoxon(x, method="exact").pvalue, rel=1e-12
+    )
+
+
+def test_beyond_the_exact_limit_the_normal_approximation_is_named() -> None:
+    x = np.random.default_rng(0).normal(loc=0.1, size=450)
+    test = signed_rank_test(x)
+    assert test.method == "normal approximation"
+    assert test.p_value == pytest.approx(
+        stats.wilcoxon(x, method="approx", correction=False).pvalue, rel=1e-9
+    )
