@@ -115,3 +115,18 @@ def test_a_benchmark_folder_reopened_with_other_losses_is_refused(
     assert main([*base, "--losses", "ce,corn"]) == 1
     err = capsys.readouterr().err
     assert "was made with other losses" in err and len(err.strip().splitlines()) == 1
+
+
+def test_split_per_run_gives_each_run_its_own_split(tmp_path: Path) -> None:
+    """Repeated holdout: run i of a sweep splits with split_seed + i, as a separate run would."""
+    from simloss.experiments.config import TrainConfig
+    from simloss.experiments.sweep import Grid, load_records, run_sweep
+    from simloss.experiments.train import run_training
+
+    base = TrainConfig(epochs=1, limit=200, progress=False, split_per_run=True, split_seed=5)
+    assert run_sweep(base, Grid(None, (), 2, loss="ce"), tmp_path / "s").ok
+    records = sorted(load_records(tmp_path / "s"), key=lambda r: r["run"])
+    assert [r["config"]["split_seed"] for r in records] == [5, 6]
+    alone = run_training(TrainConfig(loss="ce", epochs=1, limit=200, progress=False, seed=1,
+                                     split_seed=6), tmp_path / "one")  # fmt: skip
+    assert alone["metrics"] == records[1]["metrics"]

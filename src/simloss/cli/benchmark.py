@@ -60,7 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="comma-separated losses (--loss's names); default: every loss that fits every task",
     )
     parser.add_argument(
-        "--runs", type=int, default=10, help="seeds per task, loss and value (default 10)"
+        "--runs",
+        type=int,
+        default=30,
+        help="runs per task, loss and value (default 30: run i trains with seed + i on its own "
+        "split, split_seed + i, the literature's 30 holdout splits; --no-split-per-run: one split)",
     )
     parser.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     parser.add_argument("--storage", help="an Optuna storage URL shared by several machines")
@@ -96,6 +100,7 @@ def handler(args: argparse.Namespace) -> int:
 
     check_output(args.out, flag="--out", command="benchmark")
     settings: dict[str, Any] = settings_from_args(args)
+    settings.setdefault("split_per_run", True)  # repeated holdout, as the literature compares
     plan = plan_benchmark(
         _names(args.tasks) or list(DEFAULT_TASKS),
         _names(args.losses),

@@ -253,14 +253,23 @@ def _fmt(value: float, metric: str) -> str:
     return f"{value:.3f}"
 
 
+def _runs_text(settings: Mapping[str, Any]) -> str:
+    """What the runs of a benchmark varied, in words."""
+    if (settings.get("settings") or {}).get("split_per_run"):
+        return (
+            "run i trains with seed i on its own stratified 60/20/20 split, split seed i: "
+            "repeated holdout, as the ordinal literature compares methods"
+        )
+    return "run i trains with seed i; every run shares one split per task"
+
+
 def _markdown(tables: list[BenchmarkTable], settings: Mapping[str, Any], alpha: float) -> str:
     first = tables[0]
     out = [
         "# Benchmark: which loss for related classes?",
         "",
-        f"{len(first.tasks)} tasks x {len(first.losses)} losses, {settings.get('runs')} seeds each "
-        "(training seeds 0..runs-1 on one seeded split per task; the ordinal literature uses 30 "
-        "holdout splits). Each loss stands at the value of its parameter with the best mean "
+        f"{len(first.tasks)} tasks x {len(first.losses)} losses, {settings.get('runs')} runs each "
+        f"({_runs_text(settings)}). Each loss stands at the value of its parameter with the best mean "
         "validation metric on each task, scored by its mean test metric. Ranks: 1 = best, "
         f"ties share the mean rank; Friedman test and Nemenyi post-hoc test at alpha = {alpha:g} "
         "(scipy, scikit-posthocs); win/tie/loss: two-sided Wilcoxon signed-rank test over the "
