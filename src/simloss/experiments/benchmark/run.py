@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from simloss.experiments._files import atomic_write_json, read_json_object
 from simloss.experiments.benchmark.datasets import BENCHMARK_DATASETS, write_task
 from simloss.experiments.config import TrainConfig
@@ -281,13 +283,21 @@ class BenchmarkResult:
         )
 
 
+#: Seconds the sweep engine spends per trial beside the run itself (claiming it, heartbeats,
+#: attaching the record), as measured on the project's 2-core machines.
+_ENGINE_S = 1.0
+
+
 def estimate(plan: BenchmarkPlan, *, epochs: int | None = None) -> list[dict[str, Any]]:
     """The benchmark's cost per task: runs x mean epochs x seconds per epoch, measured.
 
-    Each task is timed with one short cross-entropy run on this machine (two
-    epochs; the second is the epoch time, the first carries the start-up);
-    the mean epochs of a run are taken as ``min(epochs, 3 x patience)``:
-    early stopping ends most runs some patience after their best epoch.
+    Each task is timed with one short cross-entropy run on this machine (six
+    epochs on one thread, as a worker of several trains: the median of the last
+    five is the epoch time; the rest of the run's wall time is its start-up and
+    end, data loading and files included); the mean epochs of a run are taken
+    as ``min(epochs, 3 x patience)``: early stopping ends most runs some
+    patience after their best epoch. The sweep engine's own work per trial
+    (storage, heartbeats, records) comes on top: about a second here.
 
     Returns:
         One row per task: ``task``, ``runs``, ``seconds_per_epoch``,
@@ -300,16 +310,19 @@ def estimate(plan: BenchmarkPlan, *, epochs: int | None = None) -> list[dict[str
     rows = []
     runs_per_task = sum(len(g.points()) for g in plan.losses.values())
     for task in plan.tasks:
-        base = dataclasses.replace(plan.base(task), loss="ce", epochs=2, progress=False)
+        base = dataclasses.replace(
+            plan.base(task), loss="ce", epochs=6, patience=6, progress=False, num_threads=1
+        )
         with tempfile.TemporaryDirectory() as tmp:
             started = time.perf_counter()
             record = run_training(base, Path(tmp) / "run")
             wall = time.perf_counter() - started
-        epoch = float(record["history"][-1]["time_s"])
+        times = [float(h["time_s"]) for h in record["history"]]
+        epoch = float(np.median(times[1:]))
         resolved = plan.base(task).resolve()
         cap = int(epochs or resolved.epochs or 1)
         mean_epochs = min(cap, 3 * int(resolved.patience or cap))
-        start = max(wall - 2 * epoch, 0.0)
+        start = max(wall - sum(times), 0.0) + _ENGINE_S
         rows.append(
             {
                 "task": task,
