@@ -23,11 +23,12 @@ def test_two_tasks_and_two_losses_run_and_report(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "bench"
-    argv = ["benchmark", "--tasks", "lev,balance-scale", "--losses", "ce,simloss", "--runs", "2",
-            *QUICK, "--out", str(out)]  # fmt: skip
+    argv = ["benchmark", "--tasks", "lev,balance-scale", "--losses", "ce,simloss,soft-labels",
+            "--runs", "2", *QUICK, "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
     saved = json.loads((out / "benchmark.json").read_text())
-    assert saved["tasks"] == ["lev", "balance-scale"] and list(saved["losses"]) == ["ce", "simloss"]
+    assert saved["tasks"] == ["lev", "balance-scale"]
+    assert list(saved["losses"]) == ["ce", "simloss", "soft-labels"]
     assert main(argv) == 0  # resumed: nothing left to run
     assert "benchmark" in capsys.readouterr().out
     assert main(["report", str(out)]) == 0
@@ -37,7 +38,7 @@ def test_two_tasks_and_two_losses_run_and_report(
     assert (out / "report" / "cd_mae.png").stat().st_size > 1000
     assert (out / "report" / "tasks" / "lev" / "report.md").exists()
     rows = (out / "report" / "benchmark.csv").read_text().splitlines()
-    assert rows[0] == "metric,task,loss,chosen,runs,mean,rank" and len(rows) == 1 + 5 * 2 * 2
+    assert rows[0] == "metric,task,loss,chosen,runs,mean,rank" and len(rows) == 1 + 5 * 2 * 3
 
 
 def test_the_statistics_match_scipy_and_demsars_table() -> None:
@@ -92,6 +93,21 @@ def test_bad_requests_are_refused_before_any_training(tmp_path: Path) -> None:
     assert "beta" in plan.losses  # 5 and 9 classes: beta fits; hxe needs a hierarchy
     assert "hxe" in plan.left_out
     assert "beta" in plan_benchmark(["lev", "abalone"], None, tmp_path / "f", runs=2).left_out
+
+
+def test_every_planned_loss_makes_a_trial_config_the_sweep_accepts(tmp_path: Path) -> None:
+    """Each loss's grid point 0 on each task: what run_sweep checks before it trains."""
+    from simloss.experiments.config import point_config
+
+    plan = plan_benchmark(["lev", "era"], None, tmp_path / "e", runs=2)
+    assert {"soft-labels", "simloss", "sord", "ce"} <= set(plan.losses)
+    for task in plan.tasks:
+        base = plan.base(task)
+        for loss, grid in plan.losses.items():
+            assert base.loss in (None, grid.loss), (task, loss)
+            value = grid.values[0] if grid.values else None
+            config = point_config(base, grid.param, value, 0, loss=grid.loss).resolve()
+            assert config.inferred_loss == loss
 
 
 def test_a_benchmark_folder_reopened_with_other_losses_is_refused(

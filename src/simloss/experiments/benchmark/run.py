@@ -383,9 +383,9 @@ def run_benchmark(
     results: list[tuple[str, SweepResult]] = []
     for task in plan.tasks:
         base = plan.base(task)
-        for loss, grid in plan.losses.items():
+        for grid in plan.losses.values():
             result = run_sweep(
-                dataclasses.replace(base, loss=loss),
+                base,  # the grid carries the loss and its parameter
                 grid,
                 out / "tasks" / task,
                 workers=workers,
