@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from simloss.cli._settings import add_config_arguments, settings_from_args
+from simloss.experiments.specs import DEFAULT_RUNS
 
 EXTRA = "benchmark"
 
@@ -62,9 +63,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--runs",
         type=int,
-        default=30,
-        help="runs per task, loss and value (default 30: run i trains with seed + i on its own "
-        "split, split_seed + i, the literature's 30 holdout splits; --no-split-per-run: one split)",
+        default=DEFAULT_RUNS,
+        help=f"runs per task, loss and value (default {DEFAULT_RUNS}, the paper's; the ordinal "
+        "literature uses 30: run i trains with seed + i on its own split, split_seed + i; "
+        "--no-split-per-run: one split)",
     )
     parser.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     parser.add_argument("--storage", help="an Optuna storage URL shared by several machines")
