@@ -298,6 +298,50 @@ def check_fit_on_abalone_lowers_the_loss_below_the_prior():
     assert last < first and last < prior, (first, last, prior)
 
 
+def check_fit_with_one_hot_and_probability_labels_equals_categorical_cross_entropy():
+    """S = I, float64: ``model.fit`` with a fresh loss equals Keras' CategoricalCrossentropy.
+
+    Keras first calls a compiled loss symbolically (on PyTorch, with tensors
+    on the ``meta`` device); nothing made in that call may reach the real
+    steps. One-hot, probability and smoothed labels; the losses of every
+    epoch and the trained weights agree. A class order equals its dense S.
+    """
+    keras.config.set_floatx("float64")
+    try:
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=(32, 5))
+        one_hot = np.eye(4)[rng.integers(0, 4, 32)]
+        probs = rng.dirichlet(np.ones(4), 32)
+
+        def fit(loss, y):
+            model = _model(5, 4)
+            model.compile(optimizer=keras.optimizers.SGD(0.5), loss=loss)
+            history = model.fit(x, y, epochs=3, batch_size=8, shuffle=False, verbose=0)
+            return history.history["loss"], model.get_weights()
+
+        for case, y, smoothing in [
+            ("one-hot", one_hot, 0.0),
+            ("probabilities", probs, 0.0),
+            ("one-hot, smoothing 0.1", one_hot, 0.1),
+        ]:
+            ours = fit(SimLoss(np.eye(4), label_smoothing=smoothing), y)
+            theirs = fit(
+                keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=smoothing),
+                y,
+            )
+            assert np.isfinite(ours[0]).all(), (case, ours[0])
+            np.testing.assert_allclose(ours[0], theirs[0], rtol=1e-10, err_msg=case)
+            for mine, reference in zip(ours[1], theirs[1], strict=True):
+                np.testing.assert_allclose(mine, reference, rtol=1e-9, atol=1e-12, err_msg=case)
+        for y in (one_hot, probs):
+            order = fit(SimLoss(ClassOrder(4, 0.5)), y)
+            dense = fit(SimLoss(class_order(4, 0.5, dtype=F64).numpy()), y)
+            assert np.isfinite(order[0]).all(), order[0]
+            np.testing.assert_allclose(order[0], dense[0], rtol=1e-10)
+    finally:
+        keras.config.set_floatx("float32")
+
+
 def check_saved_model_reloads_with_its_loss():
     x, y = _abalone()
     x, y = x[:64], y[:64]

@@ -19,6 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 from keras import ops
+from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
 from simloss.similarity.arrays import DenseArrays, OrderArrays, SimilarityArrays, SparseArrays
 
@@ -31,17 +32,20 @@ class KerasSimilarity:
     def __init__(self, arrays: SimilarityArrays) -> None:
         self.arrays = arrays
         self.num_classes = arrays.num_classes
-        self._tensors: dict[tuple[str, str], Any] = {}
+        self._tensors: dict[tuple[str, str, str], Any] = {}
 
     def _tensor(self, name: str, dtype: str) -> Any:
         """The array ``name`` as a tensor of ``dtype``.
 
-        Kept between calls only on the PyTorch backend (eager tensors); under
-        JAX and TensorFlow a tensor made while tracing belongs to that trace,
-        so the numpy array becomes a constant of each traced graph instead.
+        Kept between calls only where it is a real eager tensor (PyTorch
+        backend), keyed by name, dtype and device. Never kept: a tensor made
+        during Keras' symbolic shape inference (on PyTorch the ``meta``
+        device, with no values), under ``torch.compile``, or under JAX and
+        TensorFlow, where a tensor made while tracing belongs to that trace
+        (the numpy array becomes a constant of each traced graph instead).
         """
-        key = (name, dtype)
-        if key in self._tensors:
+        key = _cache_key(name, dtype)
+        if key is not None and key in self._tensors:
             return self._tensors[key]
         arrays = self.arrays
         if isinstance(arrays, OrderArrays):
@@ -52,7 +56,7 @@ class KerasSimilarity:
             assert isinstance(arrays, DenseArrays)
             value = arrays.matrix
         tensor = ops.convert_to_tensor(value, dtype=dtype)
-        if keras.backend.backend() == "torch":
+        if key is not None and tensor.device.type != "meta":
             self._tensors[key] = tensor
         return tensor
 
@@ -83,6 +87,25 @@ class KerasSimilarity:
             matrix = self.dense_rows(ops.arange(self.num_classes, dtype="int32"), dtype)
         # einsum, not matmul: Keras' torch matmul computes float64 inputs in float32.
         return ops.einsum("nc,kc->nk", probs, matrix)
+
+
+def _cache_key(name: str, dtype: str) -> tuple[str, str, str] | None:
+    """``(name, dtype, device)`` of a tensor made now, if it may be kept; else None.
+
+    Only the PyTorch backend keeps tensors, and only eager ones on a real
+    device: Keras first calls a loss symbolically (``compute_output_spec``,
+    tensors on the ``meta`` device, which hold no values), and a tensor kept
+    from that call would poison every real step after it.
+    """
+    if keras.backend.backend() != "torch" or in_symbolic_scope():
+        return None
+    import torch
+    from keras.src.backend.torch.core import get_device
+
+    device = str(get_device())
+    if device == "meta" or torch.compiler.is_compiling():
+        return None
+    return (name, dtype, device)
 
 
 def weighted_logsumexp(z: Any, w: Any) -> Any:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from keras import ops
 from keras.src.backend import set_keras_mask
+from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
 from simloss._distributions import check_probabilities, raw_scores_hint
 from simloss.functional import _check_arguments
@@ -255,7 +256,8 @@ def _host(tensor: Any) -> np.ndarray | None:
 
         return None if isinstance(tensor, jax.core.Tracer) else np.asarray(tensor)
     if backend == "torch":
-        if torch.compiler.is_compiling():
+        # Keras' symbolic shape inference runs on the meta device (no values).
+        if torch.compiler.is_compiling() or tensor.is_meta or in_symbolic_scope():
             return None
         return tensor.detach().cpu().numpy()
     if backend == "tensorflow":
