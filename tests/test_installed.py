@@ -78,6 +78,15 @@ def test_sdist_and_wheel_hold_the_package_data() -> None:
         members = {m.name.removeprefix(f"{stem}/") for m in archive.getmembers()}
     for inside in ("LICENSE", "README.md", "pyproject.toml", "src/simloss/data/abalone.data"):
         assert inside in members, f"{sdist.name} lacks {inside}"
+    # A coherent source tree: the tests (conftest, subfolders), the docs and examples
+    # they read, CHANGELOG, mkdocs.yml: every tracked file (MANIFEST.in grafts them).
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if tracked.returncode != 0:
+        pytest.skip(f"{ROOT} is not a git checkout: {tracked.stderr.strip()}")
+    missing = sorted(set(tracked.stdout.splitlines()) - members)
+    assert not missing, f"{sdist.name} lacks tracked files: {missing}"
 
 
 def test_core_install_runs_the_command_line(tmp_path: Path) -> None:
