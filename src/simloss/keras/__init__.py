@@ -6,21 +6,30 @@
   ``simloss>SimLoss``, so a saved model reloads).
 
 Keras picks its backend from ``KERAS_BACKEND`` before it is first imported
-(``jax``, ``torch`` or ``tensorflow``). The similarity is built once with
-:mod:`simloss.similarity` and validated with the PyTorch loss's checks.
+(``jax``, ``torch`` or ``tensorflow``; unset, TensorFlow or the one in
+``~/.keras/keras.json``). torch comes with simloss: ``KERAS_BACKEND=torch``
+needs nothing more. The similarity is built once with :mod:`simloss.similarity`
+and validated with the PyTorch loss's checks.
 """
 
+import importlib.util
 import os
 
 from simloss._optional import require
 
+if importlib.util.find_spec("keras") is None:
+    require("keras", "keras")  # raises, naming the extra
 try:
-    require("keras", "keras")
+    import keras  # noqa: F401  (binds the backend)
 except ImportError as exc:
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow (the default)")
+    # Keras is installed; what is missing is the backend it was told (or defaulted) to use.
+    backend = (
+        os.environ.get("KERAS_BACKEND") or "tensorflow (Keras' default: KERAS_BACKEND is unset)"
+    )
     raise ImportError(
-        f"{exc}; Keras' backend is {backend}: set KERAS_BACKEND to jax, torch or tensorflow "
-        "(one that is installed) before importing keras"
+        f"Keras is installed but its backend could not be imported ({exc}); the backend is "
+        f"{backend}: set KERAS_BACKEND=torch (torch comes with simloss) or KERAS_BACKEND=jax "
+        "(pip install 'simloss[jax]') before keras is first imported"
     ) from exc
 
 from simloss.keras.loss import SimLoss
