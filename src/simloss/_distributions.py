@@ -12,10 +12,17 @@ instead of giving a loss or a metric of something else.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["check_probabilities", "raw_scores_hint", "sum_tolerance"]
+__all__ = [
+    "check_label_weights",
+    "check_probabilities",
+    "check_whole_numbers",
+    "raw_scores_hint",
+    "sum_tolerance",
+]
 
 
 def raw_scores_hint(input_type: str) -> str:
@@ -104,6 +111,46 @@ def check_probabilities(
         raise ValueError(
             f"Expected each row of `{name}` to sum to 1{after} (within {tolerance:g}), but row "
             f"{row} sums to {float(sums[row]):.6g}{after}{hint}"
+        )
+
+
+def check_label_weights(values: np.ndarray, name: str) -> None:
+    """Raise ``ValueError`` if one-hot or probability labels hold a negative or non-finite value.
+
+    Such labels weight the classes' log-similar-masses (``-sum_k T_k log (p S^T)_k``);
+    a negative weight gives a negative, meaningless loss. Rows need not sum to
+    1 (as ``F.cross_entropy``'s and optax's soft targets). The ports call this
+    where the values can be read (outside traced code).
+
+    Example:
+        >>> check_label_weights(np.array([[0.0, -1.0]]), "labels")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `labels` (one-hot or class probabilities) to be finite and >= 0, but found -1 at (0, 1)
+    """
+    bad = ~np.isfinite(values) | (values < 0)
+    if bad.any():
+        at = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        raise ValueError(
+            f"Expected `{name}` (one-hot or class probabilities) to be finite and >= 0, but "
+            f"found {float(values[at]):.6g} at {at}"
+        )
+
+
+def check_whole_numbers(values: np.ndarray, name: str) -> None:
+    """Raise ``ValueError`` if floating class indices are not whole numbers (never truncated).
+
+    Example:
+        >>> check_whole_numbers(np.array([1.0, 2.7]), "y_true")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `y_true` (class indices) to be whole numbers, but found 2.7 at (1,)
+    """
+    bad = values != np.round(values)
+    if bad.any():
+        at = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape))
+        raise ValueError(
+            f"Expected `{name}` (class indices) to be whole numbers, but found {float(values[at]):.6g} at {at}"
         )
 
 

@@ -412,6 +412,32 @@ def check_bad_inputs_give_one_line_errors():
         (lambda: SimLoss(np.eye(3), ignore_class=1.5), TypeError, "`ignore_class` to be an int"),
         (lambda: SimLoss(np.ones((3, 2))), ValueError, "square matrix"),
         (
+            lambda: SimLoss(np.eye(3))(np.array([0]), logits),
+            ValueError,
+            "Expected `y_true` of shape (2,) (integer labels) or (2, 3) (one-hot or "
+            "probabilities) for `y_pred` of shape (2, 3), but found (1,)",
+        ),
+        (
+            lambda: SimLoss(np.eye(3))(np.eye(3)[[0, 1, 2]], logits),
+            ValueError,
+            "but found (3, 3)",
+        ),
+        (
+            lambda: SimLoss(np.eye(3))(np.array([0, 1]), logits, sample_weight=np.ones(3)),
+            ValueError,
+            "Expected `sample_weight` of shape (2,)",
+        ),
+        (
+            lambda: SimLoss(np.eye(3))(np.array([0.0, 1.7]), logits),
+            ValueError,
+            "Expected `y_true` (class indices) to be whole numbers, but found 1.7 at (1,)",
+        ),
+        (
+            lambda: SimLoss(np.eye(3))(-np.eye(3)[[0, 1]], logits),
+            ValueError,
+            "Expected `y_true` (one-hot or class probabilities) to be finite and >= 0, but found -1",
+        ),
+        (
             lambda: SimLoss(np.eye(3), ignore_class=0)(np.eye(3)[[0, 1]], logits),
             ValueError,
             "integer labels",

@@ -463,6 +463,12 @@ def test_bad_similarity_gives_the_pytorch_loss_error(case):
         ({"labels": jnp.asarray([0, 1, 2])}, ValueError, "Expected `labels` (class indices) of"),
         ({"labels": jnp.asarray([True, False])}, TypeError, "Expected `labels` of an integer"),
         ({"labels": jnp.asarray([0.0, 1.0])}, TypeError, "class indices of an integer dtype"),
+        (
+            {"labels": -jnp.eye(3)[jnp.asarray([0, 1])]},
+            ValueError,
+            "Expected `labels` (one-hot or class probabilities) to be finite and >= 0, but found -1",
+        ),
+        ({"labels": jnp.full((2, 3), jnp.nan)}, ValueError, "to be finite and >= 0, but found nan"),
         ({"logits": jnp.zeros((2, 3), jnp.int32)}, TypeError, "floating dtype"),
         ({"logits": jnp.asarray(1.0)}, ValueError, "found a scalar"),
         ({"logits": [[0.0, 1.0, 2.0]]}, TypeError, "found list"),
@@ -511,3 +517,9 @@ def test_probabilities_of_masked_rows_are_not_checked():
         probs, jnp.asarray([1, 0]), np.eye(2), input_type="probs", where=jnp.asarray([True, False])
     )
     np.testing.assert_allclose(losses, [-np.log(0.8), 0.0])
+
+
+def test_labels_of_masked_rows_are_not_checked_and_unnormalised_labels_weight_the_classes():
+    labels = jnp.asarray([[0.5, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+    losses = sj.sim_loss(jnp.zeros((2, 3)), labels, np.eye(3), where=jnp.asarray([True, False]))
+    np.testing.assert_allclose(losses, [0.5 * np.log(3), 0.0], rtol=1e-6)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from simloss._distributions import check_probabilities, raw_scores_hint
+from simloss._distributions import check_label_weights, check_probabilities, raw_scores_hint
 from simloss.functional import _check_arguments
 from simloss.jax._logsumexp import weighted_logsumexp
 from simloss.jax._similarity import JaxSimilarity, concrete, jax_similarity
@@ -64,7 +64,9 @@ def sim_loss(
             checked when their values can be read (outside ``jit``): values in
             [0, 1] summing to 1 within 1e-3 (2e-2 for 16-bit floats).
         labels: integer class indices of shape (...) in [0, C), or
-            probabilities (floating) of the scores' shape (..., C).
+            probabilities (floating) of the scores' shape (..., C): finite
+            and >= 0, checked where their values can be read; rows need not
+            sum to 1 (they weight the classes, as optax's soft labels).
         similarity: a dense (C, C) numpy or JAX array (e.g. a builder's
             ``class_order(C, r).numpy()``) or CPU tensor, with values in [0, 1]
             and ones on the diagonal; a :class:`simloss.ClassOrder` (rows
@@ -137,6 +139,11 @@ def sim_loss(
     invalid = None
     if soft:
         flat_targets = targets.reshape(-1, num_classes).astype(dtype)
+        if concrete(targets) and (flat_keep is None or concrete(flat_keep)):
+            host = np.array(targets)
+            if flat_keep is not None:  # rows outside `where` are not read
+                host[~np.asarray(flat_keep).reshape(batch_shape)] = 0
+            check_label_weights(host, "labels")
     else:
         flat_targets = targets.reshape(-1)
         invalid = _check_label_values(flat_targets, flat_keep, num_classes)

@@ -11,7 +11,12 @@ from keras import ops
 from keras.src.backend import set_keras_mask
 from keras.src.backend.common.symbolic_scope import in_symbolic_scope
 
-from simloss._distributions import check_probabilities, raw_scores_hint
+from simloss._distributions import (
+    check_label_weights,
+    check_probabilities,
+    check_whole_numbers,
+    raw_scores_hint,
+)
 from simloss.functional import _check_arguments
 from simloss.keras._ops import KerasSimilarity, index_losses, soft_losses
 from simloss.similarity.arrays import (
@@ -75,9 +80,12 @@ class SimLoss(keras.losses.Loss):
 
     Call arguments: ``y_true`` integer labels of shape (...) or (..., 1), or
     one-hot/probability labels of shape (..., C); ``y_pred`` (..., C);
-    ``sample_weight`` as for every Keras loss. Integer labels outside [0, C)
-    raise a ``ValueError`` where the values can be read and give a NaN loss
-    inside compiled graphs.
+    ``sample_weight`` as for every Keras loss, of ``y_pred``'s batch shape.
+    Where the values can be read, integer labels outside [0, C) or not whole
+    numbers (never truncated) and probability labels below 0 or not finite
+    raise a ``ValueError`` (probability rows need not sum to 1: they weight
+    the classes, as in ``CategoricalCrossentropy``); inside compiled graphs
+    an out-of-range label gives a NaN loss.
 
     Example:
         >>> import numpy as np
@@ -138,6 +146,11 @@ class SimLoss(keras.losses.Loss):
         """The number of classes C of the similarity."""
         return self._arrays.num_classes
 
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> Any:
+        if sample_weight is not None:
+            _check_sample_weight(sample_weight, y_pred)
+        return super().__call__(y_true, y_pred, sample_weight=sample_weight)
+
     def call(self, y_true: Any, y_pred: Any) -> Any:
         num_classes = self.num_classes
         if y_pred.shape[-1] is not None and y_pred.shape[-1] != num_classes:
@@ -156,6 +169,10 @@ class SimLoss(keras.losses.Loss):
         if not self.from_logits:
             _check_probabilities(flat)
         if sparse:
+            if "float" in keras.backend.standardize_dtype(y_true.dtype):
+                values = _host(y_true)  # never truncated to int silently
+                if values is not None:
+                    check_whole_numbers(values, "y_true")
             losses, valid = self._sparse_losses(flat, ops.reshape(y_true, (-1,)))
         else:
             if self.ignore_class is not None:
@@ -163,6 +180,9 @@ class SimLoss(keras.losses.Loss):
                     "Expected integer labels with `ignore_class`, but found one-hot or "
                     f"probability labels of shape {tuple(y_true.shape)}"
                 )
+            values = _host(y_true)
+            if values is not None:
+                check_label_weights(values, "y_true")
             labels = ops.reshape(ops.cast(y_true, dtype), (-1, num_classes))
             weights = labels * (1.0 - self.label_smoothing) + self.label_smoothing / num_classes
             losses, valid = soft_losses(flat, weights, self._similarity, self.from_logits), None
@@ -233,18 +253,47 @@ def _num_classes_of(similarity: Any) -> int:
 
 
 def _is_sparse(y_true: Any, y_pred: Any) -> bool:
-    """Integer labels (...) or (..., 1), or one-hot/probability labels (..., C)."""
-    rank_true, rank_pred = len(y_true.shape), len(y_pred.shape)
+    """Integer labels (...) or (..., 1), or one-hot/probability labels (..., C).
+
+    The batch dimensions must be y_pred's where both are known (a symbolic
+    dimension is None and matches any).
+    """
+    true_shape, pred_shape = tuple(y_true.shape), tuple(y_pred.shape)
+    rank_true, rank_pred = len(true_shape), len(pred_shape)
     if rank_true == rank_pred - 1:
-        return True
-    if rank_true == rank_pred and y_true.shape[-1] == y_pred.shape[-1]:
-        return False
-    if rank_true == rank_pred and y_true.shape[-1] == 1:
-        return True
+        sparse: bool | None = True
+    elif rank_true == rank_pred and true_shape[-1] == pred_shape[-1]:
+        sparse = False
+    elif rank_true == rank_pred and true_shape[-1] == 1:
+        sparse = True
+    else:
+        sparse = None
+    if sparse is not None and all(
+        a is None or b is None or a == b
+        for a, b in zip(true_shape[: rank_pred - 1], pred_shape[:-1], strict=False)
+    ):
+        return sparse
     raise ValueError(
         f"Expected `y_true` of shape {tuple(y_pred.shape[:-1])} (integer labels) or "
         f"{tuple(y_pred.shape)} (one-hot or probabilities) for `y_pred` of shape "
         f"{tuple(y_pred.shape)}, but found {tuple(y_true.shape)}"
+    )
+
+
+def _check_sample_weight(sample_weight: Any, y_pred: Any) -> None:
+    """``sample_weight`` of y_pred's batch shape, a prefix of it, or with trailing 1s."""
+    weight_shape = tuple(getattr(sample_weight, "shape", np.shape(sample_weight)))
+    batch = tuple(y_pred.shape)[:-1]
+    core = weight_shape
+    while core and core[-1] == 1 and len(core) > len(batch):
+        core = core[:-1]
+    if len(core) <= len(batch) and all(
+        a is None or b is None or a == b for a, b in zip(core, batch, strict=False)
+    ):
+        return
+    raise ValueError(
+        f"Expected `sample_weight` of shape {batch} (one weight per example of `y_pred` of "
+        f"shape {tuple(y_pred.shape)}), but found {weight_shape}"
     )
 
 
