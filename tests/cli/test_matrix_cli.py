@@ -6,6 +6,7 @@ import csv
 import json
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -297,3 +298,14 @@ def test_docs_hierarchy_examples_run(
         prefix = argv[argv.index("--out") + 1]
         assert (tmp_path / f"{prefix}.npy").is_file()
         assert "classes" in out
+
+
+def test_plot_without_matplotlib_is_refused_before_anything_is_written(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # not installed
+    prefix = tmp_path / "S"
+    code, out, err = _run(["--order", "5", "--r", "0.5", "--out", str(prefix), "--plot"], capsys)
+    assert code == 1 and out == "", (code, out)
+    assert err.count("\n") == 1 and "pip install 'simloss[plot]'" in err, err
+    assert list(tmp_path.iterdir()) == []

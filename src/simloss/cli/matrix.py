@@ -139,6 +139,10 @@ def handler(args: argparse.Namespace) -> int:
     _check_options(args, kind)
     if args.plot and args.out is None:
         raise ValueError("Expected --out PREFIX with --plot (the heatmap goes to PREFIX.png)")
+    if args.plot:  # before any work: a refused --plot leaves no files behind
+        from simloss._optional import require
+
+        require("matplotlib", "plot")
     if args.out is not None:
         from simloss.experiments._outputs import check_output
 
