@@ -303,3 +303,40 @@ def test_a_sweep_into_a_folder_of_something_else_is_refused_before_any_work(
     assert run_sweep(TrainConfig(**TINY), grid, sweep).ok
     assert main(["report", str(sweep), "--no-figures", "--quiet"]) == 0
     assert run_sweep(TrainConfig(**TINY), grid, sweep).finished == 1
+
+
+def test_interrupted_trials_are_counted_as_interrupted_not_failed_and_are_requeued():
+    from optuna.distributions import IntDistribution
+    from optuna.trial import TrialState, create_trial
+
+    from simloss.experiments.loss_catalog import DEFAULT_LOSS
+    from simloss.experiments.points import loss_point_key
+    from simloss.experiments.sweep.queue import INTERRUPTED, census, enqueue_missing
+
+    def trial(run: int, error: str) -> optuna.trial.FrozenTrial:
+        return create_trial(
+            state=TrialState.FAIL,
+            params={"run": run},
+            distributions={"run": IntDistribution(0, 2)},
+            user_attrs={"param": None, "value": None, "run": run, "error": error},
+        )
+
+    points = [loss_point_key(DEFAULT_LOSS, None, run) for run in range(3)]
+    # run 0 interrupted twice (two resumed commands), run 1 failed, then interrupted on its rerun
+    trials = [
+        trial(0, INTERRUPTED),
+        trial(0, INTERRUPTED),
+        trial(1, "OSError: disk"),
+        trial(1, INTERRUPTED),
+    ]
+    trials += [trial(2, "ValueError: diverged")]
+    for number, frozen in enumerate(trials):
+        frozen.number = number
+    counts = census(trials, points)
+    assert counts.interrupted == set(points[:2])
+    assert set(counts.failed) == {points[2]}
+    assert counts.failed[points[2]].error == "ValueError: diverged"
+    study = optuna.create_study()
+    enqueue_missing(study, None, points, 3, counts)
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert sorted(t.user_attrs["run"] for t in waiting) == [0, 1, 2]

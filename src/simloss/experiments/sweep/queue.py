@@ -79,19 +79,29 @@ def trial_error(error: object) -> str:
     return "its worker stopped sending heartbeats (killed or machine lost)"
 
 
+#: The ``error`` of a trial stopped by Ctrl-C (or SIGTERM): not a failure, rerun at once.
+INTERRUPTED = "interrupted"
+
+
 @dataclass
 class Census:
-    """The state of every grid point, from the trials in the storage."""
+    """The state of every grid point, from the trials in the storage.
+
+    A point whose last trial was interrupted by the user is ``interrupted``,
+    not ``failed``: the next command reruns it, and no report counts it as a
+    failure.
+    """
 
     finished: set[Point] = field(default_factory=set)
     running: set[Point] = field(default_factory=set)
     waiting: set[Point] = field(default_factory=set)
     failed: dict[Point, FailedPoint] = field(default_factory=dict)
+    interrupted: set[Point] = field(default_factory=set)
     running_trials: int = 0
 
 
 def census(trials: Sequence[FrozenTrial], points: Sequence[Point]) -> Census:
-    """Count the points of a grid as finished, running, waiting or failed."""
+    """Count the points of a grid as finished, running, waiting, failed or interrupted."""
     by_point: dict[Point, list[FrozenTrial]] = {}
     result = Census()
     for trial in trials:
@@ -112,8 +122,12 @@ def census(trials: Sequence[FrozenTrial], points: Sequence[Point]) -> Census:
             last = max(
                 (t for t in by_point[key] if t.state == TrialState.FAIL), key=lambda t: t.number
             )
+            error = last.user_attrs.get("error")
+            if error == INTERRUPTED:
+                result.interrupted.add(key)
+                continue
             result.failed[key] = FailedPoint(
-                key[1], key[2], last.number, trial_error(last.user_attrs.get("error")), loss=key[0]
+                key[1], key[2], last.number, trial_error(error), loss=key[0]
             )
     return result
 

@@ -38,7 +38,13 @@ from simloss.experiments.config import TrainConfig, point_config
 from simloss.experiments.loss_catalog import DEFAULT_LOSS
 from simloss.experiments.points import point_label
 from simloss.experiments.specs import LOSS
-from simloss.experiments.sweep.queue import claim_next, duplicate_of, trial_loss, trial_point
+from simloss.experiments.sweep.queue import (
+    INTERRUPTED,
+    claim_next,
+    duplicate_of,
+    trial_loss,
+    trial_point,
+)
 from simloss.experiments.sweep.records import attach_record
 from simloss.experiments.sweep.settings import sweep_base
 from simloss.experiments.sweep.storage import (
@@ -176,8 +182,8 @@ def settle_claimed(
 
     A duplicate (two processes enqueued one point at once) is pruned with the
     user attribute ``duplicate_of``. A trial finished elsewhere meanwhile is
-    skipped; Ctrl-C marks it failed (``interrupted``) so the next command reruns
-    it at once.
+    skipped; Ctrl-C marks it failed with the error ``interrupted`` (counted as
+    interrupted, not failed) so the next command reruns it at once.
     """
     try:
         duplicate = retrying(
@@ -190,7 +196,7 @@ def settle_claimed(
     except optuna.exceptions.UpdateFinishedTrialError:
         log_line(log, f"trial {trial.number} was finished elsewhere meanwhile; skipped")
     except KeyboardInterrupt:
-        fail_trial(storage, trial_id, "interrupted")  # the next command reruns it at once
+        fail_trial(storage, trial_id, INTERRUPTED)  # the next command reruns it at once
         raise
 
 
