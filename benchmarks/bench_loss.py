@@ -5,7 +5,7 @@ timed interleaved with the other implementations in the same run (rounds of one
 block each, in rotating order), so machine noise hits all of them alike. Each
 cell is the implementation's median time divided by the baseline's median; the
 whole measurement is repeated (``--repeats``, default 3) and the cell shows the
-minimum and maximum ratio over the repeats.
+minimum, median and maximum ratio over the repeats (``min/median/max``).
 
 Rows:
   dense-random     SimLoss(dense S), S random in [0, 1] with a unit diagonal
@@ -172,15 +172,15 @@ def time_losses(repeats: int, rounds: int, compile_too: bool) -> None:
                 if name != "cross_entropy":
                     ratios.setdefault(name, {}).setdefault(key, []).append(value / base)
         print(f"  measured {key}", file=sys.stderr, flush=True)
-    width = 12
-    print("time / F.cross_entropy's (eager), min-max over repeats")
+    width = 15
+    print("time / F.cross_entropy's (eager), min/median/max over repeats")
     print(f"{header[0]:>16} " + " ".join(f"{h:>{width}}" for h in header[1:]))
     print(f"{'CE ms (min)':>16} " + " ".join(f"{ce_ms[f'{n}x{c}']:>{width}.3f}" for n, c in SHAPES))
     for name, by_shape in ratios.items():
         cells = []
         for n, c in SHAPES:
             values = by_shape.get(f"{n}x{c}")
-            cells.append(f"{min(values):.2f}-{max(values):.2f}" if values else "-")
+            cells.append(spread(values) if values else "-")
         print(f"{name:>16} " + " ".join(f"{cell:>{width}}" for cell in cells))
     for name, by_shape in compile_times.items():
         cells = [
@@ -191,6 +191,11 @@ def time_losses(repeats: int, rounds: int, compile_too: bool) -> None:
             + " ".join(f"{c:>{width}}" for c in cells)
         )
     sys.stdout.flush()
+
+
+def spread(values: list[float]) -> str:
+    """``min/median/max`` of ratios over the repeats."""
+    return f"{min(values):.2f}/{statistics.median(values):.2f}/{max(values):.2f}"
 
 
 def make_step(
@@ -221,7 +226,8 @@ def training_steps(repeats: int, compile_too: bool) -> None:
     """A whole training step (MLP 512-256-C, batch 1024, Adam) with each loss."""
     print("\ntraining step (MLP 512-256-C, batch 1024, Adam) / the same step with F.cross_entropy")
     print(
-        f"{'C':>6} {'loss':>12} {'eager':>12} {'compiled':>12} {'CE eager ms':>12} {'CE compiled ms':>15}"
+        f"{'C':>6} {'loss':>12} {'eager':>15} {'compiled':>15} {'CE eager ms':>12} "
+        f"{'CE compiled ms':>15}"
     )
     for num_classes in (100, 1000):
         torch.manual_seed(0)
@@ -273,8 +279,8 @@ def training_steps(repeats: int, compile_too: bool) -> None:
                 else []
             )
             print(
-                f"{num_classes:>6} {name:>12} {min(eager):>5.2f}-{max(eager):<5.2f} "
-                + (f"{min(compiled):>5.2f}-{max(compiled):<5.2f}" if compiled else f"{'-':>11}")
+                f"{num_classes:>6} {name:>12} {spread(eager):>15} "
+                + (f"{spread(compiled):>15}" if compiled else f"{'-':>15}")
                 + f" {ce_eager * 1e3:>12.2f} {ce_compiled * 1e3:>15.2f}"
             )
         sys.stdout.flush()
