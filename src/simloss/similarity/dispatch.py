@@ -12,16 +12,15 @@ import torch
 from torch import Tensor
 
 from simloss.similarity.operator import (
+    DenseOperator,
+    LossOperator,
     SimilarityOperator,
-    _check_shape,
-    _DenseOperator,
-    _Operator,
     concrete,
 )
 from simloss.similarity.structured import SparseSimilarity
 from simloss.similarity.validation import as_similarity_tensor, validate_similarity
 
-__all__ = ["as_similarity_operator", "check_similarity_kind"]
+__all__ = ["as_similarity_operator", "check_similarity_kind", "validated_dense"]
 
 
 # Dense tensors validated before, by identity: (weak reference, version counter, whether the
@@ -29,8 +28,11 @@ __all__ = ["as_similarity_operator", "check_similarity_kind"]
 _VALIDATED: dict[int, tuple[weakref.ref[Tensor], int, bool]] = {}
 
 
-def _validate_dense(matrix: Tensor, num_classes: int, require_unit_diagonal: bool) -> Tensor:
-    """Validate a dense tensor once per version: O(C^2) the first time, O(1) after."""
+def validated_dense(matrix: Tensor, num_classes: int | None, require_unit_diagonal: bool) -> Tensor:
+    """Validate a dense tensor once per version: O(C^2) the first time, O(1) after.
+
+    ``num_classes`` None accepts any square size.
+    """
     try:
         version = matrix._version
     except RuntimeError:  # inference tensors have no version counter: check every time
@@ -55,6 +57,16 @@ def _forget(key: int, ref: weakref.ref[Tensor]) -> None:
     seen = _VALIDATED.get(key)
     if seen is not None and seen[0] is ref:
         del _VALIDATED[key]
+
+
+def _check_shape(matrix: Tensor, num_classes: int | None) -> None:
+    if num_classes is None:
+        num_classes = matrix.shape[0] if matrix.dim() else 0
+    if matrix.dim() != 2 or tuple(matrix.shape) != (num_classes, num_classes):
+        raise ValueError(
+            f"Expected `similarity` of shape ({num_classes}, {num_classes}), "
+            f"but found shape {tuple(matrix.shape)}"
+        )
 
 
 def check_similarity_kind(similarity: object) -> None:
@@ -83,7 +95,7 @@ def as_similarity_operator(
     *,
     validate: bool = True,
     require_unit_diagonal: bool = True,
-) -> _Operator:
+) -> LossOperator:
     """Wrap any supported similarity as the loss's operator.
 
     * a :class:`SimilarityOperator` (e.g. :class:`simloss.ClassOrder`) is
@@ -120,13 +132,13 @@ def as_similarity_operator(
                 f"Expected `similarity` to have a floating dtype, but found {similarity.dtype}"
             )
         _check_shape(similarity, num_classes)
-        return _DenseOperator(similarity)
+        return DenseOperator(similarity)
     if isinstance(similarity, Tensor):
         if not concrete(similarity):
             as_similarity_tensor(similarity)
             _check_shape(similarity, num_classes)
-            return _DenseOperator(similarity)
-        return _DenseOperator(_validate_dense(similarity, num_classes, require_unit_diagonal))
+            return DenseOperator(similarity)
+        return DenseOperator(validated_dense(similarity, num_classes, require_unit_diagonal))
     check_similarity_kind(similarity)
     if validate:
         matrix = validate_similarity(
@@ -135,4 +147,4 @@ def as_similarity_operator(
     else:
         matrix = as_similarity_tensor(similarity)
         _check_shape(matrix, num_classes)
-    return _DenseOperator(matrix)
+    return DenseOperator(matrix)

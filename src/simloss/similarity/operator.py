@@ -13,8 +13,9 @@ tree, a lattice, a learned low-rank form) subclasses it and implements
 :meth:`~SimilarityOperator.rows` and :meth:`~SimilarityOperator.similar_mass`;
 the loss, :class:`simloss.SimLoss` and :mod:`simloss.metrics` then accept it
 without any change (pytorch-metric-learning's ``BaseDistance`` is the model).
-Dense tensors and numpy arrays are wrapped by an internal operator
-(:func:`simloss.similarity.dispatch.as_similarity_operator` decides which).
+Dense tensors and numpy arrays are wrapped by :class:`DenseOperator`
+(:func:`simloss.similarity.dispatch.as_similarity_operator` decides which);
+:class:`LossOperator` is the protocol both satisfy (internal, not exported).
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ def concrete(tensor: Tensor) -> bool:
     return not torch._C._functorch.is_functorch_wrapped_tensor(tensor)
 
 
-class _Operator(Protocol):
-    """The loss's view of any similarity (a :class:`SimilarityOperator` or a dense wrapper)."""
+class LossOperator(Protocol):
+    """The loss's view of any similarity: a :class:`SimilarityOperator` or a :class:`DenseOperator`."""
 
     @property
     def num_classes(self) -> int: ...
@@ -225,15 +226,7 @@ def _check_same_device(tensor: Tensor, device: torch.device) -> None:
         )
 
 
-def _check_shape(matrix: Tensor, num_classes: int) -> None:
-    if matrix.dim() != 2 or tuple(matrix.shape) != (num_classes, num_classes):
-        raise ValueError(
-            f"Expected `similarity` of shape ({num_classes}, {num_classes}), "
-            f"but found shape {tuple(matrix.shape)}"
-        )
-
-
-class _DenseOperator:
+class DenseOperator:
     """A dense (C, C) matrix seen through the operator protocol (internal, made per call)."""
 
     def __init__(self, matrix: Tensor) -> None:

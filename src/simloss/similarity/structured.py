@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from simloss._describe import describe
 from simloss.similarity.operator import (
     SimilarityOperator,
     SimilarityRows,
@@ -114,7 +115,7 @@ class ClassOrder(SimilarityOperator):
     def _load_from_state_dict(
         self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
     ) -> None:
-        # A state saved before r was state (simloss 0.1) is empty: this module keeps its own.
+        # A state without the extra state (only tensors were saved): this module keeps its own.
         state_dict.setdefault(prefix + "_extra_state", self.get_extra_state())
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
@@ -274,7 +275,7 @@ class SparseSimilarity(SimilarityOperator):
         """Convert a torch sparse (COO or CSR) (C, C) tensor."""
         if not isinstance(matrix, Tensor) or matrix.layout == torch.strided:
             raise TypeError(
-                f"Expected `similarity` to be a torch sparse tensor, but found {_describe(matrix)}"
+                f"Expected `similarity` to be a torch sparse tensor, but found {describe(matrix)}"
             )
         if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
             raise ValueError(
@@ -364,9 +365,9 @@ def _versions(index: Tensor, value: Tensor) -> tuple[int, int, int, int] | None:
 def _check_sparse(index: Any, value: Any, require_unit_diagonal: bool) -> Tensor:
     """Check a sparse similarity's (index, value) pair; return the index as int64."""
     if not isinstance(index, Tensor) or index.is_floating_point() or index.is_complex():
-        raise TypeError(f"Expected `index` to be an integer tensor, but found {_describe(index)}")
+        raise TypeError(f"Expected `index` to be an integer tensor, but found {describe(index)}")
     if not isinstance(value, Tensor) or not value.is_floating_point():
-        raise TypeError(f"Expected `value` to be a floating tensor, but found {_describe(value)}")
+        raise TypeError(f"Expected `value` to be a floating tensor, but found {describe(value)}")
     if index.dim() != 2 or index.shape != value.shape:
         raise ValueError(
             "Expected `index` and `value` of the same shape (C, k), but found "
@@ -412,9 +413,3 @@ def _check_sparse(index: Any, value: Any, require_unit_diagonal: bool) -> Tensor
                 f"{diagonal[i].item():g} at ({i}, {i}); pass require_unit_diagonal=False to allow it"
             )
     return index
-
-
-def _describe(obj: object) -> str:
-    if isinstance(obj, Tensor):
-        return f"a tensor of dtype {obj.dtype} and layout {obj.layout}"
-    return type(obj).__name__
