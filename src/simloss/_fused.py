@@ -29,6 +29,7 @@ from torch import Tensor
 
 from simloss._logsumexp import posterior, weighted_logsumexp
 from simloss._rowloss import index_losses, soft_losses
+from simloss.similarity.dispatch import CheckedOperator
 from simloss.similarity.operator import LossOperator, SimilarityOperator, SimilarityRows
 
 __all__ = ["fused_index_loss", "fused_soft_loss", "softmax", "tiny"]
@@ -326,6 +327,8 @@ def _soft_forward(
 
 def _operator_tensors(operator: LossOperator) -> list[Tensor]:
     """The similarity's tensors, saved so that autograd's version check covers them."""
+    if isinstance(operator, CheckedOperator):
+        operator = operator.operator
     if isinstance(operator, SimilarityOperator):
         return [t for t in operator.buffers() if t.numel()]
     matrix = getattr(operator, "matrix", None)

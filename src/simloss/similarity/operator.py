@@ -20,7 +20,7 @@ Dense tensors and numpy arrays are wrapped by :class:`DenseOperator`
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import ClassVar, NamedTuple, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -113,8 +113,17 @@ class SimilarityOperator(nn.Module):
     * :meth:`entries`: ``S[target[n], pred[n]]`` (default: from :meth:`rows`);
     * :meth:`to_dense`: the whole (C, C) matrix (default: from :meth:`rows`).
 
-    Values must lie in [0, 1]; the paper's ``S_ii = 1`` is the subclass's to
-    check. Under ``torch.compile`` and ``torch.func`` the methods are traced:
+    Values must lie in [0, 1] and, unless the loss is given
+    ``require_unit_diagonal=False``, ``S_ii = 1`` (the paper's definition), as
+    for a dense matrix. The loss checks what a subclass returns: the type and
+    shape of every result on every call (an error names the method and the
+    expected shape), and the values of each class's row the first time it
+    gathers that row, again after any of the subclass's parameters or buffers
+    changed (O(N * C) for the rows of a batch, in eager mode; traced code
+    cannot read values). A subclass that validates its values itself, as
+    :class:`simloss.ClassOrder` and :class:`simloss.SparseSimilarity` do at
+    construction, sets ``validates_entries = True`` to skip the value checks.
+    Under ``torch.compile`` and ``torch.func`` the methods are traced:
     keep them free of host synchronisation (see :func:`tracing`).
 
     Args:
@@ -147,6 +156,7 @@ class SimilarityOperator(nn.Module):
     """
 
     _device_marker: Tensor
+    validates_entries: ClassVar[bool] = False
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()

@@ -79,6 +79,8 @@ class ClassOrder(SimilarityOperator):
         https://arxiv.org/abs/2003.03182
     """
 
+    validates_entries = True  # r^|i-j| with r in [0, 1): valid by construction
+
     def __init__(self, num_classes: int, r: float) -> None:
         super().__init__(num_classes)
         self._r = check_reduction_factor(r)
@@ -231,6 +233,7 @@ class SparseSimilarity(SimilarityOperator):
 
     index: Tensor
     value: Tensor
+    validates_entries = True  # checked at construction and after any change (see _recheck)
 
     def __init__(self, index: Tensor, value: Tensor, *, require_unit_diagonal: bool = True) -> None:
         index = _check_sparse(index, value, require_unit_diagonal)
