@@ -13,7 +13,7 @@ targets or the weights, or a transform (``torch.func``, forward-mode AD,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor
@@ -24,8 +24,9 @@ from simloss._fused import fused_index_loss, fused_soft_loss
 from simloss._options import InputType, LossOptions, Reduction
 from simloss._rowloss import index_losses, soft_losses
 from simloss._targets import flatten, kept_rows
+from simloss._traced import traced_index_losses
 from simloss.similarity.dispatch import as_similarity_operator
-from simloss.similarity.operator import LossOperator, forward_ad_active, tracing
+from simloss.similarity.operator import LossOperator, forward_ad_active
 
 __all__ = ["TORCHSCRIPT_MESSAGE", "check_input", "check_weight", "sim_loss"]
 
@@ -220,17 +221,31 @@ def _loss(
     return loss.reshape(flat.loss_shape) if options.reduction == "none" else loss
 
 
-def _fused_kernels_apply(
+Kernels = Literal["fused", "compiled", "reference"]
+
+
+def _kernels(
     operator: LossOperator, weight: Tensor | None, target_weights: Tensor | None = None
-) -> bool:
-    """Whether the eager fused kernels apply: no transform, no gradient beyond the scores."""
-    if tracing() or forward_ad_active():
-        return False
-    return not (
+) -> Kernels:
+    """Which kernels compute the loss.
+
+    ``"fused"`` (:mod:`simloss._fused`) in eager mode when no gradient flows
+    beyond the scores; ``"compiled"`` (:mod:`simloss._traced`, index targets
+    only) under ``torch.compile`` when none flows to the similarity;
+    ``"reference"`` (:mod:`simloss._rowloss`) under ``torch.func`` transforms,
+    forward-mode AD, and wherever a gradient must reach the similarity, the
+    class weights or probability targets.
+    """
+    if forward_ad_active() or torch._C._are_functorch_transforms_active():
+        return "reference"
+    if torch.compiler.is_compiling():
+        return "reference" if operator.requires_grad else "compiled"
+    differentiable = (
         operator.requires_grad
         or (weight is not None and weight.requires_grad)
         or (target_weights is not None and target_weights.requires_grad)
     )
+    return "reference" if differentiable else "fused"
 
 
 def _index_target_loss(
@@ -249,7 +264,8 @@ def _index_target_loss(
         sample_weight = weight.index_select(0, target).to(scores.dtype)
         if keep is not None:
             sample_weight = sample_weight * keep
-    fused = _fused_kernels_apply(operator, weight)
+    kernels = _kernels(operator, weight)
+    fused = kernels == "fused"
     input_is_logits = options.input_type == "logits"
     if fused and options.label_smoothing == 0.0 and options.input_type != "probs" and num_rows:
         # One fused kernel: per-sample losses, weights, ignored rows and the reduction.
@@ -273,6 +289,9 @@ def _index_target_loss(
     rows = operator.rows(target, scores.dtype)
     if fused and options.input_type != "probs":
         losses = fused_index_loss(scores, target, rows, operator, input_is_logits=input_is_logits)
+    elif kernels == "compiled" and options.input_type != "probs" and rows.dense is not None:
+        assert keep is not None  # traced targets always come with their mask
+        losses = traced_index_losses(scores, rows.dense, keep, input_is_logits=input_is_logits)
     else:
         losses = index_losses(scores, rows, options.input_type)
     if sample_weight is not None:
@@ -330,5 +349,5 @@ def _probability_target_losses(
         target_weights = target_weights * (1.0 - smoothing) + smoothing / num_classes
     if weight is not None:
         target_weights = target_weights * weight.to(scores.dtype)
-    fused = _fused_kernels_apply(operator, weight, target)
+    fused = _kernels(operator, weight, target) == "fused"
     return _soft_losses(scores, target_weights, operator, options.input_type, fused=fused)
