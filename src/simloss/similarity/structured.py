@@ -36,7 +36,7 @@ from simloss.similarity.validation import validate_similarity
 __all__ = ["ClassOrder", "SimilarityRows", "SparseSimilarity"]
 
 
-_CACHE_DENSE_UP_TO = 2048  # classes; a cached float32 matrix of at most 16 MiB
+_CACHE_DENSE_UP_TO = 2048  # classes; a kept float32 matrix of at most 16 MiB
 _CONV_BAND = 32  # distances; a wider band is filtered recursively, not convolved
 
 
@@ -52,6 +52,9 @@ class ClassOrder(SimilarityOperator):
     classes wide for ``r = 0.9`` in float32), which is exactly the dense
     :func:`~simloss.similarity.class_order` matrix's content: memory and time
     are O(N * band) for index targets. ``r = 0`` is plain cross-entropy.
+    Up to 2048 classes the module keeps the float32 matrix (at most 16 MiB, a
+    non-persistent buffer: moved by ``.to()``, not in the state dict): gathering
+    its rows is the cheapest form, in eager mode and under ``torch.compile``.
 
     ``num_classes`` and ``r`` are the module's state: ``state_dict()`` holds
     them (as extra state) and ``load_state_dict`` validates and restores them.
@@ -81,12 +84,28 @@ class ClassOrder(SimilarityOperator):
 
     validates_entries = True  # r^|i-j| with r in [0, 1): valid by construction
 
+    _float32_matrix: Tensor | None
+
     def __init__(self, num_classes: int, r: float) -> None:
         super().__init__(num_classes)
         self._r = check_reduction_factor(r)
         self._bands: dict[tuple[torch.dtype, torch.device], Tensor] = {}
-        # For few classes the dense matrix is small and its rows are the cheapest form.
+        # For few classes the dense matrix is small and its rows are the cheapest form:
+        # float32 as a buffer (compiled code gathers from it), other dtypes cached in eager mode.
         self._dense: dict[tuple[torch.dtype, torch.device], Tensor] = {}
+        self.register_buffer("_float32_matrix", self._build_float32_matrix(None), persistent=False)
+
+    def _build_float32_matrix(self, device: torch.device | None) -> Tensor | None:
+        if self.num_classes > _CACHE_DENSE_UP_TO:
+            return None
+        return class_order(self.num_classes, self.r, dtype=torch.float32, device=device)
+
+    def _kept_matrix(self, dtype: torch.dtype, device: torch.device) -> Tensor | None:
+        """The float32 buffer if it serves ``dtype`` on ``device`` (``.double()`` converts it)."""
+        kept = self._float32_matrix
+        if kept is None or dtype != torch.float32 or kept.dtype != dtype or kept.device != device:
+            return None
+        return kept
 
     @property
     def r(self) -> float:
@@ -113,6 +132,8 @@ class ClassOrder(SimilarityOperator):
         self._r = check_reduction_factor(state["r"])
         self._bands.clear()
         self._dense.clear()
+        if self._float32_matrix is not None:
+            self._float32_matrix = self._build_float32_matrix(self._float32_matrix.device)
 
     def _load_from_state_dict(
         self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
@@ -153,6 +174,9 @@ class ClassOrder(SimilarityOperator):
         return SimilarityRows(None, index.clamp(0, self.num_classes - 1), value)
 
     def dense_rows(self, index: Tensor, dtype: torch.dtype) -> Tensor:
+        kept = self._kept_matrix(dtype, index.device)
+        if kept is not None:
+            return kept.index_select(0, index)
         if self.num_classes <= _CACHE_DENSE_UP_TO and not tracing():
             return self._matrix(dtype, index.device).index_select(0, index)
         full = self._full_band(dtype, index.device)
@@ -164,7 +188,10 @@ class ClassOrder(SimilarityOperator):
         return full[(target - pred).abs()]
 
     def _matrix(self, dtype: torch.dtype, device: torch.device) -> Tensor:
-        """The dense matrix, cached in eager mode for up to ``_CACHE_DENSE_UP_TO`` classes."""
+        """The dense matrix: kept or cached in eager mode for up to ``_CACHE_DENSE_UP_TO`` classes."""
+        kept = self._kept_matrix(dtype, device)
+        if kept is not None:
+            return kept
         if self.num_classes > _CACHE_DENSE_UP_TO:
             return class_order(self.num_classes, self.r, dtype=dtype, device=device)
         return _cached(self._dense, class_order, self.num_classes, self.r, dtype, device)
