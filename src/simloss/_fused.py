@@ -39,8 +39,14 @@ _CHUNK_ELEMENTS = 1 << 22  # bound on (rows x classes) materialised by the log-s
 
 def tiny(dtype: torch.dtype) -> float:
     """Below this value a sum of probabilities may have lost its relative precision."""
-    info = torch.finfo(dtype)
-    return info.smallest_normal / info.eps
+    bound = _TINY.get(dtype)
+    if bound is None:
+        info = torch.finfo(dtype)
+        bound = _TINY[dtype] = info.smallest_normal / info.eps
+    return bound
+
+
+_TINY: dict[torch.dtype, float] = {}
 
 
 def _combine(losses: Tensor, coef: Tensor | float | None, reduce: bool) -> Tensor:
@@ -53,21 +59,21 @@ def _combine(losses: Tensor, coef: Tensor | float | None, reduce: bool) -> Tenso
     return losses.sum() if reduce else losses
 
 
-_SMALL_CLASSES = 32  # up to this many classes a composed CPU softmax beats the fused kernel
+_SMALL_CLASSES = 32  # up to this many classes the class-major softmax is the faster route
 
 
 def softmax(scores: Tensor) -> Tensor:
-    """``softmax(scores, dim=1)`` as a new tensor, by the faster route for the shape.
+    """``softmax(scores, dim=1)`` of (N, C) scores as a new contiguous tensor.
 
-    PyTorch's CPU softmax kernel vectorises along the class dimension, so for
-    a few classes (e.g. 10 age bins) it runs several times slower than the same
-    shifted exponential composed from vectorised element-wise operations
-    (measured 57 vs 18 us at (256, 10)); the values are the same formula.
+    PyTorch's CPU softmax kernel vectorises along the reduced dimension when
+    it is the last one, so for a few classes (e.g. 10 age bins) it runs
+    several times slower than over the first dimension of the transposed
+    scores, where it vectorises across the N rows (measured 47 us against
+    7 us at (256, 10), one thread). Same formula, one more copy.
     """
     if scores.shape[1] > _SMALL_CLASSES or scores.device.type != "cpu":
         return torch.softmax(scores, dim=1)
-    exp = torch.exp(scores - scores.amax(1, keepdim=True))
-    return exp.div_(exp.sum(1, keepdim=True))
+    return torch.softmax(scores.t(), dim=0).t().contiguous()
 
 
 def _unstable_rows(mass: Tensor, dtype: torch.dtype) -> Tensor | None:
@@ -111,7 +117,6 @@ def _index_forward(
         assert rows.values is not None
         weighted = rows.values.mul_(probs.gather(1, columns))
     mass = weighted.sum(1)
-    log_mass = torch.log(mass)
     rows_at = _unstable_rows(mass, scores.dtype) if mass.numel() else None
     grad = None
     if need_grad:
@@ -126,6 +131,7 @@ def _index_forward(
                 grad = probs.scatter_add_(1, columns, share)
             else:
                 grad = torch.zeros_like(probs).scatter_add_(1, columns, share)
+    log_mass = mass.log_()
     if rows_at is not None:
         logits = scores.index_select(0, rows_at)
         similar = operator.dense_rows(target.index_select(0, rows_at), scores.dtype)
@@ -203,7 +209,7 @@ class _FusedIndexLoss(torch.autograd.Function):
         if keep is not None:
             log_mass = log_mass.masked_fill_(~keep, 0.0)
         if reduce and not isinstance(coef, Tensor):  # -sum(log_mass) * coef in two operations
-            return log_mass.sum() * (-1.0 if coef is None else -coef)
+            return log_mass.sum().mul_(-1.0 if coef is None else -coef)
         return _combine(log_mass.neg_(), coef, reduce)
 
     @staticmethod

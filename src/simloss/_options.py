@@ -63,6 +63,8 @@ def check_label_smoothing(value: object) -> float:
         >>> check_label_smoothing(np.float32(0.25))
         0.25
     """
+    if type(value) is float and 0.0 <= value <= 1.0:  # the common case, checked first
+        return value
     if isinstance(value, Tensor) and value.dim() == 0 and value.is_floating_point():
         value = float(value)
     if not is_real(value):
@@ -79,6 +81,8 @@ def check_ignore_index(value: object) -> int:
         >>> check_ignore_index(np.int64(-1))
         -1
     """
+    if type(value) is int:  # the common case, checked first
+        return value
     if isinstance(value, (bool, np.bool_)):
         raise TypeError(f"Expected `ignore_index` to be an int, but found {describe(value)}")
     try:

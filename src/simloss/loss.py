@@ -116,12 +116,16 @@ class SimLoss(nn.Module):
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
         """Loss of ``input`` scores against ``target`` (see :func:`simloss.sim_loss`)."""
+        options = self._options
         return sim_loss(
             input,
             target,
             self.similarity if self.structured is None else self.structured,
             self.weight,
-            **self._options._asdict(),
+            options.ignore_index,
+            options.reduction,
+            options.label_smoothing,
+            input_type=options.input_type,
             require_unit_diagonal=self.require_unit_diagonal,
         )
 

@@ -225,7 +225,18 @@ class SimilarityOperator(nn.Module):
     @property
     def requires_grad(self) -> bool:
         """Whether any tensor of the similarity requires a gradient (a learnable ``S``)."""
-        return any(t.requires_grad for t in (*self.parameters(), *self.buffers()))
+        return _any_requires_grad(self)
+
+
+def _any_requires_grad(module: nn.Module) -> bool:
+    """Whether a parameter or buffer of ``module`` or its sub-modules requires a gradient.
+
+    The module's own tensors are looked at directly: the loss asks on every call.
+    """
+    tensors = (*module._parameters.values(), *module._buffers.values())
+    if any(t is not None and t.requires_grad for t in tensors):
+        return True
+    return any(_any_requires_grad(child) for child in module._modules.values() if child)
 
 
 def _check_same_device(tensor: Tensor, device: torch.device) -> None:

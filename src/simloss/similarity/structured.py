@@ -162,6 +162,9 @@ class ClassOrder(SimilarityOperator):
 
     def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
         device = target.device
+        kept = self._kept_matrix(dtype, device)
+        if kept is not None:  # the common case first
+            return SimilarityRows(kept.index_select(0, target), None, None)
         if self._uses_dense_rows(dtype, device):
             return SimilarityRows(self.dense_rows(target, dtype), None, None)
         band = self.band(dtype, device)
