@@ -25,7 +25,17 @@ SimLoss(ClassOrder) against the same step with F.cross_entropy, eager and compil
 Then peak extra memory of one forward+backward (fresh subprocess per
 implementation) divided by cross-entropy's, where the dense matrix is absent.
 
+Timing uses the wall clock by default. ``--clock cpu --threads 1`` times the
+CPU time of the one computing thread instead (``time.thread_time``): on a
+machine shared with other jobs it leaves out the time the process waits to be
+scheduled, which the wall clock counts at random.
+
+``--profile N C`` prints instead where the time of one eager forward+backward
+goes (``torch.profiler``, self time per operator, averaged over 200 calls) for
+cross-entropy and for SimLoss with a dense S and with ``ClassOrder``.
+
 Run: python benchmarks/bench_loss.py [--repeats 3] [--no-compile] [--no-memory] [--device cuda]
+                                     [--clock wall|cpu] [--threads N] [--profile N C]
 """
 
 from __future__ import annotations
@@ -57,6 +67,7 @@ SHAPES = [
 ]
 R = 0.7
 DEVICE = torch.device("cpu")
+CLOCK = time.perf_counter  # or time.thread_time (--clock cpu)
 DENSE_LIMIT = 20_000  # a dense float32 S above this many classes is not built (C = 1e5: 40 GB)
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -121,12 +132,12 @@ def synchronize() -> None:
 def step(fn: Loss, z: torch.Tensor, y: torch.Tensor, calls: int = 1) -> float:
     """Seconds per forward+backward, averaged over ``calls`` back-to-back calls."""
     synchronize()
-    start = time.perf_counter()
+    start = CLOCK()
     for _ in range(calls):
         z.grad = None
         fn(z, y).backward()
     synchronize()
-    return (time.perf_counter() - start) / calls
+    return (CLOCK() - start) / calls
 
 
 def interleaved_medians(
@@ -255,11 +266,11 @@ def training_steps(repeats: int, compile_too: bool) -> None:
             for i in range(15):
                 for name in names[i % len(names) :] + names[: i % len(names)]:
                     synchronize()
-                    start = time.perf_counter()
+                    start = CLOCK()
                     for _ in range(3):
                         steps[name]()
                     synchronize()
-                    samples[name].append((time.perf_counter() - start) / 3)
+                    samples[name].append((CLOCK() - start) / 3)
             for name in steps:
                 results[name].append(statistics.median(samples[name]))
         ce_eager = statistics.median(results["CE-eager"])
@@ -356,6 +367,29 @@ def memory_table() -> None:
         sys.stdout.flush()
 
 
+def profile(n: int, num_classes: int, calls: int = 200) -> None:
+    """Self time per operator of one forward+backward, for CE and SimLoss (dense, ClassOrder)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    z, y = make_inputs(n, num_classes)
+    impls = eager_implementations(num_classes)
+    for name in ("cross_entropy", "dense-order", "ClassOrder"):
+        fn = impls[name]
+        step(fn, z, y, calls=50)  # warm-up
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            step(fn, z, y, calls=calls)
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events) / calls
+        print(f"\n{name} at ({n}, {num_classes}): {total:.1f} us self time per call (profiled)")
+        print(f"{'operator or Python function':>60} {'us per call':>12} {'calls':>6}")
+        for event in sorted(events, key=lambda e: -e.self_cpu_time_total)[:25]:
+            print(
+                f"{event.key[:60]:>60} {event.self_cpu_time_total / calls:12.2f} "
+                f"{event.count // calls:6d}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -367,21 +401,43 @@ def main() -> None:
     parser.add_argument("--no-steps", action="store_true", help="skip the training-step table")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall clock (default) or the computing thread's CPU time (use with --threads 1)",
+    )
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument(
+        "--profile", nargs=2, type=int, metavar=("N", "C"), help="profile one shape instead"
+    )
+    parser.add_argument(
         "--memory-child", nargs=3, metavar=("IMPL", "N", "C"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
-    global DEVICE
+    global DEVICE, CLOCK
     DEVICE = torch.device(args.device)
+    if args.clock == "cpu":
+        if DEVICE.type != "cpu":
+            parser.error("--clock cpu times CPU work; use the wall clock with --device cuda")
+        CLOCK = time.thread_time
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.memory_child:
         name, n, c = args.memory_child
         memory_child(name, int(n), int(c))
+        return
+    if args.profile:
+        profile(*args.profile)
         return
     where = (
         torch.cuda.get_device_name()
         if DEVICE.type == "cuda"
         else f"{torch.get_num_threads()} CPU threads"
     )
-    print(f"torch {torch.__version__}, {where}, float32, r = {R}, {args.repeats} repeats\n")
+    clock = "wall clock" if args.clock == "wall" else "thread CPU time"
+    print(
+        f"torch {torch.__version__}, {where}, float32, r = {R}, {args.repeats} repeats, {clock}\n"
+    )
     time_losses(args.repeats, args.rounds, not args.no_compile)
     if not args.no_steps:
         training_steps(args.repeats, not args.no_compile)
