@@ -27,26 +27,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from simloss._logsumexp import posterior, weighted_logsumexp
+from simloss._logsumexp import posterior, tiny, weighted_logsumexp
 from simloss._rowloss import index_losses, soft_losses
 from simloss.similarity.dispatch import CheckedOperator
 from simloss.similarity.operator import LossOperator, SimilarityOperator, SimilarityRows
 
-__all__ = ["fused_index_loss", "fused_soft_loss", "softmax", "tiny"]
+__all__ = ["fused_index_loss", "fused_soft_loss", "softmax"]
 
 _CHUNK_ELEMENTS = 1 << 22  # bound on (rows x classes) materialised by the log-space fallback
-
-
-def tiny(dtype: torch.dtype) -> float:
-    """Below this value a sum of probabilities may have lost its relative precision."""
-    bound = _TINY.get(dtype)
-    if bound is None:
-        info = torch.finfo(dtype)
-        bound = _TINY[dtype] = info.smallest_normal / info.eps
-    return bound
-
-
-_TINY: dict[torch.dtype, float] = {}
 
 
 def _combine(losses: Tensor, coef: Tensor | float | None, reduce: bool) -> Tensor:

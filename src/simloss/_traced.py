@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from simloss._fused import tiny
+from simloss._logsumexp import tiny
 
 __all__ = ["traced_index_losses"]
 
