@@ -4,11 +4,12 @@
 three steps: the scores in their compute dtype (float32 under autocast and for
 16-bit inputs, as cross-entropy), the target flattened against them
 (:mod:`simloss._targets`), and the loss of class indices or of class
-probabilities. Each of those picks its kernels: the fused closed-form kernels
-of :mod:`simloss._fused` in eager mode, or the reference formulas of
-:mod:`simloss._rowloss` wherever a gradient must reach the similarity, the
-targets or the weights, or a transform (``torch.func``, forward-mode AD,
-``torch.compile``) differentiates the loss.
+probabilities. Each of those picks its kernels (:func:`_kernels`): the fused
+closed-form kernels of :mod:`simloss._fused` in eager mode, those of
+:mod:`simloss._traced` for index targets under ``torch.compile``, or the
+reference formulas of :mod:`simloss._rowloss` wherever a gradient must reach
+the similarity, the targets or the weights, or a ``torch.func`` transform or
+forward-mode AD differentiates the loss.
 """
 
 from __future__ import annotations
