@@ -197,7 +197,7 @@ class _FusedIndexLoss(torch.autograd.Function):
         if keep is not None:
             log_mass = log_mass.masked_fill_(~keep, 0.0)
         if reduce and not isinstance(coef, Tensor):  # -sum(log_mass) * coef in two operations
-            return log_mass.sum().mul_(-1.0 if coef is None else -coef)
+            return log_mass.sum() * (-1.0 if coef is None else -coef)
         return _combine(log_mass.neg_(), coef, reduce)
 
     @staticmethod
