@@ -29,8 +29,7 @@ from torch import Tensor
 
 from simloss._logsumexp import posterior, tiny, weighted_logsumexp
 from simloss._rowloss import index_losses, soft_losses
-from simloss.similarity.dispatch import CheckedOperator
-from simloss.similarity.operator import LossOperator, SimilarityOperator, SimilarityRows
+from simloss.similarity.operator import LossOperator, SimilarityRows
 
 __all__ = ["fused_index_loss", "fused_soft_loss", "softmax"]
 
@@ -183,7 +182,7 @@ class _FusedIndexLoss(torch.autograd.Function):
         reduce: bool,
         keep: Tensor | None,
     ) -> Tensor:
-        ctx.save_for_backward(scores, target, *_operator_tensors(operator))
+        ctx.save_for_backward(scores, target, *operator.tensors())
         ctx.operator, ctx.input_is_logits = operator, input_is_logits
         ctx.coef, ctx.reduce, ctx.keep = coef, reduce, keep
         log_mass, ctx.grad = _index_forward(
@@ -253,7 +252,7 @@ class _FusedSoftLoss(torch.autograd.Function):
         operator: LossOperator,
         input_is_logits: bool,
     ) -> Tensor:
-        ctx.save_for_backward(scores, target_weights, *_operator_tensors(operator))
+        ctx.save_for_backward(scores, target_weights, *operator.tensors())
         ctx.operator, ctx.input_is_logits = operator, input_is_logits
         loss, ctx.grad = _soft_forward(
             scores,
@@ -317,16 +316,6 @@ def _soft_forward(
         if grad is not None:
             grad = grad - total_weight.unsqueeze(1) * probs
     return loss, grad
-
-
-def _operator_tensors(operator: LossOperator) -> list[Tensor]:
-    """The similarity's tensors, saved so that autograd's version check covers them."""
-    if isinstance(operator, CheckedOperator):
-        operator = operator.operator
-    if isinstance(operator, SimilarityOperator):
-        return [t for t in operator.buffers() if t.numel()]
-    matrix = getattr(operator, "matrix", None)
-    return [matrix] if isinstance(matrix, Tensor) else []
 
 
 def _reference_gradient(reference: Any, scores: Tensor, grad_output: Tensor) -> Tensor:

@@ -195,6 +195,9 @@ class CheckedOperator:
     def check_device(self, device: torch.device) -> None:
         self.operator.check_device(device)
 
+    def tensors(self) -> list[Tensor]:
+        return self.operator.tensors()
+
     def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
         rows = self.operator.rows(target, dtype)
         self._check_rows_form(rows, target)

@@ -93,6 +93,8 @@ class LossOperator(Protocol):
 
     def check_device(self, device: torch.device) -> None: ...
 
+    def tensors(self) -> list[Tensor]: ...
+
     @property
     def requires_grad(self) -> bool: ...
 
@@ -111,7 +113,9 @@ class SimilarityOperator(nn.Module):
       vector-Jacobian product of :meth:`similar_mass`, exact for any ``S``);
     * :meth:`dense_rows`: rows as a dense (M, C) tensor (default: from :meth:`rows`);
     * :meth:`entries`: ``S[target[n], pred[n]]`` (default: from :meth:`rows`);
-    * :meth:`to_dense`: the whole (C, C) matrix (default: from :meth:`rows`).
+    * :meth:`to_dense`: the whole (C, C) matrix (default: from :meth:`rows`);
+    * :meth:`tensors`: the tensors the loss saves for autograd's version
+      check (default: every parameter and buffer).
 
     Values must lie in [0, 1] and, unless the loss is given
     ``require_unit_diagonal=False``, ``S_ii = 1`` (the paper's definition), as
@@ -222,21 +226,31 @@ class SimilarityOperator(nn.Module):
         """Raise if the operator's tensors are not on ``device``."""
         _check_same_device(self._device_marker, device)
 
+    def tensors(self) -> list[Tensor]:
+        """The non-empty parameters and buffers of the module and its sub-modules.
+
+        The loss saves them for backward, so that autograd's version check
+        covers an in-place change between forward and backward. Read from the
+        modules' own tables: the loss asks on every call.
+        """
+        return _module_tensors(self)
+
     @property
     def requires_grad(self) -> bool:
         """Whether any tensor of the similarity requires a gradient (a learnable ``S``)."""
-        return _any_requires_grad(self)
+        return any(t.requires_grad for t in self.tensors())
 
 
-def _any_requires_grad(module: nn.Module) -> bool:
-    """Whether a parameter or buffer of ``module`` or its sub-modules requires a gradient.
-
-    The module's own tensors are looked at directly: the loss asks on every call.
-    """
-    tensors = (*module._parameters.values(), *module._buffers.values())
-    if any(t is not None and t.requires_grad for t in tensors):
-        return True
-    return any(_any_requires_grad(child) for child in module._modules.values() if child)
+def _module_tensors(module: nn.Module) -> list[Tensor]:
+    tensors = [
+        t
+        for t in (*module._parameters.values(), *module._buffers.values())
+        if t is not None and t.numel()
+    ]
+    for child in module._modules.values():
+        if child is not None:
+            tensors.extend(_module_tensors(child))
+    return tensors
 
 
 def _check_same_device(tensor: Tensor, device: torch.device) -> None:
@@ -273,3 +287,6 @@ class DenseOperator:
 
     def check_device(self, device: torch.device) -> None:
         _check_same_device(self.matrix, device)
+
+    def tensors(self) -> list[Tensor]:
+        return [self.matrix]
