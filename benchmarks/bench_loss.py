@@ -31,8 +31,9 @@ machine shared with other jobs it leaves out the time the process waits to be
 scheduled, which the wall clock counts at random.
 
 ``--profile N C`` prints instead where the time of one eager forward+backward
-goes (``torch.profiler``, self time per operator, the least average over 5
-runs of 200 calls) for cross-entropy and SimLoss with a dense S and ``ClassOrder``.
+goes: pieces of the loss timed alone (see ``breakdown``), then ``torch.profiler``'s
+self time per operator (the least average over 20 runs of 100 calls) for
+cross-entropy and SimLoss with a dense S and ``ClassOrder``.
 
 Run: python benchmarks/bench_loss.py [--repeats 3] [--no-compile] [--no-memory] [--device cuda]
                                      [--clock wall|cpu] [--threads N] [--profile N C]
@@ -49,6 +50,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -367,7 +369,93 @@ def memory_table() -> None:
         sys.stdout.flush()
 
 
-def profile(n: int, num_classes: int, calls: int = 200, runs: int = 5) -> None:
+def breakdown(n: int, num_classes: int, repeats: int = 9) -> None:
+    """Where an eager forward+backward's time goes: pieces of the loss timed alone.
+
+    Blocks of back-to-back calls as in the timing table, the median of
+    ``repeats`` blocks, the thread's CPU time. ``fused kernel + rows`` is the
+    autograd function on gathered rows without argument handling, ``fused
+    arithmetic`` its forward computation without autograd; the last four lines
+    are the costs of the routes tried instead (see docs/benchmarks.md).
+    """
+    from simloss._fused import _index_forward, fused_index_loss
+    from simloss.similarity.dispatch import as_similarity_operator
+
+    z, y = make_inputs(n, num_classes)
+    plain = z.detach()
+    S = class_order(num_classes, R, device=DEVICE)
+    module, operator = SimLoss(S), as_similarity_operator(S, num_classes)
+
+    class Empty(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, scores: torch.Tensor) -> torch.Tensor:
+            ctx.grad = torch.empty_like(scores)
+            return scores.sum()
+
+        @staticmethod
+        def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+            out, ctx.grad = ctx.grad, None
+            return out
+
+    @torch.library.custom_op("bench_loss::empty", mutates_args=())
+    def empty_op(scores: torch.Tensor) -> torch.Tensor:
+        return scores.sum()
+
+    empty_op.register_fake(lambda scores: scores.new_empty(()))
+    empty_op.register_autograd(
+        lambda ctx, grad: torch.empty_like(ctx.scores),
+        setup_context=lambda ctx, inputs, output: setattr(ctx, "scores", inputs[0]),
+    )
+
+    def composite(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        exp = torch.exp(a - a.detach().amax(1, keepdim=True))
+        return (exp.sum(1).log() - (S.index_select(0, b) * exp).sum(1).log()).mean()
+
+    pieces: dict[str, Callable[[], object]] = {
+        "cross_entropy": lambda: F.cross_entropy(z, y).backward(),
+        "SimLoss (module)": lambda: module(z, y).backward(),
+        "sim_loss (function)": lambda: sim_loss(z, y, S).backward(),
+        "fused kernel + rows": lambda: fused_index_loss(
+            z,
+            y,
+            operator.rows(y, z.dtype),
+            operator,
+            input_is_logits=True,
+            coef=1.0 / n,
+            reduce=True,
+        ).backward(),
+        "fused arithmetic, no autograd": lambda: _index_forward(
+            plain, y, operator.rows(y, z.dtype), operator, input_is_logits=True, need_grad=True
+        ),
+        "target check (aminmax, 2 reads)": lambda: [int(v) for v in torch.aminmax(y)],
+        "empty autograd.Function": lambda: Empty.apply(z).backward(),
+        "empty custom_op with autograd": lambda: empty_op(z).backward(),
+        "native sum, native backward": lambda: z.sum().backward(),
+        "composite of native ops": lambda: composite(z, y).backward(),
+    }
+
+    def block(piece: Callable[[], object], calls: int) -> float:
+        synchronize()
+        start = CLOCK()
+        for _ in range(calls):
+            z.grad = None
+            piece()
+        synchronize()
+        return (CLOCK() - start) / calls
+
+    calls = max(50, 6_000_000 // (n * num_classes))
+    for piece in pieces.values():
+        block(piece, calls)
+    samples: dict[str, list[float]] = {name: [] for name in pieces}
+    for _ in range(repeats):
+        for name, piece in pieces.items():
+            samples[name].append(block(piece, calls))
+    print(f"\n({n}, {num_classes}), us per call, median of {repeats} blocks of {calls} calls")
+    for name, values in samples.items():
+        print(f"  {name:34s} {statistics.median(values) * 1e6:7.1f}")
+
+
+def profile(n: int, num_classes: int, calls: int = 100, runs: int = 20) -> None:
     """Self time per operator of one forward+backward, for CE and SimLoss (dense, ClassOrder).
 
     The profiler reads the wall clock, so each operator's figure is its smallest
@@ -437,6 +525,7 @@ def main() -> None:
         memory_child(name, int(n), int(c))
         return
     if args.profile:
+        breakdown(*args.profile)
         profile(*args.profile)
         return
     where = (
