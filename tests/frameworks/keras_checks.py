@@ -389,6 +389,19 @@ def check_bad_inputs_give_one_line_errors():
             assert (type(exc), str(exc)) == expected, (case, exc, expected)
         else:
             raise AssertionError(f"{case}: no error")
+    # The backend's own array (a jnp array on JAX) is taken as numpy, and checked the same.
+    S = class_order(4, 0.5).numpy()
+    z = np.random.default_rng(0).normal(size=(3, 4)).astype("float32")
+    np.testing.assert_array_equal(
+        numpy(SimLoss(keras.ops.convert_to_tensor(S))(np.array([0, 1, 3]), z)),
+        numpy(SimLoss(S)(np.array([0, 1, 3]), z)),
+    )
+    try:
+        SimLoss(keras.ops.convert_to_tensor(bad_similarities["range"]))
+    except ValueError as exc:
+        assert "values in [0, 1]" in str(exc), exc
+    else:
+        raise AssertionError("a backend array with 1.5 was accepted")
     logits = np.zeros((2, 3), "float32")
     cases = [
         (lambda: SimLoss(np.eye(4))(np.array([0, 1]), logits), ValueError, "with 4 classes"),

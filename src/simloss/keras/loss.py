@@ -59,7 +59,7 @@ class SimLoss(keras.losses.Loss):
     loss computes in float32 (Keras converts the outputs to the loss's dtype).
 
     Args:
-        similarity: a dense (C, C) numpy array or CPU tensor (e.g.
+        similarity: a dense (C, C) numpy array, CPU tensor or backend array (e.g.
             ``simloss.similarity.class_order(C, r)``) with values in [0, 1]
             and ones on the diagonal, a :class:`simloss.ClassOrder` (index
             labels use rows ``r^|i-j|`` computed per batch, no (C, C) matrix),
@@ -132,6 +132,7 @@ class SimLoss(keras.losses.Loss):
             )
         if isinstance(similarity, dict):  # from get_config
             similarity = _similarity_from_config(similarity, require_unit_diagonal)
+        similarity = _backend_matrix_to_numpy(similarity)
         num_classes = _num_classes_of(similarity)
         self._arrays = similarity_arrays(
             similarity, num_classes, require_unit_diagonal=require_unit_diagonal
@@ -236,6 +237,20 @@ class SimLoss(keras.losses.Loss):
             }
         )
         return config
+
+
+def _backend_matrix_to_numpy(similarity: Any) -> Any:
+    """A concrete backend tensor (a JAX or TensorFlow array) as numpy; anything else as it is.
+
+    A torch tensor is one of the similarity's own kinds (checked as a CPU
+    tensor); 16-bit floats are checked in float32, as the JAX port does.
+    """
+    if isinstance(similarity, (np.ndarray, torch.Tensor)) or not ops.is_tensor(similarity):
+        return similarity
+    values = np.array(ops.convert_to_numpy(similarity))
+    if values.dtype.kind == "f" and values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float32)
+    return values
 
 
 def _num_classes_of(similarity: Any) -> int:
