@@ -324,7 +324,9 @@ def _host(tensor: Any) -> np.ndarray | None:
         # Keras' symbolic shape inference runs on the meta device (no values).
         if torch.compiler.is_compiling() or tensor.is_meta or in_symbolic_scope():
             return None
-        return tensor.detach().cpu().numpy()
+        values = tensor.detach().cpu()
+        # numpy has no bfloat16 (y_true comes in the loss's dtype): widened, exactly.
+        return (values.float() if values.dtype == torch.bfloat16 else values).numpy()
     if backend == "tensorflow":
         import tensorflow as tf
 
