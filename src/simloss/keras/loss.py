@@ -298,8 +298,9 @@ def _is_sparse(y_true: Any, y_pred: Any) -> bool:
 
 def _check_sample_weight(sample_weight: Any, y_pred: Any) -> None:
     """``sample_weight`` of y_pred's batch shape, a prefix of it, or with trailing 1s."""
-    weight_shape = tuple(getattr(sample_weight, "shape", np.shape(sample_weight)))
-    batch = tuple(y_pred.shape)[:-1]
+    weight_shape = tuple(getattr(sample_weight, "shape", None) or np.shape(sample_weight))
+    pred_shape = tuple(getattr(y_pred, "shape", None) or np.shape(y_pred))
+    batch = pred_shape[:-1]
     core = weight_shape
     while core and core[-1] == 1 and len(core) > len(batch):
         core = core[:-1]
@@ -309,7 +310,7 @@ def _check_sample_weight(sample_weight: Any, y_pred: Any) -> None:
         return
     raise ValueError(
         f"Expected `sample_weight` of shape {batch} (one weight per example of `y_pred` of "
-        f"shape {tuple(y_pred.shape)}), but found {weight_shape}"
+        f"shape {pred_shape}), but found {weight_shape}"
     )
 
 
