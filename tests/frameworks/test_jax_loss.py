@@ -464,6 +464,12 @@ def test_bad_similarity_gives_the_pytorch_loss_error(case):
         ({"labels": jnp.asarray([True, False])}, TypeError, "Expected `labels` of an integer"),
         ({"labels": jnp.asarray([0.0, 1.0])}, TypeError, "class indices of an integer dtype"),
         (
+            {"labels": jnp.eye(3, dtype=jnp.int32)[jnp.asarray([0, 1])]},
+            TypeError,
+            "Expected `labels` of shape (2, 3) (one-hot or class probabilities) to have a "
+            "floating dtype, but found int32",
+        ),
+        (
             {"labels": -jnp.eye(3)[jnp.asarray([0, 1])]},
             ValueError,
             "Expected `labels` (one-hot or class probabilities) to be finite and >= 0, but found -1",

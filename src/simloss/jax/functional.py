@@ -228,6 +228,12 @@ def _check_labels(labels: Any, shape: tuple[int, ...]) -> tuple[jax.Array, bool]
                 f"Expected `labels` class indices of an integer dtype, but found {targets.dtype} "
                 f"(floating labels are class probabilities of the scores' shape {tuple(shape)})"
             )
+        if not soft and tuple(targets.shape) == tuple(shape):
+            raise TypeError(
+                f"Expected `labels` of shape {tuple(shape)} (one-hot or class probabilities) "
+                f"to have a floating dtype, but found {targets.dtype} (pass "
+                f"labels.astype(logits.dtype), or class indices of shape {batch})"
+            )
         kind = "class probabilities" if soft else "class indices"
         raise ValueError(
             f"Expected `labels` ({kind}) of shape {expected} for `logits` of shape "
