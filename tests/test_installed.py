@@ -122,6 +122,24 @@ def test_core_install_runs_the_command_line(tmp_path: Path) -> None:
         assert "needs the `experiments` extra" in result.stderr
         assert "pip install -e '.[experiments]'" in result.stderr
 
+    benchmark = _run(venv, ["simloss", "benchmark", "--out", "b"], tmp_path)
+    assert benchmark.returncode == 1 and benchmark.stderr.count("\n") == 1, benchmark.stderr
+    assert "needs the `benchmark` extra" in benchmark.stderr
+
+    # --plot needs matplotlib: refused before the matrix is built, nothing written
+    plot = _run(
+        venv, ["simloss", "matrix", "--order", "5", "--r", "0.5", "--out", "P", "--plot"], tmp_path
+    )
+    assert plot.returncode == 1 and plot.stderr.count("\n") == 1, plot.stderr
+    assert "pip install 'simloss[plot]'" in plot.stderr and plot.stdout == "", plot
+    assert not list(tmp_path.glob("P.*"))
+
+    for port in ("jax", "keras"):
+        imported = _run(venv, ["python", "-c", f"import simloss.{port}"], tmp_path)
+        last = imported.stderr.strip().splitlines()[-1]
+        assert imported.returncode == 1 and last.startswith("ImportError"), imported.stderr
+        assert f"pip install 'simloss[{port}]'" in last, last
+
 
 def test_wheel_with_experiments_trains_on_the_embedded_data(tmp_path: Path) -> None:
     venv = _venv("SIMLOSS_WHEEL_VENV")
