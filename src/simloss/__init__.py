@@ -13,16 +13,11 @@ The public API:
   (Bertinetto et al., CVPR 2020), peers of SimLoss for related classes.
 """
 
-from simloss import metrics, peers, similarity
-from simloss.functional import sim_loss
-from simloss.loss import SimLoss
-from simloss.similarity import (
-    ClassOrder,
-    SimilarityOperator,
-    SparseSimilarity,
-    class_order,
-    validate_similarity,
-)
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -39,3 +34,43 @@ __all__ = [
     "similarity",
     "validate_similarity",
 ]
+
+if TYPE_CHECKING:
+    from simloss import metrics, peers, similarity
+    from simloss.functional import sim_loss
+    from simloss.loss import SimLoss
+    from simloss.similarity import (
+        ClassOrder,
+        SimilarityOperator,
+        SparseSimilarity,
+        class_order,
+        validate_similarity,
+    )
+
+#: Where each public name lives. Imported on first use (PEP 562), so that
+#: ``import simloss.cli`` reaches the command line's handlers (and its one-line
+#: Ctrl-C message) before torch is imported.
+_HOMES = {
+    "sim_loss": "simloss.functional",
+    "SimLoss": "simloss.loss",
+    "ClassOrder": "simloss.similarity",
+    "SimilarityOperator": "simloss.similarity",
+    "SparseSimilarity": "simloss.similarity",
+    "class_order": "simloss.similarity",
+    "validate_similarity": "simloss.similarity",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+    elif not name.startswith("__") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f"{__name__}.{name}")  # a submodule: simloss.metrics
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

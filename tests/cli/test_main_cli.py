@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.metadata
+import subprocess
+import sys
 
 import pytest
 
@@ -56,3 +58,27 @@ def test_interrupt_while_building_the_parser_is_one_line(
     monkeypatch.setattr(simloss.cli, "build_parser", interrupted)
     assert main(["demo"]) == 130
     assert capsys.readouterr().err == "simloss: interrupted\n"
+
+
+def test_the_console_script_reaches_main_before_torch_is_imported() -> None:
+    """The script's ``from simloss.cli import main`` is light: a Ctrl-C while torch and the
+    commands load (seconds) lands inside main's handler (one line), not in a traceback."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, simloss.cli; print('torch' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+def test_the_public_names_load_on_first_use() -> None:
+    from simloss.functional import sim_loss
+    from simloss.similarity import ClassOrder
+
+    assert simloss.sim_loss is sim_loss and simloss.ClassOrder is ClassOrder
+    assert simloss.metrics.__name__ == "simloss.metrics"
+    assert set(simloss.__all__) <= set(dir(simloss))
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        _ = simloss.no_such_name
