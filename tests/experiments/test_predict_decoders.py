@@ -13,7 +13,7 @@ import torch
 
 from simloss.cli import main
 from simloss.experiments.config import TrainConfig
-from simloss.experiments.data.abalone import parse_abalone_rows
+from simloss.experiments.data import load_abalone
 from simloss.experiments.data.splits import random_split, subset_indices
 from simloss.experiments.predict import load_run, predict_rows, run_cost
 from simloss.experiments.train import run_training
@@ -53,8 +53,10 @@ def test_min_risk_defaults_to_one_minus_the_runs_similarity(abalone_run) -> None
     torch.testing.assert_close(run_cost(run), expected_cost)
     argmax = predict_rows(run, rows)
     decided = predict_rows(run, rows, decoder="min_risk")
-    features, _, _ = parse_abalone_rows(rows.read_text(), str(rows), require_rings=False)
-    probs = run.probabilities(torch.from_numpy(features)).double()
+    test = load_abalone(limit=800, split_seed=0).test  # the rows of the file, encoded
+    values = np.array(run.class_values)
+    assert values[test.targets.numpy()].tolist() == _true_values(rows).tolist()
+    probs = torch.softmax(run.outputs(test.inputs)[0].double(), dim=1)
     risk = probs @ expected_cost.T  # risk[n, k] = sum_c p_c cost[k, c]
     brute = risk.numpy().argmin(axis=1)
     assert [p.class_index for p in decided] == brute.tolist()

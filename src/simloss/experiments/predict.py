@@ -146,16 +146,34 @@ class TrainedRun:
         Raw inputs are uint8 images ``(N, 3, H, W)`` or float features ``(N, F)``,
         before standardisation (:meth:`Preprocessing.standardize` is applied here).
         """
+        scores, _ = self.outputs(raw, batch_size=batch_size)
+        return torch.softmax(scores, dim=1)
+
+    @torch.no_grad()
+    def outputs(
+        self, raw: torch.Tensor, *, batch_size: int = 256
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Class scores ``(N, C)`` (float32, CPU) of raw inputs, and the classes ``(N,)`` the
+        model's head decides itself, by decoder (CORN's median:
+        :meth:`simloss.experiments.heads.Head.decisions`; none for class logits)."""
         if batch_size < 1:
             raise ValueError(f"Expected `batch_size` >= 1, but found {batch_size}")
-        out = []
+        scores: list[torch.Tensor] = []
+        decided: dict[str, list[torch.Tensor]] = {}
+        model = self.model
         for start in range(0, raw.shape[0], batch_size):
             inputs = self.preprocessing.standardize(raw[start : start + batch_size])
-            logits = self.model(inputs.to(self.device))
-            out.append(torch.softmax(logits.float(), dim=1).cpu())
-        if not out:
-            return torch.zeros(0, len(self.class_values))
-        return torch.cat(out)
+            inputs = inputs.to(self.device)
+            if isinstance(model, ClassScores):
+                out = model.model(inputs)
+                scores.append(model.head.class_log_probs(out).float().cpu())
+                for decoder, classes in model.head.decisions(out).items():
+                    decided.setdefault(decoder, []).append(classes.cpu())
+            else:
+                scores.append(model(inputs).float().cpu())
+        if not scores:
+            return torch.zeros(0, len(self.class_values)), {}
+        return torch.cat(scores), {k: torch.cat(v) for k, v in decided.items()}
 
 
 def _read_record(folder: Path) -> dict[str, Any]:
@@ -292,7 +310,9 @@ def predict_inputs(
         labels: a name for every input (e.g. its file).
         batch_size: inputs per forward pass.
         decoder: ``"argmax"`` (default), ``"median"`` (in the order of the class
-            values) or ``"min_risk"`` (:mod:`simloss.metrics.decoders`).
+            values; a CORN or CORAL run's own rule, coral-pytorch's count of
+            ``P(y > k) > 1/2``) or ``"min_risk"`` (:mod:`simloss.metrics.decoders`), read
+            from the float64 softmax of the class scores.
         cost: (C, C) cost of ``"min_risk"``, rows by decision, columns by true class;
             default :func:`run_cost`.
     """
@@ -304,15 +324,16 @@ def predict_inputs(
     if decoder == "min_risk" and cost is None:
         cost = run_cost(run)
     decoding = check_decoding(decoder, "probs", cost, allowed=PREDICT_DECODERS, num_classes=classes)
-    probs = run.probabilities(raw, batch_size=batch_size)
-    if decoding["decoder"] == "median":
-        values = torch.tensor(run.class_values, dtype=torch.float64)
-        eps = torch.finfo(probs.dtype).eps
-        index = median_class(probs.double(), values, eps=eps)
+    scores, decided = run.outputs(raw, batch_size=batch_size)
+    probs = torch.softmax(scores.double(), dim=1)  # the decoders read float64 probabilities
+    if decoding["decoder"] in decided:  # the head's own rule (CORN's median)
+        index = decided[decoding["decoder"]]
+    elif decoding["decoder"] == "median":
+        index = median_class(probs, torch.tensor(run.class_values, dtype=torch.float64))
     elif decoding["decoder"] == "min_risk":
-        index = min_risk_class(probs.double(), decoding["cost"])  # type: ignore[arg-type]
+        index = min_risk_class(probs, decoding["cost"])  # type: ignore[arg-type]
     else:
-        index = probs.argmax(dim=1)
+        index = scores.argmax(dim=1)
     best = probs.gather(1, index[:, None])[:, 0] if probs.numel() else probs.new_zeros(0)
     names = run.class_names
     return [

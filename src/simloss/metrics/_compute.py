@@ -8,7 +8,7 @@ task's facts alone (for a run's ``--monitor`` choices and tune objectives).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -99,6 +99,7 @@ def compute_metrics(
     decoders: Sequence[str] = ("argmax",),
     input_type: str = "logits",
     cost: ArrayLike | None = None,
+    decoded: Mapping[str, Tensor] | None = None,
 ) -> dict[str, float]:
     """Every metric a task allows, as plain floats under the record's keys.
 
@@ -128,6 +129,11 @@ def compute_metrics(
             distinct; all but ``"argmax"`` need scores.
         input_type: ``"logits"`` (default) or ``"probs"``: what scores are.
         cost: (C, C) cost of ``"min_risk"``.
+        decoded: the classes (N,) one of ``decoders`` chose elsewhere, by decoder name,
+            used instead of decoding ``preds``: a model head's own rule, e.g.
+            ``{"median": corn_label(logits)}`` for CORN, whose median is coral-pytorch's
+            count of ``P(y > k) > 1/2`` on its logits
+            (:meth:`simloss.experiments.heads.Head.decisions`).
 
     Returns:
         ``dict`` from record key to value: the argmax's metrics first, then those of
@@ -168,7 +174,12 @@ def compute_metrics(
         if given is not None and length is not None:
             classes = resolve_num_classes(classes, length, name, source)
             source = f"the length of `{name}`"
-    batch = Batch(preds, target, ignore_index=check_ignore_index(ignore_index))
+    if isinstance(decoded, Mapping) and not set(decoded) <= set(chosen):
+        raise ValueError(
+            f"Expected `decoded` only for decoders among `decoders` {list(chosen)}, but found "
+            f"{sorted(set(decoded) - set(chosen))}"
+        )
+    batch = Batch(preds, target, ignore_index=check_ignore_index(ignore_index), decoded=decoded)
     classes = batch.check_classes(classes, source)
     is_ordered = ordered or values is not None
     task = MetricTask(
