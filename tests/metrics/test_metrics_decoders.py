@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import metrics_reference as ref
 import numpy as np
@@ -139,8 +140,41 @@ def test_compute_metrics_keys_match_functions() -> None:
     only = compute_metrics(preds, target, ordered=True, decoders=("median",))
     assert list(only)[:6] == ["acc", "qwk", "amae", "mmae", "rps", "ms"]
     assert list(only)[-2:] == ["mae_median", "mse_median"] and "mae" not in only
-    # no MAE asked (no values, not ordered): decoders do not need scores
-    assert list(compute_metrics(preds.argmax(1), target, decoders=("median",))) == ["acc"]
+    # the class metrics of an ordered task read a decoder from indices' scores: an error
+    with pytest.raises(ValueError, match="class scores of shape"):
+        compute_metrics(preds.argmax(1), target, ordered=True, decoders=("median",))
+
+
+@pytest.mark.parametrize(
+    ("task", "decoders", "unused"),
+    [
+        ({}, ("median", "expectation"), "['median', 'expectation']"),
+        ({}, ("argmax", "median"), "['median']"),
+        ({"hierarchy": True}, ("argmax", "expectation"), "['expectation']"),
+        ({"ordered": True, "scores": False}, ("argmax", "min_risk"), None),
+    ],
+    ids=["unordered", "unordered-with-argmax", "hierarchy-expectation", "ordered-min-risk"],
+)
+def test_a_decoder_no_metric_reads_is_refused(task, decoders, unused) -> None:
+    # nothing is recorded under it: an error, not a silently shorter record
+    from simloss.metrics import ClassHierarchy, metric_keys
+
+    logits = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
+    target = torch.arange(8) % 4
+    kwargs = (
+        {"hierarchy": ClassHierarchy.from_superclasses([0, 0, 1, 1])}
+        if task.get("hierarchy")
+        else {}
+    )
+    if unused is None:
+        keys = metric_keys(decoders=decoders, **task)
+        assert "acc_min_risk" in keys and "mae_min_risk" in keys
+        return
+    message = rf"no metric reads {re.escape(unused)}"
+    with pytest.raises(ValueError, match=message):
+        metric_keys(decoders=decoders, **task)
+    with pytest.raises(ValueError, match=message):
+        compute_metrics(logits, target, decoders=decoders, **kwargs)
 
 
 @pytest.mark.parametrize(
