@@ -91,3 +91,54 @@ def test_the_command_takes_a_decoder_and_a_cost_file(
     assert main(["predict", "--run", str(folder), str(rows), "--decoder", "min_risk",
                  "--cost", str(cost)]) == 1  # fmt: skip
     assert "Expected `cost` of shape (17, 17)" in capsys.readouterr().err
+
+
+def test_min_risk_rebuilds_a_class_values_similarity(tmp_path: Path) -> None:
+    config = TrainConfig(similarity="values", r=0.5, epochs=1, limit=300, progress=False)
+    run_training(config, tmp_path / "run")
+    run = load_run(tmp_path / "run")
+    values = np.array(run.class_values)
+    scale = config.task_spec.similarity.scale
+    expected = 1.0 - 0.5 ** (np.abs(values[:, None] - values[None, :]) / scale)  # Eq. 2, float64
+    np.testing.assert_allclose(run_cost(run).numpy(), expected, rtol=0, atol=1e-6)
+
+
+def test_min_risk_rebuilds_a_class_vector_similarity(tmp_path: Path) -> None:
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    vectors = np.random.default_rng(0).normal(size=(17, 5))
+    np.save(tmp_path / "v.npy", vectors)
+    config = TrainConfig(
+        similarity="embeddings", l=0.2, vectors=str(tmp_path / "v.npy"), epochs=1, limit=300,
+        progress=False,
+    )  # fmt: skip
+    run_training(config, tmp_path / "run")
+    run = load_run(tmp_path / "run")
+    similarity = np.maximum(0.0, np.maximum(0.0, cosine_similarity(vectors)) - 0.2) / 0.8  # Eq. 3
+    np.fill_diagonal(similarity, 1.0)
+    np.testing.assert_allclose(run_cost(run).numpy(), 1.0 - similarity, rtol=0, atol=1e-6)
+    # the vectors file gone: the error says why and names the way out
+    (tmp_path / "v.npy").unlink()
+    with pytest.raises(ValueError, match=r"'embeddings'.*v\.npy does not exist.*--cost"):
+        run_cost(run)
+
+
+def test_min_risk_rebuilds_a_hierarchy_similarity(tmp_path: Path) -> None:
+    from simloss.experiments.data import load_data
+    from simloss.experiments.losses import build_similarity
+
+    names = ["<=4", *map(str, range(5, 20)), ">=20"]
+    tree = tmp_path / "tree.txt"
+    tree.write_text(
+        "".join(f"young {n}\n" for n in names[:8]) + "".join(f"old {n}\n" for n in names[8:])
+        + "all young\nall old\n"
+    )  # fmt: skip
+    config = TrainConfig(
+        similarity="hierarchy", l=0.0, hierarchy=str(tree), epochs=1, limit=300, progress=False
+    )
+    run_training(config, tmp_path / "run")
+    run = load_run(tmp_path / "run")
+    trained = build_similarity(config.resolve(), load_data(config.resolve()))  # what it trained on
+    torch.testing.assert_close(run_cost(run), 1.0 - trained.double())
+    # a pair in one subtree is closer than a pair across the root
+    assert run_cost(run)[0, 1] < run_cost(run)[0, 16]

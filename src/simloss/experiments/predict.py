@@ -128,6 +128,8 @@ class TrainedRun:
         class_names: the class names, or ``None``.
         device: where the model runs.
         config: the run's configuration (``record["config"]``), for :func:`run_cost`.
+        source_class_indices: for every class its index in the source's label order
+            (the rows of a class-vector file), or ``None`` when identical or not recorded.
     """
 
     folder: Path
@@ -138,6 +140,7 @@ class TrainedRun:
     class_names: tuple[str, ...] | None
     device: torch.device
     config: dict[str, Any] | None = None
+    source_class_indices: tuple[int, ...] | None = None
 
     @torch.no_grad()
     def probabilities(self, raw: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
@@ -219,6 +222,16 @@ def load_run(folder: str | Path, *, device: str = "cpu") -> TrainedRun:
         raise ValueError(
             f"Expected {len(values)} class names or null in {where}, but found {names!r}"
         )
+    kept = record.get("source_class_indices")
+    if kept is not None and (
+        not isinstance(kept, list)
+        or len(kept) != len(values)
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in kept)
+    ):
+        raise ValueError(
+            f"Expected {len(values)} source class indices (integers >= 0) or null in {where}, "
+            f"but found {kept!r}"
+        )
     config = record.get("config")
     model_name = config.get("model") if isinstance(config, dict) else None
     weights = record.get("weights")
@@ -256,20 +269,42 @@ def load_run(folder: str | Path, *, device: str = "cpu") -> TrainedRun:
         class_names=None if names is None else tuple(str(n) for n in names),
         device=resolved,
         config=dict(config) if isinstance(config, dict) else None,
+        source_class_indices=None if kept is None else tuple(kept),
     )
+
+
+@dataclass(frozen=True)
+class _RunClasses:
+    """A run's classes as :func:`~simloss.experiments.losses.build_similarity` reads them."""
+
+    name: str
+    class_values: list[float]
+    class_names: list[str] | None
+    ordinal: bool
+    source_class_indices: list[int] | None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_values)
 
 
 def run_cost(run: TrainedRun) -> torch.Tensor:
     """The default cost of ``decoder="min_risk"``: ``1 - S`` of the run's similarity, (C, C).
 
-    ``S`` is the class order ``r^|i-j|`` of a run with ``r``, the identity of a run
-    whose loss has no similarity (its minimum-risk decision is the argmax). A
-    similarity built from class-name vectors is not rebuilt here: pass ``cost``.
+    ``S`` is rebuilt from the run's record by the training's own
+    :func:`~simloss.experiments.losses.build_similarity`: the class order
+    ``r^|i-j|``, the class values ``r^(|v_i - v_j| / scale)``, the hierarchy file's
+    LCA depths with the lower bound ``l``, the class vectors (file or class names)
+    with ``l``; the identity for a run whose loss has no similarity (its
+    minimum-risk decision is the argmax). The files the config names (hierarchy,
+    vectors) must still be where training read them.
 
     Raises:
-        ValueError: a run whose similarity is built from vectors, or an unreadable config.
+        ValueError: an unreadable config, or a similarity that cannot be rebuilt
+            (a file the config names is gone), naming ``--cost`` as the way out.
     """
     from simloss.experiments.config import TrainConfig
+    from simloss.experiments.losses import build_similarity
     from simloss.metrics import similarity_cost
 
     classes = len(run.class_values)
@@ -281,14 +316,23 @@ def run_cost(run: TrainedRun) -> torch.Tensor:
     kind = config.inferred_similarity if loss_spec(config.inferred_loss).uses_similarity else None
     if kind is None or kind == "identity":
         return similarity_cost(torch.eye(classes, dtype=torch.float64))
-    if kind == "order" and config.r is not None:
-        from simloss import ClassOrder
-
-        return similarity_cost(ClassOrder(classes, config.r))
-    raise ValueError(
-        f"Expected `cost` for decoder='min_risk' with {run.folder}: its similarity "
-        f"({kind!r}) is not rebuilt from the record; give a (C, C) cost matrix (--cost FILE.npy)"
+    facts = _RunClasses(
+        name=run.dataset,
+        class_values=list(run.class_values),
+        class_names=None if run.class_names is None else list(run.class_names),
+        ordinal=config.ordinal,
+        source_class_indices=(
+            None if run.source_class_indices is None else list(run.source_class_indices)
+        ),
     )
+    try:
+        similarity = build_similarity(config, facts)
+    except (OSError, ValueError, ImportError) as exc:
+        raise ValueError(
+            f"Expected the similarity ({kind!r}) of {run.folder} to be rebuilt from its record "
+            f"for decoder='min_risk', but: {exc}; give a (C, C) cost matrix (--cost FILE.npy)"
+        ) from None
+    return similarity_cost(similarity)
 
 
 def predict_inputs(

@@ -419,6 +419,7 @@ def _train(
         "epochs_run": len(history),
         "stop_reason": stop_reason,
         "fine_to_coarse": data.fine_to_coarse,
+        "source_class_indices": data.source_class_indices,  # rows of a class-vector file
         "data_info": data.info,
         "device": str(device),
         "versions": {"simloss": simloss.__version__, "torch": torch.__version__},
