@@ -90,7 +90,80 @@ def test_the_command_takes_a_decoder_and_a_cost_file(
     np.save(cost, np.ones((3, 3)))
     assert main(["predict", "--run", str(folder), str(rows), "--decoder", "min_risk",
                  "--cost", str(cost)]) == 1  # fmt: skip
-    assert "Expected `cost` of shape (17, 17)" in capsys.readouterr().err
+    assert f"Expected --cost {cost} of shape (17, 17)" in capsys.readouterr().err
+
+
+def _write_cost(path: Path, kind: str) -> str:
+    """A bad --cost file of one kind; returns what its error must say."""
+    values = np.arange(4, 21, dtype=np.float64)
+    if kind == "empty":
+        path.write_bytes(b"")
+        return "but the file is empty"
+    if kind == "csv-text":
+        path.write_text("0,1\n1,zero\n")
+        return "to hold numbers only"
+    if kind == "garbage-npy":
+        path.write_bytes(b"not an array at all")
+        return "not a .npy file"
+    if kind == "npz":
+        np.savez(path, cost=np.zeros((17, 17)))
+        return "but found a '.npz' file"
+    if kind == "folder":
+        path.mkdir()
+        return "but it is a folder"
+    if kind == "missing":
+        return "but it does not exist"
+    if kind == "nan":
+        cost = np.abs(values[:, None] - values[None, :])
+        cost[3, 4] = np.nan
+        np.save(path, cost)
+        return "Expected `cost` to be finite, but found nan at (3, 4)"
+    if kind == "not-square":
+        np.save(path, np.zeros((17, 3)))
+        return "square"
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [
+        ("empty", "c.npy"),
+        ("csv-text", "c.csv"),
+        ("garbage-npy", "c.npy"),
+        ("npz", "c.npz"),
+        ("folder", "c"),
+        ("missing", "c.npy"),
+        ("nan", "c.npy"),
+        ("not-square", "c.npy"),
+    ],
+)
+def test_a_bad_cost_file_is_one_line_naming_it(
+    abalone_run, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, name: str
+) -> None:
+    folder, _, rows = abalone_run
+    path = tmp_path / name
+    message = _write_cost(path, kind)
+    code = main(["predict", "--run", str(folder), str(rows), "--decoder", "min_risk",
+                 "--cost", str(path)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert message in err and str(path) in err and "--cost" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_csv_cost_file_is_read_as_numbers(
+    abalone_run, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _, rows = abalone_run
+    values = np.arange(4, 21, dtype=np.float64)
+    absolute = np.abs(values[:, None] - values[None, :])
+    np.savetxt(tmp_path / "c.csv", absolute, delimiter=",")
+    assert main(["predict", "--run", str(folder), str(rows), "--decoder", "min_risk",
+                 "--cost", str(tmp_path / "c.csv")]) == 0  # fmt: skip
+    by_csv = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    # |v_k - v_c| as the cost gives the median class
+    median = predict_rows(load_run(folder), rows, decoder="median")
+    assert [int(r["class"]) for r in by_csv] == [p.class_index for p in median]
 
 
 def test_min_risk_rebuilds_a_class_values_similarity(tmp_path: Path) -> None:
