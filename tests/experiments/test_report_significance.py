@@ -96,3 +96,23 @@ def test_beyond_the_exact_limit_the_normal_approximation_is_named() -> None:
     assert test.p_value == pytest.approx(
         stats.wilcoxon(x, method="approx", correction=False).pvalue, rel=1e-9
     )
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")], ids=str)
+@pytest.mark.parametrize("side", ["values", "baseline"])
+def test_a_value_that_is_not_finite_is_refused_naming_its_run(bad: float, side: str) -> None:
+    values, baseline = _paired([0.1 + 0.01 * i for i in range(8)], base=0.5)
+    (values if side == "values" else baseline)[3] = bad
+    with pytest.raises(ValueError, match=rf"Expected finite `{side}`.*run 3 is {bad}"):
+        wilcoxon_against_baseline(values, baseline, lower_is_better=False)
+    if bad != bad:  # scipy refuses a NaN too when asked not to propagate it
+        with pytest.raises(ValueError):
+            stats.wilcoxon(np.array([*values.values()]) - np.array([*baseline.values()]),
+                           nan_policy="raise")  # fmt: skip
+
+
+def test_signed_rank_test_refuses_a_difference_that_is_not_finite() -> None:
+    with pytest.raises(ValueError, match="Expected finite `differences`, but found nan at index 2"):
+        signed_rank_test(np.array([0.1, -0.2, np.nan, 0.3, 0.4, 0.5]))
+    with pytest.raises(ValueError, match=r"of shape \(n,\)"):
+        signed_rank_test(np.ones((2, 3)))

@@ -11,6 +11,7 @@ References:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -100,12 +101,22 @@ def signed_rank_test(differences: np.ndarray) -> SignedRankTest:
     as soon as differences tie (with 14 or more pairs), where the exact test can
     disagree at the 5 % level.
 
+    Raises:
+        ValueError: a NaN or infinite difference (naming its index), or none non-zero.
+
     Example:
         >>> test = signed_rank_test(np.array([-0.2, 0.1, -0.3, -0.4, -0.5, -0.6]))
         >>> test.w_plus, test.w_minus, round(test.p_value, 4), test.method, round(test.rank_biserial, 3)
         (1.0, 20.0, 0.0625, 'exact', -0.905)
     """
     values = np.asarray(differences, dtype=np.float64)
+    if values.ndim != 1:
+        raise ValueError(f"Expected `differences` of shape (n,), but found shape {values.shape}")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(
+            f"Expected finite `differences`, but found {values[bad[0]]} at index {int(bad[0])}"
+        )
     nonzero = values[values != 0.0]
     n = int(nonzero.size)
     if n == 0:
@@ -227,6 +238,11 @@ def wilcoxon_against_baseline(
     Returns:
         A :class:`WilcoxonResult`.
 
+    Raises:
+        ValueError: a NaN or infinite value in either mapping, naming the run (the
+            report leaves such runs out with a note before testing; here nothing is
+            dropped silently).
+
     Example:
         >>> base = {i: 0.10 for i in range(8)}
         >>> better = {i: 0.12 + 0.001 * i for i in range(8)}
@@ -239,6 +255,12 @@ def wilcoxon_against_baseline(
         'all_zero'
     """
     min_pairs = min_pairs_for_significance(alpha)
+    for name, mapping in (("values", values), ("baseline", baseline)):
+        for run, value in mapping.items():
+            if not math.isfinite(value):
+                raise ValueError(
+                    f"Expected finite `{name}` (one metric value per run), but run {run} is {value}"
+                )
     common = sorted(set(values) & set(baseline))
     n_pairs = len(common)
     diffs = np.array([values[i] - baseline[i] for i in common], dtype=np.float64)
