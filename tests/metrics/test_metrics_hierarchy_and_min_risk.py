@@ -13,6 +13,7 @@ from simloss.metrics import (
     AverageHierarchicalDistance,
     ClassHierarchy,
     HierarchicalF1,
+    MistakeSeverity,
     average_hierarchical_distance,
     compute_metrics,
     hierarchical_f1,
@@ -240,3 +241,22 @@ def test_min_risk_with_the_identity_cost_is_the_argmax() -> None:
     cost = 1.0 - torch.eye(100, dtype=torch.float64)
     probs = torch.softmax(logits, dim=1)
     assert torch.equal(min_risk_class(probs, cost), logits.argmax(1))
+
+
+def test_mistake_severity_takes_a_class_hierarchy_as_its_distance() -> None:
+    # a two-level tree: a mistake within a superclass is 1 step below the LCA, across it 2
+    coarse = np.array([0, 0, 1, 1, 1, 2])
+    rng = np.random.default_rng(3)
+    target, pred = rng.integers(0, 6, 200), rng.integers(0, 6, 200)
+    wrong = pred != target
+    expected = np.where(coarse[target[wrong]] == coarse[pred[wrong]], 1.0, 2.0).mean()
+    hierarchy = ClassHierarchy.from_superclasses(coarse.tolist())
+    preds_t, target_t = torch.from_numpy(pred), torch.from_numpy(target)
+    for given in (hierarchy, hierarchy.lca_height):
+        assert float(mistake_severity(preds_t, target_t, given)) == pytest.approx(expected)
+    metric = MistakeSeverity(hierarchy)
+    metric.update(preds_t, target_t)
+    assert float(metric.compute()) == pytest.approx(expected)
+    # the hierarchical distance names the function that takes a matrix
+    with pytest.raises(TypeError, match="mistake_severity's `distance`"):
+        average_hierarchical_distance(preds_t, target_t, hierarchy.lca_height)

@@ -76,7 +76,8 @@ def _check_hierarchy(hierarchy: object) -> ClassHierarchy:
     if not isinstance(hierarchy, ClassHierarchy):
         raise TypeError(
             "Expected `hierarchy` to be a simloss.metrics.ClassHierarchy (from_tree or "
-            f"from_superclasses), but found {type(hierarchy).__name__}"
+            f"from_superclasses), but found {type(hierarchy).__name__} (a (C, C) distance "
+            "matrix is mistake_severity's `distance`)"
         )
     return hierarchy
 
