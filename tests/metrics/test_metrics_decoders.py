@@ -372,3 +372,17 @@ def test_compute_metrics_refuses_bad_decided_classes(decoded, error, message) ->
             torch.zeros(3, 3), torch.tensor([0, 1, 2]), ordered=True,
             decoders=("argmax", "expectation", "median"), decoded=decoded,
         )  # fmt: skip
+
+
+def test_squared_value_cost_picks_the_value_nearest_the_mean_on_any_grid() -> None:
+    # sum_c p_c (v_k - v_c)^2 = (v_k - E[v])^2 + Var[v]: no even grid needed
+    from simloss.metrics import value_cost
+    from simloss.metrics.decoders import min_risk_class
+
+    rng = np.random.default_rng(7)
+    values = np.sort(rng.choice(np.arange(1.0, 200.0), size=9, replace=False) ** 1.5)
+    probs = rng.dirichlet(np.full(9, 0.3), size=500)
+    mean = probs @ values
+    nearest = np.abs(values[None, :] - mean[:, None]).argmin(axis=1)  # float64, by hand
+    chosen = min_risk_class(torch.from_numpy(probs), value_cost(values, squared=True))
+    assert chosen.tolist() == nearest.tolist()
