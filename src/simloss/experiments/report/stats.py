@@ -250,7 +250,7 @@ def wilcoxon_against_baseline(
         >>> res.mark, res.n_pairs, round(res.p_value, 4), res.effect
         ('+', 8, 0.0078, 1.0)
         >>> res.reason
-        'significantly better (p = 0.00781, exact; rank-biserial r = +1.00; n = 8 of 8 pairs)'
+        'significantly better (p = 0.00781, exact; rank-biserial r_rb = +1.00; n = 8 of 8 pairs)'
         >>> wilcoxon_against_baseline(base, base, lower_is_better=False).status
         'all_zero'
     """
@@ -296,7 +296,7 @@ def wilcoxon_against_baseline(
     return WilcoxonResult(
         "tested", n_pairs, n_nonzero, mean_diff, min(test.w_plus, test.w_minus), test.p_value,
         mark,
-        f"{verdict[mark]} (p = {test.p_value:.3g}, {test.method}; rank-biserial r = "
+        f"{verdict[mark]} (p = {test.p_value:.3g}, {test.method}; rank-biserial r_rb = "
         f"{effect:+.2f}; n = {n_nonzero} of {n_pairs} pairs)",
         effect=effect, method=test.method, hodges_lehmann=test.hodges_lehmann,
     )  # fmt: skip
