@@ -169,3 +169,16 @@ def test_the_more_metrics_text_names_every_metric_of_its_table() -> None:
         label = metric_facts(key).label
         if label.isupper():  # the ordinal abbreviations (QWK, AMAE, ..., GMS)
             assert f"({label})" in EXTRA_TEXT, label
+
+
+@pytest.mark.parametrize("base", [0.5, 3e2, 1e5, 2.5e7], ids=lambda b: f"base={b:g}")
+def test_differences_that_tie_in_exact_arithmetic_tie_at_any_scale(base: float) -> None:
+    # the review's case: differences of +-0.1, +-0.2, ... that tie exactly, on values of
+    # any size (e.g. an MSE in squared years); scipy's permutation null on the exact ones
+    intended = [0.1, 0.1, 0.2, -0.1, 0.3, 0.2, 0.1, 0.4, 0.3, 0.2]
+    rng = np.random.default_rng(1)
+    baseline = {i: round(base * rng.uniform(1.0, 3.0), 1) for i in range(len(intended))}
+    values = {i: round(baseline[i] + d, 1) for i, d in enumerate(intended)}
+    result = wilcoxon_against_baseline(values, baseline, lower_is_better=True)
+    assert result.p_value == pytest.approx(_exact_permutation_p(intended), rel=1e-12)
+    assert result.hodges_lehmann == pytest.approx(0.2, abs=1e-9)

@@ -207,6 +207,32 @@ class WilcoxonResult:
         return self.status == "tested"
 
 
+#: Paired differences keep this many significant decimals of the largest value they come from.
+SIGNIFICANT_DECIMALS = 12
+
+
+def _tie_exactly(values: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """``values - baseline`` rounded to :data:`SIGNIFICANT_DECIMALS` significant decimals of
+    the largest magnitude among them, so that differences equal in exact arithmetic tie.
+
+    The subtraction's rounding error is about one ulp of the operands, so a fixed number
+    of decimals restores ties only for small values (``np.round(d, 12)`` fails above
+    about 1e4); decimals counted from the largest value hold at any scale. A difference
+    below 1e-12 of the values counts as zero.
+
+    Example:
+        >>> a = np.array([262654.1, 282551.2]); b = np.array([262654.0, 282551.1])
+        >>> np.round(a - b, 12).tolist(), _tie_exactly(a, b).tolist()
+        ([0.099999999977, 0.100000000035], [0.1, 0.1])
+    """
+    diffs = values - baseline
+    scale = float(max(np.abs(values).max(), np.abs(baseline).max())) if diffs.size else 0.0
+    if scale == 0.0:
+        return diffs
+    decimals = SIGNIFICANT_DECIMALS - int(np.floor(np.log10(scale)))
+    return np.round(diffs, decimals)
+
+
 def wilcoxon_against_baseline(
     values: Mapping[int, float],
     baseline: Mapping[int, float],
@@ -263,9 +289,10 @@ def wilcoxon_against_baseline(
                 )
     common = sorted(set(values) & set(baseline))
     n_pairs = len(common)
-    diffs = np.array([values[i] - baseline[i] for i in common], dtype=np.float64)
-    # Rounding removes sub-ulp noise from the subtraction, so tied differences tie exactly.
-    diffs = np.round(diffs, 12)
+    diffs = _tie_exactly(
+        np.array([values[i] for i in common], dtype=np.float64),
+        np.array([baseline[i] for i in common], dtype=np.float64),
+    )
     n_nonzero = int(np.count_nonzero(diffs))
     mean_diff = float(diffs.mean()) if n_pairs else None
     if not baseline:
