@@ -411,3 +411,15 @@ def test_coral_matches_coral_pytorchs_own_layer_loss_and_label(tmp_path: Path) -
     from simloss.experiments.predict import load_run
 
     assert load_run(tmp_path / "run").model(torch.zeros(2, 10)).shape == (2, 17)
+
+
+def test_coral_thresholds_start_at_the_uniform_distribution() -> None:
+    """A zero score gives every class 1/C at the start (float64 formula), rank-consistent."""
+    from simloss.experiments.heads import CoralHead, coral_log_probabilities
+
+    for c in (2, 5, 17):
+        head = CoralHead(torch.nn.Linear(3, 1, bias=False), c)
+        torch.nn.init.zeros_(head.model.weight)
+        p = coral_log_probabilities(head(torch.zeros(1, 3))).exp().double()
+        assert torch.allclose(p, torch.full((1, c), 1.0 / c, dtype=torch.float64), atol=1e-6)
+        assert bool((head.biases[1:] < head.biases[:-1]).all())

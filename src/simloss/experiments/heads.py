@@ -168,9 +168,13 @@ class CoralHead(nn.Module):
     def __init__(self, model: nn.Module, num_classes: int) -> None:
         super().__init__()
         self.model = model
-        # Decreasing initial thresholds (CoralLayer starts them at zero; ordered ones
-        # start rank-consistent).
-        self.biases = nn.Parameter(torch.linspace(1.0, -1.0, num_classes - 1))
+        # Thresholds start where a zero score gives every class 1/C: b_k = logit((C-1-k)/C),
+        # ordered (rank-consistent) and spread as far as the classes need. CoralLayer
+        # starts them at zero, where every middle class has probability 0 until the
+        # thresholds have moved apart, which at Adam's 1e-3 takes more steps than a
+        # small table's run has.
+        above = torch.arange(num_classes - 1, 0, -1, dtype=torch.float64) / num_classes
+        self.biases = nn.Parameter(torch.logit(above).float())
 
     def forward(self, x: Tensor) -> Tensor:
         """Cumulative logits ``(N, C - 1)``."""
