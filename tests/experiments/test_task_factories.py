@@ -45,7 +45,7 @@ def _factory_task(tmp_path: Path, function: str) -> Path:
     (tmp_path / "mydata.py").write_text(FACTORY)
     return write_task(
         tmp_path / "f.toml",
-        f'name = "f"\n[data]\nkind = "factory"\nfactory = "mydata:{function}"\n',
+        f'name = "f"\n[data]\nkind = "factory"\nfactory = "mydata:{function}"\nfiles = []\n',
     )
 
 
@@ -103,4 +103,49 @@ def test_feature_arrays_are_checked_by_row_and_column(tmp_path: Path) -> None:
         ValueError,
         match=r"Expected labels y of shape \(4177,\) in .*abalone.npz, but found \(4176,\)",
     ):
+        load_data(TrainConfig(task=str(task)))
+
+
+READER = """
+import numpy as np
+from pathlib import Path
+
+
+def splits():
+    table = np.loadtxt(Path(__file__).parent / "rings.csv", delimiter=",")
+    x, y = table[:, :-1], table[:, -1].astype(int)
+    return {"train": (x[:60], y[:60]), "val": (x[60:80], y[60:80]), "test": (x[80:], y[80:])}
+"""
+
+
+def test_a_sweep_refuses_a_changed_file_the_factory_declares(tmp_path: Path) -> None:
+    from simloss.experiments.sweep import Grid, run_sweep
+
+    rng = np.random.default_rng(0)
+    rows = np.column_stack([rng.normal(size=(100, 3)), np.arange(100) % 3])
+    np.savetxt(tmp_path / "rings.csv", rows, delimiter=",", fmt="%.6f")
+    (tmp_path / "reader.py").write_text(READER)
+    task = write_task(
+        tmp_path / "r.toml",
+        'name = "r"\n[data]\nkind = "factory"\nfactory = "reader:splits"\nfiles = ["rings.csv"]\n',
+    )
+    base = TrainConfig(task=str(task), epochs=1, progress=False, num_threads=1)
+    assert run_sweep(base, Grid("r", (0.5,), 1), tmp_path / "s").ok
+    rows[5, 0] += 1.0  # one value of the factory's own data
+    np.savetxt(tmp_path / "rings.csv", rows, delimiter=",", fmt="%.6f")
+    with pytest.raises(ValueError, match=r"was made on other data: 2 file\(s\)"):
+        run_sweep(base, Grid("r", (0.5,), 1), tmp_path / "s")
+
+
+def test_a_factory_task_must_list_the_files_it_reads(tmp_path: Path) -> None:
+    task = _factory_task(tmp_path, "splits")
+    task.write_text(task.read_text().replace("files = []\n", ""))
+    with pytest.raises(
+        ValueError,
+        match=r"Expected `data.files` in .*f.toml to be the list of files and folders the "
+        r"factory reads besides its module \(\[\] for none; .*\), but found None",
+    ):
+        load_data(TrainConfig(task=str(task)))
+    task.write_text(task.read_text().replace('splits"\n', 'splits"\nfiles = ["nope.csv"]\n'))
+    with pytest.raises(FileNotFoundError, match=r"File .*nope.csv of `data.files` in task file"):
         load_data(TrainConfig(task=str(task)))

@@ -3,7 +3,9 @@
 A factory task (:class:`~simloss.experiments.task.DataSource` of kind
 ``"factory"``) names a function that simloss imports (from the task file's
 folder first, then ``sys.path``) and calls with the keywords it accepts among
-``data_dir`` and ``split_seed``. It returns a mapping:
+``data_dir`` and ``split_seed``. The task lists the files and folders the
+function reads besides its module (``data.files``, ``[]`` for none), so a
+sweep can fingerprint them. It returns a mapping:
 
 .. code-block:: python
 
@@ -139,6 +141,11 @@ def load_factory_task(task: Task, **settings: Any) -> PreparedData:
     """
     name = task.data.factory or ""
     search = None if task.file is None else task.file.parent
+    for declared in task.data.files:
+        if not declared.exists():
+            raise FileNotFoundError(
+                f"File {declared} of `data.files` in task file {task.file} does not exist"
+            )
     function = import_factory(name, "factory", search)
     # A built-in factory takes exactly its declared settings; a user's the ones it names.
     result = function(**settings) if task.builtin else function(**_kwargs(function, settings))

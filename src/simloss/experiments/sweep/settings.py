@@ -169,7 +169,8 @@ def data_fingerprint(config: TrainConfig) -> dict[str, Any]:
     tarball) is hashed whole; a folder is hashed over every file below it
     (hidden ones excepted), each entered with its path relative to the folder,
     its size and its bytes. An image manifest is hashed with every image it
-    lists; a factory task with the factory's module file (and ``data_dir``).
+    lists; a factory task with the factory's module file, the files and folders
+    its task declares it reads (``data.files``) and ``data_dir``.
     The same data at another path or on another machine gives the same
     fingerprint; one changed byte gives another. The embedded Abalone data is
     its packaged file.
@@ -203,6 +204,12 @@ def data_fingerprint(config: TrainConfig) -> dict[str, Any]:
         module = sys.modules.get(getattr(function, "__module__", ""), None)
         code = getattr(module, "__file__", None)
         files = [] if code is None or task.builtin else [(f"factory/{Path(code).name}", Path(code))]
+        for index, declared in enumerate(source.files):
+            if not declared.exists():
+                raise FileNotFoundError(
+                    f"File {declared} of `data.files` in task file {task.file} does not exist"
+                )
+            files += _listed(declared, f"files/{index}")
         if path is not None:
             files += _listed(path, "data")
         return _digest(files)

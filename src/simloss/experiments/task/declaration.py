@@ -127,6 +127,9 @@ class DataSource:
         channels: ``"rgb"`` (3 channels) or ``"grey"`` (1).
         arrays: the keys (``.npz``) or files (``.npy``) of ``X``, ``y`` and the split.
         factory: ``"module:function"`` of a factory task.
+        files: the files and folders a user's factory reads besides its module
+            (``data.files``; absolute): their bytes enter a sweep's data
+            fingerprint, as a table's file does.
         requires_data_dir: a factory that cannot run without ``data_dir``.
         settings: the run settings (``TrainConfig`` fields) the source reads,
             mapped to the reader's keyword.
@@ -152,6 +155,7 @@ class DataSource:
     channels: str = "rgb"
     arrays: Mapping[str, str] = field(default_factory=dict)
     factory: str | None = None
+    files: tuple[Path, ...] = ()
     requires_data_dir: bool = False
     settings: Mapping[str, str] = field(default_factory=dict)
 
@@ -588,9 +592,22 @@ def _data_source(reader: _Reader, base: Path | None) -> DataSource:
     factory = reader.string("factory")
     if factory is None or not is_factory(factory):
         raise reader.fail("factory", "'module:function'", factory)
+    listed = reader.get("files")
+    if not isinstance(listed, list) or not all(isinstance(v, str) and v for v in listed):
+        raise reader.fail(
+            "files",
+            "the list of files and folders the factory reads besides its module ([] for none; "
+            "a sweep fingerprints their bytes)",
+            listed,
+        )
+    files = []
+    for value in listed:
+        file = Path(value).expanduser()
+        files.append(file if file.is_absolute() or base is None else base / file)
     return DataSource(
         **common,
         factory=factory,
+        files=tuple(files),
         settings=MappingProxyType({"data_dir": "data_dir", "split_seed": "split_seed"}),
     )
 
