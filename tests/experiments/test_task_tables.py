@@ -332,7 +332,8 @@ def test_a_changed_task_file_is_refused_by_a_sweep(tmp_path: Path) -> None:
         task.read_text().replace('label = "label"', 'label = "label"\nsplit = "random"')
     )
     with pytest.raises(
-        ValueError, match=r"another declaration of task 'era' \(its task file changed"
+        ValueError,
+        match=r"another declaration of task 'era' \(task file sha256 [0-9a-f]{64}, now [0-9a-f]{64}\)",
     ):
         run_sweep(
             TrainConfig(task=str(task), epochs=1, progress=False),
@@ -381,3 +382,53 @@ def test_a_record_of_a_table_task_is_plain_json(tmp_path: Path) -> None:
     record = json.loads((tmp_path / "run" / "record.json").read_text())
     assert record["preprocessing"]["kind"] == "table"
     assert json.loads((tmp_path / "run" / "config.json").read_text())["dataset"] == "era"
+
+
+@pytest.mark.parametrize("quoted", [True, False], ids=["quoted-newlines", "no-quotes"])
+def test_only_newlines_end_rows_and_line_numbers_count_them(tmp_path: Path, quoted: bool) -> None:
+    pandas = pytest.importorskip("pandas")
+    names, rows, labels = skordinal_table("era")
+    notes = ["u\u2028v", "p\x0cq", "r\x85s", "plain", "t\u2029w"]
+    if quoted:
+        notes += ['"two\nlines"', '"cr\r\nlf"']
+    lines = [",".join([*names, "note", "label"])]
+    lines += [",".join([*r, notes[i % len(notes)], lab]) for i, (r, lab) in enumerate(zip(rows, labels, strict=True))]  # fmt: skip
+    path = tmp_path / "era.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode())
+    task = write_task(
+        tmp_path / "era.toml",
+        f'name = "era"\n[data]\nkind = "table"\npath = "{path}"\nlabel = "label"\n',
+    )
+    data = load_data(TrainConfig(task=str(task)))
+    # pandas' C parser reads the same rows and cells (only newlines end its rows, as ours).
+    frame = pandas.read_csv(path, dtype=str, keep_default_na=False)
+    assert len(frame) == len(rows) == sum(len(s) for s in (data.train, data.val, data.test))
+    levels = sorted(frame["note"].unique())
+    assert list(data.feature_names or ())[4:] == [f"note_{level}" for level in levels]
+    assert len(levels) == len(notes)
+    # A bad cell in the 900th row is named at the line an editor shows: one plus the
+    # newlines before it in the file's bytes.
+    text = path.read_bytes().decode()
+    starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+    row_start = text.index("\n" + ",".join(rows[899]) + ",", 0) + 1
+    bad = text[:row_start] + "abc" + text[row_start + len(rows[899][0]) :]
+    path.write_bytes(bad.encode())
+    line = starts.index(row_start) + 1
+    with pytest.raises(ValueError, match=rf"era.csv line {line} has 'abc'"):
+        load_data(TrainConfig(task=str(task)))
+    assert line != 901 or not quoted  # the quoted cells' newlines count as lines
+
+
+def test_a_lone_carriage_return_in_a_cell_is_refused_not_a_row_end(tmp_path: Path) -> None:
+    task = _era_task(tmp_path)
+    data = tmp_path / "data" / "era.csv"
+    lines = data.read_text().splitlines()
+    crlf = data.with_name("crlf.csv")
+    crlf.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    same = load_data(TrainConfig(task=str(task), data_dir=str(crlf)))
+    plain = load_data(TrainConfig(task=str(task)))
+    assert torch.equal(same.train.inputs, plain.train.inputs)
+    lines[6] = lines[6].replace(",", ",\r", 1)
+    data.write_bytes(("\n".join(lines) + "\n").encode())
+    with pytest.raises(ValueError, match=r"era.csv line 7: a carriage return \(\\r\) without \\n"):
+        load_data(TrainConfig(task=str(task)))

@@ -115,7 +115,9 @@ def atomic_write_json(path: str | Path, obj: Any, *, private: bool = False) -> N
 
 
 def read_text_file(path: str | Path, what: str) -> str:
-    """The UTF-8 text of ``path``, with one-line errors that name the file.
+    """The UTF-8 text of ``path`` as its bytes hold it, with one-line errors that name the file.
+
+    Line endings are not translated.
 
     Args:
         path: the file.
@@ -142,7 +144,9 @@ def read_text_file(path: str | Path, what: str) -> str:
     if not file.is_file():
         raise FileNotFoundError(f"{what[:1].upper()}{what[1:]} {file} does not exist")
     try:
-        return file.read_text(encoding="utf-8")
+        # Bytes decoded as they are: no newline translation (a lone \r or a \r\n inside a
+        # quoted CSV cell is the file's).
+        return file.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValueError(
             f"Expected {what} {file} to be UTF-8 text, but byte {exc.start} is "

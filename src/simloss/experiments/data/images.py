@@ -42,6 +42,7 @@ from simloss.experiments.data.classes import (
     encode_labels,
 )
 from simloss.experiments.data.splits import declared_split, split_examples, subset_indices
+from simloss.experiments.data.tables import csv_lines
 from simloss.experiments.task import Task
 
 __all__ = ["image_files", "list_class_folders", "list_manifest", "load_image_task"]
@@ -132,7 +133,7 @@ def list_manifest(
             twice (naming both lines).
     """
     text = read_text_file(manifest, "manifest")
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(csv_lines(text))
     needed = ["path", "label", *([split_column] if split_column else [])]
     header = [c.strip() for c in reader.fieldnames or []]
     absent = [c for c in needed if c not in header]

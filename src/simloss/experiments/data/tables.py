@@ -24,6 +24,7 @@ pandas and pyarrow.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import operator
 from collections.abc import Sequence
@@ -123,6 +124,30 @@ class Table:
         return self.columns[name]
 
 
+def csv_lines(text: str) -> io.StringIO:
+    """The lines of a CSV text as :mod:`csv` must read them: only ``\\n`` ends a line.
+
+    Python's :meth:`str.splitlines` also breaks at ``\\r``, ``\\x0c``, ``\\x85``,
+    ``U+2028`` and more, which split a cell (and a quoted cell holding a newline)
+    into invented rows and shift every later line number; ``\\r\\n`` endings are
+    read by :mod:`csv` itself, and a line break inside a quoted cell stays in the cell.
+
+    Example:
+        >>> list(csv.reader(csv_lines('a,"x\\ny"\\nb,u\\u2028v\\r\\n')))
+        [['a', 'x\\ny'], ['b', 'u\\u2028v']]
+    """
+    return io.StringIO(text, newline="\n")
+
+
+def _csv_error(exc: csv.Error) -> str:
+    if "new-line character seen in unquoted field" in str(exc):
+        return (
+            "a carriage return (\\r) without \\n inside an unquoted cell (only \\n and \\r\\n end "
+            "rows: quote the cell, or convert the file's line endings)"
+        )
+    return str(exc)
+
+
 def _delimiter(path: Path, declared: str | None) -> str:
     if declared is not None:
         return declared
@@ -185,21 +210,24 @@ def _parse_rows(
     columns: Sequence[str] | None,
     optional_last: str | None,
 ) -> tuple[list[str], list[list[str]], list[int]]:
-    """The column names, the rows (blank lines skipped) and each row's line number."""
-    lines_of_text = text.splitlines()
-    reader = csv.reader(lines_of_text, delimiter=delimiter, strict=True)
+    """The column names, the rows (blank lines skipped) and each row's first line number."""
+    reader = csv.reader(csv_lines(text), delimiter=delimiter, strict=True)
     try:
         if '"' not in text:  # no quoted cells: one row per line, parsed in C
             parsed = list(reader)
             numbers = range(1, len(parsed) + 1)
         else:  # a quoted cell may span lines: the reader counts them
             parsed, numbers_list = [], []
+            end = 0  # the last line read: a row starts on the line after the previous one's
             for row in reader:
                 parsed.append(row)
-                numbers_list.append(reader.line_num)
+                numbers_list.append(end + 1)
+                end = reader.line_num
             numbers = numbers_list  # type: ignore[assignment]
     except csv.Error as exc:
-        raise ValueError(f"Could not read {where} line {reader.line_num}: {exc}") from exc
+        raise ValueError(
+            f"Could not read {where} line {reader.line_num}: {_csv_error(exc)}"
+        ) from exc
     if all(parsed):  # no blank line (csv gives [] for one): every row kept as read
         kept = list(zip(parsed, numbers, strict=True))
     else:
