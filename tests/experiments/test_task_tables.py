@@ -432,3 +432,42 @@ def test_a_lone_carriage_return_in_a_cell_is_refused_not_a_row_end(tmp_path: Pat
     data.write_bytes(("\n".join(lines) + "\n").encode())
     with pytest.raises(ValueError, match=r"era.csv line 7: a carriage return \(\\r\) without \\n"):
         load_data(TrainConfig(task=str(task)))
+
+
+def test_a_byte_order_mark_reads_as_the_same_file_without_it(tmp_path: Path) -> None:
+    from simloss.experiments.task import read_task
+    from simloss.similarity import read_hierarchy
+
+    bom = "\ufeff".encode()
+    task = _era_task(tmp_path)
+    data = tmp_path / "data" / "era.csv"
+    plain = load_data(TrainConfig(task=str(task)))
+    marked = tmp_path / "marked"
+    (marked / "data").mkdir(parents=True)
+    (marked / "data" / "era.csv").write_bytes(bom + data.read_bytes())  # Excel's "CSV UTF-8"
+    (marked / "era.toml").write_bytes(bom + task.read_bytes())
+    same = load_data(TrainConfig(task=str(marked / "era.toml")))
+    assert same.feature_names == plain.feature_names == ("in1", "in2", "in3", "in4")
+    assert torch.equal(same.train.inputs, plain.train.inputs)
+    assert read_task(marked / "era.toml").sha256 == read_task(task).sha256
+    declaration = {
+        "name": "era",
+        "data": {"kind": "table", "path": "data/era.csv", "label": "label"},
+    }
+    (marked / "era.json").write_bytes(bom + json.dumps(declaration).encode())
+    assert read_task(marked / "era.json").data.label == "label"
+    tree = tmp_path / "tree.txt"
+    tree.write_bytes(bom + b"root a\nroot b\n")
+    assert read_hierarchy(tree).edges == [("root", "a"), ("root", "b")]
+    tree_json = tmp_path / "tree.json"
+    tree_json.write_bytes(bom + b'{"root": ["a", "b"]}')
+    assert read_hierarchy(tree_json).classes == ["a", "b"]
+    # A manifest (path,label) with a byte-order mark finds its `path` column.
+    from simloss.experiments.data.images import list_manifest
+
+    for name in ("a.png", "b.png"):
+        (tmp_path / name).write_bytes(b"not decoded here")
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes(bom + b"path,label\na.png,1\nb.png,2\n")
+    files, labels, _, _ = list_manifest(manifest, None)
+    assert [f.name for f in files] == ["a.png", "b.png"] and labels == ["1", "2"]

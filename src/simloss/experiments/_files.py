@@ -21,6 +21,7 @@ from typing import Any
 from simloss._json import parse_json
 
 __all__ = [
+    "BOM",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_json",
@@ -114,10 +115,15 @@ def atomic_write_json(path: str | Path, obj: Any, *, private: bool = False) -> N
     atomic_write_text(path, text, private=private)
 
 
+#: The byte-order mark some programs write first in UTF-8 text (Excel's "CSV UTF-8").
+BOM = "\ufeff"
+
+
 def read_text_file(path: str | Path, what: str) -> str:
     """The UTF-8 text of ``path`` as its bytes hold it, with one-line errors that name the file.
 
-    Line endings are not translated.
+    Line endings are not translated; a leading UTF-8 byte-order mark is dropped,
+    so a file with one reads as the same file without it.
 
     Args:
         path: the file.
@@ -145,8 +151,9 @@ def read_text_file(path: str | Path, what: str) -> str:
         raise FileNotFoundError(f"{what[:1].upper()}{what[1:]} {file} does not exist")
     try:
         # Bytes decoded as they are: no newline translation (a lone \r or a \r\n inside a
-        # quoted CSV cell is the file's).
-        return file.read_bytes().decode("utf-8")
+        # quoted CSV cell is the file's); a leading byte-order mark (Excel's "CSV UTF-8") is
+        # no part of the text (else it sticks to the first column's name).
+        return file.read_bytes().decode("utf-8").removeprefix(BOM)
     except UnicodeDecodeError as exc:
         raise ValueError(
             f"Expected {what} {file} to be UTF-8 text, but byte {exc.start} is "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from simloss.experiments._files import BOM
 from simloss.experiments.task.builtin import BUILTIN_TASKS
 from simloss.experiments.task.declaration import (
     DATA_KINDS,
@@ -103,7 +104,7 @@ def read_task(path: str | Path) -> Task:
 def _parse_cached(path: str, data: bytes) -> Task:
     file = Path(path)
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8").removeprefix(BOM)  # a byte-order mark is no part of a key
     except UnicodeDecodeError as exc:
         raise TaskError(f"Could not read task file {file}: not UTF-8 text ({exc.reason})") from exc
     if file.suffix.lower() == ".json":
