@@ -18,8 +18,8 @@ __all__ = ["register"]
 
 EXAMPLES = """\
 examples:
-  # a CSV of wine ratings: the label column, numeric ratings ordered by value
-  simloss task new --table winequality-red.csv --label quality --out wine.toml
+  # a CSV of wine ratings (UCI's: fields separated by ';'): numeric ratings ordered by value
+  simloss task new --table winequality-red.csv --delimiter ';' --label quality --out wine.toml
   # text grades need their order
   simloss task new --table grades.csv --label grade --order low,medium,high --out grades.toml
   # a folder of graded X-rays, one sub-folder per grade, resized to 128 x 128 grey
@@ -74,6 +74,11 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="the classes have no order (similarity identity unless declared)",
     )
+    new.add_argument(
+        "--delimiter",
+        help="a table's field separator, one character (';' for the UCI wine files; '\\t' "
+        "for tab; default: tab for .tsv/.tab, else comma)",
+    )
     new.add_argument("--split-column", help="a column holding train/val/test per row")
     new.add_argument("--size", type=int, help="images: the side they are resized to")
     new.add_argument("--grey", action="store_true", help="images: one grey channel instead of RGB")
@@ -98,6 +103,8 @@ def _declaration(args: argparse.Namespace) -> dict[str, dict[str, Any] | str]:
         if args.label is None:
             raise ValueError("Expected --label (the label column) with --table, but found none")
         data = {"kind": "table", "path": str(args.table), "label": args.label}
+        if args.delimiter is not None:
+            data["delimiter"] = _delimiter(args.delimiter)
         if args.split_column:
             data["split_column"] = args.split_column
     elif args.images is not None:
@@ -112,14 +119,13 @@ def _declaration(args: argparse.Namespace) -> dict[str, dict[str, Any] | str]:
             data["split_column"] = args.split_column
     else:
         data = {"kind": "arrays", "path": str(args.arrays)}
-    for flag, given in (
-        ("--label", args.table is None and args.label),
-        ("--size", args.images is None and args.size),
+    for flag, needs, given in (
+        ("--label", "--table", args.table is None and args.label),
+        ("--delimiter", "--table", args.table is None and args.delimiter is not None),
+        ("--size", "--images", args.images is None and args.size),
     ):
         if given:
-            raise ValueError(
-                f"Expected {flag} only with {'--table' if flag == '--label' else '--images'}, but found it with another source"
-            )
+            raise ValueError(f"Expected {flag} only with {needs}, but found it with another source")
     classes: dict[str, Any] = {}
     if args.order:
         items = [v.strip() for v in args.order.split(",")]
@@ -131,6 +137,17 @@ def _declaration(args: argparse.Namespace) -> dict[str, dict[str, Any] | str]:
         classes["ordered"] = False
     name = args.name or out.stem
     return {"name": name, "data": data, "classes": classes}
+
+
+def _delimiter(text: str) -> str:
+    """The ``--delimiter`` character (``\\t`` or ``tab``: a tab)."""
+    value = "\t" if text in ("\\t", "tab") else text
+    if len(value) != 1 or value in ('"', "\n", "\r"):
+        raise ValueError(
+            f"Expected --delimiter to be one character (e.g. ';', or '\\t' for tab), but found "
+            f"{text!r}"
+        )
+    return value
 
 
 def _is_number(text: str) -> bool:

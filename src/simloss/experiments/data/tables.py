@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import operator
 from collections.abc import Sequence
@@ -148,6 +149,35 @@ def _csv_error(exc: csv.Error) -> str:
     return str(exc)
 
 
+#: Field separators a table may use, for the hint when another one was read.
+_SEPARATORS = (",", ";", "\t", "|")
+
+
+def _delimiter_hint(text: str, delimiter: str) -> str:
+    """``"; did you mean delimiter ';'? ..."`` when the first line holds another separator.
+
+    Only a hint for a message: the delimiter is declared, never guessed.
+
+    Example:
+        >>> print(_delimiter_hint('"a";"b"\\n1;2\\n', ","))
+        ; did you mean delimiter ';'? (`data.delimiter = ";"` in the task file, or --delimiter ';' of simloss task new)
+        >>> print(_delimiter_hint("a\\tb\\n", ","))
+        ; did you mean delimiter '\\t'? (`data.delimiter = "\\t"` in the task file, or --delimiter '\\t' of simloss task new)
+        >>> _delimiter_hint("a,b\\n", ",")
+        ''
+    """
+    first = text.split("\n", 1)[0]
+    counts = {c: first.count(c) for c in _SEPARATORS if c != delimiter}
+    best = max(counts, key=lambda c: counts[c])
+    if not counts[best]:
+        return ""
+    shown = "'\\t'" if best == "\t" else repr(best)
+    return (
+        f"; did you mean delimiter {shown}? (`data.delimiter = {json.dumps(best)}` in the task "
+        f"file, or --delimiter {shown} of simloss task new)"
+    )
+
+
 def _delimiter(path: Path, declared: str | None) -> str:
     if declared is not None:
         return declared
@@ -225,8 +255,9 @@ def _parse_rows(
                 end = reader.line_num
             numbers = numbers_list  # type: ignore[assignment]
     except csv.Error as exc:
+        hint = _delimiter_hint(text, delimiter) if reader.line_num <= 1 else ""
         raise ValueError(
-            f"Could not read {where} line {reader.line_num}: {_csv_error(exc)}"
+            f"Could not read {where} line {reader.line_num}: {_csv_error(exc)}{hint}"
         ) from exc
     if all(parsed):  # no blank line (csv gives [] for one): every row kept as read
         kept = list(zip(parsed, numbers, strict=True))
@@ -238,6 +269,12 @@ def _parse_rows(
             raise ValueError(f"Expected rows of data in {where}, but found none")
         (first, line), kept = kept[0], kept[1:]
         names = [c.strip() for c in first]
+        hint = _delimiter_hint(text, delimiter) if len(names) == 1 else ""
+        if hint:
+            raise ValueError(
+                f"Expected columns separated by {delimiter!r} in the header of {where} (line "
+                f"{line}), but found one column {names[0][:60]!r}{hint}"
+            )
         empty = [i + 1 for i, n in enumerate(names) if not n]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if empty or repeated:
@@ -261,9 +298,10 @@ def _parse_rows(
         raise ValueError(f"Expected rows of data in {where}, but found none")
     if set(map(len, rows)) != {width}:
         bad = next(i for i, row in enumerate(rows) if len(row) != width)
+        hint = _delimiter_hint(text, delimiter) if len(rows[bad]) == 1 else ""
         raise ValueError(
             f"Expected {width} cells in {where} line {lines[bad]} (columns {names}), but "
-            f"found {len(rows[bad])}"
+            f"found {len(rows[bad])}{hint}"
         )
     return names, rows, lines
 
