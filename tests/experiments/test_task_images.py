@@ -207,3 +207,27 @@ def test_a_class_folder_outside_the_declared_order_is_named(tmp_path: Path) -> N
         match=r"Expected a label among the classes of .*faces \('20', '21', '22', '23'\), but image .* \(folder '24'\) has '24'",
     ):
         load_data(TrainConfig(task=str(task), cache_dir=str(tmp_path / "c")))
+
+
+def _png_folders(root: Path, folders: dict[str, int]) -> Path:
+    """Class folders of small random PNG images (``folders[name]`` images each)."""
+    rng = np.random.default_rng(0)
+    for name, count in folders.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            pixels = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_two_folder_names_of_one_number_are_refused_naming_both(tmp_path: Path) -> None:
+    root = _png_folders(tmp_path / "imgs", {"5": 5, "05": 5, "6": 5})
+    task = write_task(
+        tmp_path / "t.toml", f'name = "t"\n[data]\nkind = "images"\npath = "{root}"\nsize = 8\n'
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"Expected distinct labels to be distinct numbers in .*imgs, but '05' \(image "
+        r".*05/0.png \(folder '05'\)\) and '5' \(image .*5/0.png \(folder '5'\)\) are both 5",
+    ):
+        load_data(TrainConfig(task=str(task), cache_dir=str(tmp_path / "c")))

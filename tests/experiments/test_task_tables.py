@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -240,7 +241,7 @@ def test_text_labels_need_a_declared_order(tmp_path: Path) -> None:
         (lambda t: t.replace('label = "label"', 'label = "grade"'),
          r"Expected label column 'grade' in .*era.csv, but found the columns \['in1', 'in2', 'in3', 'in4', 'label'\]"),
         (lambda t: t + '[classes]\norder = [1, 2, 3, 4, 5, 6, 7, 8]\n',
-         r"Expected a label among the classes of .*era.csv .* but .*era.csv line \d+ has '9'"),
+         r"Expected a label among the classes of .*era.csv .* but .*era.csv line \d+, column 'label' has '9'"),
         (lambda t: t + '[classes]\norder = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n',
          r"Expected a training example of every class of .*era.csv, but found none of class '10'"),
         (lambda t: t.replace('label = "label"', 'label = "label"\nlabl = 1'),
@@ -471,3 +472,76 @@ def test_a_byte_order_mark_reads_as_the_same_file_without_it(tmp_path: Path) -> 
     manifest.write_bytes(bom + b"path,label\na.png,1\nb.png,2\n")
     files, labels, _, _ = list_manifest(manifest, None)
     assert [f.name for f in files] == ["a.png", "b.png"] and labels == ["1", "2"]
+
+
+def _with_label(tmp_path: Path, row: int, label: str) -> Path:
+    """The ERA task with the label of data row ``row`` (0-based, line row + 2) replaced."""
+    task = _era_task(tmp_path)
+    data = tmp_path / "data" / "era.csv"
+    lines = data.read_text().splitlines()
+    lines[row + 1] = lines[row + 1].rsplit(",", 1)[0] + "," + label
+    data.write_text("\n".join(lines) + "\n")
+    return task
+
+
+@pytest.mark.parametrize(
+    ("label", "message"),
+    [
+        ("", r"Expected a label in .*era.csv line 18, column 'label', but found '' \(a missing label\)"),
+        ("nan", r"Expected a number \(a class label\) in .*era.csv line 18, column 'label', but found 'nan'"),
+        ("1_0", r"Expected a number \(a class label\) in .*era.csv line 18, column 'label', but found '1_0'"),
+        ("1e300", r"Expected a finite label within the float32 range .* in .*era.csv line 18, column 'label', but found '1e300'"),
+        ("9007199254740993", r"Expected an integer label within \+-2\*\*53 .* in .*era.csv line 18, column 'label', but found '9007199254740993'"),
+    ],
+    ids=["empty", "nan", "underscore", "beyond-float32", "beyond-2**53"],
+)  # fmt: skip
+def test_a_bad_label_is_named_by_its_line_and_column(
+    tmp_path: Path, label: str, message: str
+) -> None:
+    task = _with_label(tmp_path, 16, label)
+    with pytest.raises(ValueError, match=message) as info:
+        load_data(TrainConfig(task=str(task)))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("other", ["+3", "03", "3.0", "3e0"])
+def test_two_texts_of_one_number_are_refused_naming_both(tmp_path: Path, other: str) -> None:
+    _, _, labels = skordinal_table("era")
+    first = labels.index("3")  # the first 3, on line first + 2
+    later = next(i for i in range(first + 1, len(labels)) if labels[i] == "3")
+    task = _with_label(tmp_path, later, other)
+    shown = sorted(["3", other])
+    lines = {"3": first + 2, other: later + 2}
+    with pytest.raises(
+        ValueError,
+        match=rf"Expected distinct labels to be distinct numbers in .*era.csv, but "
+        rf"'{re.escape(shown[0])}' \(.*era.csv line {lines[shown[0]]}, column 'label'\) and "
+        rf"'{re.escape(shown[1])}' \(.*era.csv line {lines[shown[1]]}, column 'label'\) are both 3",
+    ):
+        load_data(TrainConfig(task=str(task)))
+    # The same under a declared order: the labels are still mapped by number.
+    task.write_text(task.read_text() + "[classes]\norder = [1, 2, 3, 4, 5, 6, 7, 8, 9]\n")
+    with pytest.raises(ValueError, match=r"are both 3"):
+        load_data(TrainConfig(task=str(task)))
+
+
+def test_array_labels_beyond_2_53_and_nan_labels_are_named_by_row(tmp_path: Path) -> None:
+    path = tmp_path / "big.npz"
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    y = np.array([2**53 + (i % 2) for i in range(40)], dtype=np.int64)  # two distinct int64s
+    assert float(y[0]) == float(y[1])  # ... that float64 makes one number
+    np.savez(path, X=x, y=y)
+    task = write_task(
+        tmp_path / "a.toml",
+        f'name = "a"\n[data]\nkind = "arrays"\npath = "{path}"\n[classes]\nordered = false\n',
+    )
+    with pytest.raises(
+        ValueError,
+        match=rf"integer label within \+-2\*\*53 .* in {path} row 1 of y, but found {2**53 + 1}",
+    ):
+        load_data(TrainConfig(task=str(task)))
+    y = np.arange(40, dtype=np.float64) % 3
+    y[7] = np.nan
+    np.savez(path, X=x, y=y)
+    with pytest.raises(ValueError, match=rf"Expected a label in {path} row 7 of y, but found nan"):
+        load_data(TrainConfig(task=str(task)))

@@ -150,8 +150,8 @@ def load_array_task(
             f"Expected integer, numeric or text labels y in {where}, but found dtype {y_raw.dtype}"
         )
     labels = y_raw.tolist()
-    rows = [f"{where} row {i}" for i in range(len(labels))]
-    classes = build_classes(task.classes, labels, where)
+    rows = [f"{where} row {i} of y" for i in range(len(labels))]
+    classes = build_classes(task.classes, labels, where, rows=rows)
     codes = encode_labels(classes, task.classes, labels, rows, where)
     kept = np.flatnonzero(codes.keep)
     declared = None

@@ -177,7 +177,10 @@ def load_factory_task(task: Task, **settings: Any) -> PreparedData:
     parts = {k: _as_arrays(result[k], k, name) for k in _SPLITS}
     labels = [label for k in _SPLITS for label in parts[k][1]]
     where = f"factory {name}"
-    classes = build_classes(task.classes, labels, where)
+    label_rows = [
+        f"{where} split {k!r} example {i}" for k in _SPLITS for i in range(len(parts[k][1]))
+    ]
+    classes = build_classes(task.classes, labels, where, rows=label_rows)
     targets: dict[str, np.ndarray] = {}
     inputs: dict[str, np.ndarray] = {}
     for k in _SPLITS:

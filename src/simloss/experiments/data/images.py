@@ -256,7 +256,12 @@ def load_image_task(
         )
     folder, files, labels, rows, declared_splits, info = _listing(task, root)
     classes = build_classes(
-        task.classes, labels, str(root), first_class=first_class, last_class=last_class
+        task.classes,
+        labels,
+        str(root),
+        rows=rows,
+        first_class=first_class,
+        last_class=last_class,
     )
     codes = encode_labels(classes, task.classes, labels, rows, str(root))
     kept = np.flatnonzero(codes.keep)

@@ -64,16 +64,16 @@ logger = logging.getLogger(__name__)
 class RowNames(Sequence[str]):
     """Where each row of a table is (``"wine.csv line 7"``), made only when a message needs one."""
 
-    def __init__(self, where: str, lines: list[int], word: str) -> None:
-        self.where, self.lines, self.word = where, lines, word
+    def __init__(self, where: str, lines: list[int], word: str, detail: str = "") -> None:
+        self.where, self.lines, self.word, self.detail = where, lines, word, detail
 
     def __len__(self) -> int:
         return len(self.lines)
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
-            return [f"{self.where} {self.word} {n}" for n in self.lines[index]]
-        return f"{self.where} {self.word} {self.lines[index]}"
+            return [f"{self.where} {self.word} {n}{self.detail}" for n in self.lines[index]]
+        return f"{self.where} {self.word} {self.lines[index]}{self.detail}"
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,12 @@ class Table:
     def rows(self) -> RowNames:
         """Where each row is (``"wine.csv line 7"``; ``"... row 7"`` in Parquet files)."""
         return RowNames(self.where, self.lines, "line" if self.text else "row")
+
+    def cells(self, column: str) -> RowNames:
+        """Where each cell of a column is (``"wine.csv line 7, column 'quality'"``)."""
+        return RowNames(
+            self.where, self.lines, "line" if self.text else "row", f", column {column!r}"
+        )
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -636,8 +642,9 @@ def load_table_task(
         embedded=source.embedded if file is None else None,
     )
     labels = table.column(source.label or "", "label column")
-    classes = build_classes(task.classes, labels, table.where)
-    codes = encode_labels(classes, task.classes, labels, table.rows, table.where)
+    label_cells = table.cells(source.label or "")
+    classes = build_classes(task.classes, labels, table.where, rows=label_cells)
+    codes = encode_labels(classes, task.classes, labels, label_cells, table.where)
     kept = np.flatnonzero(codes.keep)
     declared = None
     if source.split_column is not None:

@@ -464,6 +464,18 @@ def _show(value: Any) -> str:
     return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
+#: float32's largest value: class values enter the metrics in float32.
+_FLOAT32_MAX = 3.4028234663852886e38
+_CLASS_VALUE = "finite numbers within the float32 range (integers within +-2**53)"
+
+
+def _is_class_value(value: Any) -> bool:
+    """A number a class may stand for: finite in float32, an integer exact in float64."""
+    if not _is_number(value) or abs(float(value)) > _FLOAT32_MAX:
+        return False
+    return not isinstance(value, int) or abs(value) <= 2**53
+
+
 def _is_number(value: Any) -> bool:
     return (
         not isinstance(value, bool)
@@ -640,10 +652,13 @@ def _class_spec(reader: _Reader, base: Path | None) -> ClassSpec:
     if order_value is not None:
         if not isinstance(order_value, list) or len(order_value) < 2:
             raise reader.fail("order", "a list of at least two class labels", order_value)
-        texts = all(isinstance(v, str) and v for v in order_value)
+        texts = all(isinstance(v, str) and v.strip() for v in order_value)
         numbers = all(_is_number(v) for v in order_value)
         if not (texts or numbers):
             raise reader.fail("order", "labels that are all strings or all numbers", order_value)
+        if numbers and not all(_is_class_value(v) for v in order_value):
+            bad = next(v for v in order_value if not _is_class_value(v))
+            raise reader.fail("order", _CLASS_VALUE, f"{bad!r} among {order_value!r}")
         keys = [str(v) if texts else float(v) for v in order_value]
         repeated = sorted({str(v) for v in keys if keys.count(v) > 1})
         if repeated:
@@ -652,12 +667,12 @@ def _class_spec(reader: _Reader, base: Path | None) -> ClassSpec:
     values_value = reader.get("values")
     values: tuple[float, ...] | Mapping[str, float] | None = None
     if isinstance(values_value, dict):
-        if not all(_is_number(v) for v in values_value.values()):
-            raise reader.fail("values", "a mapping of labels to finite numbers", values_value)
+        if not all(_is_class_value(v) for v in values_value.values()):
+            raise reader.fail("values", f"a mapping of labels to {_CLASS_VALUE}", values_value)
         values = MappingProxyType({str(k): float(v) for k, v in values_value.items()})
     elif values_value is not None:
-        if not isinstance(values_value, list) or not all(_is_number(v) for v in values_value):
-            raise reader.fail("values", "a list of finite numbers or a mapping", values_value)
+        if not isinstance(values_value, list) or not all(_is_class_value(v) for v in values_value):
+            raise reader.fail("values", f"a list of {_CLASS_VALUE} or a mapping", values_value)
         values = tuple(float(v) for v in values_value)
     range_value = reader.get("range")
     class_range: tuple[int, int] | None = None
@@ -669,6 +684,8 @@ def _class_spec(reader: _Reader, base: Path | None) -> ClassSpec:
             or range_value[1] <= range_value[0]
         ):
             raise reader.fail("range", "[first, last] integers with first < last", range_value)
+        if not all(_is_class_value(v) for v in range_value):
+            raise reader.fail("range", f"[first, last] {_CLASS_VALUE}", range_value)
         if order is not None:
             raise reader.fail("range", "absent when `classes.order` is given", range_value)
         class_range = (int(range_value[0]), int(range_value[1]))
