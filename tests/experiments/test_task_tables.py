@@ -545,3 +545,35 @@ def test_array_labels_beyond_2_53_and_nan_labels_are_named_by_row(tmp_path: Path
     np.savez(path, X=x, y=y)
     with pytest.raises(ValueError, match=rf"Expected a label in {path} row 7 of y, but found nan"):
         load_data(TrainConfig(task=str(task)))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('unscaled = ["aa"]', r"Expected `data.unscaled` in .*era.toml to name columns of .*era.csv, but found 'aa', which is none of its columns \['in1', 'in2', 'in3', 'in4', 'label'\]"),
+        ('nonnegative = ["bb"]', r"Expected `data.nonnegative` in .*era.toml to name columns of .*era.csv, but found 'bb'"),
+        ('categorical = ["fold2"]', r"Expected `data.categorical` .* but found 'fold2', which is none of its columns"),
+        ('categories = { zz = ["a", "b"] }', r"Expected `data.categories` .* but found 'zz', which is none of its columns"),
+        ('features = ["in1", "in9"]', r"Expected `data.features` .* but found 'in9', which is none of its columns"),
+        ('nonnegative = ["label"]', r"Expected `data.nonnegative` in .*era.toml to name feature columns, but found 'label', the label column"),
+        ('features = ["in1", "in2"]\nunscaled = ["in3"]', r"Expected `data.unscaled` .* to name columns of `data.features`, but found 'in3', which is not among \['in1', 'in2'\]"),
+    ],
+    ids=["unscaled", "nonnegative", "categorical", "categories", "features", "the-label", "not-a-feature"],
+)  # fmt: skip
+def test_a_column_list_naming_no_feature_column_is_refused(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    task = _era_task(tmp_path, line)
+    with pytest.raises(ValueError, match=message) as info:
+        load_data(TrainConfig(task=str(task)))
+    assert "\n" not in str(info.value)
+
+
+def test_the_split_column_is_no_feature(tmp_path: Path) -> None:
+    task = _era_task(tmp_path, 'split_column = "fold"\nfeatures = ["in1", "fold"]')
+    with pytest.raises(
+        ValueError,
+        match=r"Expected `data.features` in .*era.toml to be columns other than the split column "
+        r"'fold', but found",
+    ):
+        load_data(TrainConfig(task=str(task)))

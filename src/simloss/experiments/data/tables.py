@@ -581,6 +581,42 @@ def _fit_encoding(
     )
 
 
+def _check_named_columns(task: Task, table: Table) -> None:
+    """Refuse a column list of the task naming no feature column of the table (a typo).
+
+    ``features``, ``categorical``, ``categories``, ``nonnegative`` and ``unscaled``
+    name feature columns: a name that is not a column of the file, or is the label
+    or split column, would be silently ignored.
+    """
+    source = task.data
+    lists = {
+        "features": source.features or (),
+        "categorical": source.categorical or (),
+        "categories": tuple(source.categories),
+        "nonnegative": source.nonnegative,
+        "unscaled": source.unscaled,
+    }
+    others = {source.label: "the label column", source.split_column: "the split column"}
+    declared = task.file or f"task {task.name!r}"
+    for key, names in lists.items():
+        for name in names:
+            if name not in table.columns:
+                raise ValueError(
+                    f"Expected `data.{key}` in {declared} to name columns of {table.where}, but "
+                    f"found {name!r}, which is none of its columns {list(table.names)}"
+                )
+            if name in others:
+                raise ValueError(
+                    f"Expected `data.{key}` in {declared} to name feature columns, but found "
+                    f"{name!r}, {others[name]}"
+                )
+            if source.features is not None and key != "features" and name not in source.features:
+                raise ValueError(
+                    f"Expected `data.{key}` in {declared} to name columns of `data.features`, "
+                    f"but found {name!r}, which is not among {list(source.features)}"
+                )
+
+
 def feature_stats(
     inputs: np.ndarray, train: np.ndarray, scaled: np.ndarray
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -642,6 +678,7 @@ def load_table_task(
         embedded=source.embedded if file is None else None,
     )
     labels = table.column(source.label or "", "label column")
+    _check_named_columns(task, table)
     label_cells = table.cells(source.label or "")
     classes = build_classes(task.classes, labels, table.where, rows=label_cells)
     codes = encode_labels(classes, task.classes, labels, label_cells, table.where)

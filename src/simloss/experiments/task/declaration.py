@@ -539,6 +539,12 @@ def _data_source(reader: _Reader, base: Path | None) -> DataSource:
             raise reader.fail(
                 "features", f"columns other than the label {label!r}", source.features
             )
+        if source.features is not None and source.split_column in source.features:
+            raise reader.fail(
+                "features",
+                f"columns other than the split column {source.split_column!r}",
+                source.features,
+            )
         return source
     if kind == "images":
         layout = reader.string("layout")
