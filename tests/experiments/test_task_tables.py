@@ -577,3 +577,47 @@ def test_the_split_column_is_no_feature(tmp_path: Path) -> None:
         r"'fold', but found",
     ):
         load_data(TrainConfig(task=str(task)))
+
+
+def _swd_frame() -> object:
+    pandas = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    names, rows, labels = skordinal_table("swd")
+    frame = pandas.DataFrame(np.array(rows, dtype=np.float64), columns=names)
+    frame["colour"] = [["red", "green", "blue"][i % 3] for i in range(len(frame))]
+    frame["label"] = [int(v) for v in labels]
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f, pd: f.assign(colour=f["colour"].where(f.index != 6, None)),
+         r"Expected a value in .*swd.parquet row 7, column 'colour', but found a missing value \((None|nan)\)"),
+        (lambda f, pd: f.assign(in2=f["in2"].where(f.index != 11, np.nan)),
+         r"Expected a value in .*swd.parquet row 12, column 'in2', but found a missing value \(nan\)"),
+        (lambda f, pd: f.assign(count=pd.array([None if i == 3 else i for i in range(len(f))], dtype="Int64")),
+         r"Expected a value in .*swd.parquet row 4, column 'count', but found a missing value \(<NA>\)"),
+        (lambda f, pd: f.assign(label=pd.array([None if i == 9 else v for i, v in enumerate(f["label"])], dtype="Int64")),
+         r"Expected a value in .*swd.parquet row 10, column 'label', but found a missing value \(<NA>\)"),
+        (lambda f, pd: f.assign(day=pd.date_range("2024-01-01", periods=len(f))),
+         r"Expected numbers or text in column 'day' of .*swd.parquet, but found dtype datetime64\[(ns|us)\]"),
+        (lambda f, pd: f.assign(tags=[["a", "b"]] * len(f)),
+         r"Expected a number or text in .*swd.parquet row 1, column 'tags' \(dtype object\), but found a (list|ndarray)"),
+    ],
+    ids=["none-in-text", "nan-in-numbers", "na-in-int64", "na-in-label", "datetime", "list-cells"],
+)  # fmt: skip
+def test_parquet_cells_that_are_no_scalar_value_are_named(
+    tmp_path: Path, change: object, message: str
+) -> None:
+    import pandas
+
+    frame = change(_swd_frame(), pandas)  # type: ignore[operator]
+    frame.to_parquet(tmp_path / "swd.parquet")
+    task = write_task(
+        tmp_path / "swd.toml",
+        f'name = "swd"\n[data]\nkind = "table"\npath = "{tmp_path / "swd.parquet"}"\nlabel = "label"\n',
+    )
+    with pytest.raises(ValueError, match=message) as info:
+        load_data(TrainConfig(task=str(task)))
+    assert "\n" not in str(info.value)

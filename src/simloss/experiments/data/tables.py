@@ -329,8 +329,47 @@ def _read_parquet(file: Path, columns: Sequence[str] | None) -> Table:
         )
     if len(frame) == 0:
         raise ValueError(f"Expected rows of data in {file}, but found none")
-    data = {str(c): frame[c].tolist() for c in frame.columns}
+    data = {str(c): _parquet_cells(pandas, frame[c], str(c), file) for c in frame.columns}
     return Table(str(file), names, data, list(range(1, len(frame) + 1)), text=False)
+
+
+def _parquet_cells(pandas: Any, series: Any, name: str, file: Path) -> list[Any]:
+    """A Parquet column's cells: numbers, text or booleans, none missing (else refused by row).
+
+    Dates, durations and intervals have no one number or category per value that
+    simloss could choose (one category per date would be no feature), and a list
+    or mapping in a cell is no scalar: both are refused, naming the column and its
+    dtype, as is a missing value (``None``, NaN, ``<NA>``), naming its row.
+    """
+    types = pandas.api.types
+    dtype = series.dtype
+    if (
+        types.is_datetime64_any_dtype(dtype)
+        or types.is_timedelta64_dtype(dtype)
+        or isinstance(dtype, (pandas.PeriodDtype, pandas.IntervalDtype))
+    ):
+        raise ValueError(
+            f"Expected numbers or text in column {name!r} of {file}, but found dtype {dtype} "
+            "(convert it to numbers or categories first)"
+        )
+    missing = series.isna().to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise ValueError(
+            f"Expected a value in {file} row {row + 1}, column {name!r}, but found a missing "
+            f"value ({series.iloc[row]})"
+        )
+    cells: list[Any] = series.tolist()
+    if not (types.is_numeric_dtype(dtype) or types.is_bool_dtype(dtype)):
+        for row, cell in enumerate(cells):
+            if not isinstance(cell, (str, int, float, np.number, np.bool_)):
+                shown = repr(cell)
+                raise ValueError(
+                    f"Expected a number or text in {file} row {row + 1}, column {name!r} (dtype "
+                    f"{dtype}), but found a {type(cell).__name__} "
+                    f"{shown if len(shown) <= 60 else shown[:57] + '...'}"
+                )
+    return cells
 
 
 @dataclass(frozen=True)
