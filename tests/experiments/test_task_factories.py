@@ -149,3 +149,41 @@ def test_a_factory_task_must_list_the_files_it_reads(tmp_path: Path) -> None:
     task.write_text(task.read_text().replace('splits"\n', 'splits"\nfiles = ["nope.csv"]\n'))
     with pytest.raises(FileNotFoundError, match=r"File .*nope.csv of `data.files` in task file"):
         load_data(TrainConfig(task=str(task)))
+
+
+def test_object_arrays_are_refused_naming_the_file_and_key(tmp_path: Path) -> None:
+    path = tmp_path / "o.npz"
+    x = np.random.default_rng(0).normal(size=(30, 2))
+    y = np.array([("a", "b", "c")[i % 3] for i in range(30)], dtype=object)
+    np.savez(path, X=x, y=y)
+    task = write_task(
+        tmp_path / "o.toml",
+        f'name = "o"\n[data]\nkind = "arrays"\npath = "{path}"\n[classes]\nordered = false\n',
+    )
+    with pytest.raises(
+        ValueError,
+        match=rf"Could not read array 'y' of {path}: it holds Python objects \(dtype object\), "
+        r"which simloss does not unpickle",
+    ):
+        load_data(TrainConfig(task=str(task)))
+    np.savez(path, X=x, y=y.astype(str))  # the advice: text labels
+    assert load_data(TrainConfig(task=str(task))).class_names == ["a", "b", "c"]
+    npy = tmp_path / "x.npy"
+    np.save(npy, x.astype(object), allow_pickle=True)
+    from simloss.experiments.data.arrays import read_feature_file
+
+    with pytest.raises(ValueError, match=rf"Could not read feature file {npy}: the array holds"):
+        read_feature_file(npy)
+
+
+def test_a_table_given_as_features_is_named_not_unpickled(tmp_path: Path) -> None:
+    from simloss.experiments.data.arrays import read_feature_file
+
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b\n1,2\n")
+    with pytest.raises(
+        ValueError,
+        match=rf"Expected feature file {rows} to be a NumPy .npy/.npz file, but it is none "
+        r"\(it starts with b'a,b\\n1,'\)",
+    ):
+        read_feature_file(rows)
