@@ -139,7 +139,6 @@ epochs = 500
 patience = 20
 monitor = "mae"
 batch_size = 256
-num_threads = 1
 """,
     )
 
@@ -159,7 +158,7 @@ def _same_run(a: dict, b: dict) -> None:
 
 
 def test_abalone_as_a_csv_and_as_arrays_gives_the_builtin_runs(tmp_path: Path) -> None:
-    settings = {"r": 0.5, "epochs": 3, "limit": 400, "progress": False}
+    settings = {"r": 0.5, "epochs": 3, "limit": 400, "progress": False, "num_threads": 1}
     builtin = run_training(TrainConfig(**settings), tmp_path / "builtin")
     csv_task = _abalone_task(
         tmp_path / "csv",
@@ -618,6 +617,30 @@ def test_parquet_cells_that_are_no_scalar_value_are_named(
         tmp_path / "swd.toml",
         f'name = "swd"\n[data]\nkind = "table"\npath = "{tmp_path / "swd.parquet"}"\nlabel = "label"\n',
     )
+    with pytest.raises(ValueError, match=message) as info:
+        load_data(TrainConfig(task=str(task)))
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('data_dir = "d.csv"', r"Expected no `train.data_dir` in .*era.toml: data_dir is a local setting \(where or how a run happens\), not a task default; the data's path is `data.path`"),
+        ('vectors = "v.npy"', r"Expected no `train.vectors` .* class vectors are `similarity.vectors`"),
+        ("num_threads = 1", r"Expected no `train.num_threads` .* give it to a run \(--num-threads\)"),
+        ('device = "cpu"', r"Expected no `train.device` .* give it to a run \(--device\)"),
+        ("progress = false", r"Expected no `train.progress`"),
+        ('cache_dir = "c"', r"Expected no `train.cache_dir`"),
+        ("epochs = -3", r"Expected `train.epochs` in .*era.toml >= 1, but found -3"),
+        ("lr = 0.0", r"Expected `train.lr` in .*era.toml > 0 and finite, but found 0.0"),
+        ("val_fraction = 0.6\ntest_fraction = 0.5", r"Expected `train.val_fraction` \+ `train.test_fraction` < 1 in .*era.toml"),
+    ],
+    ids=["data_dir", "vectors", "num_threads", "device", "progress", "cache_dir", "epochs", "lr", "fractions"],
+)  # fmt: skip
+def test_train_settings_of_a_task_are_checked_naming_the_file_and_key(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    task = _era_task(tmp_path, f"[train]\n{line}")
     with pytest.raises(ValueError, match=message) as info:
         load_data(TrainConfig(task=str(task)))
     assert "\n" not in str(info.value)

@@ -618,14 +618,14 @@ def _data_source(reader: _Reader, base: Path | None) -> DataSource:
             "a sweep fingerprints their bytes)",
             listed,
         )
-    files = []
+    reads: list[Path] = []
     for value in listed:
-        file = Path(value).expanduser()
-        files.append(file if file.is_absolute() or base is None else base / file)
+        read = Path(value).expanduser()
+        reads.append(read if read.is_absolute() or base is None else base / read)
     return DataSource(
         **common,
         factory=factory,
-        files=tuple(files),
+        files=tuple(reads),
         settings=MappingProxyType({"data_dir": "data_dir", "split_seed": "split_seed"}),
     )
 
