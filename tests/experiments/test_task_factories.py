@@ -187,3 +187,23 @@ def test_a_table_given_as_features_is_named_not_unpickled(tmp_path: Path) -> Non
         r"\(it starts with b'a,b\\n1,'\)",
     ):
         read_feature_file(rows)
+
+
+def test_a_factory_model_run_predicts_from_another_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from simloss.cli import main
+
+    (tmp_path / "project").mkdir()
+    task = _factory_task(tmp_path / "project", "splits")
+    monkeypatch.chdir(tmp_path / "project")
+    argv = ["train", "--task", "f.toml", "--r", "0.5", "--epochs", "1", "--no-progress"]
+    assert main([*argv, "--out", "run"]) == 0
+    config = (tmp_path / "project" / "run" / "config.json").read_text()
+    assert f'"task": "{task.resolve()}"' in config
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    np.save(elsewhere / "x.npy", np.zeros((2, 10), dtype=np.float32))
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.delitem(__import__("sys").modules, "mydata", raising=False)
+    assert main(["predict", "--run", str(tmp_path / "project" / "run"), "x.npy"]) == 0

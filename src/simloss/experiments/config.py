@@ -491,6 +491,8 @@ class TrainConfig:
         paper setup), its model, and the files its declaration names (class
         vectors, hierarchy). ``progress`` left at ``None`` becomes whether
         stderr is a terminal, so logs redirected to a file get no progress bars.
+        A task file given by a relative path becomes its absolute path (a run's
+        record then finds it from any folder).
 
         Returns:
             A new config; resolving twice gives the same config.
@@ -518,6 +520,10 @@ class TrainConfig:
                 updates[key] = value
         if self.progress is None:
             updates["progress"] = _stderr_is_terminal()
+        if self.task is not None:
+            # The file itself, so a run's stored config finds it (and a factory model beside
+            # it) from any folder: a path as given is relative to the folder of the command.
+            updates["task"] = str(Path(self.task).expanduser().resolve())
         return dataclasses.replace(self, **updates)
 
     @property
