@@ -644,3 +644,17 @@ def test_train_settings_of_a_task_are_checked_naming_the_file_and_key(
     with pytest.raises(ValueError, match=message) as info:
         load_data(TrainConfig(task=str(task)))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["utkface", "Abalone", "cifar100"])
+def test_a_task_cannot_take_a_builtin_datasets_name(tmp_path: Path, name: str) -> None:
+    from simloss.experiments.task import BUILTIN_TASKS
+
+    task = _era_task(tmp_path)
+    task.write_text(task.read_text().replace('name = "era"', f'name = "{name}"'))
+    with pytest.raises(
+        ValueError,
+        match=rf"Expected `name` in .*era.toml to be other than a built-in dataset's "
+        rf"{re.escape(str(list(BUILTIN_TASKS)))} .* but found '{name}'",
+    ):
+        load_data(TrainConfig(task=str(task)))

@@ -81,8 +81,8 @@ def read_task(path: str | Path) -> Task:
 
     Raises:
         FileNotFoundError: no such file.
-        TaskError: not TOML/JSON, or a declaration error (one line naming
-            the file and the key).
+        TaskError: not TOML/JSON, a declaration error, or a name a built-in
+            dataset has (one line naming the file and the key).
     """
     file = Path(path).expanduser()
     if file.suffix.lower() not in TASK_SUFFIXES:
@@ -118,7 +118,14 @@ def _parse_cached(path: str, data: bytes) -> Task:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise TaskError(f"Could not read task file {file}: {exc}") from exc
-    return parse_task(raw, str(file), base=file.parent)
+    task = parse_task(raw, str(file), base=file.parent)
+    if task.name.casefold() in {name.casefold() for name in BUILTIN_TASKS}:
+        raise TaskError(
+            f"Expected `name` in {file} to be other than a built-in dataset's "
+            f"{list(BUILTIN_TASKS)} (records, sweeps and reports know a dataset by its name: "
+            f"yours would get the paper's tables), but found {task.name!r}"
+        )
+    return task
 
 
 def get_task(dataset: str | None, task: str | Path | None = None) -> Task:
