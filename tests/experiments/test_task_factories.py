@@ -38,6 +38,31 @@ def wrong():
 
 def unnamed():
     return {"train": 1, "val": 2}
+
+
+def keyerror():
+    return {}["x"]
+
+
+def runtime(split_seed=0):
+    raise RuntimeError("the database is down\\n(retry later)")
+
+
+class Broken(torch.utils.data.Dataset):
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, i):
+        raise IndexError(f"no item {i}")
+
+
+def broken_items():
+    x, y = splits()["train"]
+    return {"train": Broken(), "val": (x, y), "test": (x, y)}
+
+
+def bad_model(input_shape, num_outputs):
+    raise TypeError("make_model() got shapes it cannot use")
 """
 
 
@@ -207,3 +232,34 @@ def test_a_factory_model_run_predicts_from_another_folder(
     monkeypatch.chdir(elsewhere)
     monkeypatch.delitem(__import__("sys").modules, "mydata", raising=False)
     assert main(["predict", "--run", str(tmp_path / "project" / "run"), "x.npy"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("function", "message"),
+    [
+        ("keyerror", r"^Factory mydata:keyerror failed: KeyError: 'x'$"),
+        ("runtime", r"^Factory mydata:runtime failed: RuntimeError: the database is down \(retry later\)$"),
+        ("broken_items", r"^Factory mydata:broken_items split 'train' \(reading its items\) failed: IndexError: no item 0$"),
+    ],
+)  # fmt: skip
+def test_an_error_inside_a_factory_is_one_line_naming_it(
+    tmp_path: Path, function: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        load_data(TrainConfig(task=str(_factory_task(tmp_path, function))))
+    assert info.value.__cause__ is not None  # the user's own error, for a traceback
+
+
+def test_errors_importing_a_factory_or_in_its_model_name_it(tmp_path: Path) -> None:
+    task = _factory_task(tmp_path, "splits")
+    with pytest.raises(
+        ValueError, match=r"^Model factory mydata:bad_model failed: TypeError: make_model\(\) got"
+    ):
+        run_training(TrainConfig(task=str(task), model="mydata:bad_model", epochs=1, progress=False), tmp_path / "run")  # fmt: skip
+    (tmp_path / "other.py").write_text("import numpy\nvalue = undefined_name\n")
+    task.write_text(task.read_text().replace("mydata:splits", "other:splits"))
+    with pytest.raises(
+        ValueError,
+        match=r"^Importing factory 'other:splits' failed: NameError: name 'undefined_name' is not defined$",
+    ):
+        load_data(TrainConfig(task=str(task)))

@@ -28,7 +28,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,31 @@ from simloss.experiments.data.classes import build_classes, check_training_class
 from simloss.experiments.data.tables import feature_stats
 from simloss.experiments.task import Task
 
-__all__ = ["import_factory", "load_factory_task"]
+__all__ = ["import_factory", "load_factory_task", "user_code"]
 
 _SPLITS = ("train", "val", "test")
+
+
+@contextmanager
+def user_code(what: str) -> Iterator[None]:
+    """Run a user's function: any exception it raises becomes one line naming it (cause chained).
+
+    Example:
+        >>> with user_code("Factory mydata:splits"):
+        ...     {}["x"]
+        Traceback (most recent call last):
+        ...
+        ValueError: Factory mydata:splits failed: KeyError: 'x'
+    """
+    try:
+        yield
+    except Exception as exc:
+        raise ValueError(f"{what} failed: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text if len(text) <= 300 else text[:297] + '...'}"
 
 
 def import_factory(name: str, what: str, search: Path | None = None) -> Callable[..., Any]:
@@ -70,6 +93,8 @@ def import_factory(name: str, what: str, search: Path | None = None) -> Callable
             f"Could not import {what} {name!r}: {exc} (the module is looked up in "
             f"{search or 'the current folder'} and on sys.path)"
         ) from exc
+    except Exception as exc:  # the module's own code failed (a SyntaxError, a NameError, ...)
+        raise ValueError(f"Importing {what} {name!r} failed: {_one_line(exc)}") from exc
     finally:
         if added:
             sys.path.remove(str(search))
@@ -100,7 +125,8 @@ def _as_arrays(part: Any, name: str, factory: str) -> tuple[np.ndarray, list[Any
         and hasattr(part, "__getitem__")
         and not isinstance(part, (list, tuple, np.ndarray, torch.Tensor))
     ):
-        items = [part[i] for i in range(len(part))]
+        with user_code(f"Factory {factory} split {name!r} (reading its items)"):
+            items = [part[i] for i in range(len(part))]
         if not items or not all(isinstance(it, (tuple, list)) and len(it) == 2 for it in items):
             raise ValueError(
                 f"Expected factory {factory} split {name!r} to be a Dataset of (x, y) pairs, but "
@@ -148,7 +174,11 @@ def load_factory_task(task: Task, **settings: Any) -> PreparedData:
             )
     function = import_factory(name, "factory", search)
     # A built-in factory takes exactly its declared settings; a user's the ones it names.
-    result = function(**settings) if task.builtin else function(**_kwargs(function, settings))
+    if task.builtin:
+        result = function(**settings)
+    else:
+        with user_code(f"Factory {name}"):
+            result = function(**_kwargs(function, settings))
     if isinstance(result, PreparedData):
         return result
     if not isinstance(result, Mapping):
