@@ -157,24 +157,32 @@ def test_32_bit_images_are_refused_not_guessed(tmp_path: Path) -> None:
         decode_image(tmp_path / "wide.tif", 8)
 
 
-@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("side", [300, 400], ids=["pillow-warns", "pillow-refuses"])
 def test_a_decompression_bomb_is_an_unreadable_image(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, side: int
 ) -> None:
     task = _faces_task(tmp_path)
-    # Pillow refuses images of more than 2 x MAX_IMAGE_PIXELS; a smaller limit makes one here
-    # (the real case, a 15000 x 15000 PNG, takes the same path at the default limit).
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 30_000)  # the faces have 200 x 200
+    # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice it; a smaller limit makes
+    # both here (the real cases, 10000 x 10000 and 15000 x 15000 PNGs, take the same paths
+    # at the default limit). The faces have 200 x 200 = 40,000 pixels.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50_000)
     bomb = tmp_path / "faces" / "21" / "bomb.png"
-    Image.fromarray(np.zeros((300, 300), dtype=np.uint8)).save(bomb)
+    Image.fromarray(np.zeros((side, side), dtype=np.uint8)).save(bomb)
+    assert (side * side > 2 * 50_000) == (side == 400)
     other = {"cache_dir": str(tmp_path / "cache")}
     with pytest.raises(
         ValueError,
-        match=r"Could not decode image .*bomb.png: expected at most 60000 pixels .*decompression-bomb",
+        match=r"Could not decode image .*bomb.png: expected at most 50000 pixels \(Pillow's "
+        r"decompression-bomb limit, PIL.Image.MAX_IMAGE_PIXELS\), but it has more",
     ):
         load_data(TrainConfig(task=str(task), **other))
     data = load_data(TrainConfig(task=str(task), skip_unreadable=True, **other))
     assert data.info["skipped_unreadable"] == 1 and data.info["used"] == sum(AGES.values())
+    run = tmp_path / "run"
+    run_training(TrainConfig(task=str(task), skip_unreadable=True, epochs=1, r=0.5,
+                             progress=False, **other), run)  # fmt: skip
+    with pytest.raises(ValueError, match=r"Could not decode image .*bomb.png: expected at most"):
+        predict_images(load_run(run), [bomb])
 
 
 def test_a_manifest_with_a_split_column_and_its_bad_rows(tmp_path: Path) -> None:
