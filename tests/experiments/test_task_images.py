@@ -239,3 +239,37 @@ def test_two_folder_names_of_one_number_are_refused_naming_both(tmp_path: Path) 
         r".*05/0.png \(folder '05'\)\) and '5' \(image .*5/0.png \(folder '5'\)\) are both 5",
     ):
         load_data(TrainConfig(task=str(task), cache_dir=str(tmp_path / "c")))
+
+
+def test_linked_sub_folders_are_read_and_broken_links_are_unreadable_images(
+    tmp_path: Path,
+) -> None:
+    from simloss.experiments.sweep import data_fingerprint
+
+    root = _png_folders(tmp_path / "imgs", {"5": 6, "6": 6, "7": 6})
+    elsewhere = _png_folders(tmp_path / "more", {"batch": 4})
+    (root / "6" / "batch").symlink_to(elsewhere / "batch")  # a linked sub-folder: 4 images
+    task = write_task(
+        tmp_path / "t.toml",
+        f'name = "t"\n[data]\nkind = "images"\npath = "{root}"\nsize = 8\nsplit = "random"\n',
+    )
+    cache = {"cache_dir": str(tmp_path / "c")}
+    data = load_data(TrainConfig(task=str(task), **cache))
+    assert data.info["found"] == 6 + 6 + 4 + 6
+    assert data_fingerprint(TrainConfig(task=str(task)))["files"] == 22
+    (root / "7" / "gone.png").symlink_to(tmp_path / "deleted.png")
+    with pytest.raises(
+        ValueError,
+        match=r"Could not decode image .*7/gone.png: expected a readable image file, but it is "
+        r"a broken link \(to .*deleted.png\)",
+    ):
+        load_data(TrainConfig(task=str(task), **cache))
+    data = load_data(TrainConfig(task=str(task), skip_unreadable=True, **cache))
+    assert data.info["skipped_unreadable"] == 1 and data.info["used"] == 22
+    (root / "7" / "gone.png").unlink()
+    (root / "5" / "loop").symlink_to(root)
+    with pytest.raises(
+        ValueError,
+        match=rf"Expected a folder tree without loops below .*, but .*5/loop links back to {root}",
+    ):
+        load_data(TrainConfig(task=str(task), **cache))

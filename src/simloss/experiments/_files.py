@@ -28,6 +28,7 @@ __all__ = [
     "atomic_write_text",
     "read_json_object",
     "read_text_file",
+    "walk_files",
 ]
 
 
@@ -185,3 +186,49 @@ def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
             f"Expected a JSON object in {what} {file}, but found {type(data).__name__}"
         )
     return data
+
+
+def walk_files(folder: str | Path) -> list[Path]:
+    """Every file below ``folder`` and every broken link, sorted.
+
+    Hidden files and folders (a name starting with ``.``) are skipped; symbolic
+    links to folders are followed as the folders themselves are (a data folder
+    assembled from links reads as a copy would), a link back to a folder above it
+    is refused (it would make the tree endless), and a broken link is listed, for
+    the caller to refuse or count. The order is that of ``sorted(paths)``.
+    A link to ``folder`` itself or to a folder above it is a loop too.
+
+    Raises:
+        ValueError: a link to a folder above it, naming both.
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> (root / "a").mkdir(); _ = (root / "a" / "x.txt").write_text("1")
+        >>> (root / "b").symlink_to(root / "a"); (root / "gone").symlink_to(root / "nothing")
+        >>> [p.relative_to(root).as_posix() for p in walk_files(root)]
+        ['a/x.txt', 'b/x.txt', 'gone']
+    """
+    found: list[Path] = []
+    root = Path(folder)
+    real_root = Path(os.path.realpath(root))
+    above_root = tuple(str(p) for p in (real_root, *real_root.parents))
+    stack: list[tuple[Path, tuple[str, ...]]] = [(root, above_root)]
+    while stack:
+        current, above = stack.pop()
+        with os.scandir(current) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                path = current / entry.name
+                if entry.is_dir(follow_symlinks=True):
+                    real = os.path.realpath(path)
+                    if real in above:
+                        raise ValueError(
+                            f"Expected a folder tree without loops below {root}, but {path} "
+                            f"links back to {real}"
+                        )
+                    stack.append((path, (*above, real)))
+                elif entry.is_file(follow_symlinks=True) or not path.exists():
+                    found.append(path)  # a file, or a broken link (sockets, pipes: neither)
+    return sorted(found)

@@ -167,6 +167,11 @@ def decode_image(path: Path, size: Size, channels: str = "rgb") -> np.ndarray:
 def _decode(path: Path, height: int, width: int, mode: str) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
+    if path.is_symlink() and not path.exists():
+        raise ValueError(
+            f"Could not decode image {path}: expected a readable image file, but it is a broken "
+            f"link (to {os.readlink(path)})"
+        )
     try:
         with Image.open(path) as image:
             image.load()

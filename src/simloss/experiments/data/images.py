@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from simloss.experiments._files import read_text_file
+from simloss.experiments._files import read_text_file, walk_files
 from simloss.experiments.data._images import PREPROCESSING, load_images
 from simloss.experiments.data._types import (
     PreparedData,
@@ -56,22 +56,18 @@ def _image_suffixes() -> frozenset[str]:
     return frozenset(Image.registered_extensions())
 
 
-def _visible(path: Path, root: Path) -> bool:
-    return not any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
 def image_files(folder: Path) -> tuple[list[Path], int]:
     """Every image file below ``folder`` (sorted; any depth) and the count of other files.
 
     An image file is one whose extension Pillow registers (``.jpg``, ``.png``,
-    ``.tif``, ...); hidden files and folders are skipped.
+    ``.tif``, ...); hidden files and folders are skipped. Links to folders are
+    followed (a loop is refused); a broken link of an image's name is listed,
+    so decoding refuses it (or skips and counts it with ``skip_unreadable``).
     """
     suffixes = _image_suffixes()
     files: list[Path] = []
     others = 0
-    for path in sorted(folder.rglob("*")):
-        if not path.is_file() or not _visible(path, folder):
-            continue
+    for path in walk_files(folder):
         if path.suffix.lower() in suffixes:
             files.append(path)
         else:

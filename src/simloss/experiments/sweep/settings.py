@@ -12,11 +12,13 @@ differs, so one sweep never mixes runs of two setups.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from simloss.experiments._files import walk_files
 from simloss.experiments.config import LOSS_KEYS, TrainConfig, point_config
 from simloss.experiments.specs import swept_param
 
@@ -240,11 +242,7 @@ def data_fingerprint(config: TrainConfig) -> dict[str, Any]:
 def _listed(path: Path, prefix: str) -> list[tuple[str, Path]]:
     if path.is_file():
         return [(f"{prefix}/{path.name}", path)]
-    return [
-        (f"{prefix}/{p.relative_to(path).as_posix()}", p)
-        for p in sorted(path.rglob("*"))
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    ]
+    return [(f"{prefix}/{p.relative_to(path).as_posix()}", p) for p in walk_files(path)]
 
 
 def _fingerprint(path: Path) -> dict[str, Any]:
@@ -258,6 +256,9 @@ def _digest(files: list[tuple[str, Path]]) -> dict[str, Any]:
     total = 0
     for name, file in files:
         name = name.lstrip("/")
+        if file.is_symlink() and not file.exists():  # a broken link: its target is its content
+            digest.update(f"{name}\0broken link\0{os.readlink(file)}\0".encode())
+            continue
         size = file.stat().st_size
         total += size
         digest.update(f"{name}\0{size}\0".encode())
