@@ -74,3 +74,37 @@ def test_a_header_of_one_column_holding_another_separator_suggests_it(tmp_path: 
         r"1\), but found one column 'fixed acidity;volatile acidity;.*; did you mean delimiter ';'\?",
     ):
         load_data(TrainConfig(task=str(task)))
+
+
+@pytest.mark.parametrize(
+    ("flags", "out", "message"),
+    [
+        (["--name", "bad name"], "w.toml", "Expected --name to be a task name of letters, digits and _.+- (used in records and reports), but found 'bad name'"),
+        (["--name", "UTKFace"], "w.toml", "Expected --name to be other than a built-in dataset's"),
+        ([], "my wine.toml", "Expected the name of --out {out} (its stem; or give --name) to be a task name"),
+        ([], "missing/w.toml", "Expected the folder of --out {out} to exist, but {folder} does not"),
+        (["--order", "5,6,5"], "w.toml", "Expected `classes.order` in {out} to be labels without repeats"),
+    ],
+    ids=["bad-name", "builtin-name", "bad-out-name", "missing-folder", "declaration-error"],
+)  # fmt: skip
+def test_task_new_errors_name_the_flag_or_the_out_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], out: str, message: str
+) -> None:
+    wine = _wine(tmp_path)
+    target = tmp_path / out
+    argv = ["task", "new", "--table", str(wine), "--delimiter", ";", "--label", "quality"]
+    assert main([*argv, *flags, "--out", str(target)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message.format(out=target, folder=target.parent) in err, err
+    assert len(err.splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["winequality-red.csv"]  # nothing left
+
+
+def test_task_new_refuses_an_image_size_by_its_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    argv = ["task", "new", "--images", str(folder), "--size", "3"]
+    assert main([*argv, "--out", str(tmp_path / "i.toml")]) == 1
+    assert "Expected --size in [4, 4096] (pixels), but found 3" in capsys.readouterr().err

@@ -112,6 +112,8 @@ def _declaration(args: argparse.Namespace) -> dict[str, dict[str, Any] | str]:
             raise ValueError(
                 "Expected --size (the side images are resized to) with --images, but found none"
             )
+        if not 4 <= args.size <= 4096:
+            raise ValueError(f"Expected --size in [4, 4096] (pixels), but found {args.size}")
         data = {"kind": "images", "path": str(args.images), "size": args.size}
         if args.grey:
             data["channels"] = "grey"
@@ -135,8 +137,26 @@ def _declaration(args: argparse.Namespace) -> dict[str, dict[str, Any] | str]:
             classes["order"] = items
     if args.unordered:
         classes["ordered"] = False
-    name = args.name or out.stem
-    return {"name": name, "data": data, "classes": classes}
+    return {"name": _task_name(args.name, out), "data": data, "classes": classes}
+
+
+def _task_name(given: str | None, out: Path) -> str:
+    """``--name``, else the ``--out`` file's stem, checked as a task's name is."""
+    from simloss.experiments.task import BUILTIN_TASKS, is_task_name
+
+    name = given if given is not None else out.stem
+    what = "--name" if given is not None else f"the name of --out {out} (its stem; or give --name)"
+    if not is_task_name(name):
+        raise ValueError(
+            f"Expected {what} to be a task name of letters, digits and _.+- (used in records "
+            f"and reports), but found {name!r}"
+        )
+    if name.casefold() in {n.casefold() for n in BUILTIN_TASKS}:
+        raise ValueError(
+            f"Expected {what} to be other than a built-in dataset's {list(BUILTIN_TASKS)}, but "
+            f"found {name!r}"
+        )
+    return name
 
 
 def _delimiter(text: str) -> str:
@@ -169,13 +189,17 @@ def _write_toml(declaration: dict[str, Any]) -> str:
 
 
 def _new(args: argparse.Namespace) -> int:
-    from simloss.experiments._files import atomic_write_text
-
     out = Path(args.out)
     if out.suffix.lower() != ".toml":
         raise ValueError(f"Expected --out to end in .toml, but found {str(out)!r}")
     if out.exists():
         raise FileExistsError(f"Expected --out {out} to be a new file, but it exists")
+    folder = out.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"Expected the folder of --out {out} to exist, but {folder} "
+            + ("is a file" if folder.exists() else "does not")
+        )
     from simloss.experiments._outputs import check_output
 
     check_output(out, flag="--out", command="task")
@@ -188,10 +212,18 @@ def _new(args: argparse.Namespace) -> int:
     folder = out.resolve().parent
     data["path"] = str(path.relative_to(folder)) if path.is_relative_to(folder) else str(path)
     text = _write_toml(declaration)
-    summary = _summary(
-        out, None, text
-    )  # the declaration and its data read: else nothing is written
-    atomic_write_text(out, text)
+    # Written where it belongs and read as a run reads it, so every message names --out;
+    # removed again unless the declaration and its data read.
+    try:
+        with open(out, "x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise FileExistsError(f"Expected --out {out} to be a new file, but it exists") from None
+    try:
+        summary = _summary(out, None)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
     print(text)
     print(summary)
     print(f"wrote {out}")
@@ -199,28 +231,17 @@ def _new(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    print(_summary(Path(args.task), args.data_dir, None))
+    print(_summary(Path(args.task), args.data_dir))
     return 0
 
 
-def _summary(path: Path, data_dir: str | None, text: str | None) -> str:
+def _summary(path: Path, data_dir: str | None) -> str:
     """What a run reads from a task: one paragraph of counts."""
-    import tempfile
-
     import numpy as np
 
     from simloss.experiments.config import TrainConfig
     from simloss.experiments.data import load_data
 
-    if text is not None:  # a task not yet written: read it from a temporary copy beside it
-        with tempfile.NamedTemporaryFile(
-            "w", suffix=".toml", dir=path.resolve().parent, delete=False
-        ) as tmp:
-            tmp.write(text)
-        try:
-            return _summary(Path(tmp.name), data_dir, None).replace(tmp.name, str(path))
-        finally:
-            Path(tmp.name).unlink()
     config = TrainConfig(task=str(path), data_dir=data_dir)
     task = config.task_spec
     data = load_data(config)

@@ -25,6 +25,7 @@ from simloss.experiments.task.declaration import (
     Task,
     TaskError,
     is_factory,
+    is_task_name,
     parse_task,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "builtin_task",
     "get_task",
     "is_factory",
+    "is_task_name",
     "parse_task",
     "read_task",
 ]

@@ -85,6 +85,16 @@ class TaskError(ValueError):
     """A task declaration that cannot be used (the message names the file and key)."""
 
 
+def is_task_name(text: object) -> bool:
+    """Whether ``text`` can name a task: letters, digits and ``_.+-``, a letter or digit first.
+
+    Example:
+        >>> is_task_name("wine-red"), is_task_name("bad name"), is_task_name(".hidden")
+        (True, False, False)
+    """
+    return isinstance(text, str) and bool(_NAME_RE.match(text))
+
+
 def is_factory(text: object) -> bool:
     """Whether ``text`` names a Python factory ``module:function``.
 
@@ -792,7 +802,7 @@ def parse_task(raw: Mapping[str, Any], where: str, *, base: Path | None = None) 
         raise TaskError(f"Expected a task declaration (a table) in {where}, but found {_show(raw)}")
     top = _Reader(raw, where)
     name = top.string("name")
-    if name is None or not _NAME_RE.match(name):
+    if name is None or not is_task_name(name):
         raise top.fail(
             "name", "a name of letters, digits and _.+- (used in records and reports)", name
         )
