@@ -658,3 +658,32 @@ def test_a_task_cannot_take_a_builtin_datasets_name(tmp_path: Path, name: str) -
         rf"{re.escape(str(list(BUILTIN_TASKS)))} .* but found '{name}'",
     ):
         load_data(TrainConfig(task=str(task)))
+
+
+def test_rows_of_a_headerless_table_may_leave_out_the_label_wherever_it_is(
+    tmp_path: Path,
+) -> None:
+    names, rows, labels = skordinal_table("era")
+    path = tmp_path / "era.data"  # no header; the label is the first column
+    path.write_text(
+        "".join(",".join([lab, *r]) + "\n" for r, lab in zip(rows, labels, strict=True))
+    )
+    columns = ", ".join(f'"{c}"' for c in ["rating", *names])
+    task = write_task(
+        tmp_path / "era.toml",
+        f'name = "era"\n[data]\nkind = "table"\npath = "{path}"\nlabel = "rating"\n'
+        f"header = false\ncolumns = [{columns}]\n",
+    )
+    run_training(TrainConfig(task=str(task), r=0.5, **QUICK), tmp_path / "run")
+    run = load_run(tmp_path / "run")
+    full = tmp_path / "full.data"
+    full.write_text("".join(",".join([labels[i], *rows[i]]) + "\n" for i in range(5)))
+    bare = tmp_path / "bare.data"
+    bare.write_text("".join(",".join(rows[i]) + "\n" for i in range(5)))
+    with_label, without = predict_rows(run, full), predict_rows(run, bare)
+    assert [p.probability for p in with_label] == [p.probability for p in without]
+    assert [p.input for p in without] == [f"{bare}:{i}" for i in range(1, 6)]
+    short = tmp_path / "short.data"
+    short.write_text(",".join(rows[0][:-1]) + "\n")  # a feature missing: refused by line
+    with pytest.raises(ValueError, match=rf"Expected 5 cells in {short} line 1"):
+        predict_rows(run, short)

@@ -197,7 +197,7 @@ def read_table(
     columns: Sequence[str] | None,
     delimiter: str | None,
     embedded: str | None = None,
-    optional_last: str | None = None,
+    optional: str | None = None,
     what: str = "table file",
 ) -> Table:
     """Read a CSV/TSV (or Parquet) file into columns of cells.
@@ -211,9 +211,9 @@ def read_table(
         delimiter: the field separator (``None``: tab for ``.tsv``/``.tab``, else comma).
         embedded: a file in ``simloss/data`` read when ``path`` is ``None``.
         what: what the file is, for messages (``"row file"`` for ``predict``).
-        optional_last: the last column, which rows may leave out (a label in
-            rows given to ``predict`` of a table without a header); a row
-            without it gets an empty cell there.
+        optional: a column rows may leave out (the label, in rows given to
+            ``predict`` of a table without a header, wherever it is): a row of
+            one cell fewer than the columns gets an empty cell there.
 
     Raises:
         FileNotFoundError: no such file.
@@ -233,7 +233,7 @@ def read_table(
         text = read_text_file(file, what)
         where = str(file)
         delim = _delimiter(file, delimiter)
-    names, cells, lines = _parse_rows(text, delim, where, header, columns, optional_last)
+    names, cells, lines = _parse_rows(text, delim, where, header, columns, optional)
     by_column = dict(zip(names, map(list, zip(*cells, strict=True)), strict=True))
     return Table(where, tuple(names), by_column, lines)
 
@@ -244,7 +244,7 @@ def _parse_rows(
     where: str,
     header: bool,
     columns: Sequence[str] | None,
-    optional_last: str | None,
+    optional: str | None,
 ) -> tuple[list[str], list[list[str]], list[int]]:
     """The column names, the rows (blank lines skipped) and each row's first line number."""
     reader = csv.reader(csv_lines(text), delimiter=delimiter, strict=True)
@@ -294,8 +294,9 @@ def _parse_rows(
     rows = [row for row, _ in kept]
     lines = [number for _, number in kept]
     width = len(names)
-    if optional_last is not None and names[-1] == optional_last:
-        rows = [[*row, ""] if len(row) == width - 1 else row for row in rows]
+    if optional is not None and optional in names:
+        k = names.index(optional)
+        rows = [[*row[:k], "", *row[k:]] if len(row) == width - 1 else row for row in rows]
     if set(map(len, rows)) != {width}:  # a line of spaces is blank too; then refuse
         spaces = [len(row) == 1 and not row[0].strip() and width > 1 for row in rows]
         rows = [row for row, blank in zip(rows, spaces, strict=True) if not blank]
