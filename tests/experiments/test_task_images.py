@@ -273,3 +273,23 @@ def test_linked_sub_folders_are_read_and_broken_links_are_unreadable_images(
         match=rf"Expected a folder tree without loops below .*, but .*5/loop links back to {root}",
     ):
         load_data(TrainConfig(task=str(task), **cache))
+
+
+def test_a_manifest_row_naming_a_folder_and_a_tiny_split_are_named(tmp_path: Path) -> None:
+    _png_folders(tmp_path / "imgs", {"5": 2, "6": 2})
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\nimgs/5/0.png,5\nimgs/6,6\n")
+    task = write_task(
+        tmp_path / "m.toml", f'name = "m"\n[data]\nkind = "images"\npath = "{manifest}"\nsize = 8\n'
+    )
+    cache = {"cache_dir": str(tmp_path / "c")}
+    with pytest.raises(
+        IsADirectoryError,
+        match=r"Expected image file .*imgs/6 \(manifest .*m.csv line 3\) to be a file, but it is a folder",
+    ):
+        load_data(TrainConfig(task=str(task), **cache))
+    manifest.write_text("path,label\nimgs/5/0.png,5\nimgs/6/0.png,6\nimgs/6/1.png,6\n")
+    with pytest.raises(
+        ValueError, match=rf"Expected non-empty validation and test splits of {manifest}, but 3"
+    ):
+        load_data(TrainConfig(task=str(task), **cache))

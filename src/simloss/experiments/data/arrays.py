@@ -210,6 +210,7 @@ def load_array_task(
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         split_seed=split_seed,
+        where=where,
     )
     check_training_classes(classes, task.classes, targets[train], where)
     scaled = np.ones(inputs.shape[1], dtype=bool)

@@ -164,6 +164,11 @@ def list_manifest(
                 f"lines {seen[key]} and {line}"
             )
         seen[key] = line
+        if path.is_dir():
+            raise IsADirectoryError(
+                f"Expected image file {path} (manifest {manifest} line {line}) to be a file, but "
+                "it is a folder"
+            )
         if not path.is_file():
             raise FileNotFoundError(
                 f"Image file {path} (manifest {manifest} line {line}) does not exist"
@@ -308,6 +313,7 @@ def load_image_task(
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         split_seed=split_seed,
+        where=str(root),
     )
     check_training_classes(classes, task.classes, targets[train], str(root))
     mean, std = channel_stats(images[train], per_channel=True)

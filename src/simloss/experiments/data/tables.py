@@ -742,6 +742,7 @@ def load_table_task(
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         split_seed=split_seed,
+        where=table.where,
     )
     check_training_classes(classes, task.classes, targets[train], table.where)
     subset = table if np.array_equal(rows, np.arange(len(table))) else table.take(rows)
