@@ -251,9 +251,9 @@ def _numbers(
             return None
         out[i] = float(text)
     _check_number_range(out, labels, rows, where)
-    texts = [v for v in labels if isinstance(v, str)]
-    if texts:
-        _check_number_texts(texts, None, where)
+    at = [i for i, v in enumerate(labels) if isinstance(v, str)]
+    if at:
+        _check_number_texts([labels[i] for i in at], [_row(rows, i, where) for i in at], where)
     return out
 
 
