@@ -5,7 +5,7 @@ timed interleaved with the other implementations in the same run (rounds of one
 block each, in rotating order), so machine noise hits all of them alike. Each
 cell is the implementation's median time divided by the baseline's median; the
 whole measurement is repeated (``--repeats``, default 3) and the cell shows the
-minimum and maximum ratio over the repeats.
+minimum, median and maximum ratio over the repeats (``min/median/max``).
 
 Rows:
   dense-random     SimLoss(dense S), S random in [0, 1] with a unit diagonal
@@ -25,7 +25,18 @@ SimLoss(ClassOrder) against the same step with F.cross_entropy, eager and compil
 Then peak extra memory of one forward+backward (fresh subprocess per
 implementation) divided by cross-entropy's, where the dense matrix is absent.
 
+Timing uses the wall clock by default. ``--clock cpu --threads 1`` times the
+CPU time of the one computing thread instead (``time.thread_time``): on a
+machine shared with other jobs it leaves out the time the process waits to be
+scheduled, which the wall clock counts at random.
+
+``--profile N C`` prints instead where the time of one eager forward+backward
+goes: pieces of the loss timed alone (see ``breakdown``), then ``torch.profiler``'s
+self time per operator (the least average over 20 runs of 100 calls) for
+cross-entropy and SimLoss with a dense S and ``ClassOrder``.
+
 Run: python benchmarks/bench_loss.py [--repeats 3] [--no-compile] [--no-memory] [--device cuda]
+                                     [--clock wall|cpu] [--threads N] [--profile N C]
 """
 
 from __future__ import annotations
@@ -39,6 +50,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +69,7 @@ SHAPES = [
 ]
 R = 0.7
 DEVICE = torch.device("cpu")
+CLOCK = time.perf_counter  # or time.thread_time (--clock cpu)
 DENSE_LIMIT = 20_000  # a dense float32 S above this many classes is not built (C = 1e5: 40 GB)
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -121,12 +134,12 @@ def synchronize() -> None:
 def step(fn: Loss, z: torch.Tensor, y: torch.Tensor, calls: int = 1) -> float:
     """Seconds per forward+backward, averaged over ``calls`` back-to-back calls."""
     synchronize()
-    start = time.perf_counter()
+    start = CLOCK()
     for _ in range(calls):
         z.grad = None
         fn(z, y).backward()
     synchronize()
-    return (time.perf_counter() - start) / calls
+    return (CLOCK() - start) / calls
 
 
 def interleaved_medians(
@@ -172,15 +185,15 @@ def time_losses(repeats: int, rounds: int, compile_too: bool) -> None:
                 if name != "cross_entropy":
                     ratios.setdefault(name, {}).setdefault(key, []).append(value / base)
         print(f"  measured {key}", file=sys.stderr, flush=True)
-    width = 12
-    print("time / F.cross_entropy's (eager), min-max over repeats")
+    width = 15
+    print("time / F.cross_entropy's (eager), min/median/max over repeats")
     print(f"{header[0]:>16} " + " ".join(f"{h:>{width}}" for h in header[1:]))
     print(f"{'CE ms (min)':>16} " + " ".join(f"{ce_ms[f'{n}x{c}']:>{width}.3f}" for n, c in SHAPES))
     for name, by_shape in ratios.items():
         cells = []
         for n, c in SHAPES:
             values = by_shape.get(f"{n}x{c}")
-            cells.append(f"{min(values):.2f}-{max(values):.2f}" if values else "-")
+            cells.append(spread(values) if values else "-")
         print(f"{name:>16} " + " ".join(f"{cell:>{width}}" for cell in cells))
     for name, by_shape in compile_times.items():
         cells = [
@@ -191,6 +204,11 @@ def time_losses(repeats: int, rounds: int, compile_too: bool) -> None:
             + " ".join(f"{c:>{width}}" for c in cells)
         )
     sys.stdout.flush()
+
+
+def spread(values: list[float]) -> str:
+    """``min/median/max`` of ratios over the repeats."""
+    return f"{min(values):.2f}/{statistics.median(values):.2f}/{max(values):.2f}"
 
 
 def make_step(
@@ -221,7 +239,8 @@ def training_steps(repeats: int, compile_too: bool) -> None:
     """A whole training step (MLP 512-256-C, batch 1024, Adam) with each loss."""
     print("\ntraining step (MLP 512-256-C, batch 1024, Adam) / the same step with F.cross_entropy")
     print(
-        f"{'C':>6} {'loss':>12} {'eager':>12} {'compiled':>12} {'CE eager ms':>12} {'CE compiled ms':>15}"
+        f"{'C':>6} {'loss':>12} {'eager':>15} {'compiled':>15} {'CE eager ms':>12} "
+        f"{'CE compiled ms':>15}"
     )
     for num_classes in (100, 1000):
         torch.manual_seed(0)
@@ -249,11 +268,11 @@ def training_steps(repeats: int, compile_too: bool) -> None:
             for i in range(15):
                 for name in names[i % len(names) :] + names[: i % len(names)]:
                     synchronize()
-                    start = time.perf_counter()
+                    start = CLOCK()
                     for _ in range(3):
                         steps[name]()
                     synchronize()
-                    samples[name].append((time.perf_counter() - start) / 3)
+                    samples[name].append((CLOCK() - start) / 3)
             for name in steps:
                 results[name].append(statistics.median(samples[name]))
         ce_eager = statistics.median(results["CE-eager"])
@@ -273,8 +292,8 @@ def training_steps(repeats: int, compile_too: bool) -> None:
                 else []
             )
             print(
-                f"{num_classes:>6} {name:>12} {min(eager):>5.2f}-{max(eager):<5.2f} "
-                + (f"{min(compiled):>5.2f}-{max(compiled):<5.2f}" if compiled else f"{'-':>11}")
+                f"{num_classes:>6} {name:>12} {spread(eager):>15} "
+                + (f"{spread(compiled):>15}" if compiled else f"{'-':>15}")
                 + f" {ce_eager * 1e3:>12.2f} {ce_compiled * 1e3:>15.2f}"
             )
         sys.stdout.flush()
@@ -350,6 +369,125 @@ def memory_table() -> None:
         sys.stdout.flush()
 
 
+def breakdown(n: int, num_classes: int, repeats: int = 9) -> None:
+    """Where an eager forward+backward's time goes: pieces of the loss timed alone.
+
+    Blocks of back-to-back calls as in the timing table, the median of
+    ``repeats`` blocks, the thread's CPU time. ``fused kernel + rows`` is the
+    autograd function on gathered rows without argument handling, ``fused
+    arithmetic`` its forward computation without autograd; the last four lines
+    are the costs of the routes tried instead (see docs/benchmarks.md).
+    """
+    from simloss._fused import _index_forward, fused_index_loss
+    from simloss.similarity.dispatch import as_similarity_operator
+
+    z, y = make_inputs(n, num_classes)
+    plain = z.detach()
+    S = class_order(num_classes, R, device=DEVICE)
+    module, operator = SimLoss(S), as_similarity_operator(S, num_classes)
+
+    class Empty(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx: Any, scores: torch.Tensor) -> torch.Tensor:
+            ctx.grad = torch.empty_like(scores)
+            return scores.sum()
+
+        @staticmethod
+        def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+            out, ctx.grad = ctx.grad, None
+            return out
+
+    @torch.library.custom_op("bench_loss::empty", mutates_args=())
+    def empty_op(scores: torch.Tensor) -> torch.Tensor:
+        return scores.sum()
+
+    empty_op.register_fake(lambda scores: scores.new_empty(()))
+    empty_op.register_autograd(
+        lambda ctx, grad: torch.empty_like(ctx.scores),
+        setup_context=lambda ctx, inputs, output: setattr(ctx, "scores", inputs[0]),
+    )
+
+    def composite(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        exp = torch.exp(a - a.detach().amax(1, keepdim=True))
+        return (exp.sum(1).log() - (S.index_select(0, b) * exp).sum(1).log()).mean()
+
+    pieces: dict[str, Callable[[], object]] = {
+        "cross_entropy": lambda: F.cross_entropy(z, y).backward(),
+        "SimLoss (module)": lambda: module(z, y).backward(),
+        "sim_loss (function)": lambda: sim_loss(z, y, S).backward(),
+        "fused kernel + rows": lambda: fused_index_loss(
+            z,
+            y,
+            operator.rows(y, z.dtype),
+            operator,
+            input_is_logits=True,
+            coef=1.0 / n,
+            reduce=True,
+        ).backward(),
+        "fused arithmetic, no autograd": lambda: _index_forward(
+            plain, y, operator.rows(y, z.dtype), operator, input_is_logits=True, need_grad=True
+        ),
+        "target check (aminmax, 2 reads)": lambda: [int(v) for v in torch.aminmax(y)],
+        "empty autograd.Function": lambda: Empty.apply(z).backward(),
+        "empty custom_op with autograd": lambda: empty_op(z).backward(),
+        "native sum, native backward": lambda: z.sum().backward(),
+        "composite of native ops": lambda: composite(z, y).backward(),
+    }
+
+    def block(piece: Callable[[], object], calls: int) -> float:
+        synchronize()
+        start = CLOCK()
+        for _ in range(calls):
+            z.grad = None
+            piece()
+        synchronize()
+        return (CLOCK() - start) / calls
+
+    calls = max(50, 6_000_000 // (n * num_classes))
+    for piece in pieces.values():
+        block(piece, calls)
+    samples: dict[str, list[float]] = {name: [] for name in pieces}
+    for _ in range(repeats):
+        for name, piece in pieces.items():
+            samples[name].append(block(piece, calls))
+    print(f"\n({n}, {num_classes}), us per call, median of {repeats} blocks of {calls} calls")
+    for name, values in samples.items():
+        print(f"  {name:34s} {statistics.median(values) * 1e6:7.1f}")
+
+
+def profile(n: int, num_classes: int, calls: int = 100, runs: int = 20) -> None:
+    """Self time per operator of one forward+backward, for CE and SimLoss (dense, ClassOrder).
+
+    The profiler reads the wall clock, so each operator's figure is its smallest
+    average over ``runs`` profiled runs of ``calls`` calls: a run the machine
+    interrupted does not count.
+    """
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    z, y = make_inputs(n, num_classes)
+    impls = eager_implementations(num_classes)
+    for name in ("cross_entropy", "dense-order", "ClassOrder"):
+        fn = impls[name]
+        step(fn, z, y, calls=50)  # warm-up
+        best: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for _ in range(runs):
+            with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+                step(fn, z, y, calls=calls)
+            for event in prof.key_averages():
+                per_call = event.self_cpu_time_total / calls
+                best[event.key] = min(best.get(event.key, float("inf")), per_call)
+                counts[event.key] = event.count // calls
+        print(
+            f"\n{name} at ({n}, {num_classes}): {sum(best.values()):.1f} us self time per call "
+            f"(each operator's least over {runs} profiled runs of {calls} calls)"
+        )
+        print(f"{'operator or Python function':>60} {'us per call':>12} {'calls':>6}")
+        for key in sorted(best, key=lambda k: -best[k])[:25]:
+            print(f"{key[:60]:>60} {best[key]:12.2f} {counts[key]:6d}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -361,21 +499,44 @@ def main() -> None:
     parser.add_argument("--no-steps", action="store_true", help="skip the training-step table")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="wall clock (default) or the computing thread's CPU time (use with --threads 1)",
+    )
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument(
+        "--profile", nargs=2, type=int, metavar=("N", "C"), help="profile one shape instead"
+    )
+    parser.add_argument(
         "--memory-child", nargs=3, metavar=("IMPL", "N", "C"), help=argparse.SUPPRESS
     )
     args = parser.parse_args()
-    global DEVICE
+    global DEVICE, CLOCK
     DEVICE = torch.device(args.device)
+    if args.clock == "cpu":
+        if DEVICE.type != "cpu":
+            parser.error("--clock cpu times CPU work; use the wall clock with --device cuda")
+        CLOCK = time.thread_time
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.memory_child:
         name, n, c = args.memory_child
         memory_child(name, int(n), int(c))
+        return
+    if args.profile:
+        breakdown(*args.profile)
+        profile(*args.profile)
         return
     where = (
         torch.cuda.get_device_name()
         if DEVICE.type == "cuda"
         else f"{torch.get_num_threads()} CPU threads"
     )
-    print(f"torch {torch.__version__}, {where}, float32, r = {R}, {args.repeats} repeats\n")
+    clock = "wall clock" if args.clock == "wall" else "thread CPU time"
+    print(
+        f"torch {torch.__version__}, {where}, float32, r = {R}, {args.repeats} repeats, {clock}\n"
+    )
     time_losses(args.repeats, args.rounds, not args.no_compile)
     if not args.no_steps:
         training_steps(args.repeats, not args.no_compile)

@@ -211,8 +211,8 @@ def test_distributed_data_parallel_training_equals_one_process(tmp_path):
             torch.testing.assert_close(state[key], value, rtol=1e-10, atol=1e-12)
 
 
-def test_state_dicts_saved_before_configuration_was_state_still_load():
-    """simloss 0.1 saved only tensors: such dicts load, and the module keeps its configuration."""
+def test_state_dicts_of_tensors_only_load_and_keep_the_configuration():
+    """A state dict without `_extra_state` loads; the module keeps its own configuration."""
     dense = SimLoss(torch.eye(3), label_smoothing=0.1)
     dense.load_state_dict({"similarity": class_order(3, 0.5)})
     assert dense.label_smoothing == 0.1
@@ -224,6 +224,54 @@ def test_state_dicts_saved_before_configuration_was_state_still_load():
     model.criterion = SimLoss(ClassOrder(4, 0.2))
     old = {k: v for k, v in model.state_dict().items() if "_extra_state" not in k}
     model.load_state_dict(old)
+
+
+def test_state_dicts_written_by_this_version_load():
+    """tests/data/simloss_state_dicts.pt holds the state dicts of three configured modules.
+
+    Loaded into modules built with other settings, each restores the saved similarity,
+    weight and configuration, and gives the loss of a module built with those settings.
+    """
+    states = torch.load(
+        Path(__file__).parent / "data" / "simloss_state_dicts.pt", weights_only=True
+    )
+    torch.manual_seed(5)
+    scores = torch.randn(6, 4).log_softmax(1)
+    target = torch.tensor([0, 1, 2, 3, 3, 1])
+
+    dense = SimLoss(torch.eye(4), weight=torch.ones(4))
+    dense.load_state_dict(states["dense"])
+    weight = torch.tensor([1.0, 2.0, 0.5, 1.0])
+    assert (dense.ignore_index, dense.reduction, dense.label_smoothing, dense.input_type) == (
+        3,
+        "sum",
+        0.1,
+        "log_probs",
+    )
+    torch.testing.assert_close(dense.similarity, class_order(4, 0.5), rtol=0, atol=0)
+    torch.testing.assert_close(dense.weight, weight, rtol=0, atol=0)
+    built = SimLoss(
+        class_order(4, 0.5),
+        weight=weight,
+        ignore_index=3,
+        reduction="sum",
+        label_smoothing=0.1,
+        input_type="log_probs",
+    )
+    torch.testing.assert_close(dense(scores, target), built(scores, target), rtol=0, atol=0)
+
+    order = SimLoss(ClassOrder(5, 0.9))
+    order.load_state_dict(states["class_order"])
+    assert order.structured is not None and order.structured.r == 0.3
+    assert order.reduction == "none"
+
+    sparse = SimLoss(SparseSimilarity.from_dense(class_order(4, 0.7)))
+    sparse.load_state_dict(states["sparse"])
+    assert not sparse.require_unit_diagonal
+    assert sparse.structured is not None
+    torch.testing.assert_close(sparse.structured.to_dense(), class_order(4, 0.2), rtol=0, atol=0)
+    expected = SimLoss(class_order(4, 0.2))(scores, target)
+    torch.testing.assert_close(sparse(scores, target), expected, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("as_path", [str, Path], ids=["str", "Path"])

@@ -16,6 +16,7 @@ from simloss.peers import (
     hierarchical_cross_entropy,
     hxe_weights,
     soft_label_cross_entropy,
+    soft_labels,
 )
 
 # A small unbalanced tree: classes a, b, c, d, e at different depths.
@@ -164,3 +165,34 @@ def test_soft_labels_reject_a_zero_row() -> None:
     similarity[1, 1] = 0.0
     with pytest.raises(ValueError, match="row 1 has 0"):
         SoftLabelCrossEntropy(similarity)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: soft_label_cross_entropy([[0.0, 1.0]], torch.tensor([0]), torch.eye(2)),
+            "`input`",
+        ),
+        (
+            lambda: soft_label_cross_entropy(torch.zeros(1, 2), torch.tensor([0.0]), torch.eye(2)),
+            "`target`",
+        ),
+        (lambda: soft_labels(torch.eye(2, dtype=torch.long)), "`similarity`"),
+        (lambda: SoftLabelCrossEntropy([[1, 0], [0, 1]]), "`similarity`"),
+        (lambda: hxe_weights([("r", "a"), ("r", "b")], ["a", "b"], "0.5"), "`alpha`"),
+    ],
+    ids=["input-list", "float-target", "integer-similarity", "integer-list", "alpha-str"],
+)
+def test_peers_refuse_a_wrong_type_with_type_error_as_sim_loss(call, message) -> None:
+    with pytest.raises(TypeError, match=message):
+        call()
+
+
+def test_peers_refuse_a_wrong_shape_or_reduction_with_value_error() -> None:
+    with pytest.raises(ValueError, match=r"`input` of shape \(N, 2\)"):
+        soft_label_cross_entropy(torch.zeros(1, 3), torch.tensor([0]), torch.eye(2))
+    with pytest.raises(ValueError, match=r"`target` class indices of shape \(N,\)"):
+        soft_label_cross_entropy(torch.zeros(1, 2), torch.tensor([[0]]), torch.eye(2))
+    with pytest.raises(ValueError, match="`reduction` to be one of"):
+        SoftLabelCrossEntropy(torch.eye(2), reduction="avg")

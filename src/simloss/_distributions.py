@@ -15,7 +15,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["check_probabilities", "raw_scores_hint", "sum_tolerance"]
+from simloss.similarity.operator import concrete
+
+__all__ = ["check_input_distributions", "check_probabilities", "raw_scores_hint", "sum_tolerance"]
 
 
 def raw_scores_hint(input_type: str) -> str:
@@ -109,3 +111,59 @@ def check_probabilities(
 
 def _first_index(mask: Tensor) -> tuple[int, ...]:
     return tuple(int(i) for i in mask.nonzero()[0].tolist())
+
+
+def check_input_distributions(
+    input: Tensor, target: object, *, ignore_index: int, log: bool
+) -> None:
+    """The loss's scores given as probabilities (or log-probabilities) over the class dimension.
+
+    Eager: a ``ValueError`` naming the first bad value or row. Under
+    ``torch.compile``: the same condition as a tensor-side assertion. Under a
+    ``torch.func`` transform the values cannot be checked. The rows of an
+    ignored target take no part in the loss and are not checked (a padded
+    position may hold anything, as with logits).
+    """
+    dim = 1 if input.dim() > 1 else 0
+    hint = raw_scores_hint("log_probs" if log else "probs")
+    if concrete(input):
+        values = input.detach()
+        try:
+            check_probabilities(values, "input", dim, hint, log=log)
+        except ValueError:  # only now (no cost when valid): is every bad row an ignored one?
+            scored = _scored_rows(input, target, ignore_index)
+            if scored is None or not concrete(scored):
+                raise
+            check_probabilities(values, "input", dim, hint, log=log, scored=scored)
+    elif torch.compiler.is_compiling():
+        tolerance = sum_tolerance(input.dtype)
+        valid = (input <= 0) if log else (input >= 0) & (input <= 1)
+        sums = (input.exp() if log else input).sum(dim, dtype=torch.float32)
+        bad = ~valid.all(dim) | ((sums - 1).abs() > tolerance)
+        scored = _scored_rows(input, target, ignore_index)
+        if scored is not None:
+            bad = bad & scored
+        kind = (
+            "log-probabilities in [-inf, 0] whose exponentials sum"
+            if log
+            else "probabilities in [0, 1] summing"
+        )
+        # No double quote: inductor's C++ kernels embed the message in a string literal as is.
+        message = (
+            f"Expected `input` {kind} to 1 (within {tolerance:g}) over the class dimension{hint}"
+        ).replace('"', "'")
+        torch._assert_async(~bad.any(), message)
+
+
+def _scored_rows(input: Tensor, target: object, ignore_index: int) -> Tensor | None:
+    """Where an index target is not ``ignore_index`` (input's shape without the class dim).
+
+    None for class-probability targets (every row counts) and for a target
+    of the wrong kind or shape (the loss's target check names it).
+    """
+    if not isinstance(target, Tensor) or target.is_floating_point() or target.is_complex():
+        return None
+    batch = (input.shape[0], *input.shape[2:]) if input.dim() > 1 else ()
+    if target.dtype == torch.bool or tuple(target.shape) != tuple(batch):
+        return None
+    return target != ignore_index

@@ -29,10 +29,33 @@ __all__ = [
     "WeightedLogSumExp",
     "apply_weighted_logsumexp",
     "posterior",
+    "tiny",
     "weighted_logsumexp",
 ]
 
 _INF = float("inf")
+
+
+def tiny(dtype: torch.dtype) -> float:
+    """Below this value a sum of probabilities may have lost its relative precision.
+
+    The smallest normal number of ``dtype`` divided by its epsilon: terms below
+    the smallest normal number are subnormal and carry fewer bits, so a sum
+    under this bound is recomputed in log space (or, in compiled code, taken
+    from the shifted exponentials).
+
+    Example:
+        >>> tiny(torch.float32)
+        9.860761315262648e-32
+    """
+    bound = _TINY.get(dtype)
+    if bound is None:
+        info = torch.finfo(dtype)
+        bound = _TINY[dtype] = info.smallest_normal / info.eps
+    return bound
+
+
+_TINY: dict[torch.dtype, float] = {}
 
 
 def _shifted(z: Tensor, w: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from simloss._logsumexp import apply_weighted_logsumexp
-from simloss.similarity.operator import SimilarityRows, _Operator
+from simloss.similarity.operator import LossOperator, SimilarityRows
 
 __all__ = ["index_losses", "row_dot", "soft_losses"]
 
@@ -49,7 +49,7 @@ def index_losses(scores: Tensor, rows: SimilarityRows, input_type: str) -> Tenso
 
 
 def soft_losses(
-    scores: Tensor, target_weights: Tensor, operator: _Operator, input_type: str
+    scores: Tensor, target_weights: Tensor, operator: LossOperator, input_type: str
 ) -> Tensor:
     """Per-sample ``-sum_k T_ik log A_ik`` with ``A = p S^T``, for weights ``T >= 0`` (N, C).
 

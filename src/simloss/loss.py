@@ -7,18 +7,20 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from simloss.functional import (
-    _TORCHSCRIPT,
+from simloss._options import (
     InputType,
+    LossOptions,
     Reduction,
-    _check_arguments,
-    check_input,
-    checked_sim_loss,
+    check_ignore_index,
+    check_input_type,
+    check_label_smoothing,
+    check_reduction,
 )
-from simloss.similarity.dispatch import _validate_dense, check_similarity_kind
-from simloss.similarity.operator import SimilarityOperator, _DenseOperator, _Operator, concrete
+from simloss.functional import TORCHSCRIPT_MESSAGE, check_weight, sim_loss
+from simloss.similarity.dispatch import check_similarity_kind, validated_dense
+from simloss.similarity.operator import SimilarityOperator
 from simloss.similarity.structured import SparseSimilarity
-from simloss.similarity.validation import validate_similarity
+from simloss.similarity.validation import as_similarity_tensor, validate_similarity
 
 __all__ = ["SimLoss"]
 
@@ -87,8 +89,11 @@ class SimLoss(nn.Module):
         require_unit_diagonal: bool = True,
     ) -> None:
         super().__init__()
-        label_smoothing, ignore_index = _check_arguments(
-            reduction, label_smoothing, input_type, ignore_index
+        self._options = LossOptions.checked(
+            ignore_index=ignore_index,
+            reduction=reduction,
+            label_smoothing=label_smoothing,
+            input_type=input_type,
         )
         self.structured: SimilarityOperator | None
         if isinstance(similarity, SimilarityOperator):
@@ -101,112 +106,64 @@ class SimLoss(nn.Module):
             self.register_buffer("similarity", None)
         else:
             check_similarity_kind(similarity)
-            matrix = validate_similarity(similarity, require_unit_diagonal=require_unit_diagonal)
             self.structured = None
-            buffer = matrix.clone()
-            self.register_buffer("similarity", buffer)
-            # Remembered as validated at this version: forward re-checks only after a change.
-            _validate_dense(buffer, len(matrix), require_unit_diagonal)
-        if weight is not None:
-            _check_weight_shape(weight, self.num_classes)
+            # A copy, validated once: forward checks it again only after it changes in place.
+            matrix = as_similarity_tensor(similarity).clone()
+            self.register_buffer("similarity", validated_dense(matrix, None, require_unit_diagonal))
+        check_weight(weight, self.num_classes)
         self.register_buffer("weight", weight)
-        self._ignore_index = ignore_index
-        self._reduction: Reduction = reduction
-        self._label_smoothing = label_smoothing
-        self._input_type: InputType = input_type
         self.require_unit_diagonal = require_unit_diagonal
 
-    # The configuration is checked when it is set, so forward need not check it again.
+    def forward(self, input: Tensor, target: Tensor) -> Tensor:
+        """Loss of ``input`` scores against ``target`` (see :func:`simloss.sim_loss`)."""
+        options = self._options
+        return sim_loss(
+            input,
+            target,
+            self.similarity if self.structured is None else self.structured,
+            self.weight,
+            options.ignore_index,
+            options.reduction,
+            options.label_smoothing,
+            input_type=options.input_type,
+            require_unit_diagonal=self.require_unit_diagonal,
+        )
+
     @property
     def ignore_index(self) -> int:
         """Target value that contributes neither loss nor gradient."""
-        return self._ignore_index
+        return self._options.ignore_index
 
     @ignore_index.setter
     def ignore_index(self, value: int) -> None:
-        self._ignore_index = _check_arguments("mean", 0.0, "logits", value)[1]
+        self._options = self._options._replace(ignore_index=check_ignore_index(value))
 
     @property
     def reduction(self) -> Reduction:
         """``"mean"``, ``"sum"`` or ``"none"``."""
-        return self._reduction
+        return self._options.reduction
 
     @reduction.setter
     def reduction(self, value: Reduction) -> None:
-        _check_arguments(value, 0.0, "logits", -100)
-        self._reduction = value
+        self._options = self._options._replace(reduction=check_reduction(value))
 
     @property
     def label_smoothing(self) -> float:
         """Amount in [0, 1] of the uniform distribution mixed into the target."""
-        return self._label_smoothing
+        return self._options.label_smoothing
 
     @label_smoothing.setter
     def label_smoothing(self, value: float) -> None:
-        self._label_smoothing = _check_arguments("mean", value, "logits", -100)[0]
+        self._options = self._options._replace(label_smoothing=check_label_smoothing(value))
 
     @property
     def input_type(self) -> InputType:
         """What the input holds: ``"logits"``, ``"probs"`` or ``"log_probs"``."""
-        return self._input_type
+        return self._options.input_type
 
     @input_type.setter
     def input_type(self, value: InputType) -> None:
-        _check_arguments("mean", 0.0, value, -100)
-        self._input_type = value
-
-    def get_extra_state(self) -> dict[str, Any]:
-        return {
-            "ignore_index": self.ignore_index,
-            "reduction": self.reduction,
-            "label_smoothing": self.label_smoothing,
-            "input_type": self.input_type,
-            "require_unit_diagonal": self.require_unit_diagonal,
-        }
-
-    def set_extra_state(self, state: Any) -> None:
-        keys = set(self.get_extra_state())
-        if not isinstance(state, dict) or set(state) != keys:
-            raise ValueError(
-                f"Expected a SimLoss state with the keys {sorted(keys)}, but found {state!r}"
-            )
-        label_smoothing, ignore_index = _check_arguments(
-            state["reduction"],
-            state["label_smoothing"],
-            state["input_type"],
-            state["ignore_index"],
-        )
-        if not isinstance(state["require_unit_diagonal"], bool):
-            raise TypeError(
-                "Expected `require_unit_diagonal` to be a bool, but found "
-                f"{type(state['require_unit_diagonal']).__name__}"
-            )
-        self._ignore_index, self._label_smoothing = ignore_index, label_smoothing
-        self._reduction, self._input_type = state["reduction"], state["input_type"]
-        self.require_unit_diagonal = state["require_unit_diagonal"]
-
-    def _load_from_state_dict(
-        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
-    ) -> None:
-        # A state saved before the configuration was state (simloss 0.1) keeps this module's.
-        state_dict.setdefault(prefix + "_extra_state", self.get_extra_state())
-        # Check loaded values as the constructor checks them, before anything is copied.
-        extra = state_dict.get(prefix + "_extra_state")
-        unit = self.require_unit_diagonal
-        if isinstance(extra, dict) and isinstance(extra.get("require_unit_diagonal"), bool):
-            unit = extra["require_unit_diagonal"]
-        matrix = state_dict.get(prefix + "similarity")
-        if matrix is not None and self.similarity is not None:
-            validate_similarity(
-                matrix, self.num_classes, require_unit_diagonal=unit, name="similarity"
-            )
-        weight = state_dict.get(prefix + "weight")
-        if weight is not None and self.weight is not None:
-            _check_weight_shape(weight, self.num_classes)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    def __prepare_scriptable__(self) -> SimLoss:
-        raise RuntimeError(_TORCHSCRIPT)
+        self._options = self._options._replace(input_type=check_input_type(value))
 
     @property
     def num_classes(self) -> int:
@@ -226,50 +183,47 @@ class SimLoss(nn.Module):
             parts.append(f"input_type={self.input_type!r}")
         return ", ".join(parts)
 
-    def forward(self, input: Tensor, target: Tensor) -> Tensor:
-        """Loss of ``input`` scores against ``target`` (see :func:`simloss.sim_loss`)."""
-        if torch.jit.is_scripting() or torch.jit.is_tracing():
-            raise RuntimeError(_TORCHSCRIPT)
-        operator: _Operator
-        if self.structured is not None:
-            operator = self.structured
-        else:
-            assert self.similarity is not None
-            matrix = self.similarity
-            if concrete(matrix):  # O(1) unless the buffer changed in place since its last check
-                _validate_dense(matrix, len(matrix), self.require_unit_diagonal)
-            operator = _DenseOperator(matrix)
-        num_classes = check_input(input)
-        if num_classes != operator.num_classes:
-            raise ValueError(
-                f"Expected `input` with {operator.num_classes} classes (the similarity's size) "
-                f"along its class dimension, but found {num_classes} in shape {tuple(input.shape)}"
-            )
-        weight = self.weight
-        if weight is not None and weight.device != input.device:
-            raise ValueError(
-                f"Expected `weight` on the input's device {input.device}, but found "
-                f"{weight.device}; SimLoss moves it with .to()"
-            )
-        return checked_sim_loss(
-            input,
-            target,
-            operator,
-            weight,
-            self._ignore_index,
-            self._reduction,
-            self._label_smoothing,
-            self._input_type,
-        )
+    def get_extra_state(self) -> dict[str, Any]:
+        return {**self._options._asdict(), "require_unit_diagonal": self.require_unit_diagonal}
 
+    def set_extra_state(self, state: Any) -> None:
+        keys = set(self.get_extra_state())
+        if not isinstance(state, dict) or set(state) != keys:
+            raise ValueError(
+                f"Expected a SimLoss state with the keys {sorted(keys)}, but found {state!r}"
+            )
+        options = LossOptions.checked(
+            ignore_index=state["ignore_index"],
+            reduction=state["reduction"],
+            label_smoothing=state["label_smoothing"],
+            input_type=state["input_type"],
+        )
+        unit = state["require_unit_diagonal"]
+        if not isinstance(unit, bool):
+            raise TypeError(
+                f"Expected `require_unit_diagonal` to be a bool, but found {type(unit).__name__}"
+            )
+        self._options, self.require_unit_diagonal = options, unit
 
-def _check_weight_shape(weight: Any, num_classes: int) -> None:
-    if not isinstance(weight, Tensor) or not weight.is_floating_point():
-        raise TypeError(
-            f"Expected `weight` to be a floating tensor of shape ({num_classes},), "
-            f"but found {type(weight).__name__}"
-        )
-    if tuple(weight.shape) != (num_classes,):
-        raise ValueError(
-            f"Expected `weight` of shape ({num_classes},), but found {tuple(weight.shape)}"
-        )
+    def _load_from_state_dict(
+        self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
+    ) -> None:
+        # A state of tensors only (no `_extra_state`) keeps this module's configuration.
+        state_dict.setdefault(prefix + "_extra_state", self.get_extra_state())
+        # Check loaded values as the constructor checks them, before anything is copied.
+        extra = state_dict.get(prefix + "_extra_state")
+        unit = self.require_unit_diagonal
+        if isinstance(extra, dict) and isinstance(extra.get("require_unit_diagonal"), bool):
+            unit = extra["require_unit_diagonal"]
+        matrix = state_dict.get(prefix + "similarity")
+        if matrix is not None and self.similarity is not None:
+            validate_similarity(
+                matrix, self.num_classes, require_unit_diagonal=unit, name="similarity"
+            )
+        weight = state_dict.get(prefix + "weight")
+        if weight is not None and self.weight is not None:
+            check_weight(weight, self.num_classes)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def __prepare_scriptable__(self) -> SimLoss:
+        raise RuntimeError(TORCHSCRIPT_MESSAGE)

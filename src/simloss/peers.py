@@ -49,6 +49,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from simloss._describe import describe
+from simloss._numbers import is_real
+from simloss._options import check_reduction
+
 __all__ = [
     "HXEWeights",
     "HierarchicalCrossEntropy",
@@ -59,29 +63,31 @@ __all__ = [
     "soft_labels",
 ]
 
-_REDUCTIONS = ("mean", "sum", "none")
-
-
-def _check_reduction(reduction: str) -> str:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"Expected `reduction` in {_REDUCTIONS}, but found {reduction!r}")
-    return reduction
-
 
 def _check_scores(input: Tensor, target: Tensor, num_classes: int, what: str) -> None:
-    if not isinstance(input, Tensor) or input.dim() != 2 or not input.is_floating_point():
-        raise ValueError(
+    """Logits (N, C) and class indices (N,): ``TypeError`` for a wrong kind, ``ValueError`` else."""
+    if not isinstance(input, Tensor) or not input.is_floating_point():
+        raise TypeError(
             f"Expected `input` to be floating scores of shape (N, {num_classes}), but found "
-            f"{getattr(input, 'shape', type(input).__name__)}"
+            f"{describe(input)}"
         )
-    if input.shape[1] != num_classes:
+    if input.dim() != 2 or input.shape[1] != num_classes:
         raise ValueError(
             f"Expected `input` of shape (N, {num_classes}) ({what}), but found {tuple(input.shape)}"
         )
-    if not isinstance(target, Tensor) or target.dim() != 1 or target.is_floating_point():
-        raise ValueError(
+    if (
+        not isinstance(target, Tensor)
+        or target.is_floating_point()
+        or target.is_complex()
+        or target.dtype == torch.bool
+    ):
+        raise TypeError(
             f"Expected `target` to be integer class indices of shape (N,), but found "
-            f"{getattr(target, 'shape', type(target).__name__)}"
+            f"{describe(target)}"
+        )
+    if target.dim() != 1:
+        raise ValueError(
+            f"Expected `target` class indices of shape (N,), but found {tuple(target.shape)}"
         )
     if target.shape[0] != input.shape[0]:
         raise ValueError(
@@ -114,12 +120,11 @@ def soft_labels(similarity: Tensor) -> Tensor:
         >>> soft_labels(torch.tensor([[1.0, 1.0], [0.0, 1.0]])).tolist()
         [[0.5, 0.5], [0.0, 1.0]]
     """
-    if not isinstance(similarity, Tensor) or similarity.dim() != 2:
-        raise ValueError(
-            f"Expected `similarity` to be a (C, C) tensor, but found "
-            f"{getattr(similarity, 'shape', type(similarity).__name__)}"
+    if not isinstance(similarity, Tensor) or not similarity.is_floating_point():
+        raise TypeError(
+            f"Expected `similarity` to be a floating (C, C) tensor, but found {describe(similarity)}"
         )
-    if similarity.shape[0] != similarity.shape[1]:
+    if similarity.dim() != 2 or similarity.shape[0] != similarity.shape[1]:
         raise ValueError(
             f"Expected `similarity` to be square (C, C), but found {tuple(similarity.shape)}"
         )
@@ -160,7 +165,7 @@ def soft_label_cross_entropy(
     References:
         Bertinetto et al., CVPR 2020, Sec. 3.2, https://arxiv.org/abs/1912.09393
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     q = soft_labels(similarity)
     _check_scores(input, target, q.shape[0], "one score per class of `similarity`")
     log_p = F.log_softmax(input, dim=1)
@@ -181,7 +186,7 @@ class SoftLabelCrossEntropy(nn.Module):
 
     def __init__(self, similarity: Tensor, *, reduction: str = "mean") -> None:
         super().__init__()
-        self.reduction = _check_reduction(reduction)
+        self.reduction = check_reduction(reduction)
         self.register_buffer("labels", soft_labels(torch.as_tensor(similarity)))
 
     def forward(self, input: Tensor, target: Tensor) -> Tensor:
@@ -225,7 +230,8 @@ def hxe_weights(
         :class:`HXEWeights`.
 
     Raises:
-        ValueError: not a tree, a class that is not a leaf, or a bad ``alpha``.
+        TypeError: ``alpha`` is not a real number.
+        ValueError: not a tree, a class that is not a leaf, or a negative or infinite ``alpha``.
 
     Example:
         >>> w = hxe_weights([("root", "pets"), ("pets", "cat"), ("pets", "dog"),
@@ -233,7 +239,10 @@ def hxe_weights(
         >>> w.nodes, w.node_leaves.int().tolist()
         (['pets'], [[1, 1, 0]])
     """
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha >= 0:
+    if not is_real(alpha):
+        raise TypeError(f"Expected `alpha` to be a real number >= 0, but found {describe(alpha)}")
+    alpha = float(alpha)
+    if not alpha >= 0:
         raise ValueError(f"Expected `alpha` >= 0, but found {alpha!r}")
     if not math.isfinite(alpha):
         raise ValueError(f"Expected a finite `alpha`, but found {alpha}")
@@ -338,7 +347,7 @@ def hierarchical_cross_entropy(
     References:
         Bertinetto et al., CVPR 2020, https://arxiv.org/abs/1912.09393
     """
-    _check_reduction(reduction)
+    check_reduction(reduction)
     num_nodes, num_classes = node_leaves.shape
     if coefficients.shape != (num_classes, num_nodes + num_classes):
         raise ValueError(
@@ -379,7 +388,7 @@ class HierarchicalCrossEntropy(nn.Module):
         reduction: str = "mean",
     ) -> None:
         super().__init__()
-        self.reduction = _check_reduction(reduction)
+        self.reduction = check_reduction(reduction)
         weights = hxe_weights(edges, classes, alpha)
         self.alpha = float(alpha)
         self.register_buffer("node_leaves", weights.node_leaves)

@@ -56,6 +56,10 @@ def test_train_runs_or_refuses_every_choice(
     _outcome(code, err, out.exists())
 
 
+# The losses Abalone's 29 ordered classes cannot take, and why; every other loss must run.
+REFUSED_ON_ABALONE = {"beta": "at most 14 classes", "hxe": "semantic classes"}
+
+
 def _grid(loss: str) -> list[str]:
     spec = LOSSES[loss]
     if spec.uses_similarity:
@@ -78,6 +82,9 @@ def test_sweep_runs_or_refuses_every_choice(
     captured = capsys.readouterr()
     _outcome(code, captured.err, (out / "trials").exists())
     assert code != 0 or "finished, 0 failed, 0 missing" in captured.out
+    if name == "loss":  # a valid request must run: a refusal is only right for a misfit
+        assert (code != 0) == (value in REFUSED_ON_ABALONE), captured.err
+        assert code == 0 or REFUSED_ON_ABALONE[value] in captured.err
 
 
 @pytest.mark.parametrize("monitor", MONITORS)

@@ -38,6 +38,7 @@ UTK = {
     "batch_size": 64,
     "seed": 5,
     "split_seed": 9,
+    "split_per_run": True,
     "val_fraction": 0.15,
     "test_fraction": 0.25,
     "min_age": 3,
@@ -97,11 +98,13 @@ def test_every_setting_is_a_flag_of_train_sweep_and_demo(
     if command != "train":  # the swept parameter is not a flag of sweep or demo
         with pytest.raises(SystemExit):
             build_parser().parse_args([command, "--out=/tmp/x", "--r=0.3"])
-        # and each trial's config carries every setting (seed: base seed + run index)
+        # and each trial's config carries every setting (seed: base seed + run index; the
+        # split seed too where each run splits anew)
         param = "r" if settings is UTK else "l"
         trial = point_config(config, param, 0.5, 2)
+        moved = {"seed"} | ({"split_seed"} if settings.get("split_per_run") else set())
         for name, value in settings.items():
-            assert getattr(trial, name) == (value + 2 if name == "seed" else value), name
+            assert getattr(trial, name) == (value + 2 if name in moved else value), name
 
 
 def test_config_file_then_flags(tmp_path: Path) -> None:

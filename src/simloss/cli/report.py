@@ -167,6 +167,16 @@ def handler(args: argparse.Namespace) -> int:
 
     source = str(args.source)
     shown = hide_password(source)
+    if (Path(source) / "benchmark.json").is_file():  # a benchmark folder: ranks across tasks
+        from simloss.experiments._outputs import check_output
+        from simloss.experiments.benchmark import write_benchmark_report
+
+        out = Path(args.out) if args.out is not None else Path(source) / "report"
+        check_output(out, flag="--out", command="report")
+        path = write_benchmark_report(source, out)
+        print(path.read_text(encoding="utf-8"))
+        print(f"report written to {path.parent}")
+        return 0
     if args.out is not None:
         out = Path(args.out)
     elif "://" in source:

@@ -205,6 +205,11 @@ class TrainConfig:
     split_seed: int = _setting(
         0, "seed of the train/validation/test split and of limit's subset, independent of seed"
     )
+    split_per_run: bool = _setting(
+        False,
+        "in a sweep, run i also draws its own split with split_seed + i (repeated holdout, as "
+        "the ordinal literature compares methods); off: every run shares one split",
+    )
     val_fraction: float | None = _setting(
         None, "fraction of examples for validation (CIFAR-100: of each class's training images)"
     )
@@ -739,7 +744,8 @@ def point_config(
     *,
     loss: str | None = None,
 ) -> TrainConfig:
-    """The config of one sweep trial: ``base`` with ``loss``, ``param = value`` and ``seed + run``.
+    """The config of one sweep trial: ``base`` with ``loss``, ``param = value`` and ``seed + run``
+    (and ``split_seed + run`` with ``split_per_run``).
 
     The one way a grid point becomes a run: every other setting of ``base`` is
     kept; the loss settings (:data:`LOSS_KEYS`) are replaced, so a base config
@@ -785,6 +791,8 @@ def point_config(
             f"param={param!r} and value={value!r}"
         )
     changes: dict[str, Any] = {"loss": chosen, "seed": base.seed + run, "loss_param": None}
+    if base.split_per_run:
+        changes["split_seed"] = base.split_seed + run
     for other in PARAMS:
         changes[other] = None
     if param is not None:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from simloss._distributions import check_probabilities, raw_scores_hint
-from simloss.functional import _check_arguments
+from simloss._options import check_input_type, check_label_smoothing
 from simloss.jax._logsumexp import weighted_logsumexp
 from simloss.jax._similarity import JaxSimilarity, concrete, jax_similarity
 
@@ -116,7 +116,8 @@ def sim_loss(
         Kobs, Steininger, Zehe, Lautenschlager, Hotho: "SimLoss: Class Similarities in
         Cross Entropy", ISMIS 2020, https://arxiv.org/abs/2003.03182
     """
-    label_smoothing, _ = _check_arguments("none", label_smoothing, input_type, -100)
+    check_input_type(input_type)
+    label_smoothing = check_label_smoothing(label_smoothing)
     scores = _check_scores(logits)
     num_classes = int(scores.shape[-1])
     batch_shape = tuple(scores.shape[:-1])

@@ -11,7 +11,7 @@ from keras import ops
 from keras.src.backend import set_keras_mask
 
 from simloss._distributions import check_probabilities, raw_scores_hint
-from simloss.functional import _check_arguments
+from simloss._options import check_input_type, check_label_smoothing
 from simloss.keras._ops import KerasSimilarity, index_losses, soft_losses
 from simloss.similarity.arrays import (
     DenseArrays,
@@ -113,7 +113,8 @@ class SimLoss(keras.losses.Loss):
                 f"Expected `from_logits` to be a bool, but found {type(from_logits).__name__}"
             )
         input_type = "logits" if from_logits else "probs"
-        label_smoothing, _ = _check_arguments("none", label_smoothing, input_type, -100)
+        check_input_type(input_type)
+        label_smoothing = check_label_smoothing(label_smoothing)
         if ignore_class is not None and (
             isinstance(ignore_class, bool) or not isinstance(ignore_class, (int, np.integer))
         ):

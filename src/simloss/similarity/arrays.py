@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from simloss.similarity.dispatch import check_similarity_kind
-from simloss.similarity.operator import SimilarityOperator, _check_shape
+from simloss.similarity.dispatch import _check_shape, check_similarity_kind
+from simloss.similarity.operator import SimilarityOperator
 from simloss.similarity.order import order_band
 from simloss.similarity.structured import ClassOrder, SparseSimilarity
 from simloss.similarity.validation import as_similarity_tensor, validate_similarity

@@ -13,13 +13,14 @@ tree, a lattice, a learned low-rank form) subclasses it and implements
 :meth:`~SimilarityOperator.rows` and :meth:`~SimilarityOperator.similar_mass`;
 the loss, :class:`simloss.SimLoss` and :mod:`simloss.metrics` then accept it
 without any change (pytorch-metric-learning's ``BaseDistance`` is the model).
-Dense tensors and numpy arrays are wrapped by an internal operator
-(:func:`simloss.similarity.dispatch.as_similarity_operator` decides which).
+Dense tensors and numpy arrays are wrapped by :class:`DenseOperator`
+(:func:`simloss.similarity.dispatch.as_similarity_operator` decides which);
+:class:`LossOperator` is the protocol both satisfy (internal, not exported).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import ClassVar, NamedTuple, Protocol
 
 import torch
 from torch import Tensor, nn
@@ -76,8 +77,8 @@ def concrete(tensor: Tensor) -> bool:
     return not torch._C._functorch.is_functorch_wrapped_tensor(tensor)
 
 
-class _Operator(Protocol):
-    """The loss's view of any similarity (a :class:`SimilarityOperator` or a dense wrapper)."""
+class LossOperator(Protocol):
+    """The loss's view of any similarity: a :class:`SimilarityOperator` or a :class:`DenseOperator`."""
 
     @property
     def num_classes(self) -> int: ...
@@ -91,6 +92,8 @@ class _Operator(Protocol):
     def similar_mass_transposed(self, values: Tensor) -> Tensor: ...
 
     def check_device(self, device: torch.device) -> None: ...
+
+    def tensors(self) -> list[Tensor]: ...
 
     @property
     def requires_grad(self) -> bool: ...
@@ -110,10 +113,21 @@ class SimilarityOperator(nn.Module):
       vector-Jacobian product of :meth:`similar_mass`, exact for any ``S``);
     * :meth:`dense_rows`: rows as a dense (M, C) tensor (default: from :meth:`rows`);
     * :meth:`entries`: ``S[target[n], pred[n]]`` (default: from :meth:`rows`);
-    * :meth:`to_dense`: the whole (C, C) matrix (default: from :meth:`rows`).
+    * :meth:`to_dense`: the whole (C, C) matrix (default: from :meth:`rows`);
+    * :meth:`tensors`: the tensors the loss saves for autograd's version
+      check (default: every parameter and buffer).
 
-    Values must lie in [0, 1]; the paper's ``S_ii = 1`` is the subclass's to
-    check. Under ``torch.compile`` and ``torch.func`` the methods are traced:
+    Values must lie in [0, 1] and, unless the loss is given
+    ``require_unit_diagonal=False``, ``S_ii = 1`` (the paper's definition), as
+    for a dense matrix. The loss checks what a subclass returns: the type and
+    shape of every result on every call (an error names the method and the
+    expected shape), and the values of each class's row the first time it
+    gathers that row, again after any of the subclass's parameters or buffers
+    changed (O(N * C) for the rows of a batch, in eager mode; traced code
+    cannot read values). A subclass that validates its values itself, as
+    :class:`simloss.ClassOrder` and :class:`simloss.SparseSimilarity` do at
+    construction, sets ``validates_entries = True`` to skip the value checks.
+    Under ``torch.compile`` and ``torch.func`` the methods are traced:
     keep them free of host synchronisation (see :func:`tracing`).
 
     Args:
@@ -146,6 +160,7 @@ class SimilarityOperator(nn.Module):
     """
 
     _device_marker: Tensor
+    validates_entries: ClassVar[bool] = False
 
     def __init__(self, num_classes: int) -> None:
         super().__init__()
@@ -211,10 +226,31 @@ class SimilarityOperator(nn.Module):
         """Raise if the operator's tensors are not on ``device``."""
         _check_same_device(self._device_marker, device)
 
+    def tensors(self) -> list[Tensor]:
+        """The non-empty parameters and buffers of the module and its sub-modules.
+
+        The loss saves them for backward, so that autograd's version check
+        covers an in-place change between forward and backward. Read from the
+        modules' own tables: the loss asks on every call.
+        """
+        return _module_tensors(self)
+
     @property
     def requires_grad(self) -> bool:
         """Whether any tensor of the similarity requires a gradient (a learnable ``S``)."""
-        return any(t.requires_grad for t in (*self.parameters(), *self.buffers()))
+        return any(t.requires_grad for t in self.tensors())
+
+
+def _module_tensors(module: nn.Module) -> list[Tensor]:
+    tensors = [
+        t
+        for t in (*module._parameters.values(), *module._buffers.values())
+        if t is not None and t.numel()
+    ]
+    for child in module._modules.values():
+        if child is not None:
+            tensors.extend(_module_tensors(child))
+    return tensors
 
 
 def _check_same_device(tensor: Tensor, device: torch.device) -> None:
@@ -225,15 +261,7 @@ def _check_same_device(tensor: Tensor, device: torch.device) -> None:
         )
 
 
-def _check_shape(matrix: Tensor, num_classes: int) -> None:
-    if matrix.dim() != 2 or tuple(matrix.shape) != (num_classes, num_classes):
-        raise ValueError(
-            f"Expected `similarity` of shape ({num_classes}, {num_classes}), "
-            f"but found shape {tuple(matrix.shape)}"
-        )
-
-
-class _DenseOperator:
+class DenseOperator:
     """A dense (C, C) matrix seen through the operator protocol (internal, made per call)."""
 
     def __init__(self, matrix: Tensor) -> None:
@@ -259,3 +287,6 @@ class _DenseOperator:
 
     def check_device(self, device: torch.device) -> None:
         _check_same_device(self.matrix, device)
+
+    def tensors(self) -> list[Tensor]:
+        return [self.matrix]

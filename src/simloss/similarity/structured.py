@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from simloss._describe import describe
 from simloss.similarity.operator import (
     SimilarityOperator,
     SimilarityRows,
@@ -35,7 +36,7 @@ from simloss.similarity.validation import validate_similarity
 __all__ = ["ClassOrder", "SimilarityRows", "SparseSimilarity"]
 
 
-_CACHE_DENSE_UP_TO = 2048  # classes; a cached float32 matrix of at most 16 MiB
+_CACHE_DENSE_UP_TO = 2048  # classes; a kept float32 matrix of at most 16 MiB
 _CONV_BAND = 32  # distances; a wider band is filtered recursively, not convolved
 
 
@@ -51,6 +52,9 @@ class ClassOrder(SimilarityOperator):
     classes wide for ``r = 0.9`` in float32), which is exactly the dense
     :func:`~simloss.similarity.class_order` matrix's content: memory and time
     are O(N * band) for index targets. ``r = 0`` is plain cross-entropy.
+    Up to 2048 classes the module keeps the float32 matrix (at most 16 MiB, a
+    non-persistent buffer: moved by ``.to()``, not in the state dict): gathering
+    its rows is the cheapest form, in eager mode and under ``torch.compile``.
 
     ``num_classes`` and ``r`` are the module's state: ``state_dict()`` holds
     them (as extra state) and ``load_state_dict`` validates and restores them.
@@ -78,12 +82,30 @@ class ClassOrder(SimilarityOperator):
         https://arxiv.org/abs/2003.03182
     """
 
+    validates_entries = True  # r^|i-j| with r in [0, 1): valid by construction
+
+    _float32_matrix: Tensor | None
+
     def __init__(self, num_classes: int, r: float) -> None:
         super().__init__(num_classes)
         self._r = check_reduction_factor(r)
         self._bands: dict[tuple[torch.dtype, torch.device], Tensor] = {}
-        # For few classes the dense matrix is small and its rows are the cheapest form.
+        # For few classes the dense matrix is small and its rows are the cheapest form:
+        # float32 as a buffer (compiled code gathers from it), other dtypes cached in eager mode.
         self._dense: dict[tuple[torch.dtype, torch.device], Tensor] = {}
+        self.register_buffer("_float32_matrix", self._build_float32_matrix(None), persistent=False)
+
+    def _build_float32_matrix(self, device: torch.device | None) -> Tensor | None:
+        if self.num_classes > _CACHE_DENSE_UP_TO:
+            return None
+        return class_order(self.num_classes, self.r, dtype=torch.float32, device=device)
+
+    def _kept_matrix(self, dtype: torch.dtype, device: torch.device) -> Tensor | None:
+        """The float32 buffer if it serves ``dtype`` on ``device`` (``.double()`` converts it)."""
+        kept = self._float32_matrix
+        if kept is None or dtype != torch.float32 or kept.dtype != dtype or kept.device != device:
+            return None
+        return kept
 
     @property
     def r(self) -> float:
@@ -110,11 +132,13 @@ class ClassOrder(SimilarityOperator):
         self._r = check_reduction_factor(state["r"])
         self._bands.clear()
         self._dense.clear()
+        if self._float32_matrix is not None:
+            self._float32_matrix = self._build_float32_matrix(self._float32_matrix.device)
 
     def _load_from_state_dict(
         self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any
     ) -> None:
-        # A state saved before r was state (simloss 0.1) is empty: this module keeps its own.
+        # A state without the extra state (only tensors were saved): this module keeps its own.
         state_dict.setdefault(prefix + "_extra_state", self.get_extra_state())
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
@@ -138,6 +162,9 @@ class ClassOrder(SimilarityOperator):
 
     def rows(self, target: Tensor, dtype: torch.dtype) -> SimilarityRows:
         device = target.device
+        kept = self._kept_matrix(dtype, device)
+        if kept is not None:  # the common case first
+            return SimilarityRows(kept.index_select(0, target), None, None)
         if self._uses_dense_rows(dtype, device):
             return SimilarityRows(self.dense_rows(target, dtype), None, None)
         band = self.band(dtype, device)
@@ -150,6 +177,9 @@ class ClassOrder(SimilarityOperator):
         return SimilarityRows(None, index.clamp(0, self.num_classes - 1), value)
 
     def dense_rows(self, index: Tensor, dtype: torch.dtype) -> Tensor:
+        kept = self._kept_matrix(dtype, index.device)
+        if kept is not None:
+            return kept.index_select(0, index)
         if self.num_classes <= _CACHE_DENSE_UP_TO and not tracing():
             return self._matrix(dtype, index.device).index_select(0, index)
         full = self._full_band(dtype, index.device)
@@ -161,7 +191,10 @@ class ClassOrder(SimilarityOperator):
         return full[(target - pred).abs()]
 
     def _matrix(self, dtype: torch.dtype, device: torch.device) -> Tensor:
-        """The dense matrix, cached in eager mode for up to ``_CACHE_DENSE_UP_TO`` classes."""
+        """The dense matrix: kept or cached in eager mode for up to ``_CACHE_DENSE_UP_TO`` classes."""
+        kept = self._kept_matrix(dtype, device)
+        if kept is not None:
+            return kept
         if self.num_classes > _CACHE_DENSE_UP_TO:
             return class_order(self.num_classes, self.r, dtype=dtype, device=device)
         return _cached(self._dense, class_order, self.num_classes, self.r, dtype, device)
@@ -230,6 +263,7 @@ class SparseSimilarity(SimilarityOperator):
 
     index: Tensor
     value: Tensor
+    validates_entries = True  # checked at construction and after any change (see _recheck)
 
     def __init__(self, index: Tensor, value: Tensor, *, require_unit_diagonal: bool = True) -> None:
         index = _check_sparse(index, value, require_unit_diagonal)
@@ -274,7 +308,7 @@ class SparseSimilarity(SimilarityOperator):
         """Convert a torch sparse (COO or CSR) (C, C) tensor."""
         if not isinstance(matrix, Tensor) or matrix.layout == torch.strided:
             raise TypeError(
-                f"Expected `similarity` to be a torch sparse tensor, but found {_describe(matrix)}"
+                f"Expected `similarity` to be a torch sparse tensor, but found {describe(matrix)}"
             )
         if matrix.dim() != 2 or matrix.shape[0] != matrix.shape[1]:
             raise ValueError(
@@ -364,9 +398,9 @@ def _versions(index: Tensor, value: Tensor) -> tuple[int, int, int, int] | None:
 def _check_sparse(index: Any, value: Any, require_unit_diagonal: bool) -> Tensor:
     """Check a sparse similarity's (index, value) pair; return the index as int64."""
     if not isinstance(index, Tensor) or index.is_floating_point() or index.is_complex():
-        raise TypeError(f"Expected `index` to be an integer tensor, but found {_describe(index)}")
+        raise TypeError(f"Expected `index` to be an integer tensor, but found {describe(index)}")
     if not isinstance(value, Tensor) or not value.is_floating_point():
-        raise TypeError(f"Expected `value` to be a floating tensor, but found {_describe(value)}")
+        raise TypeError(f"Expected `value` to be a floating tensor, but found {describe(value)}")
     if index.dim() != 2 or index.shape != value.shape:
         raise ValueError(
             "Expected `index` and `value` of the same shape (C, k), but found "
@@ -412,9 +446,3 @@ def _check_sparse(index: Any, value: Any, require_unit_diagonal: bool) -> Tensor
                 f"{diagonal[i].item():g} at ({i}, {i}); pass require_unit_diagonal=False to allow it"
             )
     return index
-
-
-def _describe(obj: object) -> str:
-    if isinstance(obj, Tensor):
-        return f"a tensor of dtype {obj.dtype} and layout {obj.layout}"
-    return type(obj).__name__

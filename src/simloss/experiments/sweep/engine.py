@@ -160,6 +160,11 @@ def check_engine_args(
         )
     if not poll_interval > 0:
         raise ValueError(f"Expected `poll_interval` > 0, found {poll_interval!r}")
+    if base.split_per_run and base.split_seed + runs - 1 > MAX_SEED:
+        raise ValueError(
+            f"Expected `split_seed` + runs - 1 <= {MAX_SEED} (run i splits with split_seed + i), "
+            f"but found {base.split_seed} + {runs - 1}"
+        )
     if base.seed + runs - 1 > MAX_SEED:
         raise ValueError(
             f"Expected `seed` + runs - 1 <= {MAX_SEED} (run i trains with seed + i), but found "

@@ -11,7 +11,6 @@ alone.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,7 +288,8 @@ def _prepare(
         The merged grid, the heartbeat interval and the number of points finished before.
     """
     quiet_optuna()
-    fixed = fixed_settings(dataclasses.replace(base, loss=grid.loss))
+    first = grid.values[0] if grid.values else None
+    fixed = fixed_settings(point_config(base, grid.param, first, 0, loss=grid.loss))
     goal = METRIC_GOALS[str(fixed["monitor"])]
     wanted = {
         "schema_version": SCHEMA_VERSION,

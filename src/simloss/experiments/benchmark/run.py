@@ -1,0 +1,397 @@
+"""One benchmark command: every task x loss x parameter value x seed, once, on the sweep engine.
+
+A benchmark folder holds ``benchmark.json`` (its tasks, losses, grids, runs and
+run settings), ``data/`` (the package datasets written as CSV files with their
+task files, :mod:`.datasets`) and one sweep folder per task under ``tasks/``
+(:func:`simloss.experiments.sweep.run_sweep`: resumable after ``kill -9``,
+several workers, SQLite or a shared PostgreSQL storage). Rerunning the command
+resumes it; a command with other tasks, losses, grids, runs or settings is
+refused before any training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from simloss.experiments._files import atomic_write_json, read_json_object
+from simloss.experiments.benchmark.datasets import BENCHMARK_DATASETS, write_task
+from simloss.experiments.config import TrainConfig
+from simloss.experiments.specs import LOSSES, loss_spec, swept_param
+from simloss.experiments.sweep import Grid, run_sweep
+from simloss.experiments.sweep.run import SweepResult
+from simloss.experiments.task import BUILTIN_TASKS, TASK_SUFFIXES, Task, read_task
+
+__all__ = [
+    "BENCHMARK_FILE",
+    "BENCHMARK_METRICS",
+    "DEFAULT_TASKS",
+    "BenchmarkPlan",
+    "estimate",
+    "plan_benchmark",
+    "read_benchmark",
+    "run_benchmark",
+]
+
+#: The benchmark's settings file.
+BENCHMARK_FILE = "benchmark.json"
+SCHEMA_VERSION = 1
+#: The tasks of a benchmark by default: the package datasets and the embedded Abalone.
+DEFAULT_TASKS: tuple[str, ...] = (*BENCHMARK_DATASETS, "abalone")
+#: The metrics the ordinal literature reports (Gutiérrez et al. 2016): the zero-one error
+#: (MZE = 1 - accuracy), MAE under the argmax and the expected-value decoders, AMAE, QWK.
+BENCHMARK_METRICS: tuple[str, ...] = ("mze", "mae", "mae_expectation", "amae", "qwk")
+#: The values of r a benchmark tries for the losses built from the similarity (fewer
+#: than the paper's ten, so that every loss is chosen among about as many values).
+SIMILARITY_GRID: tuple[float, ...] = (0.2, 0.5, 0.8)
+#: What a benchmark folder holds.
+ENTRIES = frozenset({BENCHMARK_FILE, "data", "tasks", "report", ".benchmark.lock"})
+
+
+@dataclass(frozen=True)
+class BenchmarkPlan:
+    """What a benchmark runs.
+
+    Attributes:
+        tasks: the tasks by name, with the task file of each (``None``: built in).
+        losses: the losses, each with its grid (the same on every task).
+        runs: seeds per task, loss and value (run ``i`` trains with ``seed + i``).
+        settings: the run settings every run shares (a ``TrainConfig``'s).
+        left_out: losses the defaults left out, with the reason.
+    """
+
+    tasks: dict[str, str | None]
+    losses: dict[str, Grid]
+    runs: int
+    settings: dict[str, Any]
+    left_out: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types, as ``benchmark.json`` keeps them (task files by name)."""
+        return {
+            "tasks": list(self.tasks),
+            "losses": {name: grid.to_dict() for name, grid in self.losses.items()},
+            "runs": self.runs,
+            "settings": self.settings,
+        }
+
+    def base(self, task: str) -> TrainConfig:
+        """The base config of a task's sweeps."""
+        file = self.tasks[task]
+        where = {"task": file} if file is not None else {"dataset": task}
+        return TrainConfig.from_dict({**self.settings, **where})
+
+    def total_runs(self) -> int:
+        """Every task x loss x value x seed."""
+        return len(self.tasks) * sum(len(g.points()) for g in self.losses.values())
+
+
+def _task_of(name: str, data: Path) -> tuple[str, str | None, Task]:
+    """A benchmark task by name (package dataset, built-in dataset) or task file."""
+    if name in BENCHMARK_DATASETS:
+        file = write_task(BENCHMARK_DATASETS[name], data)
+        return name, str(file), read_task(file)
+    if name in BUILTIN_TASKS:
+        return name, None, BUILTIN_TASKS[name]
+    if Path(name).suffix.lower() in TASK_SUFFIXES:
+        task = read_task(name)
+        return task.name, str(Path(name).resolve()), task
+    known = [*BENCHMARK_DATASETS, *BUILTIN_TASKS]
+    raise ValueError(
+        f"Expected --tasks to name datasets among {known} or task files (.toml/.json), but "
+        f"found {name!r}"
+    )
+
+
+def plan_benchmark(
+    tasks: Sequence[str],
+    losses: Sequence[str] | None,
+    out: Path,
+    *,
+    runs: int,
+    settings: dict[str, Any] | None = None,
+    metrics: Sequence[str] = BENCHMARK_METRICS,
+) -> BenchmarkPlan:
+    """Check a benchmark's request and plan it (writes the package datasets into ``out/data``).
+
+    Args:
+        tasks: dataset names (:data:`DEFAULT_TASKS`, the built-in ones) or task files.
+        losses: the losses; ``None``: every loss of ``--loss`` that fits every task.
+        out: the benchmark folder.
+        runs: seeds per task, loss and value.
+        settings: run settings shared by every run (``epochs``, ``patience``, ...).
+        metrics: the metrics the report ranks (ordinal ones need ordered classes).
+
+    Raises:
+        ValueError: fewer than two tasks or losses (a Friedman test needs them),
+            a task repeated, a loss that does not fit a task, an ordinal metric
+            on a task of unordered classes (one line each, before any training).
+    """
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise ValueError(f"Expected --runs >= 1, but found {runs!r}")
+    if len(tasks) < 2:
+        raise ValueError(
+            f"Expected at least two tasks (a Friedman test ranks losses across tasks), but "
+            f"found {list(tasks)}"
+        )
+    _check_entries(out)
+    _check_entries(out)
+    data = out / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    resolved: dict[str, str | None] = {}
+    specs: dict[str, Task] = {}
+    for name in tasks:
+        key, file, task = _task_of(name, data)
+        if key in resolved:
+            raise ValueError(f"Expected each task once in --tasks, but found {key!r} twice")
+        resolved[key], specs[key] = file, task
+    ordinal = [m for m in metrics if m != "mze"]
+    for key, task in specs.items():
+        if ordinal and not task.ordinal:
+            raise ValueError(
+                f"Expected ordered classes for the metrics {ordinal} (MAE, AMAE and QWK "
+                f"measure distances between classes), but task {key!r} has unordered ones"
+            )
+    left_out: dict[str, str] = {}
+    if losses is None:
+        chosen = []
+        for name in LOSSES:
+            misfit = _misfit(name, specs)
+            if misfit is None:
+                chosen.append(name)
+            else:
+                left_out[name] = misfit
+    else:
+        chosen = list(dict.fromkeys(losses))
+        for name in chosen:
+            loss_spec(name)
+            misfit = _misfit(name, specs)
+            if misfit is not None:
+                raise ValueError(f"Expected losses that fit every task, but {misfit}")
+    if len(chosen) < 2:
+        raise ValueError(
+            f"Expected at least two losses (a Friedman test ranks them), but found {chosen}"
+        )
+    grids = {name: _grid(name, specs, runs) for name in chosen}
+    return BenchmarkPlan(resolved, grids, runs, dict(settings or {}), left_out)
+
+
+def _misfit(loss: str, tasks: dict[str, Task]) -> str | None:
+    """Why a loss does not fit one of the tasks (``None``: it fits all)."""
+    spec = loss_spec(loss)
+    for key, task in tasks.items():
+        if not spec.applies_to(task):
+            kind = "ordered" if spec.task == "ordinal" else spec.task
+            return f"loss {loss!r} needs {kind} classes and task {key!r} has others"
+        if spec.needs:
+            return f"loss {loss!r} needs {', '.join(spec.needs)}, which a benchmark does not give"
+        if spec.uses_similarity and task.param != "r":
+            return (
+                f"loss {loss!r} needs a similarity of r, and task {key!r} declares {task.param!r}"
+            )
+        classes = _class_count(task)
+        if spec.max_classes is not None and (classes is None or classes > spec.max_classes):
+            found = "an unknown number" if classes is None else str(classes)
+            return (
+                f"loss {loss!r} is defined for at most {spec.max_classes} classes and task "
+                f"{key!r} has {found}"
+            )
+    return None
+
+
+def _class_count(task: Task) -> int | None:
+    """The number of classes a task declares (``None``: known only from its data)."""
+    if task.classes.order is not None:
+        return len(task.classes.order)
+    if task.classes.range is not None:
+        return task.classes.range[1] - task.classes.range[0] + 1
+    if task.file is None:
+        return None
+    from simloss.experiments.data import load_data
+
+    return load_data(TrainConfig(task=str(task.file))).num_classes
+
+
+def _grid(loss: str, tasks: dict[str, Task], runs: int) -> Grid:
+    spec = loss_spec(loss)
+    if spec.uses_similarity:
+        return Grid("r", SIMILARITY_GRID, runs, loss)
+    swept = swept_param(next(iter(tasks.values())), loss)
+    if swept is None:
+        return Grid(None, (), runs, loss)
+    return Grid(swept.name, swept.grid, runs, loss)
+
+
+def read_benchmark(folder: str | Path) -> dict[str, Any]:
+    """A benchmark folder's settings (``benchmark.json``)."""
+    return read_json_object(Path(folder) / BENCHMARK_FILE, "benchmark file")
+
+
+def _check_entries(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(
+            f"Expected the benchmark folder {out} to be a folder, but it is a file"
+        )
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in ENTRIES) if out.is_dir() else []
+    if foreign:
+        raise FileExistsError(
+            f"Expected the benchmark folder {out} to be new, empty or a benchmark's, but it "
+            f"also holds {foreign[:5]}; choose another --out"
+        )
+
+
+def _check_folder(out: Path, plan: BenchmarkPlan) -> None:
+    _check_entries(out)
+    if (out / BENCHMARK_FILE).exists():
+        before = read_benchmark(out)
+        wanted = plan.to_dict()
+        diffs = [k for k in ("tasks", "losses", "runs", "settings") if before.get(k) != wanted[k]]
+        if diffs:
+            shown = "; ".join(f"{k}={before.get(k)!r} (now {wanted[k]!r})" for k in diffs)
+            raise ValueError(
+                f"Benchmark {out} was made with other {', '.join(diffs)}: {shown[:400]}. A "
+                "benchmark's tasks, losses, grids and runs are fixed: use another --out"
+            )
+
+
+@dataclass
+class BenchmarkResult:
+    """What a benchmark command achieved: one sweep result per task and loss."""
+
+    out_dir: Path
+    sweeps: list[tuple[str, SweepResult]]
+    wall_time_s: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether every run finished."""
+        return all(r.ok for _, r in self.sweeps)
+
+    def summary(self) -> str:
+        finished = sum(r.finished for _, r in self.sweeps)
+        total = sum(r.total for _, r in self.sweeps)
+        failed = sum(len(r.failed) for _, r in self.sweeps)
+        return (
+            f"benchmark {self.out_dir}: {finished}/{total} runs finished, {failed} failed "
+            f"({self.wall_time_s:.0f} s)"
+        )
+
+
+#: Seconds the sweep engine spends per trial beside the run itself (claiming it, heartbeats,
+#: attaching the record), as measured on the project's 2-core machines.
+_ENGINE_S = 1.0
+
+
+def estimate(plan: BenchmarkPlan, *, epochs: int | None = None) -> list[dict[str, Any]]:
+    """The benchmark's cost per task: runs x mean epochs x seconds per epoch, measured.
+
+    Each task is timed with one short cross-entropy run on this machine (six
+    epochs on one thread, as a worker of several trains: the median of the last
+    five is the epoch time; the rest of the run's wall time is its start-up and
+    end, data loading and files included); the mean epochs of a run are taken
+    as ``min(epochs, 3 x patience)``: early stopping ends most runs some
+    patience after their best epoch. The sweep engine's own work per trial
+    (storage, heartbeats, records) comes on top: about a second here.
+
+    Returns:
+        One row per task: ``task``, ``runs``, ``seconds_per_epoch``,
+        ``seconds_per_run_start``, ``mean_epochs``, ``seconds``.
+    """
+    import tempfile
+
+    from simloss.experiments.train import run_training
+
+    rows = []
+    runs_per_task = sum(len(g.points()) for g in plan.losses.values())
+    for task in plan.tasks:
+        base = dataclasses.replace(
+            plan.base(task), loss="ce", epochs=6, patience=6, progress=False, num_threads=1
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            started = time.perf_counter()
+            record = run_training(base, Path(tmp) / "run")
+            wall = time.perf_counter() - started
+        times = [float(h["time_s"]) for h in record["history"]]
+        epoch = float(np.median(times[1:]))
+        resolved = plan.base(task).resolve()
+        cap = int(epochs or resolved.epochs or 1)
+        mean_epochs = min(cap, 3 * int(resolved.patience or cap))
+        start = max(wall - sum(times), 0.0) + _ENGINE_S
+        rows.append(
+            {
+                "task": task,
+                "runs": runs_per_task,
+                "seconds_per_epoch": epoch,
+                "seconds_per_run_start": start,
+                "mean_epochs": mean_epochs,
+                "seconds": runs_per_task * (mean_epochs * epoch + start),
+            }
+        )
+    return rows
+
+
+def estimate_text(rows: list[dict[str, Any]], workers: int) -> str:
+    """The estimate as printed before a benchmark starts."""
+    lines = ["| task | runs | s/epoch | mean epochs | hours (1 worker) |", "|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(
+            f"| {row['task']} | {row['runs']} | {row['seconds_per_epoch']:.3f} | "
+            f"{row['mean_epochs']} | {row['seconds'] / 3600:.2f} |"
+        )
+    total = sum(r["seconds"] for r in rows)
+    lines.append(
+        f"estimate: {sum(r['runs'] for r in rows)} runs, {total / 3600:.2f} h on one worker, "
+        f"about {total / 3600 / max(workers, 1):.2f} h with {workers} workers"
+    )
+    return "\n".join(lines)
+
+
+def run_benchmark(
+    plan: BenchmarkPlan,
+    out_dir: str | Path,
+    *,
+    workers: int = 1,
+    storage: str | None = None,
+    status_lines: bool = False,
+) -> BenchmarkResult:
+    """Run (or resume) a benchmark: one sweep per task and loss, on the sweep engine.
+
+    Args:
+        plan: from :func:`plan_benchmark`.
+        out_dir: the benchmark folder.
+        workers: local worker processes of each sweep.
+        storage: an Optuna storage URL shared by several machines (each task's
+            study is ``benchmark-<task>``); ``None``: one SQLite file per task folder.
+        status_lines: print a line per finished run (no terminal).
+
+    Returns:
+        A :class:`BenchmarkResult` (failed runs are counted, not raised).
+    """
+    started = time.monotonic()
+    out = Path(out_dir).resolve()
+    _check_folder(out, plan)
+    atomic_write_json(
+        out / BENCHMARK_FILE,
+        {"schema_version": SCHEMA_VERSION, **plan.to_dict(), "task_files": plan.tasks},
+    )
+    results: list[tuple[str, SweepResult]] = []
+    for task in plan.tasks:
+        base = plan.base(task)
+        for grid in plan.losses.values():
+            result = run_sweep(
+                base,  # the grid carries the loss and its parameter
+                grid,
+                out / "tasks" / task,
+                workers=workers,
+                storage=storage,
+                study_name=None if storage is None else f"benchmark-{task}",
+                status_lines=status_lines,
+            )
+            results.append((task, result))
+    return BenchmarkResult(out, results, time.monotonic() - started)
