@@ -483,7 +483,9 @@ def predict_rows(
 
     The file has the training table's columns (a header row where the
     training table had one; Abalone rows as in ``abalone.data``, with or
-    without the ring count); the label column, if present, is not used.
+    without the ring count); the label column, if present, is not used: rows
+    of a table without a header hold every column, or every column but the
+    label (wherever it is).
 
     Raises:
         ValueError: the run is not a table run, a missing column, a cell that
@@ -497,7 +499,7 @@ def predict_rows(
         header=encoding.header,
         columns=encoding.columns,
         delimiter=encoding.delimiter,
-        optional_last=encoding.label,
+        optional=encoding.label,
         what="row file",
     )
     features = encoding.encode(table)
