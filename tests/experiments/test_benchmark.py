@@ -133,6 +133,30 @@ def test_a_benchmark_folder_reopened_with_other_losses_is_refused(
     assert "was made with other losses" in err and len(err.strip().splitlines()) == 1
 
 
+def test_a_partial_benchmark_reports_its_finished_tasks_and_names_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A killed benchmark's report ranks the tasks that finished and names the others."""
+    import shutil
+
+    out = tmp_path / "bench"
+    argv = ["benchmark", "--tasks", "lev,swd,esl", "--losses", "ce,emd", "--runs", "1",
+            *QUICK, "--limit", "120", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    shutil.rmtree(out / "tasks" / "esl")  # as if killed before its first run
+    capsys.readouterr()
+    assert main(["report", str(out), "--out", str(tmp_path / "r1")]) == 0
+    text = (tmp_path / "r1" / "benchmark.md").read_text()
+    assert "2 tasks x 2 losses" in text and "esl (not started)" in text
+    assert "| lev | swd |" in text and not (tmp_path / "r1" / "tasks" / "esl").exists()
+    shutil.rmtree(out / "tasks" / "swd")
+    capsys.readouterr()
+    assert main(["report", str(out), "--out", str(tmp_path / "r2")]) == 1
+    err = capsys.readouterr().err
+    assert "at least two finished tasks" in err and "swd (not started)" in err
+    assert len(err.strip().splitlines()) == 1
+
+
 def test_split_per_run_gives_each_run_its_own_split(tmp_path: Path) -> None:
     """Repeated holdout: run i of a sweep splits with split_seed + i, as a separate run would."""
     from simloss.experiments.config import TrainConfig

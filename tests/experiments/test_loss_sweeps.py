@@ -17,7 +17,7 @@ import torch
 from conftest import shared_path
 from simloss.cli import main
 from simloss.experiments.config import TrainConfig
-from simloss.experiments.predict import load_run, predict_rows
+from simloss.experiments.predict import load_run, predict_inputs, predict_rows
 from simloss.experiments.report import write_report
 from simloss.experiments.report.compare import compare_losses
 from simloss.experiments.report.compare_tables import comparison_csv, comparison_markdown
@@ -144,6 +144,52 @@ def test_a_corn_run_predicts_class_probabilities(tmp_path: Path) -> None:
     rows.write_text("M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15\n")
     (prediction,) = predict_rows(run, rows)
     assert 0 < prediction.probability <= 1
+
+
+class _FixedOutputs(torch.nn.Module):
+    """A model whose outputs are given rows, batch by batch (one batch holds them all)."""
+
+    def __init__(self, outputs: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("outputs", outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.outputs[: x.shape[0]]
+
+
+def test_a_corn_runs_median_is_coral_pytorchs_label(tmp_path: Path) -> None:
+    # Near ties P(y > 0) = sigmoid(1e-6): coral-pytorch's class 1, and an exact tie: class 0.
+    # The record's MAE of the median and `simloss predict --decoder median` are CORN's own rule.
+    from coral_pytorch.dataset import corn_label_from_logits
+
+    from simloss.experiments.data import load_abalone
+    from simloss.experiments.losses import build_criterion
+    from simloss.experiments.train import evaluate
+
+    data = load_abalone(limit=300)
+    config = TrainConfig(**TINY, loss="corn")
+    n, classes = len(data.test), data.num_classes
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(n, classes - 1, generator=gen) * 3
+    z[::3, :] = -10.0
+    z[::3, 0] = torch.tensor([1e-6, 0.0, 3e-5])[torch.arange(z[::3].shape[0]) % 3]
+    labels = corn_label_from_logits(z)
+    values = np.array(data.class_values)
+    result = evaluate(
+        _FixedOutputs(z), build_criterion(config, data), data, data.test,
+        batch_size=n, device=torch.device("cpu"),
+    )  # fmt: skip
+    expected = np.abs(values[labels.numpy()] - values[data.test.targets.numpy()]).mean()
+    assert result.metrics["mae_median"] == pytest.approx(expected, abs=1e-12)
+    assert labels[::3].tolist()[:3] == [1, 0, 1]
+
+    run_training(config, tmp_path / "run")
+    run = load_run(tmp_path / "run")
+    raw = load_abalone().test.inputs[:200]
+    got = predict_inputs(run, raw, [str(i) for i in range(len(raw))], decoder="median")
+    with torch.no_grad():
+        outputs = run.model.model(run.preprocessing.standardize(raw))
+    assert [p.class_index for p in got] == corn_label_from_logits(outputs).tolist()
 
 
 def test_demo_compare_runs_one_study_and_reports_it(

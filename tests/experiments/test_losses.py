@@ -51,6 +51,11 @@ def _loss(name: str, value: float | None, data: PreparedData, logits, target) ->
     return float(criterion(logits.float(), target))
 
 
+def ref_softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def _rows(fn) -> np.ndarray:
     return np.array([fn(y) for y in range(C)], dtype=np.float64)
 
@@ -230,6 +235,56 @@ def test_corn_loss_and_probabilities(data) -> None:
     assert float(mean_absolute_error(corn_log_probabilities(z), labels)) > 0.0  # argmax differs
 
 
+def _corn_logits(classes: int, dtype: torch.dtype) -> torch.Tensor:
+    """Random CORN logits with exact ties (z = 0) and near-ties (z within 3e-5 of 0)."""
+    gen = torch.Generator().manual_seed(classes)
+    z = torch.randn(3000, classes - 1, generator=gen, dtype=torch.float64) * 3
+    z[::7, 0] = 0.0  # P(y > 0) = 1/2 exactly
+    z[1::7, :2] = 0.0
+    z[2::7, 0] = 1e-6  # P(y > 0) = 0.50000025: class 1 or more
+    z[3::7, 0] = torch.tensor([1e-5, 3e-5, -1e-6])[torch.arange(z[3::7].shape[0]) % 3]
+    z[4::7, :] = -10.0
+    z[4::7, 0] = 1e-6
+    z[5::7, 0] = 1e-8  # sigmoid rounds to 1/2 in float32: class 0 there, 1 in float64
+    return z.to(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("classes", [4, 9, 90])
+def test_corn_median_is_coral_pytorchs_label_in_every_dtype(classes, dtype) -> None:
+    from coral_pytorch.dataset import corn_label_from_logits
+
+    from simloss.experiments.heads import CORN, corn_label
+
+    z = _corn_logits(classes, dtype)
+    expected = corn_label_from_logits(z)
+    assert corn_label(z).tolist() == expected.tolist()
+    assert CORN.decisions(z)["median"].tolist() == expected.tolist()
+    if classes == 4 and dtype == torch.float32:  # the review's case: sigmoid(1e-6) > 1/2
+        assert corn_label(torch.tensor([[1e-6, -3.0, -3.0]])).tolist() == [1]
+        assert corn_label(torch.tensor([[0.0, 0.0, 2.1972246]])).tolist() == [0]
+
+
+def test_coral_median_is_coral_pytorchs_label_for_rank_consistent_logits() -> None:
+    from coral_pytorch.dataset import proba_to_label
+
+    from simloss.experiments.heads import CORAL, coral_label, coral_log_probabilities
+
+    gen = torch.Generator().manual_seed(3)
+    score = torch.randn(2000, 1, generator=gen) * 3  # CoralLayer: one score, ordered biases
+    biases = torch.sort(torch.randn(8, generator=gen) * 2, descending=True).values
+    z = score + biases
+    z[::9] = z[::9] - z[::9, 3:4]  # P(y > 3) = 1/2 exactly
+    expected = proba_to_label(torch.sigmoid(z))
+    assert coral_label(z).tolist() == expected.tolist()
+    assert CORAL.decisions(z)["median"].tolist() == expected.tolist()
+    # away from ties, the median of the distribution CORAL's log-probabilities define
+    far = ((torch.sigmoid(z) - 0.5).abs() > 1e-4).all(dim=1)
+    probs = ref_softmax(coral_log_probabilities(z[far]).double().numpy())
+    median = np.argmax(np.cumsum(probs, axis=1) >= 0.5, axis=1)
+    assert coral_label(z[far]).tolist() == median.tolist()
+
+
 def test_simloss_and_soft_labels_use_the_dataset_similarity(data, batch) -> None:
     logits, target = batch
     r = 0.5
@@ -356,3 +411,15 @@ def test_coral_matches_coral_pytorchs_own_layer_loss_and_label(tmp_path: Path) -
     from simloss.experiments.predict import load_run
 
     assert load_run(tmp_path / "run").model(torch.zeros(2, 10)).shape == (2, 17)
+
+
+def test_coral_thresholds_start_at_the_uniform_distribution() -> None:
+    """A zero score gives every class 1/C at the start (float64 formula), rank-consistent."""
+    from simloss.experiments.heads import CoralHead, coral_log_probabilities
+
+    for c in (2, 5, 17):
+        head = CoralHead(torch.nn.Linear(3, 1, bias=False), c)
+        torch.nn.init.zeros_(head.model.weight)
+        p = coral_log_probabilities(head(torch.zeros(1, 3))).exp().double()
+        assert torch.allclose(p, torch.full((1, c), 1.0 / c, dtype=torch.float64), atol=1e-6)
+        assert bool((head.biases[1:] < head.biases[:-1]).all())

@@ -56,7 +56,7 @@ def test_settings_are_claimed_once_when_two_commands_read_before_either_writes(
         try:
             outcomes[epochs] = claim_settings(
                 study, SETTINGS_ATTR, _settings(epochs), url=storage_url, kind="Sweep",
-                heartbeat_given=False, data_dir=None,
+                heartbeat_given=False, data_place=None,
             )  # fmt: skip
         except ValueError as exc:
             outcomes[epochs] = exc
@@ -88,7 +88,7 @@ def test_two_identical_commands_that_read_before_either_writes_both_go_on(
         study = optuna.load_study(study_name="s", storage=storage_url)
         claimed = claim_settings(
             study, SETTINGS_ATTR, _settings(2), url=storage_url, kind="Tune",
-            heartbeat_given=False, data_dir=None,
+            heartbeat_given=False, data_place=None,
         )  # fmt: skip
         outcomes.append(claimed)
 

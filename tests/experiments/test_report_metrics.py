@@ -53,7 +53,7 @@ def test_report_shows_qwk_amae_and_rps_with_marks(abalone_sweep: Path) -> None:
             f"{cell.mean * (100 if metric == 'ms' else 1):.2f}{summary.tests[(0.9, metric)].mark}"
             in text
         )
-    assert "rank-biserial r =" in text and "exact" in text
+    assert "rank-biserial r_rb =" in text and "exact" in text
 
 
 def test_older_runs_without_the_new_metrics_are_counted_not_mixed(abalone_sweep: Path) -> None:

@@ -157,24 +157,32 @@ def test_32_bit_images_are_refused_not_guessed(tmp_path: Path) -> None:
         decode_image(tmp_path / "wide.tif", 8)
 
 
-@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("side", [300, 400], ids=["pillow-warns", "pillow-refuses"])
 def test_a_decompression_bomb_is_an_unreadable_image(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, side: int
 ) -> None:
     task = _faces_task(tmp_path)
-    # Pillow refuses images of more than 2 x MAX_IMAGE_PIXELS; a smaller limit makes one here
-    # (the real case, a 15000 x 15000 PNG, takes the same path at the default limit).
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 30_000)  # the faces have 200 x 200
+    # Pillow warns above MAX_IMAGE_PIXELS and refuses above twice it; a smaller limit makes
+    # both here (the real cases, 10000 x 10000 and 15000 x 15000 PNGs, take the same paths
+    # at the default limit). The faces have 200 x 200 = 40,000 pixels.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50_000)
     bomb = tmp_path / "faces" / "21" / "bomb.png"
-    Image.fromarray(np.zeros((300, 300), dtype=np.uint8)).save(bomb)
+    Image.fromarray(np.zeros((side, side), dtype=np.uint8)).save(bomb)
+    assert (side * side > 2 * 50_000) == (side == 400)
     other = {"cache_dir": str(tmp_path / "cache")}
     with pytest.raises(
         ValueError,
-        match=r"Could not decode image .*bomb.png: expected at most 60000 pixels .*decompression-bomb",
+        match=r"Could not decode image .*bomb.png: expected at most 50000 pixels \(Pillow's "
+        r"decompression-bomb limit, PIL.Image.MAX_IMAGE_PIXELS\), but it has more",
     ):
         load_data(TrainConfig(task=str(task), **other))
     data = load_data(TrainConfig(task=str(task), skip_unreadable=True, **other))
     assert data.info["skipped_unreadable"] == 1 and data.info["used"] == sum(AGES.values())
+    run = tmp_path / "run"
+    run_training(TrainConfig(task=str(task), skip_unreadable=True, epochs=1, r=0.5,
+                             progress=False, **other), run)  # fmt: skip
+    with pytest.raises(ValueError, match=r"Could not decode image .*bomb.png: expected at most"):
+        predict_images(load_run(run), [bomb])
 
 
 def test_a_manifest_with_a_split_column_and_its_bad_rows(tmp_path: Path) -> None:
@@ -207,3 +215,81 @@ def test_a_class_folder_outside_the_declared_order_is_named(tmp_path: Path) -> N
         match=r"Expected a label among the classes of .*faces \('20', '21', '22', '23'\), but image .* \(folder '24'\) has '24'",
     ):
         load_data(TrainConfig(task=str(task), cache_dir=str(tmp_path / "c")))
+
+
+def _png_folders(root: Path, folders: dict[str, int]) -> Path:
+    """Class folders of small random PNG images (``folders[name]`` images each)."""
+    rng = np.random.default_rng(0)
+    for name, count in folders.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            pixels = rng.integers(0, 256, size=(8, 8, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    return root
+
+
+def test_two_folder_names_of_one_number_are_refused_naming_both(tmp_path: Path) -> None:
+    root = _png_folders(tmp_path / "imgs", {"5": 5, "05": 5, "6": 5})
+    task = write_task(
+        tmp_path / "t.toml", f'name = "t"\n[data]\nkind = "images"\npath = "{root}"\nsize = 8\n'
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"Expected distinct labels to be distinct numbers in .*imgs, but '05' \(image "
+        r".*05/0.png \(folder '05'\)\) and '5' \(image .*5/0.png \(folder '5'\)\) are both 5",
+    ):
+        load_data(TrainConfig(task=str(task), cache_dir=str(tmp_path / "c")))
+
+
+def test_linked_sub_folders_are_read_and_broken_links_are_unreadable_images(
+    tmp_path: Path,
+) -> None:
+    from simloss.experiments.sweep import data_fingerprint
+
+    root = _png_folders(tmp_path / "imgs", {"5": 6, "6": 6, "7": 6})
+    elsewhere = _png_folders(tmp_path / "more", {"batch": 4})
+    (root / "6" / "batch").symlink_to(elsewhere / "batch")  # a linked sub-folder: 4 images
+    task = write_task(
+        tmp_path / "t.toml",
+        f'name = "t"\n[data]\nkind = "images"\npath = "{root}"\nsize = 8\nsplit = "random"\n',
+    )
+    cache = {"cache_dir": str(tmp_path / "c")}
+    data = load_data(TrainConfig(task=str(task), **cache))
+    assert data.info["found"] == 6 + 6 + 4 + 6
+    assert data_fingerprint(TrainConfig(task=str(task)))["files"] == 22
+    (root / "7" / "gone.png").symlink_to(tmp_path / "deleted.png")
+    with pytest.raises(
+        ValueError,
+        match=r"Could not decode image .*7/gone.png: expected a readable image file, but it is "
+        r"a broken link \(to .*deleted.png\)",
+    ):
+        load_data(TrainConfig(task=str(task), **cache))
+    data = load_data(TrainConfig(task=str(task), skip_unreadable=True, **cache))
+    assert data.info["skipped_unreadable"] == 1 and data.info["used"] == 22
+    (root / "7" / "gone.png").unlink()
+    (root / "5" / "loop").symlink_to(root)
+    with pytest.raises(
+        ValueError,
+        match=rf"Expected a folder tree without loops below .*, but .*5/loop links back to {root}",
+    ):
+        load_data(TrainConfig(task=str(task), **cache))
+
+
+def test_a_manifest_row_naming_a_folder_and_a_tiny_split_are_named(tmp_path: Path) -> None:
+    _png_folders(tmp_path / "imgs", {"5": 2, "6": 2})
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\nimgs/5/0.png,5\nimgs/6,6\n")
+    task = write_task(
+        tmp_path / "m.toml", f'name = "m"\n[data]\nkind = "images"\npath = "{manifest}"\nsize = 8\n'
+    )
+    cache = {"cache_dir": str(tmp_path / "c")}
+    with pytest.raises(
+        IsADirectoryError,
+        match=r"Expected image file .*imgs/6 \(manifest .*m.csv line 3\) to be a file, but it is a folder",
+    ):
+        load_data(TrainConfig(task=str(task), **cache))
+    manifest.write_text("path,label\nimgs/5/0.png,5\nimgs/6/0.png,6\nimgs/6/1.png,6\n")
+    with pytest.raises(
+        ValueError, match=rf"Expected non-empty validation and test splits of {manifest}, but 3"
+    ):
+        load_data(TrainConfig(task=str(task), **cache))

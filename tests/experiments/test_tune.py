@@ -141,6 +141,12 @@ def test_result_files(tuned: tuple[Path, TuneResult]) -> None:
     # Wall time: the first start to the last end of the trials, at least their training.
     assert data["elapsed_s"] == pytest.approx(result.elapsed_s) and result.elapsed_s is not None
     assert result.elapsed_s >= result.seconds() * 0.99
+    for entry in data["best"]:  # the test against CCE gives its effect, shift and null
+        for test in entry["versus_cce_test"].values():
+            assert {"effect", "hodges_lehmann", "null", "p_value"} <= set(test)
+            if test["status"] == "tested":
+                assert test["null"] in ("exact", "normal approximation")
+                assert -1.0 <= test["effect"] <= 1.0
     best = data["best"][0]
     runs = [best["val"]["mae"]["runs"][str(i)] for i in range(RUNS)]
     assert best["val"]["mae"]["mean"] == pytest.approx(np.mean(runs))

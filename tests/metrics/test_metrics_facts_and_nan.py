@@ -18,6 +18,7 @@ from simloss.metrics import (
     MeanPredictedDistribution,
     MeanSimilarity,
     MeanSquaredError,
+    MetricDeclaration,
     MistakeSeverity,
     OffByKAccuracy,
     SuperclassAccuracy,
@@ -27,7 +28,10 @@ from simloss.metrics import (
     mean_absolute_error,
     mean_predicted_distribution,
     metric_facts,
+    metric_goal,
+    register,
 )
+from simloss.metrics._declaration import numeric_key
 
 # ----------------------------------------------------------------------------- facts
 
@@ -89,10 +93,77 @@ def test_every_declaration_states_a_direction_or_is_not_recorded() -> None:
             assert declaration.higher_is_better is not None, declaration.class_name
 
 
-@pytest.mark.parametrize("key", ["loss", "acc_mode", "mae_mode", "MAE", "rps_median", "acc_top"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "loss", "acc_mode", "mae_mode", "MAE", "rps_median", "acc_top",
+        # not a configuration the metric accepts, or not the key's one spelling
+        "acc_top0", "hdist_top0", "acc_top05", "acc_top1", "off_by_2.0", "off_by_02",
+        "acc_top5_median", "hdist_top5_min_risk",
+    ],
+)  # fmt: skip
 def test_unknown_keys_are_refused(key: str) -> None:
     with pytest.raises(KeyError, match="Expected a metric key among"):
         metric_facts(key)
+
+
+def _declaration(key: str | None, **fields: object) -> MetricDeclaration:
+    def cost_of_error(preds, target, *, ignore_index=None):
+        return COST.evaluate(preds, target, ignore_index=ignore_index)
+
+    def stats(batch):
+        wrong = batch.pred != batch.target
+        return wrong.sum(), wrong.numel()
+
+    COST = MetricDeclaration(
+        key=key, label="My cost", class_name="MyCost", function=cost_of_error,
+        configure=lambda: {}, stats=stats, compute=lambda a, b: a / b,
+        higher_is_better=False, **fields,  # type: ignore[arg-type]
+    )  # fmt: skip
+    return COST
+
+
+@pytest.mark.parametrize(
+    ("key", "fields", "owner"),
+    [
+        ("acc_top3", {}, "Accuracy"),  # Accuracy's pattern acc_top<k>
+        ("mae_median", {}, "MeanAbsoluteError"),  # MAE under a decoder
+        ("mse_min_risk", {}, "MeanSquaredError"),
+        ("off_by_3", {}, "OffByKAccuracy"),
+        ("hdist_top7", {}, "AverageHierarchicalDistance"),
+        ("lwk", {}, "CohenKappa"),  # a weighting of kappa
+        ("sa", {}, "SuperclassAccuracy"),
+        # a key pattern that names Accuracy's keys
+        (
+            None,
+            {
+                "parse_key": numeric_key("acc_top", "k", int),
+                "key_of": lambda config: f"acc_top{config['k']}",
+            },
+            "Accuracy",
+        ),
+    ],
+    ids=["acc_top3", "mae_median", "mse_min_risk", "off_by_3", "hdist_top7", "lwk", "sa",
+         "pattern"],
+)  # fmt: skip
+def test_register_refuses_a_key_another_metric_names(key, fields, owner) -> None:
+    before = declarations()
+    with pytest.raises(ValueError, match=f"also names {owner}'s"):
+        register(_declaration(key, **fields))
+    assert declarations() == before
+    if key is not None:  # the key still means what it meant
+        assert metric_facts(key).metric.class_name == owner
+
+
+def test_register_takes_a_free_key_with_its_direction() -> None:
+    from simloss.metrics._declaration import _REGISTRY
+
+    try:
+        register(_declaration("my_cost", decoders=("argmax", "median")))
+        assert metric_facts("my_cost").metric.class_name == "MyCost"
+        assert metric_goal("my_cost") == metric_goal("my_cost_median") == "min"
+    finally:
+        _REGISTRY.pop("MyCost", None)
 
 
 # ----------------------------------------------------------------------------- NaN where it matters

@@ -13,6 +13,7 @@ from simloss.metrics import (
     AverageHierarchicalDistance,
     ClassHierarchy,
     HierarchicalF1,
+    MistakeSeverity,
     average_hierarchical_distance,
     compute_metrics,
     hierarchical_f1,
@@ -55,6 +56,68 @@ def test_lca_heights_and_depths_match_a_hand_computation_on_the_wordnet_tree() -
         assert hierarchy.lca_depth[a, b] == len(common)
     for c in range(100):
         assert hierarchy.depth[c] == len(_ancestors_by_hand(graph, root, c))
+
+
+def _mistake_distance_by_hand(graph, a: int, b: int) -> int:
+    return 0 if a == b else _lca_height_by_hand(graph, a, b)
+
+
+def test_classes_that_are_inner_nodes_are_at_distance_zero_from_themselves() -> None:
+    # WordNet: 60 leaves and 20 of their parents (inner nodes with sub-classes) as classes
+    _, _, edges = cifar_predictions()
+    graph, root = _tree(edges)
+    parents = sorted({next(iter(graph.predecessors(leaf))) for leaf in range(100)})[:20]
+    classes = [*range(60), *parents]
+    assert all(graph.out_degree(c) > 0 for c in parents)
+    hierarchy = ClassHierarchy.from_tree(edges, classes=classes)
+    size = len(classes)
+    for i in range(size):
+        for j in range(size):
+            a, b = classes[i], classes[j]
+            assert hierarchy.lca_height[i, j] == _mistake_distance_by_hand(graph, a, b)
+            common = _ancestors_by_hand(graph, root, a) & _ancestors_by_hand(graph, root, b)
+            assert hierarchy.lca_depth[i, j] == len(common)
+    # correct predictions of an inner class cost nothing; the rest as by hand
+    gen = torch.Generator().manual_seed(1)
+    scores = torch.randn(300, size, generator=gen, dtype=torch.float64)
+    target = torch.randint(0, size, (300,), generator=gen)
+    target[:40] = scores[:40].argmax(1)  # some hits, inner classes among them
+    pred = scores.argmax(1).tolist()
+    hand = [
+        _mistake_distance_by_hand(graph, classes[t], classes[k])
+        for t, k in zip(target.tolist(), pred, strict=True)
+    ]
+    assert float(average_hierarchical_distance(scores, target, hierarchy)) == pytest.approx(
+        np.mean(hand)
+    )
+    sets = [
+        (_ancestors_by_hand(graph, root, classes[t]), _ancestors_by_hand(graph, root, classes[k]))
+        for t, k in zip(target.tolist(), pred, strict=True)
+    ]
+    common = sum(len(a & b) for a, b in sets)
+    assert float(hierarchical_precision(scores, target, hierarchy)) == pytest.approx(
+        common / sum(len(b) for _, b in sets)
+    )
+    assert float(hierarchical_recall(scores, target, hierarchy)) == pytest.approx(
+        common / sum(len(a) for a, _ in sets)
+    )
+    # the default min_risk cost charges nothing for deciding the true class
+    one_hot = torch.full((size, size), -50.0, dtype=torch.float64).fill_diagonal_(50.0)
+    result = compute_metrics(
+        one_hot, torch.arange(size), hierarchy=hierarchy, decoders=("argmax", "min_risk")
+    )
+    assert result["acc_min_risk"] == 1.0 and result["hf_min_risk"] == 1.0
+
+
+def test_an_inner_class_of_a_small_tree() -> None:
+    tree = [
+        ("entity", "animal"), ("animal", "cat"), ("animal", "dog"),
+        ("entity", "vehicle"), ("vehicle", "bus"), ("vehicle", "car"),
+    ]  # fmt: skip
+    h = ClassHierarchy.from_tree(tree, classes=["cat", "animal", "bus", "car"])
+    assert h.lca_height[1, 1] == 0.0 and h.lca_height[0, 1] == 1.0  # animal: its height
+    right = torch.tensor([1, 0])
+    assert float(average_hierarchical_distance(right, right, h)) == 0.0
 
 
 def test_hierarchical_distance_and_sets_on_a_cifar_model_match_a_hand_computation() -> None:
@@ -178,3 +241,22 @@ def test_min_risk_with_the_identity_cost_is_the_argmax() -> None:
     cost = 1.0 - torch.eye(100, dtype=torch.float64)
     probs = torch.softmax(logits, dim=1)
     assert torch.equal(min_risk_class(probs, cost), logits.argmax(1))
+
+
+def test_mistake_severity_takes_a_class_hierarchy_as_its_distance() -> None:
+    # a two-level tree: a mistake within a superclass is 1 step below the LCA, across it 2
+    coarse = np.array([0, 0, 1, 1, 1, 2])
+    rng = np.random.default_rng(3)
+    target, pred = rng.integers(0, 6, 200), rng.integers(0, 6, 200)
+    wrong = pred != target
+    expected = np.where(coarse[target[wrong]] == coarse[pred[wrong]], 1.0, 2.0).mean()
+    hierarchy = ClassHierarchy.from_superclasses(coarse.tolist())
+    preds_t, target_t = torch.from_numpy(pred), torch.from_numpy(target)
+    for given in (hierarchy, hierarchy.lca_height):
+        assert float(mistake_severity(preds_t, target_t, given)) == pytest.approx(expected)
+    metric = MistakeSeverity(hierarchy)
+    metric.update(preds_t, target_t)
+    assert float(metric.compute()) == pytest.approx(expected)
+    # the hierarchical distance names the function that takes a matrix
+    with pytest.raises(TypeError, match="mistake_severity's `distance`"):
+        average_hierarchical_distance(preds_t, target_t, hierarchy.lca_height)

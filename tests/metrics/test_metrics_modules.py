@@ -316,3 +316,22 @@ def test_a_collection_never_shares_states_between_different_statistics():
     expected_sa = SuperclassAccuracy(mapping)
     expected_sa.update(every_p, every_t)
     assert same(got["sa"], expected_sa.compute())
+
+
+def test_every_registered_metric_is_public_and_comes_with_import_star() -> None:
+    import simloss.metrics as metrics
+
+    # the package's own modules (a script may register more at run time, e.g. the docs)
+    registered = [
+        d for d in metrics.declarations() if d.function.__module__.startswith("simloss.metrics.")
+    ]
+    assert {d.class_name for d in registered} == set(metrics.CLASSES)
+    assert "GeometricMeanSensitivity" in metrics.CLASSES
+    names: dict[str, object] = {}
+    exec("from simloss.metrics import *", names)  # the public API as users get it
+    for declaration in registered:
+        assert declaration.class_name in metrics.__all__, declaration.class_name
+        assert declaration.function.__name__ in metrics.__all__, declaration.function.__name__
+        assert names[declaration.function.__name__] is declaration.function
+        assert names[declaration.class_name] is declaration.metric_class
+    assert len(metrics.__all__) == len(set(metrics.__all__))

@@ -199,3 +199,19 @@ def test_classes_need_a_class_count_for_their_per_class_states() -> None:
         AverageMeanAbsoluteError()
     with pytest.raises(ValueError, match="weights"):
         cohen_kappa(torch.tensor([0]), torch.tensor([0]), weights="cubic")
+
+
+@pytest.mark.parametrize("weights", ["quadratic", "linear", None])
+def test_kappa_keeps_the_rank_of_a_class_absent_from_targets_and_predictions(weights) -> None:
+    # classes 2 and 3 occur nowhere: scikit-learn with labels=range(C) keeps their ranks
+    target, pred = [0, 1, 1, 4, 4, 0, 1], [0, 4, 1, 4, 1, 1, 0]
+    expected = cohen_kappa_score(target, pred, weights=weights, labels=list(range(5)))
+    for num_classes in (None, 5):  # from the largest index, or given
+        ours = float(
+            cohen_kappa(torch.tensor(pred), torch.tensor(target), weights=weights,
+                        num_classes=num_classes)
+        )  # fmt: skip
+        assert ours == pytest.approx(expected, abs=1e-12)
+    if weights == "quadratic":  # the documented example: scikit-learn's default re-ranks
+        assert ours == pytest.approx(0.43548387, abs=1e-8)
+        assert cohen_kappa_score(target, pred, weights=weights) == pytest.approx(0.5)

@@ -29,8 +29,8 @@ examples:
 
 Output: CSV with the columns input, class, value, name, probability: the decoded
 class (--decoder: argmax, the class of highest probability, by default; median;
-min_risk, argmin_k sum_c p_c cost[k, c] with --cost a (C, C) .npy matrix, rows by
-decision, or 1 - S of the run's similarity), the value it stands for (age in years,
+min_risk, argmin_k sum_c p_c cost[k, c] with --cost a (C, C) matrix in a .npy or
+.csv file, rows by decision, or 1 - S of the run's similarity), the value it stands for (age in years,
 ring count, the class value), its name and its probability. The run's record.json
 stores the preprocessing (resize, channels, table encoding, mean and standard
 deviation of the training split), so inputs are prepared as the training inputs were.
@@ -71,7 +71,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--cost",
         type=Path,
-        help="min_risk's cost: a (C, C) .npy matrix, rows by decision, columns by true class "
+        help="min_risk's cost: a (C, C) matrix in a .npy or comma-separated .csv file, rows by "
+        "decision, columns by true class "
         "(default: 1 - S of the run's similarity)",
     )
     parser.set_defaults(func=_handle)
@@ -99,6 +100,12 @@ def _handle(args: argparse.Namespace) -> int:
         raise ValueError(f"Expected --cost only with --decoder min_risk, but found {args.decoder}")
     cost = None if args.cost is None else _read_cost(args.cost)
     run = load_run(args.run, device=args.device)
+    classes = len(run.class_values)
+    if cost is not None and tuple(cost.shape) != (classes, classes):
+        raise ValueError(
+            f"Expected --cost {args.cost} of shape ({classes}, {classes}) (one row and column "
+            f"per class of {args.run}), but found shape {tuple(cost.shape)}"
+        )
     options = {"batch_size": args.batch_size, "decoder": args.decoder, "cost": cost}
     if run.preprocessing.kind == "image":
         predictions = predict_images(run, args.inputs, **options)
@@ -117,11 +124,40 @@ def _handle(args: argparse.Namespace) -> int:
 
 
 def _read_cost(path: Path) -> Any:
+    """The (C, C) matrix of a ``--cost`` file: a ``.npy`` array or a ``.csv`` of numbers."""
     import numpy as np
 
-    if not path.is_file():
-        raise FileNotFoundError(f"Cost file {path} does not exist")
+    from simloss.metrics._checks import check_cost
+
+    expected = "a (C, C) cost matrix in a .npy file or a comma-separated .csv file"
+    if not path.exists():
+        raise FileNotFoundError(f"Expected --cost {path} to be {expected}, but it does not exist")
+    if path.is_dir():
+        raise IsADirectoryError(f"Expected --cost {path} to be {expected}, but it is a folder")
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".csv"):
+        raise ValueError(f"Expected --cost {path} to be {expected}, but found a {suffix!r} file")
+    if path.stat().st_size == 0:
+        raise ValueError(f"Expected --cost {path} to be {expected}, but the file is empty")
+    if suffix == ".csv":
+        try:
+            matrix = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
+        except (OSError, ValueError) as exc:
+            found = " ".join(str(exc).split(";")[0].split())[:160]  # not NumPy's usecols hint
+            raise ValueError(f"Expected --cost {path} to hold numbers only, but: {found}") from None
+    else:
+        with open(path, "rb") as handle:
+            if handle.read(6) != b"\x93NUMPY":
+                raise ValueError(
+                    f"Expected --cost {path} to be {expected}, but it is not a .npy file "
+                    "(no NumPy header)"
+                )
+        try:
+            matrix = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            found = " ".join(str(exc).split())[:160]
+            raise ValueError(f"Expected --cost {path} to be {expected}, but: {found}") from None
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"Expected a .npy (C, C) cost matrix in {path}, but: {exc}") from None
+        return check_cost(matrix)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{exc} (--cost {path})") from None

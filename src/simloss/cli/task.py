@@ -18,8 +18,8 @@ __all__ = ["register"]
 
 EXAMPLES = """\
 examples:
-  # a CSV of wine ratings: the label column, numeric ratings ordered by value
-  simloss task new --table winequality-red.csv --label quality --out wine.toml
+  # a CSV of wine ratings (UCI's: fields separated by ';'): numeric ratings ordered by value
+  simloss task new --table winequality-red.csv --delimiter ';' --label quality --out wine.toml
   # text grades need their order
   simloss task new --table grades.csv --label grade --order low,medium,high --out grades.toml
   # a folder of graded X-rays, one sub-folder per grade, resized to 128 x 128 grey
@@ -74,6 +74,11 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="the classes have no order (similarity identity unless declared)",
     )
+    new.add_argument(
+        "--delimiter",
+        help="a table's field separator, one character (';' for the UCI wine files; '\\t' "
+        "for tab; default: tab for .tsv/.tab, else comma)",
+    )
     new.add_argument("--split-column", help="a column holding train/val/test per row")
     new.add_argument("--size", type=int, help="images: the side they are resized to")
     new.add_argument("--grey", action="store_true", help="images: one grey channel instead of RGB")
@@ -98,6 +103,8 @@ def _declaration(args: argparse.Namespace) -> dict[str, dict[str, Any] | str]:
         if args.label is None:
             raise ValueError("Expected --label (the label column) with --table, but found none")
         data = {"kind": "table", "path": str(args.table), "label": args.label}
+        if args.delimiter is not None:
+            data["delimiter"] = _delimiter(args.delimiter)
         if args.split_column:
             data["split_column"] = args.split_column
     elif args.images is not None:
@@ -105,6 +112,8 @@ def _declaration(args: argparse.Namespace) -> dict[str, dict[str, Any] | str]:
             raise ValueError(
                 "Expected --size (the side images are resized to) with --images, but found none"
             )
+        if not 4 <= args.size <= 4096:
+            raise ValueError(f"Expected --size in [4, 4096] (pixels), but found {args.size}")
         data = {"kind": "images", "path": str(args.images), "size": args.size}
         if args.grey:
             data["channels"] = "grey"
@@ -112,14 +121,13 @@ def _declaration(args: argparse.Namespace) -> dict[str, dict[str, Any] | str]:
             data["split_column"] = args.split_column
     else:
         data = {"kind": "arrays", "path": str(args.arrays)}
-    for flag, given in (
-        ("--label", args.table is None and args.label),
-        ("--size", args.images is None and args.size),
+    for flag, needs, given in (
+        ("--label", "--table", args.table is None and args.label),
+        ("--delimiter", "--table", args.table is None and args.delimiter is not None),
+        ("--size", "--images", args.images is None and args.size),
     ):
         if given:
-            raise ValueError(
-                f"Expected {flag} only with {'--table' if flag == '--label' else '--images'}, but found it with another source"
-            )
+            raise ValueError(f"Expected {flag} only with {needs}, but found it with another source")
     classes: dict[str, Any] = {}
     if args.order:
         items = [v.strip() for v in args.order.split(",")]
@@ -129,8 +137,37 @@ def _declaration(args: argparse.Namespace) -> dict[str, dict[str, Any] | str]:
             classes["order"] = items
     if args.unordered:
         classes["ordered"] = False
-    name = args.name or out.stem
-    return {"name": name, "data": data, "classes": classes}
+    return {"name": _task_name(args.name, out), "data": data, "classes": classes}
+
+
+def _task_name(given: str | None, out: Path) -> str:
+    """``--name``, else the ``--out`` file's stem, checked as a task's name is."""
+    from simloss.experiments.task import BUILTIN_TASKS, is_task_name
+
+    name = given if given is not None else out.stem
+    what = "--name" if given is not None else f"the name of --out {out} (its stem; or give --name)"
+    if not is_task_name(name):
+        raise ValueError(
+            f"Expected {what} to be a task name of letters, digits and _.+- (used in records "
+            f"and reports), but found {name!r}"
+        )
+    if name.casefold() in {n.casefold() for n in BUILTIN_TASKS}:
+        raise ValueError(
+            f"Expected {what} to be other than a built-in dataset's {list(BUILTIN_TASKS)}, but "
+            f"found {name!r}"
+        )
+    return name
+
+
+def _delimiter(text: str) -> str:
+    """The ``--delimiter`` character (``\\t`` or ``tab``: a tab)."""
+    value = "\t" if text in ("\\t", "tab") else text
+    if len(value) != 1 or value in ('"', "\n", "\r"):
+        raise ValueError(
+            f"Expected --delimiter to be one character (e.g. ';', or '\\t' for tab), but found "
+            f"{text!r}"
+        )
+    return value
 
 
 def _is_number(text: str) -> bool:
@@ -152,13 +189,17 @@ def _write_toml(declaration: dict[str, Any]) -> str:
 
 
 def _new(args: argparse.Namespace) -> int:
-    from simloss.experiments._files import atomic_write_text
-
     out = Path(args.out)
     if out.suffix.lower() != ".toml":
         raise ValueError(f"Expected --out to end in .toml, but found {str(out)!r}")
     if out.exists():
         raise FileExistsError(f"Expected --out {out} to be a new file, but it exists")
+    folder = out.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"Expected the folder of --out {out} to exist, but {folder} "
+            + ("is a file" if folder.exists() else "does not")
+        )
     from simloss.experiments._outputs import check_output
 
     check_output(out, flag="--out", command="task")
@@ -171,10 +212,18 @@ def _new(args: argparse.Namespace) -> int:
     folder = out.resolve().parent
     data["path"] = str(path.relative_to(folder)) if path.is_relative_to(folder) else str(path)
     text = _write_toml(declaration)
-    summary = _summary(
-        out, None, text
-    )  # the declaration and its data read: else nothing is written
-    atomic_write_text(out, text)
+    # Written where it belongs and read as a run reads it, so every message names --out;
+    # removed again unless the declaration and its data read.
+    try:
+        with open(out, "x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise FileExistsError(f"Expected --out {out} to be a new file, but it exists") from None
+    try:
+        summary = _summary(out, None)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
     print(text)
     print(summary)
     print(f"wrote {out}")
@@ -182,28 +231,17 @@ def _new(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    print(_summary(Path(args.task), args.data_dir, None))
+    print(_summary(Path(args.task), args.data_dir))
     return 0
 
 
-def _summary(path: Path, data_dir: str | None, text: str | None) -> str:
+def _summary(path: Path, data_dir: str | None) -> str:
     """What a run reads from a task: one paragraph of counts."""
-    import tempfile
-
     import numpy as np
 
     from simloss.experiments.config import TrainConfig
     from simloss.experiments.data import load_data
 
-    if text is not None:  # a task not yet written: read it from a temporary copy beside it
-        with tempfile.NamedTemporaryFile(
-            "w", suffix=".toml", dir=path.resolve().parent, delete=False
-        ) as tmp:
-            tmp.write(text)
-        try:
-            return _summary(Path(tmp.name), data_dir, None).replace(tmp.name, str(path))
-        finally:
-            Path(tmp.name).unlink()
     config = TrainConfig(task=str(path), data_dir=data_dir)
     task = config.task_spec
     data = load_data(config)

@@ -21,12 +21,14 @@ from typing import Any
 from simloss._json import parse_json
 
 __all__ = [
+    "BOM",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
     "read_json_object",
     "read_text_file",
+    "walk_files",
 ]
 
 
@@ -114,8 +116,15 @@ def atomic_write_json(path: str | Path, obj: Any, *, private: bool = False) -> N
     atomic_write_text(path, text, private=private)
 
 
+#: The byte-order mark some programs write first in UTF-8 text (Excel's "CSV UTF-8").
+BOM = "\ufeff"
+
+
 def read_text_file(path: str | Path, what: str) -> str:
-    """The UTF-8 text of ``path``, with one-line errors that name the file.
+    """The UTF-8 text of ``path`` as its bytes hold it, with one-line errors that name the file.
+
+    Line endings are not translated; a leading UTF-8 byte-order mark is dropped,
+    so a file with one reads as the same file without it.
 
     Args:
         path: the file.
@@ -142,7 +151,10 @@ def read_text_file(path: str | Path, what: str) -> str:
     if not file.is_file():
         raise FileNotFoundError(f"{what[:1].upper()}{what[1:]} {file} does not exist")
     try:
-        return file.read_text(encoding="utf-8")
+        # Bytes decoded as they are: no newline translation (a lone \r or a \r\n inside a
+        # quoted CSV cell is the file's); a leading byte-order mark (Excel's "CSV UTF-8") is
+        # no part of the text (else it sticks to the first column's name).
+        return file.read_bytes().decode("utf-8").removeprefix(BOM)
     except UnicodeDecodeError as exc:
         raise ValueError(
             f"Expected {what} {file} to be UTF-8 text, but byte {exc.start} is "
@@ -174,3 +186,49 @@ def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
             f"Expected a JSON object in {what} {file}, but found {type(data).__name__}"
         )
     return data
+
+
+def walk_files(folder: str | Path) -> list[Path]:
+    """Every file below ``folder`` and every broken link, sorted.
+
+    Hidden files and folders (a name starting with ``.``) are skipped; symbolic
+    links to folders are followed as the folders themselves are (a data folder
+    assembled from links reads as a copy would), a link back to a folder above it
+    is refused (it would make the tree endless), and a broken link is listed, for
+    the caller to refuse or count. The order is that of ``sorted(paths)``.
+    A link to ``folder`` itself or to a folder above it is a loop too.
+
+    Raises:
+        ValueError: a link to a folder above it, naming both.
+
+    Example:
+        >>> import tempfile
+        >>> root = Path(tempfile.mkdtemp())
+        >>> (root / "a").mkdir(); _ = (root / "a" / "x.txt").write_text("1")
+        >>> (root / "b").symlink_to(root / "a"); (root / "gone").symlink_to(root / "nothing")
+        >>> [p.relative_to(root).as_posix() for p in walk_files(root)]
+        ['a/x.txt', 'b/x.txt', 'gone']
+    """
+    found: list[Path] = []
+    root = Path(folder)
+    real_root = Path(os.path.realpath(root))
+    above_root = tuple(str(p) for p in (real_root, *real_root.parents))
+    stack: list[tuple[Path, tuple[str, ...]]] = [(root, above_root)]
+    while stack:
+        current, above = stack.pop()
+        with os.scandir(current) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                path = current / entry.name
+                if entry.is_dir(follow_symlinks=True):
+                    real = os.path.realpath(path)
+                    if real in above:
+                        raise ValueError(
+                            f"Expected a folder tree without loops below {root}, but {path} "
+                            f"links back to {real}"
+                        )
+                    stack.append((path, (*above, real)))
+                elif entry.is_file(follow_symlinks=True) or not path.exists():
+                    found.append(path)  # a file, or a broken link (sockets, pipes: neither)
+    return sorted(found)

@@ -284,37 +284,15 @@ class TrainConfig:
                     f"Expected `{f.name}` to be one of {list(choices)}, but found {value!r}"
                 )
         spec = self.task_spec
-        if self.model is not None and self.model not in MODELS and not is_factory(self.model):
-            raise ValueError(
-                f"Expected `model` to be one of {list(MODELS)} or a factory 'module:function', "
-                f"but found {self.model!r}"
-            )
-        for name in ("r", "l"):
-            value = getattr(self, name)
-            if value is not None and not (0.0 <= value < 1.0):
-                raise ValueError(f"Expected `{name}` in [0, 1), but found {value}")
+        for f in fields(self):
+            problem = _value_problem(f.name, getattr(self, f.name))
+            if problem is not None:
+                raise ValueError(problem)
         if self.r is not None and self.l is not None:
             raise ValueError(
                 "Expected at most one of `r` (class order) and `l` (class-name vectors), "
                 f"but found r={self.r} and l={self.l}"
             )
-        for name in ("epochs", "patience", "batch_size", "limit", "num_threads"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"Expected `{name}` >= 1, but found {value}")
-        for name in ("seed", "split_seed"):
-            value = getattr(self, name)
-            if not 0 <= value <= MAX_SEED:
-                raise ValueError(
-                    f"Expected `{name}` in [0, {MAX_SEED}] (the seeds torch accepts), but "
-                    f"found {value}"
-                )
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"Expected `lr` > 0 and finite, but found {self.lr}")
-        for name in ("val_fraction", "test_fraction"):
-            value = getattr(self, name)
-            if value is not None and not (0.0 < value < 1.0):
-                raise ValueError(f"Expected `{name}` in (0, 1), but found {value}")
         if (
             self.val_fraction is not None
             and self.test_fraction is not None
@@ -325,18 +303,12 @@ class TrainConfig:
                 f"but found {self.val_fraction} + {self.test_fraction}"
             )
         self._check_data_options(spec)
-        if self.min_age is not None and self.min_age < 0:
-            raise ValueError(f"Expected `min_age` >= 0, but found {self.min_age}")
         if self.min_age is not None and self.max_age is not None and self.max_age < self.min_age:
             raise ValueError(
                 f"Expected `max_age` >= `min_age`, but found {self.max_age} < {self.min_age}"
             )
         if spec.needs_data_dir and self.data_dir is None:
             raise ValueError(f"Expected `data_dir` for dataset {spec.name!r}, but found None")
-        if not _DEVICE_RE.match(self.device):
-            raise ValueError(
-                f"Expected `device` to be 'auto', 'cpu' or 'cuda[:N]', but found {self.device!r}"
-            )
         self._check_similarity()
         self._check_loss()
         if self.monitor is not None and self.monitor not in spec.monitors:
@@ -524,6 +496,8 @@ class TrainConfig:
         paper setup), its model, and the files its declaration names (class
         vectors, hierarchy). ``progress`` left at ``None`` becomes whether
         stderr is a terminal, so logs redirected to a file get no progress bars.
+        A task file given by a relative path becomes its absolute path (a run's
+        record then finds it from any folder).
 
         Returns:
             A new config; resolving twice gives the same config.
@@ -551,6 +525,10 @@ class TrainConfig:
                 updates[key] = value
         if self.progress is None:
             updates["progress"] = _stderr_is_terminal()
+        if self.task is not None:
+            # The file itself, so a run's stored config finds it (and a factory model beside
+            # it) from any folder: a path as given is relative to the folder of the command.
+            updates["task"] = str(Path(self.task).expanduser().resolve())
         return dataclasses.replace(self, **updates)
 
     @property
@@ -591,12 +569,66 @@ class TrainConfig:
         return cls(**data)
 
 
+def _value_problem(name: str, value: Any, label: str | None = None) -> str | None:
+    """The message of a setting's value outside its range (``None``: within it).
+
+    The checks of one value alone (the type is checked before); ``label`` names
+    the setting in the message (default ```name```).
+
+    Example:
+        >>> _value_problem("epochs", -3), _value_problem("epochs", 3)
+        ('Expected `epochs` >= 1, but found -3', None)
+    """
+    shown = label or f"`{name}`"
+    if value is None:
+        return None
+    if name == "model" and value not in MODELS and not is_factory(value):
+        return (
+            f"Expected {shown} to be one of {list(MODELS)} or a factory 'module:function', "
+            f"but found {value!r}"
+        )
+    if name in ("r", "l") and not (0.0 <= value < 1.0):
+        return f"Expected {shown} in [0, 1), but found {value}"
+    if name in ("epochs", "patience", "batch_size", "limit", "num_threads") and value < 1:
+        return f"Expected {shown} >= 1, but found {value}"
+    if name in ("seed", "split_seed") and not 0 <= value <= MAX_SEED:
+        return f"Expected {shown} in [0, {MAX_SEED}] (the seeds torch accepts), but found {value}"
+    if name == "lr" and not (math.isfinite(value) and value > 0):
+        return f"Expected {shown} > 0 and finite, but found {value}"
+    if name in ("val_fraction", "test_fraction") and not (0.0 < value < 1.0):
+        return f"Expected {shown} in (0, 1), but found {value}"
+    if name == "min_age" and value < 0:
+        return f"Expected {shown} >= 0, but found {value}"
+    if name == "device" and not _DEVICE_RE.match(value):
+        return f"Expected {shown} to be 'auto', 'cpu' or 'cuda[:N]', but found {value!r}"
+    return None
+
+
 _NOT_TASK_DEFAULTS = frozenset({"dataset", "task", "loss", "loss_param", "similarity", "r", "l"})
+#: Where a task declares what a local setting would say (the others are a run's own).
+_DECLARED_INSTEAD = {
+    "data_dir": "the data's path is `data.path`",
+    "vectors": "class vectors are `similarity.vectors`",
+    "hierarchy": "a hierarchy is `classes.hierarchy`",
+    "hierarchy_names": "its names are `classes.hierarchy_names`",
+}
 
 
 def _check_task_defaults(task: Task) -> None:
-    """A task file's ``[train]`` settings: run settings a task may set (named on error)."""
-    known = set(TrainConfig.field_names()) - _NOT_TASK_DEFAULTS
+    """A task file's ``[train]`` settings: run settings a task may set (named on error).
+
+    Local settings (where or how a run happens: paths, device, threads, progress,
+    caches) are no task's defaults; every value is checked as a run's would be,
+    naming the file and the key.
+    """
+    local = set(TrainConfig.local_names())
+    for key in sorted(set(task.defaults) & local):
+        instead = _DECLARED_INSTEAD.get(key, f"give it to a run (--{key.replace('_', '-')})")
+        raise TaskError(
+            f"Expected no `train.{key}` in {task.file}: {key} is a local setting (where or how "
+            f"a run happens), not a task default; {instead}"
+        )
+    known = set(TrainConfig.field_names()) - _NOT_TASK_DEFAULTS - local
     unknown = sorted(set(task.defaults) - known)
     if unknown:
         raise TaskError(
@@ -616,6 +648,15 @@ def _check_task_defaults(task: Task) -> None:
             raise TaskError(
                 f"Expected `train.{key}` in {task.file} to be {expected}, but found {value!r}"
             )
+        problem = _value_problem(key, value, f"`train.{key}` in {task.file}")
+        if problem is not None:
+            raise TaskError(problem)
+    fractions = [task.defaults.get(k) for k in ("val_fraction", "test_fraction")]
+    if None not in fractions and sum(fractions) >= 1.0:  # type: ignore[arg-type]
+        raise TaskError(
+            f"Expected `train.val_fraction` + `train.test_fraction` < 1 in {task.file} (a "
+            f"training set must remain), but found {fractions[0]} + {fractions[1]}"
+        )
 
 
 def _stderr_is_terminal() -> bool:

@@ -11,6 +11,13 @@ log-probabilities):
   plus ``C - 1`` learned biases, the cumulative logits ``g(x) + b_k`` of
   ``P(y > k)`` (coral-pytorch's ``CoralLayer``: a weight vector shared by all
   thresholds, which makes the thresholds rank-consistent).
+
+The two ordinal heads also decide their own median (:meth:`Head.decisions`):
+the number of ``P(y > k) > 1/2``, counted on the logits in their dtype as
+coral-pytorch counts it (:func:`corn_label`, :func:`coral_label`). Class
+log-probabilities carry the rounding of their logs, which can move a
+``P(y > k)`` within a few ulps of 1/2 across it, so the metrics and
+``simloss predict`` take these classes for ``decoder="median"``.
 """
 
 from __future__ import annotations
@@ -30,7 +37,9 @@ __all__ = [
     "HEADS",
     "CoralHead",
     "Head",
+    "coral_label",
     "coral_log_probabilities",
+    "corn_label",
     "corn_log_probabilities",
 ]
 
@@ -95,6 +104,54 @@ def coral_log_probabilities(logits: Tensor) -> Tensor:
     return (cumulative[:, :-1] - cumulative[:, 1:]).clamp_min(tiny).log()
 
 
+def corn_label(logits: Tensor) -> Tensor:
+    """CORN's predicted class ``(N,)`` from its conditional logits ``(N, C - 1)``: the median.
+
+    .. math::
+
+        \\hat y = \\sum_{k=0}^{C-2} \\Big[\\prod_{j \\le k} \\sigma(z_j) > \\tfrac12\\Big]
+
+    coral-pytorch's ``corn_label_from_logits`` (Shi, Cao & Raschka 2023, Sec. 3.3),
+    computed as it computes it, in the logits' dtype: ``P(y > k)`` is the cumulative
+    product of the sigmoids, and the class is the number of them above 1/2. Since
+    ``P(y > k)`` falls with ``k``, this is the smallest class whose cumulative
+    probability reaches 1/2, the median of the distribution of
+    :func:`corn_log_probabilities`, an exact tie ``P(y > k) = 1/2`` going to the lower class.
+
+    Example:
+        >>> corn_label(torch.tensor([[0.0, 0.0, 2.1972246], [1e-6, -3.0, -3.0]])).tolist()
+        [0, 1]
+    """
+    if logits.dim() != 2:
+        raise ValueError(
+            f"Expected CORN logits of shape (N, C - 1), but found {tuple(logits.shape)}"
+        )
+    above = torch.sigmoid(logits).cumprod(dim=1)
+    return (above > 0.5).sum(dim=1)
+
+
+def coral_label(logits: Tensor) -> Tensor:
+    """CORAL's predicted class ``(N,)`` from its cumulative logits ``(N, C - 1)``: the median.
+
+    The number of ``P(y > k) = sigmoid(z_k)`` above 1/2, in the logits' dtype, after
+    making them non-increasing as :func:`coral_log_probabilities` does (each the
+    minimum of those before it), so the class is the median of that distribution.
+    For rank-consistent logits (non-increasing in ``k``, as CORAL's shared weights make
+    them) it is coral-pytorch's ``proba_to_label(torch.sigmoid(logits))`` (Cao,
+    Mirjalili & Raschka 2020, Eq. 5).
+
+    Example:
+        >>> coral_label(torch.tensor([[2.0, 0.0, -1.0], [0.5, -1.0, 0.3]])).tolist()
+        [1, 1]
+    """
+    if logits.dim() != 2:
+        raise ValueError(
+            f"Expected CORAL logits of shape (N, C - 1), but found {tuple(logits.shape)}"
+        )
+    above = torch.sigmoid(logits).cummin(dim=1).values
+    return (above > 0.5).sum(dim=1)
+
+
 class CoralHead(nn.Module):
     """A model's one output as CORAL's cumulative logits: ``g(x) + b_k`` for ``k < C - 1``.
 
@@ -111,9 +168,13 @@ class CoralHead(nn.Module):
     def __init__(self, model: nn.Module, num_classes: int) -> None:
         super().__init__()
         self.model = model
-        # Decreasing initial thresholds (CoralLayer starts them at zero; ordered ones
-        # start rank-consistent).
-        self.biases = nn.Parameter(torch.linspace(1.0, -1.0, num_classes - 1))
+        # Thresholds start where a zero score gives every class 1/C: b_k = logit((C-1-k)/C),
+        # ordered (rank-consistent) and spread as far as the classes need. CoralLayer
+        # starts them at zero, where every middle class has probability 0 until the
+        # thresholds have moved apart, which at Adam's 1e-3 takes more steps than a
+        # small table's run has.
+        above = torch.arange(num_classes - 1, 0, -1, dtype=torch.float64) / num_classes
+        self.biases = nn.Parameter(torch.logit(above).float())
 
     def forward(self, x: Tensor) -> Tensor:
         """Cumulative logits ``(N, C - 1)``."""
@@ -153,6 +214,21 @@ class Head:
         if self.name == "coral":
             return coral_log_probabilities(outputs)
         return outputs
+
+    def decisions(self, outputs: Tensor) -> dict[str, Tensor]:
+        """The classes ``(N,)`` the head decides itself, by decoder: CORN's and CORAL's
+        ``"median"`` (:func:`corn_label`, :func:`coral_label`); none for class logits,
+        whose decoders read the class scores.
+
+        Example:
+            >>> CORN.decisions(torch.tensor([[1e-6, -3.0]])), CLASSES.decisions(torch.zeros(1, 3))
+            ({'median': tensor([1])}, {})
+        """
+        if self.name == "corn":
+            return {"median": corn_label(outputs)}
+        if self.name == "coral":
+            return {"median": coral_label(outputs)}
+        return {}
 
 
 #: C class logits.

@@ -12,7 +12,7 @@ SimLoss and soft labels from the run's task.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -25,6 +25,7 @@ from simloss.experiments.heads import CLASSES, Head, corn_log_probabilities
 from simloss.experiments.loss_catalog import LossContext, loss_spec
 
 __all__ = [
+    "ClassFacts",
     "ClassScores",
     "Criterion",
     "build_criterion",
@@ -34,7 +35,28 @@ __all__ = [
 ]
 
 
-def build_similarity(config: TrainConfig, data: PreparedData) -> Any:
+class ClassFacts(Protocol):
+    """What :func:`build_similarity` reads of a data set: its classes, not its examples.
+
+    A :class:`~simloss.experiments.data.PreparedData` is one; so is a finished run's
+    record (:func:`simloss.experiments.predict.run_cost` rebuilds the run's similarity).
+    """
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def num_classes(self) -> int: ...
+    @property
+    def class_values(self) -> list[float]: ...
+    @property
+    def class_names(self) -> list[str] | None: ...
+    @property
+    def ordinal(self) -> bool: ...
+    @property
+    def source_class_indices(self) -> list[int] | None: ...
+
+
+def build_similarity(config: TrainConfig, data: ClassFacts) -> Any:
     """The similarity a config asks for, for ``data``'s classes (Kobs et al. 2020, Eq. 2-3).
 
     - ``order``: :func:`simloss.class_order` ``(C, r)``, ``S_ij = r^|i-j|`` (dense: for
@@ -117,13 +139,13 @@ def build_similarity(config: TrainConfig, data: PreparedData) -> Any:
     return from_embeddings(vectors[rows], lower_bound=config.l, names=data.class_names)
 
 
-def _class_names(data: PreparedData, what: str) -> list[str]:
+def _class_names(data: ClassFacts, what: str) -> list[str]:
     if data.class_names is None:
         raise ValueError(f"Expected named classes for {what}, but dataset {data.name!r} has none")
     return list(data.class_names)
 
 
-def _hierarchy_file(config: TrainConfig, data: PreparedData, what: str) -> Any:
+def _hierarchy_file(config: TrainConfig, data: ClassFacts, what: str) -> Any:
     """The run's hierarchy file, read, with every class of ``data`` among its leaves."""
     from simloss.similarity.readers import read_hierarchy
 

@@ -236,9 +236,11 @@ def build_model(
             raise ValueError(f"Expected images (C, H, W) for cnn, but found {shape}")
         return SmallCNN(shape[0], num_classes)
     if ":" in name:
-        from simloss.experiments.data.factory import import_factory
+        from simloss.experiments.data.factory import import_factory, user_code
 
-        model = import_factory(name, "model", search)(shape, num_classes)
+        function = import_factory(name, "model", search)
+        with user_code(f"Model factory {name}"):
+            model = function(shape, num_classes)
         if not isinstance(model, nn.Module):
             raise ValueError(
                 f"Expected model factory {name!r} to return a torch.nn.Module, but found "

@@ -128,6 +128,8 @@ class TrainedRun:
         class_names: the class names, or ``None``.
         device: where the model runs.
         config: the run's configuration (``record["config"]``), for :func:`run_cost`.
+        source_class_indices: for every class its index in the source's label order
+            (the rows of a class-vector file), or ``None`` when identical or not recorded.
     """
 
     folder: Path
@@ -138,6 +140,7 @@ class TrainedRun:
     class_names: tuple[str, ...] | None
     device: torch.device
     config: dict[str, Any] | None = None
+    source_class_indices: tuple[int, ...] | None = None
 
     @torch.no_grad()
     def probabilities(self, raw: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
@@ -146,16 +149,34 @@ class TrainedRun:
         Raw inputs are uint8 images ``(N, 3, H, W)`` or float features ``(N, F)``,
         before standardisation (:meth:`Preprocessing.standardize` is applied here).
         """
+        scores, _ = self.outputs(raw, batch_size=batch_size)
+        return torch.softmax(scores, dim=1)
+
+    @torch.no_grad()
+    def outputs(
+        self, raw: torch.Tensor, *, batch_size: int = 256
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Class scores ``(N, C)`` (float32, CPU) of raw inputs, and the classes ``(N,)`` the
+        model's head decides itself, by decoder (CORN's median:
+        :meth:`simloss.experiments.heads.Head.decisions`; none for class logits)."""
         if batch_size < 1:
             raise ValueError(f"Expected `batch_size` >= 1, but found {batch_size}")
-        out = []
+        scores: list[torch.Tensor] = []
+        decided: dict[str, list[torch.Tensor]] = {}
+        model = self.model
         for start in range(0, raw.shape[0], batch_size):
             inputs = self.preprocessing.standardize(raw[start : start + batch_size])
-            logits = self.model(inputs.to(self.device))
-            out.append(torch.softmax(logits.float(), dim=1).cpu())
-        if not out:
-            return torch.zeros(0, len(self.class_values))
-        return torch.cat(out)
+            inputs = inputs.to(self.device)
+            if isinstance(model, ClassScores):
+                out = model.model(inputs)
+                scores.append(model.head.class_log_probs(out).float().cpu())
+                for decoder, classes in model.head.decisions(out).items():
+                    decided.setdefault(decoder, []).append(classes.cpu())
+            else:
+                scores.append(model(inputs).float().cpu())
+        if not scores:
+            return torch.zeros(0, len(self.class_values)), {}
+        return torch.cat(scores), {k: torch.cat(v) for k, v in decided.items()}
 
 
 def _read_record(folder: Path) -> dict[str, Any]:
@@ -201,6 +222,16 @@ def load_run(folder: str | Path, *, device: str = "cpu") -> TrainedRun:
         raise ValueError(
             f"Expected {len(values)} class names or null in {where}, but found {names!r}"
         )
+    kept = record.get("source_class_indices")
+    if kept is not None and (
+        not isinstance(kept, list)
+        or len(kept) != len(values)
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in kept)
+    ):
+        raise ValueError(
+            f"Expected {len(values)} source class indices (integers >= 0) or null in {where}, "
+            f"but found {kept!r}"
+        )
     config = record.get("config")
     model_name = config.get("model") if isinstance(config, dict) else None
     weights = record.get("weights")
@@ -238,20 +269,42 @@ def load_run(folder: str | Path, *, device: str = "cpu") -> TrainedRun:
         class_names=None if names is None else tuple(str(n) for n in names),
         device=resolved,
         config=dict(config) if isinstance(config, dict) else None,
+        source_class_indices=None if kept is None else tuple(kept),
     )
+
+
+@dataclass(frozen=True)
+class _RunClasses:
+    """A run's classes as :func:`~simloss.experiments.losses.build_similarity` reads them."""
+
+    name: str
+    class_values: list[float]
+    class_names: list[str] | None
+    ordinal: bool
+    source_class_indices: list[int] | None
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_values)
 
 
 def run_cost(run: TrainedRun) -> torch.Tensor:
     """The default cost of ``decoder="min_risk"``: ``1 - S`` of the run's similarity, (C, C).
 
-    ``S`` is the class order ``r^|i-j|`` of a run with ``r``, the identity of a run
-    whose loss has no similarity (its minimum-risk decision is the argmax). A
-    similarity built from class-name vectors is not rebuilt here: pass ``cost``.
+    ``S`` is rebuilt from the run's record by the training's own
+    :func:`~simloss.experiments.losses.build_similarity`: the class order
+    ``r^|i-j|``, the class values ``r^(|v_i - v_j| / scale)``, the hierarchy file's
+    LCA depths with the lower bound ``l``, the class vectors (file or class names)
+    with ``l``; the identity for a run whose loss has no similarity (its
+    minimum-risk decision is the argmax). The files the config names (hierarchy,
+    vectors) must still be where training read them.
 
     Raises:
-        ValueError: a run whose similarity is built from vectors, or an unreadable config.
+        ValueError: an unreadable config, or a similarity that cannot be rebuilt
+            (a file the config names is gone), naming ``--cost`` as the way out.
     """
     from simloss.experiments.config import TrainConfig
+    from simloss.experiments.losses import build_similarity
     from simloss.metrics import similarity_cost
 
     classes = len(run.class_values)
@@ -263,14 +316,23 @@ def run_cost(run: TrainedRun) -> torch.Tensor:
     kind = config.inferred_similarity if loss_spec(config.inferred_loss).uses_similarity else None
     if kind is None or kind == "identity":
         return similarity_cost(torch.eye(classes, dtype=torch.float64))
-    if kind == "order" and config.r is not None:
-        from simloss import ClassOrder
-
-        return similarity_cost(ClassOrder(classes, config.r))
-    raise ValueError(
-        f"Expected `cost` for decoder='min_risk' with {run.folder}: its similarity "
-        f"({kind!r}) is not rebuilt from the record; give a (C, C) cost matrix (--cost FILE.npy)"
+    facts = _RunClasses(
+        name=run.dataset,
+        class_values=list(run.class_values),
+        class_names=None if run.class_names is None else list(run.class_names),
+        ordinal=config.ordinal,
+        source_class_indices=(
+            None if run.source_class_indices is None else list(run.source_class_indices)
+        ),
     )
+    try:
+        similarity = build_similarity(config, facts)
+    except (OSError, ValueError, ImportError) as exc:
+        raise ValueError(
+            f"Expected the similarity ({kind!r}) of {run.folder} to be rebuilt from its record "
+            f"for decoder='min_risk', but: {exc}; give a (C, C) cost matrix (--cost FILE.npy)"
+        ) from None
+    return similarity_cost(similarity)
 
 
 def predict_inputs(
@@ -292,7 +354,9 @@ def predict_inputs(
         labels: a name for every input (e.g. its file).
         batch_size: inputs per forward pass.
         decoder: ``"argmax"`` (default), ``"median"`` (in the order of the class
-            values) or ``"min_risk"`` (:mod:`simloss.metrics.decoders`).
+            values; a CORN or CORAL run's own rule, coral-pytorch's count of
+            ``P(y > k) > 1/2``) or ``"min_risk"`` (:mod:`simloss.metrics.decoders`), read
+            from the float64 softmax of the class scores.
         cost: (C, C) cost of ``"min_risk"``, rows by decision, columns by true class;
             default :func:`run_cost`.
     """
@@ -304,15 +368,16 @@ def predict_inputs(
     if decoder == "min_risk" and cost is None:
         cost = run_cost(run)
     decoding = check_decoding(decoder, "probs", cost, allowed=PREDICT_DECODERS, num_classes=classes)
-    probs = run.probabilities(raw, batch_size=batch_size)
-    if decoding["decoder"] == "median":
-        values = torch.tensor(run.class_values, dtype=torch.float64)
-        eps = torch.finfo(probs.dtype).eps
-        index = median_class(probs.double(), values, eps=eps)
+    scores, decided = run.outputs(raw, batch_size=batch_size)
+    probs = torch.softmax(scores.double(), dim=1)  # the decoders read float64 probabilities
+    if decoding["decoder"] in decided:  # the head's own rule (CORN's median)
+        index = decided[decoding["decoder"]]
+    elif decoding["decoder"] == "median":
+        index = median_class(probs, torch.tensor(run.class_values, dtype=torch.float64))
     elif decoding["decoder"] == "min_risk":
-        index = min_risk_class(probs.double(), decoding["cost"])  # type: ignore[arg-type]
+        index = min_risk_class(probs, decoding["cost"])  # type: ignore[arg-type]
     else:
-        index = probs.argmax(dim=1)
+        index = scores.argmax(dim=1)
     best = probs.gather(1, index[:, None])[:, 0] if probs.numel() else probs.new_zeros(0)
     names = run.class_names
     return [
@@ -418,7 +483,9 @@ def predict_rows(
 
     The file has the training table's columns (a header row where the
     training table had one; Abalone rows as in ``abalone.data``, with or
-    without the ring count); the label column, if present, is not used.
+    without the ring count); the label column, if present, is not used: rows
+    of a table without a header hold every column, or every column but the
+    label (wherever it is).
 
     Raises:
         ValueError: the run is not a table run, a missing column, a cell that
@@ -432,7 +499,7 @@ def predict_rows(
         header=encoding.header,
         columns=encoding.columns,
         delimiter=encoding.delimiter,
-        optional_last=encoding.label,
+        optional=encoding.label,
         what="row file",
     )
     features = encoding.encode(table)

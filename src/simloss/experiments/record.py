@@ -67,6 +67,7 @@ class RunRecord(TypedDict, total=False):
     epochs_run: int
     stop_reason: str
     fine_to_coarse: list[int] | None
+    source_class_indices: list[int] | None
     data_info: dict[str, Any]
     device: str
     versions: dict[str, str]

@@ -122,11 +122,13 @@ def evaluate(
 
     MAE and MSE of ordered classes are recorded under every decoder of the
     dataset's spec (argmax, expectation, median). A :class:`Criterion`'s class
-    scores are what the metrics read (CORN's outputs are converted); another
-    module's outputs are the scores.
+    scores are what the metrics read (CORN's outputs are converted), and the
+    classes its head decides itself are what its decoders read (CORN's median is
+    coral-pytorch's rule on its logits); another module's outputs are the scores.
     """
     model.eval()
     outputs: list[torch.Tensor] = []
+    decided: dict[str, list[torch.Tensor]] = {}
     loss_sum = 0.0
     for index in _batches(len(split), batch_size, None):
         inputs, targets = _prepare_batch(data, split, index, device, channels_last)
@@ -134,6 +136,9 @@ def evaluate(
         loss_sum += float(criterion(raw, targets)) * len(index)
         logits = criterion.class_logits(raw) if isinstance(criterion, Criterion) else raw
         outputs.append(logits.float().cpu())
+        if isinstance(criterion, Criterion):
+            for decoder, classes in criterion.head.decisions(raw).items():
+                decided.setdefault(decoder, []).append(classes.cpu())
     logits = torch.cat(outputs)
     bad = int((~torch.isfinite(logits)).sum())
     if bad:
@@ -141,7 +146,10 @@ def evaluate(
             f"expected finite model outputs, but {bad} of {logits.numel()} are NaN or infinite"
         )
     targets = split.targets.cpu()
-    metrics = compute_metrics(logits, targets, **_metric_kwargs(data))
+    kwargs = _metric_kwargs(data)
+    decoders = kwargs.get("decoders", ("argmax",))
+    decoded = {name: torch.cat(parts) for name, parts in decided.items() if name in decoders}
+    metrics = compute_metrics(logits, targets, decoded=decoded or None, **kwargs)
     return Evaluation(logits, targets, loss_sum / len(split), metrics)
 
 
@@ -411,6 +419,7 @@ def _train(
         "epochs_run": len(history),
         "stop_reason": stop_reason,
         "fine_to_coarse": data.fine_to_coarse,
+        "source_class_indices": data.source_class_indices,  # rows of a class-vector file
         "data_info": data.info,
         "device": str(device),
         "versions": {"simloss": simloss.__version__, "torch": torch.__version__},

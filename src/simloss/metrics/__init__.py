@@ -45,6 +45,7 @@ from simloss.metrics.decoders import (
     value_cost,
 )
 from simloss.metrics.distribution import PredictedDistribution, mean_predicted_distribution
+from simloss.metrics.geometric_mean import geometric_mean_sensitivity
 from simloss.metrics.hierarchical import (
     average_hierarchical_distance,
     hierarchical_f1,
@@ -63,27 +64,13 @@ from simloss.metrics.superclass import failed_superclass_accuracy, superclass_ac
 from simloss.metrics.top_k import accuracy
 from simloss.metrics.value_error import mean_absolute_error, mean_squared_error
 
-#: The accumulating classes of the metrics above (built on first access).
-CLASSES = (
-    "Accuracy",
-    "AverageHierarchicalDistance",
-    "AverageMeanAbsoluteError",
-    "CohenKappa",
-    "FailedSuperclassAccuracy",
-    "HierarchicalF1",
-    "HierarchicalPrecision",
-    "HierarchicalRecall",
-    "MaximumMeanAbsoluteError",
-    "MeanAbsoluteError",
-    "MeanPredictedDistribution",
-    "MeanSimilarity",
-    "MeanSquaredError",
-    "MinimumSensitivity",
-    "MistakeSeverity",
-    "OffByKAccuracy",
-    "RankedProbabilityScore",
-    "SuperclassAccuracy",
-)
+#: The accumulating classes of every registered metric (built on first access), read
+#: from the registry: a metric module added to the package is listed with no other edit.
+CLASSES: tuple[str, ...] = tuple(sorted({d.class_name for d in declarations()}))
+
+#: The functions of every registered metric (one not imported above comes through
+#: :func:`__getattr__`).
+FUNCTIONS: tuple[str, ...] = tuple(sorted({d.function.__name__ for d in declarations()}))
 
 
 def __getattr__(name: str) -> Any:
@@ -120,6 +107,7 @@ __all__ = [
     "declarations",
     "decoded_key",
     "failed_superclass_accuracy",
+    "geometric_mean_sensitivity",
     "hierarchical_f1",
     "hierarchical_precision",
     "hierarchical_recall",
@@ -140,3 +128,5 @@ __all__ = [
     "superclass_accuracy",
     "value_cost",
 ]
+# The function of a metric module added to the package, with no edit here.
+__all__ += [name for name in FUNCTIONS if name not in __all__]

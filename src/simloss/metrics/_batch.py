@@ -15,6 +15,7 @@ ignored or not; examples whose target equals ``ignore_index`` are then removed.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -27,7 +28,7 @@ from simloss.metrics._checks import (
     float_dtype,
     is_integer_dtype,
 )
-from simloss.metrics.decoders import median_class, min_risk_class
+from simloss.metrics.decoders import CLASS_DECODERS, median_class, min_risk_class
 
 __all__ = ["Batch", "scores_to_probs"]
 
@@ -85,6 +86,38 @@ def _check_indices(
     raise ValueError(f"Expected `{name}` {expected}, but found {value} at index {at}{hint}")
 
 
+def _check_decoded(decoded: Mapping[str, object] | None, target: Tensor) -> dict[str, Tensor]:
+    """Classes decided elsewhere, by class decoder: (N,) integer tensors beside ``target``."""
+    if decoded is None:
+        return {}
+    if not isinstance(decoded, Mapping):
+        raise TypeError(
+            "Expected `decoded` to map decoder names to (N,) class indices, but found "
+            f"{type(decoded).__name__}"
+        )
+    out = {}
+    for name, classes in decoded.items():
+        if name not in CLASS_DECODERS:
+            raise ValueError(
+                f"Expected the keys of `decoded` among the decoders that predict a class "
+                f"{CLASS_DECODERS}, but found {name!r}"
+            )
+        x = check_tensor(classes, f"decoded[{name!r}]")
+        if not is_integer_dtype(x.dtype) or x.shape != target.shape:
+            raise ValueError(
+                f"Expected `decoded[{name!r}]` to be class indices of integer dtype and shape "
+                f"{tuple(target.shape)} (one per target), but found dtype {x.dtype} and shape "
+                f"{tuple(x.shape)}"
+            )
+        if x.device != target.device:
+            raise ValueError(
+                f"Expected `decoded[{name!r}]` on the device of `target` ({target.device}), but "
+                f"found {x.device}"
+            )
+        out[str(name)] = x.long()
+    return out
+
+
 def scores_to_probs(scores: Tensor, input_type: str) -> Tensor:
     """Probabilities (N, C) in float64 from logits (softmax) or from probabilities (checked)."""
     if input_type == "logits":
@@ -104,13 +137,24 @@ def scores_to_probs(scores: Tensor, input_type: str) -> Tensor:
 class Batch:
     """Validated ``preds`` (N, C) scores or (N,) indices and ``target`` (N,), ignored rows removed.
 
+    ``decoded`` maps a class decoder to the (N,) classes it chose, decided elsewhere
+    (a model head's own rule, e.g. CORN's median on its logits): :meth:`classes`
+    returns them for that decoder instead of decoding the scores.
+
     Attributes:
         pred: (M,) int64 argmax of the scores (ties: lowest index), or the given indices.
         target: (M,) int64 target class indices.
         num_classes: C when ``preds`` are scores, else ``None``.
     """
 
-    def __init__(self, preds: object, target: object, *, ignore_index: int | None = None) -> None:
+    def __init__(
+        self,
+        preds: object,
+        target: object,
+        *,
+        ignore_index: int | None = None,
+        decoded: Mapping[str, object] | None = None,
+    ) -> None:
         preds = check_tensor(preds, "preds")
         target = check_tensor(target, "target")
         scores: Tensor | None = None
@@ -144,12 +188,15 @@ class Batch:
         self.preds_shape = tuple(preds.shape)
         self.ignore_index = ignore_index
         self._given_indices = preds.long() if scores is None else None
+        chosen = _check_decoded(decoded, target)
         pred = _argmax_checked(scores) if scores is not None else preds
         tgt = target.long()
         if ignore_index is not None:
             keep = tgt != ignore_index
             tgt, pred = tgt[keep], pred[keep]
             scores = scores[keep] if scores is not None else None
+            chosen = {name: classes[keep] for name, classes in chosen.items()}
+        self._decoded = chosen
         self.pred = pred.long()
         self.target = tgt
         self._scores = scores
@@ -185,6 +232,8 @@ class Batch:
             num_classes, classes_from = self.num_classes, "the columns of `preds`"
         elif self._given_indices is not None:
             _check_indices(self._given_indices, "preds", num_classes, source)
+        for name, classes in self._decoded.items():
+            _check_indices(classes, f"decoded[{name!r}]", num_classes, classes_from)
         _check_indices(self.target, "target", num_classes, classes_from, self.ignore_index)
         self._checked.add((num_classes, source))
         return num_classes
@@ -218,6 +267,8 @@ class Batch:
         ``values`` orders the classes for the median (default: index order);
         ``cost`` (C, C) is ``min_risk``'s.
         """
+        if decoder in self._decoded:
+            return self._decoded[decoder]
         if decoder == "argmax":
             return self.pred
         key = ("classes", decoder, input_type, id(values), id(cost))
@@ -226,8 +277,7 @@ class Batch:
             if decoder == "median":
                 grid = values if values is not None else torch.arange(probs.shape[1])
                 grid = grid.to(device=probs.device, dtype=probs.dtype)
-                eps = torch.finfo(self.scores("for the median").dtype).eps
-                self._cache[key] = median_class(probs, grid, eps=eps)
+                self._cache[key] = median_class(probs, grid)
             elif decoder == "min_risk":
                 if cost is None:  # the metrics' configuration requires it
                     raise ValueError("Expected `cost` for decoder='min_risk', but found None")

@@ -8,7 +8,8 @@ task's facts alone (for a run's ``--monitor`` choices and tune objectives).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -22,7 +23,7 @@ from simloss.metrics._checks import (
     check_input_type,
     resolve_num_classes,
 )
-from simloss.metrics._declaration import MetricTask, discover, record_configs
+from simloss.metrics._declaration import MetricDeclaration, MetricTask, discover, record_configs
 from simloss.metrics._stats import ArrayLike
 from simloss.metrics.decoders import DECODERS, check_decoder, value_cost
 from simloss.metrics.hierarchy import ClassHierarchy
@@ -58,6 +59,10 @@ def metric_keys(
         decoders: the decoders of the task (``min_risk`` with the task's cost).
         scores: ``preds`` are class scores (not predicted indices).
 
+    Raises:
+        ValueError: a decoder that no metric of such a task reads (as
+            :func:`compute_metrics`), e.g. ``"median"`` for unordered classes.
+
     Example:
         >>> keys = metric_keys(ordered=True, decoders=("argmax", "expectation"))
         >>> keys[:8], keys[-2:]
@@ -74,7 +79,7 @@ def metric_keys(
         cost=torch.zeros(0) if "min_risk" in chosen else None,
         scores=bool(scores),
     )
-    return tuple(key for key, _, _ in record_configs(task))
+    return tuple(key for key, _, _ in _configs(task))
 
 
 class _AnyHierarchy:
@@ -99,6 +104,7 @@ def compute_metrics(
     decoders: Sequence[str] = ("argmax",),
     input_type: str = "logits",
     cost: ArrayLike | None = None,
+    decoded: Mapping[str, Tensor] | None = None,
 ) -> dict[str, float]:
     """Every metric a task allows, as plain floats under the record's keys.
 
@@ -110,7 +116,10 @@ def compute_metrics(
     ``hierarchy``: ``"mistake_severity"`` (its LCA heights), ``"hdist_top5"`` (scores
     only) and ``"hf"``. ``decoders`` containing ``"min_risk"`` also records the class
     metrics under the minimum-risk decision, with ``cost``, or by default the
-    hierarchy's LCA heights, or ``|v_k - v_c|`` for ordered classes. Undefined
+    hierarchy's LCA heights, or ``|v_k - v_c|`` for ordered classes. A decoder that no
+    metric of the task reads is an error (``"median"`` for unordered classes without a
+    hierarchy: nothing would be recorded under it). ``"hdist_top5"`` needs 5 or more
+    classes (the top 5 of fewer is not defined). Undefined
     values (FSA without a mistake) are ``nan``. :func:`metric_keys` lists the keys.
 
     ``preds`` and ``target`` are validated once, and every metric reads the same
@@ -128,6 +137,11 @@ def compute_metrics(
             distinct; all but ``"argmax"`` need scores.
         input_type: ``"logits"`` (default) or ``"probs"``: what scores are.
         cost: (C, C) cost of ``"min_risk"``.
+        decoded: the classes (N,) one of ``decoders`` chose elsewhere, by decoder name,
+            used instead of decoding ``preds``: a model head's own rule, e.g.
+            ``{"median": corn_label(logits)}`` for CORN, whose median is coral-pytorch's
+            count of ``P(y > k) > 1/2`` on its logits
+            (:meth:`simloss.experiments.heads.Head.decisions`).
 
     Returns:
         ``dict`` from record key to value: the argmax's metrics first, then those of
@@ -168,7 +182,12 @@ def compute_metrics(
         if given is not None and length is not None:
             classes = resolve_num_classes(classes, length, name, source)
             source = f"the length of `{name}`"
-    batch = Batch(preds, target, ignore_index=check_ignore_index(ignore_index))
+    if isinstance(decoded, Mapping) and not set(decoded) <= set(chosen):
+        raise ValueError(
+            f"Expected `decoded` only for decoders among `decoders` {list(chosen)}, but found "
+            f"{sorted(set(decoded) - set(chosen))}"
+        )
+    batch = Batch(preds, target, ignore_index=check_ignore_index(ignore_index), decoded=decoded)
     classes = batch.check_classes(classes, source)
     is_ordered = ordered or values is not None
     task = MetricTask(
@@ -183,10 +202,31 @@ def compute_metrics(
         scores=batch.num_classes is not None,
     )
     result: dict[str, float] = {}
-    for key, declaration, arguments in record_configs(task):
+    for key, declaration, arguments in _configs(task):
         _, config = declaration.bind(**arguments)
         result[key] = float(declaration.value(declaration.stats(batch, **config), config))
     return result
+
+
+def _configs(task: MetricTask) -> list[tuple[str, MetricDeclaration, dict[str, Any]]]:
+    """:func:`record_configs` of a task, refusing a decoder that none of its metrics reads."""
+    configs = record_configs(task)
+    used = {str(config.get("decoder", "argmax")) for _, _, config in configs}
+    unused = [d for d in task.decoders if d not in used]
+    if unused:
+        every = replace(task, decoders=DECODERS, cost=torch.zeros(0))
+        readable = sorted(
+            {str(config.get("decoder", "argmax")) for _, _, config in record_configs(every)},
+            key=DECODERS.index,
+        )
+        hint = (
+            "" if task.ordered else " (the value metrics and their decoders need ordered classes)"
+        )
+        raise ValueError(
+            f"Expected `decoders` that a metric of this task reads, {readable}, but no metric "
+            f"reads {unused}{hint}"
+        )
+    return configs
 
 
 def _min_risk_cost(

@@ -43,6 +43,7 @@ __all__ = [
     "MetricDeclaration",
     "MetricFacts",
     "MetricTask",
+    "NumericKey",
     "State",
     "declarations",
     "decoded_key",
@@ -258,15 +259,34 @@ class MetricDeclaration:
         return decoded_label(self.label, str(config.get("decoder", "argmax")))
 
     def match(self, key: str) -> dict[str, Any] | None:
-        """The configuration a record key names (with its ``decoder``), or ``None``."""
+        """The configuration a record key names (with its ``decoder``), or ``None``.
+
+        Only a key in the spelling :meth:`record_key` gives that configuration names it:
+        ``"acc_top05"`` and ``"acc_top1"`` are not keys (``"acc_top5"`` and ``"acc"``
+        are), and a parameter the metric refuses (``"acc_top0"``) names nothing.
+        """
         for name in self.decoders:
             suffix = f"_{name}"
             if name != "argmax" and key.endswith(suffix):
                 config = self._parse(key[: -len(suffix)])
-                if config is not None:
+                if config is not None and self._canonical(key, {**config, "decoder": name}):
                     return {**config, "decoder": name}
         config = self._parse(key)
-        return None if config is None else {**config, "decoder": "argmax"}
+        if config is None or not self._canonical(key, {**config, "decoder": "argmax"}):
+            return None
+        return {**config, "decoder": "argmax"}
+
+    def _canonical(self, key: str, config: Mapping[str, Any]) -> bool:
+        return self.record_key(config) == key
+
+    def claimed_keys(self) -> list[str]:
+        """Record keys this metric names for certain: its key under each of its decoders,
+        and an example of each key pattern it parses (``"acc_top2"``), where it accepts them.
+        What :func:`register` checks against the other metrics' keys."""
+        bases = [] if self.key is None else [self.key]
+        bases += list(getattr(self.parse_key, "examples", ()))
+        candidates = dict.fromkeys(decoded_key(b, d) for b in bases for d in self.decoders)
+        return [k for k in candidates if self.match(k) is not None]
 
     def _parse(self, key: str) -> dict[str, Any] | None:
         if self.parse_key is not None:
@@ -296,19 +316,35 @@ _REGISTRY: dict[str, MetricDeclaration] = {}
 
 
 def register(declaration: MetricDeclaration) -> MetricDeclaration:
-    """Add a metric to the registry (by its class name) and return it."""
+    """Add a metric to the registry (by its class name) and return it.
+
+    A record key names one metric: a declaration whose keys (its key under each of its
+    decoders, e.g. ``"mae_median"``) another metric already names (``"acc_top3"`` is
+    :class:`Accuracy`'s key pattern ``acc_top<k>``, ``"mse_min_risk"`` is MSE's under a
+    decoder), or whose key pattern names another metric's keys, is refused: its facts
+    and its direction would be the other metric's.
+
+    Raises:
+        ValueError: a second metric of the same class name, or a key another metric names.
+    """
     known = _REGISTRY.get(declaration.class_name)
     if known is not None and known.function.__module__ != declaration.function.__module__:
         raise ValueError(
             f"Expected one metric named {declaration.class_name}, but found it declared in "
             f"{known.function.__module__} and {declaration.function.__module__}"
         )
-    if declaration.key is not None:
-        for other in _REGISTRY.values():
-            if other.class_name != declaration.class_name and other.key == declaration.key:
+    for other in _REGISTRY.values():
+        if other.class_name == declaration.class_name:
+            continue
+        for owner, key, claimant in (
+            *((other, k, declaration) for k in declaration.claimed_keys()),
+            *((declaration, k, other) for k in other.claimed_keys()),
+        ):
+            if owner.match(key) is not None:
                 raise ValueError(
-                    f"Expected one metric with record key {declaration.key!r}, but found "
-                    f"{other.class_name} and {declaration.class_name}"
+                    f"Expected record keys that name one metric, but {key!r} of "
+                    f"{claimant.class_name} also names {owner.class_name}'s "
+                    f"{owner.record_label(owner.match(key) or {})!r}; choose another key"
                 )
     _REGISTRY[declaration.class_name] = declaration
     return declaration
@@ -444,17 +480,51 @@ def record_configs(task: MetricTask) -> list[tuple[str, MetricDeclaration, dict[
     return [(key, declaration, config) for _, _, key, declaration, config in chosen]
 
 
-def numeric_key(prefix: str, param: str, convert: Callable[[str], Any]) -> Callable[[str], Any]:
-    """A :attr:`MetricDeclaration.parse_key` for keys ``<prefix><number>`` (``acc_top5``)."""
-    pattern = re.compile(re.escape(prefix) + r"([0-9]+(?:\.[0-9]+)?)")
+@dataclass(frozen=True)
+class NumericKey:
+    """A :attr:`MetricDeclaration.parse_key` for keys ``<prefix><number>`` (``acc_top5``).
 
-    def parse(key: str) -> dict[str, Any] | None:
-        found = pattern.fullmatch(key)
+    Attributes:
+        prefix: the key before the number.
+        param: the configuration entry the number sets.
+        convert: the number's text to the parameter; a ``ValueError`` (a value the
+            metric refuses, e.g. ``top_k = 0``) means the key names nothing.
+        plain: a key that names the metric with the parameter's default (``"acc"``).
+        example: a number the metric accepts, for :meth:`MetricDeclaration.claimed_keys`.
+    """
+
+    prefix: str
+    param: str
+    convert: Callable[[str], Any]
+    plain: str | None = None
+    example: str = "2"
+
+    def __call__(self, key: str) -> dict[str, Any] | None:
+        if self.plain is not None and key == self.plain:
+            return {}
+        found = re.fullmatch(re.escape(self.prefix) + r"([0-9]+(?:\.[0-9]+)?)", key)
         if found is None:
             return None
         try:
-            return {param: convert(found.group(1))}
+            return {self.param: self.convert(found.group(1))}
         except ValueError:
             return None
 
-    return parse
+    @property
+    def examples(self) -> tuple[str, ...]:
+        """A key of the pattern (and the plain key)."""
+        plain = () if self.plain is None else (self.plain,)
+        return (*plain, self.prefix + self.example)
+
+
+def numeric_key(
+    prefix: str, param: str, convert: Callable[[str], Any], *, plain: str | None = None
+) -> NumericKey:
+    """A :attr:`MetricDeclaration.parse_key` for keys ``<prefix><number>`` (``acc_top5``).
+
+    Example:
+        >>> parse = numeric_key("acc_top", "top_k", int, plain="acc")
+        >>> parse("acc_top5"), parse("acc"), parse("acc_topk")
+        ({'top_k': 5}, {}, None)
+    """
+    return NumericKey(prefix, param, convert, plain)

@@ -21,17 +21,22 @@ test time for making better mistakes in deep networks"). With
 ``cost = 1 - S`` (:func:`similarity_cost`) it trades a little accuracy for
 milder mistakes at test time alone; with ``cost[k, c] = |v_k - v_c|``
 (:func:`value_cost`) it is a median of the distribution, and with the squared
-distance the class nearest to the expected value (for classes on an even
-grid). With ``cost = 1 - I`` it is the argmax.
+distance the class whose value is nearest to the expected value (on any grid
+of values, since ``sum_c p_c (v_k - v_c)^2 = (v_k - E[v])^2 + Var[v]``). With
+``cost = 1 - I`` it is the argmax.
 
-Ties: the argmax and ``min_risk`` take the lowest class index among equal
-scores or risks (computed in float64). For the median, scores carry only the
-precision of their dtype: a cumulative probability within ``C * eps`` of 1/2
-(``eps`` of the scores' dtype, e.g. 1.2e-7 for float32) counts as reaching it,
-so an exact tie of the distribution goes to the lower class whatever the
-rounding of the scores. This is coral-pytorch's rule for CORN
-(``corn_label_from_logits`` counts the ``P(y > k) > 1/2``), which float32
-log-probabilities of ``P(y > 0) = 1/2`` would otherwise move one class up.
+Precision and ties: every decoder reads the distribution in float64 (float32
+on a device without float64), whatever the scores' dtype: 16-bit and float32
+scores are read as the numbers they are, so the decision is that of the
+distribution they define. The argmax and ``min_risk`` take the lowest class
+index among equal scores or risks. The median takes the first class whose
+float64 cumulative probability reaches ``1/2 - C * eps64`` (``eps64 = 2.2e-16``,
+see :func:`median_class`): the band absorbs only the rounding of the float64
+softmax and sum, so an exact tie of the distribution goes to the lower class
+and nothing else moves. A model whose head has its own rule (CORN's count of
+``P(y > k) > 1/2`` on its logits, coral-pytorch's ``corn_label_from_logits``)
+passes that rule's classes to :func:`simloss.metrics.compute_metrics`
+(``decoded=``) instead of re-deriving them from rounded class scores.
 
 References:
     Karthik, Prabhu, Dokania, Torr. "No Cost Likelihood Manipulation at Test Time for
@@ -84,27 +89,47 @@ def check_decoder(decoder: object, allowed: tuple[str, ...] = DECODERS) -> str:
     return str(decoder)
 
 
-def median_class(probs: Tensor, values: Tensor, *, eps: float) -> Tensor:
+def median_class(probs: Tensor, values: Tensor) -> Tensor:
     """The median class of each row of ``probs`` (N, C): the first class, in the order of
-    ``values`` (C,), whose cumulative probability reaches ``1/2 - C * eps``.
+    ``values`` (C,), whose cumulative probability reaches 1/2.
+
+    .. math::
+
+        k^* = \\min\\{\\, k : \\textstyle\\sum_{j \\preceq k} p_j \\ge 1/2 - C\\,\\epsilon_{64} \\,\\}
+
+    with the classes in the order of ``values`` and ``eps64 = 2**-52``. The cumulative
+    sums are taken in float64 (float32 on a device without it), whatever the dtype of
+    ``probs``: float16 and bfloat16 probabilities are exact in float64, so the median is
+    that of the distribution they hold, not a guess from their precision. The tolerance
+    covers only the rounding of that float64 arithmetic: a softmax and a running sum of
+    C terms in [0, 1] are each off by at most about ``C * eps64`` (Higham, *Accuracy and
+    Stability of Numerical Algorithms*, 2002, Sec. 4.2), so a row whose cumulative
+    probability is exactly 1/2 in exact arithmetic (``[0.5, 0.5]``, logits ``[0, 0]``)
+    takes the lower class, and any cumulative further than ``C * eps64`` from 1/2
+    (2.2e-12 at C = 10 000) is decided as it is.
 
     Args:
-        probs: (N, C) probabilities (rows sum to 1).
+        probs: (N, C) probabilities (rows sum to 1), of any floating dtype.
         values: (C,) class values (their order is the class order; ties keep index order).
-        eps: the machine epsilon of the scores the probabilities came from.
 
     Returns:
         (N,) int64 class indices.
 
     Example:
-        >>> probs = torch.tensor([[0.5, 0.25, 0.25], [0.1, 0.3, 0.6]], dtype=torch.float64)
-        >>> median_class(probs, torch.arange(3.0), eps=torch.finfo(torch.float32).eps).tolist()
+        >>> probs = torch.tensor([[0.5, 0.25, 0.25], [0.1, 0.3, 0.6]], dtype=torch.bfloat16)
+        >>> median_class(probs, torch.arange(3.0)).tolist()
         [0, 2]
+        >>> one_hot = torch.zeros(1, 90, dtype=torch.bfloat16)
+        >>> one_hot[0, 89] = 1
+        >>> median_class(one_hot, torch.arange(90.0)).tolist()
+        [89]
     """
-    order = torch.argsort(values, stable=True)
-    cumulative = probs[:, order].cumsum(dim=1)
-    tie = values.numel() * eps
-    first = (cumulative < 0.5 - tie).sum(dim=1).clamp_(max=values.numel() - 1)
+    dtype = float_dtype(probs.device)
+    order = torch.argsort(values.to(probs.device), stable=True)
+    cumulative = probs.to(dtype)[:, order].cumsum(dim=1)
+    classes = values.numel()
+    tie = classes * torch.finfo(dtype).eps
+    first = (cumulative < 0.5 - tie).sum(dim=1).clamp_(max=classes - 1)
     return order[first]
 
 
@@ -134,8 +159,9 @@ def value_cost(class_values: object, *, squared: bool = False) -> Tensor:
     """The cost ``|v_k - v_c|`` (or ``(v_k - v_c)^2``) of ordered classes, (C, C) float64.
 
     With it, ``decoder="min_risk"`` predicts a median of the distribution (absolute
-    cost) or the class nearest to its expected value (squared cost, classes on an
-    even grid): the Bayes decisions for MAE and MSE.
+    cost) or the class whose value is nearest to its expected value (squared cost, on
+    any grid of values: ``sum_c p_c (v_k - v_c)^2 = (v_k - E[v])^2 + Var[v]``): the
+    Bayes decisions for MAE and MSE.
 
     Args:
         class_values: (C,) the value each class stands for (a tensor, array or sequence).

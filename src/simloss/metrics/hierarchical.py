@@ -76,7 +76,8 @@ def _check_hierarchy(hierarchy: object) -> ClassHierarchy:
     if not isinstance(hierarchy, ClassHierarchy):
         raise TypeError(
             "Expected `hierarchy` to be a simloss.metrics.ClassHierarchy (from_tree or "
-            f"from_superclasses), but found {type(hierarchy).__name__}"
+            f"from_superclasses), but found {type(hierarchy).__name__} (a (C, C) distance "
+            "matrix is mistake_severity's `distance`)"
         )
     return hierarchy
 
@@ -173,8 +174,11 @@ def average_hierarchical_distance(
     )
 
 
-def _distance_key(config: Mapping[str, Any]) -> str:
-    return decoded_key(f"hdist_top{config['top_k']}", str(config.get("decoder", "argmax")))
+def _distance_key(config: Mapping[str, Any]) -> str | None:
+    decoder = str(config.get("decoder", "argmax"))
+    if config["top_k"] != 1 and decoder != "argmax":
+        return None  # no such configuration: a decoder predicts one class
+    return decoded_key(f"hdist_top{config['top_k']}", decoder)
 
 
 def _distance_label(config: Mapping[str, Any]) -> str:
@@ -202,7 +206,7 @@ AVERAGE_HIERARCHICAL_DISTANCE = register(
         record=_distance_record,
         key_of=_distance_key,
         label_of=_distance_label,
-        parse_key=numeric_key("hdist_top", "top_k", int),
+        parse_key=numeric_key("hdist_top", "top_k", lambda text: check_top_k(int(text))),
         class_doc="""Accumulating average hierarchical distance @k; see
     :func:`simloss.metrics.average_hierarchical_distance`.
 

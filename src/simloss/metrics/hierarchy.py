@@ -8,7 +8,13 @@
 * ``lca_depth`` (C, C): the same count for the lowest common ancestor (LCA) of two
   classes, the size of the intersection of their ancestor sets;
 * ``lca_height`` (C, C): the height of the LCA (the longest path from it down to a
-  leaf), Bertinetto et al.'s distance of a mistake (0 for the same class).
+  leaf), Bertinetto et al.'s distance of a mistake; 0 for the same class.
+
+Classes are usually the leaves, but a class may be an inner node (an ImageNet-style
+tree where a class has sub-classes): deciding the class itself is then still
+distance 0 (the diagonal is 0, not the node's height), an ancestor and its
+descendant are scored by the ancestor's height (it is their LCA), and the ancestor
+sets of hierarchical precision and recall are those of the nodes as they are.
 
 Build one from any form :mod:`simloss.similarity.hierarchy` reads (a parent map,
 an edge list, a nested mapping; e.g. from :func:`simloss.similarity.read_hierarchy`)
@@ -50,7 +56,8 @@ class ClassHierarchy:
         classes: the class nodes, in class order.
         depth: (C,) int64 nodes from the root (excluded) to each class (included).
         lca_depth: (C, C) int64 the same for the lowest common ancestor of two classes.
-        lca_height: (C, C) float64 height of the lowest common ancestor of two classes.
+        lca_height: (C, C) float64 height of the lowest common ancestor of two different
+            classes; 0 on the diagonal (also for a class that is an inner node).
     """
 
     classes: list[Node]
@@ -70,6 +77,16 @@ class ClassHierarchy:
         classes: Sequence[Node] | None = None,
     ) -> ClassHierarchy:
         """The hierarchy of a tree; the classes are ``classes`` (default: its leaves, depth first).
+
+        A class may be an inner node (see the module): its distance to itself is 0, to
+        a descendant the height of the class.
+
+        Example:
+            >>> tree = [("entity", "animal"), ("animal", "cat"), ("animal", "dog"),
+            ...         ("entity", "vehicle"), ("vehicle", "bus"), ("vehicle", "car")]
+            >>> h = ClassHierarchy.from_tree(tree, classes=["cat", "animal", "bus", "car"])
+            >>> h.lca_height.tolist()
+            [[0.0, 1.0, 2.0, 2.0], [1.0, 0.0, 2.0, 2.0], [2.0, 2.0, 0.0, 1.0], [2.0, 2.0, 1.0, 0.0]]
 
         Raises:
             TypeError, ValueError: the tree's own errors (cycles, several roots, ...),
@@ -117,11 +134,13 @@ class ClassHierarchy:
             (shared - 1)[:, :, None],
             axis=2,
         )[:, :, 0]
+        distance = heights[lca]
+        np.fill_diagonal(distance, 0.0)  # the same class is no mistake, leaf or inner node
         return cls(
             classes=chosen,
             depth=torch.tensor([len(p) - 1 for p in paths], dtype=torch.int64),
             lca_depth=torch.from_numpy(shared - 1),
-            lca_height=torch.from_numpy(heights[lca]),
+            lca_height=torch.from_numpy(distance),
         )
 
     @classmethod

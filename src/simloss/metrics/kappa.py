@@ -6,8 +6,15 @@
 
 with :math:`O` the confusion matrix (rows: target, columns: prediction) and
 :math:`w_{ij} = (i - j)^2` (quadratic), :math:`|i - j|` (linear) or
-:math:`[i \\ne j]` (unweighted), on class *indices* (ranks), as scikit-learn's
-``cohen_kappa_score``, torchmetrics' ``MulticlassCohenKappa`` and Kaggle do.
+:math:`[i \\ne j]` (unweighted), on class *indices* 0..C-1 (ranks), as torchmetrics'
+``MulticlassCohenKappa`` and Kaggle do. It equals scikit-learn's
+``cohen_kappa_score(target, preds, weights=..., labels=range(C))``. Without ``labels``
+scikit-learn ranks only the labels that occur, so a class absent from both targets
+and predictions (a gap in the ranks) gives it other weights: for targets
+``[0, 1, 1, 4, 4, 0, 1]`` and predictions ``[0, 4, 1, 4, 1, 1, 0]`` QWK is 0.4355
+here and with ``labels=range(5)``, 0.5 with scikit-learn's default. ``C`` is
+``num_classes`` (there is no ``labels`` argument), else the scores' width, else the
+largest index seen plus one.
 The confusion matrix is the statistic, so any batching gives the whole set's value.
 
 Undefined (``nan``): when :math:`\\sum w_{ij} E_{ij} = 0`, i.e. every target and
@@ -146,7 +153,10 @@ def cohen_kappa(
     r"""Cohen's kappa between predicted and target classes, quadratically weighted by default.
 
     See the module for the formula. Weights act on class indices (ranks), not on
-    class values: QWK is the same for ages 1..90 as for indices 0..89.
+    class values: QWK is the same for ages 1..90 as for indices 0..89. The value is
+    scikit-learn's ``cohen_kappa_score(target, preds, weights=weights,
+    labels=range(C))``: every class of 0..C-1 keeps its rank, also one absent from
+    both targets and predictions (scikit-learn's default re-ranks the labels present).
 
     Args:
         preds: scores (N, C), logits or probabilities, or predicted indices (N,).

@@ -121,7 +121,9 @@ OFF_BY_K = register(
         decoders=DECODERS,
         key_of=_key,
         label_of=_label,
-        parse_key=numeric_key("off_by_", "k", float),
+        parse_key=numeric_key(
+            "off_by_", "k", lambda text: check_nonnegative_real(float(text), "k")
+        ),
         class_doc="""Accumulating off-by-k accuracy; see :func:`simloss.metrics.off_by_k_accuracy`.
 
     Args: those of :func:`simloss.metrics.off_by_k_accuracy` after ``preds`` and

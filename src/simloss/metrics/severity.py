@@ -26,6 +26,7 @@ from simloss.metrics._checks import check_square_matrix, float_dtype
 from simloss.metrics._declaration import MetricDeclaration, MetricTask, register
 from simloss.metrics._stats import ArrayLike, Stats, count, ratio
 from simloss.metrics.decoders import CLASS_DECODERS, check_decoding
+from simloss.metrics.hierarchy import ClassHierarchy
 
 __all__ = ["MISTAKE_SEVERITY", "mistake_severity"]
 
@@ -33,6 +34,8 @@ __all__ = ["MISTAKE_SEVERITY", "mistake_severity"]
 def _configure(
     *, distance: object, decoder: object, input_type: object, cost: object
 ) -> dict[str, Any]:
+    if isinstance(distance, ClassHierarchy):  # as the other hierarchical metrics take it
+        distance = distance.lca_height
     matrix = check_square_matrix(distance, "distance", nonnegative=True)
     decoding = check_decoding(decoder, input_type, cost, num_classes=matrix.shape[0])
     return {"distance": matrix, **decoding}
@@ -52,7 +55,7 @@ def _stats(
 def mistake_severity(
     preds: Tensor,
     target: Tensor,
-    distance: ArrayLike,
+    distance: ArrayLike | ClassHierarchy,
     *,
     ignore_index: int | None = None,
     decoder: str = "argmax",
@@ -75,7 +78,10 @@ def mistake_severity(
     Args:
         preds: scores (N, C), logits or probabilities, or predicted indices (N,).
         target: integer class indices (N,).
-        distance: (C, C) non-negative finite distances, rows by target, columns by prediction.
+        distance: (C, C) non-negative finite distances, rows by target, columns by
+            prediction, or a :class:`~simloss.metrics.ClassHierarchy`, whose
+            ``lca_height`` is then the distance (as
+            :func:`~simloss.metrics.average_hierarchical_distance` takes it).
         ignore_index: target value whose examples are left out.
         decoder: ``"argmax"`` (default), ``"median"`` or ``"min_risk"``.
         input_type: ``"logits"`` (default) or ``"probs"``, for the decoders.
@@ -91,6 +97,10 @@ def mistake_severity(
         >>> target = torch.tensor([0, 1, 2, 2])
         >>> preds = torch.tensor([1, 1, 0, 2])
         >>> float(mistake_severity(preds, target, D))
+        1.5
+        >>> from simloss.metrics import ClassHierarchy
+        >>> H = ClassHierarchy.from_superclasses([0, 0, 1])  # the same tree
+        >>> float(mistake_severity(preds, target, H))
         1.5
     """
     return MISTAKE_SEVERITY.evaluate(

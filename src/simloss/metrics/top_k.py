@@ -149,10 +149,8 @@ def _label(config: Mapping[str, Any]) -> str:
     return decoded_label("Acc", str(config.get("decoder", "argmax")))
 
 
-def _parse(key: str) -> dict[str, Any] | None:
-    if key == "acc":
-        return {}
-    return numeric_key("acc_top", "top_k", int)(key)
+def _top_k(text: str) -> int:
+    return check_top_k(int(text))
 
 
 def _record(task: MetricTask) -> Iterator[dict[str, Any]]:
@@ -175,7 +173,7 @@ ACCURACY = register(
         record=_record,
         key_of=_key,
         label_of=_label,
-        parse_key=_parse,
+        parse_key=numeric_key("acc_top", "top_k", _top_k, plain="acc"),
         class_doc="""Accumulating (top-k) accuracy; see :func:`simloss.metrics.accuracy`.
 
     Args: those of :func:`simloss.metrics.accuracy` after ``preds`` and ``target``

@@ -165,7 +165,7 @@ def read_hierarchy(path: PathLike, node_names: PathLike | None = None) -> Hierar
 def _read_json_tree(path: Path) -> Any:
     raw = _existing_file(path, "hierarchy").read_bytes()
     try:
-        text = raw.decode("utf8")
+        text = raw.decode("utf8").removeprefix("\ufeff")  # a byte-order mark is no text
     except UnicodeDecodeError as exc:
         raise ValueError(
             f"{path}: expected UTF-8 text, but found byte {raw[exc.start]:#04x} at {exc.start}"
@@ -367,11 +367,12 @@ def _existing_file(path: PathLike, what: str) -> Path:
 
 
 def _lines(path: PathLike, what: str) -> Iterable[tuple[int, str]]:
-    """``(line number, stripped text)`` of the non-blank, non-comment lines of a UTF-8 file."""
+    """``(line number, stripped text)`` of the non-blank, non-comment lines of a UTF-8 file
+    (a leading byte-order mark dropped)."""
     with open(_existing_file(path, what), "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
-                line = raw.decode("utf8").strip()
+                line = raw.decode("utf8").removeprefix("\ufeff" if number == 1 else "").strip()
             except UnicodeDecodeError as exc:
                 raise ValueError(
                     f"{path}:{number}: expected UTF-8 text, but found byte {raw[exc.start]:#04x}"

@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,7 +264,12 @@ def _runs_text(settings: Mapping[str, Any]) -> str:
     return "run i trains with seed i; every run shares one split per task"
 
 
-def _markdown(tables: list[BenchmarkTable], settings: Mapping[str, Any], alpha: float) -> str:
+def _markdown(
+    tables: list[BenchmarkTable],
+    settings: Mapping[str, Any],
+    alpha: float,
+    unfinished: Sequence[str] = (),
+) -> str:
     first = tables[0]
     out = [
         "# Benchmark: which loss for related classes?",
@@ -275,6 +281,13 @@ def _markdown(tables: list[BenchmarkTable], settings: Mapping[str, Any], alpha: 
         "(scipy, scikit-posthocs); win/tie/loss: two-sided Wilcoxon signed-rank test over the "
         "seeds per task.",
     ]
+    if unfinished:
+        out += [
+            "",
+            f"**A partial benchmark**: {len(unfinished)} of {len(settings['tasks'])} tasks are "
+            f"unfinished and left out of the ranks and tests: {', '.join(unfinished)}. Rerun "
+            "the same `simloss benchmark` command to finish them.",
+        ]
     for table in tables:
         label = _label(table.metric)
         order = np.argsort(table.mean_ranks)
@@ -374,6 +387,12 @@ def write_benchmark_report(
 
     Returns:
         The path of ``benchmark.md``.
+
+    Raises:
+        ValueError: fewer than two finished tasks. A task is finished when every loss has
+            all its planned runs (values x seeds) recorded; unfinished tasks (not started,
+            still running, killed, or with failed runs) are left out of the ranks and
+            named in the report.
     """
     from simloss.experiments.report import write_report
     from simloss.experiments.report.figures import save_figure
@@ -382,15 +401,35 @@ def write_benchmark_report(
     root = Path(folder)
     settings = read_benchmark(root)
     out = Path(out_dir) if out_dir is not None else root / "report"
+    planned = {
+        loss: max(1, len(grid["values"])) * int(grid["runs"])
+        for loss, grid in settings["losses"].items()
+    }
     records_by_task = {}
+    unfinished = []
     for task in settings["tasks"]:
+        if not (root / "tasks" / task).is_dir():
+            unfinished.append(f"{task} (not started)")
+            continue
         records = load_records(root / "tasks" / task)
+        done = Counter(stored_loss(record.get("loss")) for record in records)
+        finished = sum(min(done[loss], n) for loss, n in planned.items())
+        if finished < sum(planned.values()):
+            unfinished.append(f"{task} ({finished} of {sum(planned.values())} runs)")
+            continue
         records_by_task[task] = records
+    if len(records_by_task) < 2:
+        raise ValueError(
+            f"Expected at least two finished tasks in {root} for a Friedman test, but found "
+            f"{list(records_by_task) or 'none'}; unfinished: {', '.join(unfinished)} (rerun the "
+            "same simloss benchmark command to finish them)"
+        )
+    for task, records in records_by_task.items():
         write_report(records, out / "tasks" / task)
     tables = benchmark_tables(records_by_task, metrics, alpha=alpha)
     for table in tables:
         save_figure(cd_diagram(table, alpha), out, f"cd_{table.metric}")
     path = out / "benchmark.md"
-    atomic_write_text(path, _markdown(tables, settings, alpha))
+    atomic_write_text(path, _markdown(tables, settings, alpha, unfinished))
     atomic_write_text(out / "benchmark.csv", _csv(tables))
     return path

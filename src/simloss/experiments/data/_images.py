@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,7 +95,8 @@ def _frame(digest: hashlib._Hash, chunk: bytes) -> None:
 def cache_key(source: Path, files: Sequence[Path], size: Size, channels: str = "rgb") -> str:
     """The content key of decoding ``files`` to ``size``: 32 hex digits.
 
-    SHA-256 over the decoding (:data:`PREPROCESSING`, Pillow's version, ``size``, ``channels``)
+    SHA-256 over the decoding (:data:`PREPROCESSING`, Pillow's version and
+    decompression-bomb limit, ``size``, ``channels``)
     and, for every file in order, its path relative to ``source`` and its bytes
     (each part preceded by its length). A file that cannot be read contributes
     its error instead (decoding then reports or skips it).
@@ -109,12 +111,14 @@ def cache_key(source: Path, files: Sequence[Path], size: Size, channels: str = "
         False
     """
     import PIL
+    from PIL import Image
 
     digest = hashlib.sha256()
     height, width = image_size(size)
     shape = f"size {height}" if height == width else f"size {height}x{width}"
     detail = f"|{channels}" if channels != "rgb" else ""
-    _frame(digest, f"{PREPROCESSING}|pillow {PIL.__version__}|{shape}{detail}".encode())
+    limit = f"|max pixels {Image.MAX_IMAGE_PIXELS}"  # what decodes and what is refused
+    _frame(digest, f"{PREPROCESSING}|pillow {PIL.__version__}|{shape}{detail}{limit}".encode())
     for path in files:
         inside = path.is_relative_to(source)
         _frame(digest, os.fsencode(path.relative_to(source) if inside else path.resolve()))
@@ -138,13 +142,36 @@ def decode_image(path: Path, size: Size, channels: str = "rgb") -> np.ndarray:
 
     Raises:
         ValueError: the file cannot be read or decoded (truncated, not an
-            image, more pixels than Pillow's decompression-bomb limit, a
-            32-bit integer or float image whose range is unknown), naming it.
+            image, more pixels than Pillow's decompression-bomb limit
+            ``PIL.Image.MAX_IMAGE_PIXELS``, where Pillow itself only warns up
+            to twice it; a 32-bit integer or float image whose range is
+            unknown), naming it.
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     height, width = image_size(size)
     mode = _MODES[channels]
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice it: refused here too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return _decode(path, height, width, mode)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(
+            f"Could not decode image {path}: expected at most {Image.MAX_IMAGE_PIXELS} pixels "
+            f"(Pillow's decompression-bomb limit, PIL.Image.MAX_IMAGE_PIXELS), but it has more "
+            f"({' '.join(str(exc).split())})"
+        ) from exc
+
+
+def _decode(path: Path, height: int, width: int, mode: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    if path.is_symlink() and not path.exists():
+        raise ValueError(
+            f"Could not decode image {path}: expected a readable image file, but it is a broken "
+            f"link (to {os.readlink(path)})"
+        )
     try:
         with Image.open(path) as image:
             image.load()
@@ -161,11 +188,6 @@ def decode_image(path: Path, size: Size, channels: str = "rgb") -> np.ndarray:
                 )
             else:
                 converted = image.convert(mode)
-    except Image.DecompressionBombError as exc:
-        raise ValueError(
-            f"Could not decode image {path}: expected at most {2 * (Image.MAX_IMAGE_PIXELS or 0)} "
-            f"pixels (Pillow's decompression-bomb limit), but it has more ({exc})"
-        ) from exc
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise ValueError(
             f"Could not decode image {path}: expected a readable image file, but "

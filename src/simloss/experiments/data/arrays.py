@@ -34,18 +34,54 @@ from simloss.experiments.task import Task
 __all__ = ["check_features", "load_array_task", "read_feature_file"]
 
 
+#: The first bytes of a ``.npy`` file and of a ``.npz`` (zip) archive.
+_MAGIC = (b"\x93NUMPY", b"PK\x03\x04", b"PK\x05\x06")
+_OBJECTS = (
+    "holds Python objects (dtype object), which simloss does not unpickle: save it as "
+    "numbers or text (e.g. np.asarray(y, dtype=str))"
+)
+
+
 def _load(path: Path, what: str) -> Any:
     if not path.exists():
         raise FileNotFoundError(f"{what[:1].upper()}{what[1:]} {path} does not exist")
     if path.is_dir():
         raise IsADirectoryError(f"Expected {what} {path} to be a file, but it is a folder")
+    with open(path, "rb") as handle:
+        head = handle.read(6)
+    if not head.startswith(_MAGIC):
+        raise ValueError(
+            f"Expected {what} {path} to be a NumPy .npy/.npz file, but it is none (it starts "
+            f"with {head!r})"
+        )
     try:
         return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise ValueError(f"Could not read {what} {path}: the array {_OBJECTS}") from exc
+        raise ValueError(f"Could not read {what} {path}: {_short(exc)}") from exc
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(
-            f"Could not read {what} {path}: expected a NumPy .npy/.npz file without pickled "
-            f"objects, but loading failed ({' '.join(str(exc).split())[:160]})"
+            f"Could not read {what} {path}: expected a NumPy .npy/.npz file, but loading failed "
+            f"({_short(exc)})"
         ) from exc
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:160]
+
+
+def _member(archive: Any, key: str, path: Path) -> np.ndarray:
+    """Array ``key`` of an ``.npz`` archive; an object array is refused naming the file and key."""
+    try:
+        array: np.ndarray = archive[key]
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise ValueError(f"Could not read array {key!r} of {path}: it {_OBJECTS}") from exc
+        raise ValueError(f"Could not read array {key!r} of {path}: {_short(exc)}") from exc
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"Could not read array {key!r} of {path}: {_short(exc)}") from exc
+    return array
 
 
 def _arrays(task: Task, path: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
@@ -65,8 +101,8 @@ def _arrays(task: Task, path: Path | None) -> tuple[np.ndarray, np.ndarray, np.n
                 raise ValueError(
                     f"Expected arrays X and y in {path}, but found {archive.files} (missing {absent})"
                 )
-            x, y = archive["X"], archive["y"]
-            split = archive["split"] if "split" in archive.files else None
+            x, y = _member(archive, "X", path), _member(archive, "y", path)
+            split = _member(archive, "split", path) if "split" in archive.files else None
         return x, y, split, str(path)
     x = _load(Path(names["features_file"]), "features file")
     y = _load(Path(names["labels_file"]), "labels file")
@@ -113,7 +149,7 @@ def read_feature_file(path: str | Path) -> np.ndarray:
         with loaded:
             if "X" not in loaded.files:
                 raise ValueError(f"Expected an array X in {file}, but found {loaded.files}")
-            x = loaded["X"]
+            x = _member(loaded, "X", file)
     else:
         x = loaded
     return check_features(x, str(file))
@@ -150,8 +186,8 @@ def load_array_task(
             f"Expected integer, numeric or text labels y in {where}, but found dtype {y_raw.dtype}"
         )
     labels = y_raw.tolist()
-    rows = [f"{where} row {i}" for i in range(len(labels))]
-    classes = build_classes(task.classes, labels, where)
+    rows = [f"{where} row {i} of y" for i in range(len(labels))]
+    classes = build_classes(task.classes, labels, where, rows=rows)
     codes = encode_labels(classes, task.classes, labels, rows, where)
     kept = np.flatnonzero(codes.keep)
     declared = None
@@ -174,6 +210,7 @@ def load_array_task(
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         split_seed=split_seed,
+        where=where,
     )
     check_training_classes(classes, task.classes, targets[train], where)
     scaled = np.ones(inputs.shape[1], dtype=bool)

@@ -25,9 +25,11 @@ import numpy as np
 from simloss.experiments.task import ClassSpec
 
 __all__ = [
+    "EXACT_INTEGERS",
     "Classes",
     "LabelCodes",
     "build_classes",
+    "check_present",
     "encode_labels",
     "format_label",
     "is_number_text",
@@ -169,22 +171,78 @@ class LabelCodes:
         return out
 
 
+#: The largest integer float64 holds exactly (and every integer below it): beyond it two
+#: integer labels can become one number.
+EXACT_INTEGERS = 2**53
+
+
+def _row(rows: Sequence[str] | None, index: int, where: str) -> str:
+    return rows[index] if rows is not None else f"{where} example {index}"
+
+
+def _is_missing(label: Any) -> bool:
+    """An empty cell, ``None`` or a NaN: no label (never a class)."""
+    if label is None:
+        return True
+    if isinstance(label, str):
+        return not label.strip()
+    return isinstance(label, (float, np.floating)) and math.isnan(label)
+
+
+def check_present(labels: Sequence[Any], rows: Sequence[str] | None, where: str) -> None:
+    """Refuse a missing label (an empty cell, ``None`` or NaN), naming its row.
+
+    Raises:
+        ValueError: ``"Expected a label in era.csv line 17, column 'rating', but found ''"``.
+
+    Example:
+        >>> check_present(["3", " ", "4"], ["x.csv line 2", "x.csv line 3", "x.csv line 4"], "x")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected a label in x.csv line 3, but found ' ' (a missing label)
+    """
+    distinct = set(labels) if all(type(v) is str for v in labels) else None
+    if distinct is not None and not any(_is_missing(v) for v in distinct):
+        return
+    for i, label in enumerate(labels):
+        if _is_missing(label):
+            raise ValueError(
+                f"Expected a label in {_row(rows, i, where)}, but found {label!r} (a missing label)"
+            )
+
+
 def _numbers(
-    labels: Sequence[Any], where: Sequence[str] | None, *, integer: bool
+    labels: Sequence[Any], rows: Sequence[str] | None, where: str, *, integer: bool
 ) -> np.ndarray | None:
-    """Labels as float64, or ``None`` when one is not a number."""
+    """Labels as float64, or ``None`` when one is not a number (an integer).
+
+    A label that is a number but cannot be a class is refused, naming its row:
+    NaN or infinite; beyond the float32 range the metrics compute in; an
+    integer beyond 2**53, which float64 does not hold exactly (2**53 + 1 would
+    become 2**53); two label texts that are the same number (``3``, ``03``,
+    ``+3``, ``3.0``: one class, or a typo?) are refused naming both.
+    """
     if labels and all(type(v) is str for v in labels):
-        return number_column(labels, integer=integer)
+        out = number_column(labels, integer=integer)
+        if out is None:
+            return None
+        _check_number_range(out, labels, rows, where)
+        _check_number_texts(labels, rows, where)
+        return out
     out = np.empty(len(labels), dtype=np.float64)
     for i, label in enumerate(labels):
         if isinstance(label, (bool, np.bool_)):
             return None
-        if isinstance(label, (int, float, np.integer, np.floating)):
-            value = float(label)
-            if not math.isfinite(value):
-                place = where[i] if where is not None else f"label {i}"
-                raise ValueError(f"Expected a finite label in {place}, but found {label!r}")
-            out[i] = value
+        if isinstance(label, (int, np.integer)):
+            if abs(int(label)) > EXACT_INTEGERS:
+                raise ValueError(
+                    f"Expected an integer label within +-2**53 (exact in float64) in "
+                    f"{_row(rows, i, where)}, but found {int(label)}"
+                )
+            out[i] = float(label)
+            continue
+        if isinstance(label, (float, np.floating)):
+            out[i] = float(label)
             continue
         text = str(label)
         if not is_number_text(text):
@@ -192,7 +250,56 @@ def _numbers(
         if integer and _INTEGER_RE.fullmatch(text.strip()) is None:
             return None
         out[i] = float(text)
+    _check_number_range(out, labels, rows, where)
+    at = [i for i, v in enumerate(labels) if isinstance(v, str)]
+    if at:
+        _check_number_texts([labels[i] for i in at], [_row(rows, i, where) for i in at], where)
     return out
+
+
+def _check_number_range(
+    values: np.ndarray, labels: Sequence[Any], rows: Sequence[str] | None, where: str
+) -> None:
+    bad = ~(np.abs(values) <= FLOAT32_MAX)  # NaN is bad too
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"Expected a finite label within the float32 range (|x| <= 3.4e38, the range "
+            f"of the metrics) in {_row(rows, i, where)}, but found {labels[i]!r}"
+        )
+
+
+def _check_number_texts(labels: Sequence[str], rows: Sequence[str] | None, where: str) -> None:
+    """Refuse integer texts beyond 2**53 and two texts of one number, naming them."""
+    texts = {t.strip() for t in dict.fromkeys(labels)}
+    by_value: dict[float, str] = {}
+    for text in sorted(texts):
+        if _INTEGER_RE.fullmatch(text) and abs(int(text)) > EXACT_INTEGERS:
+            i = next(k for k, v in enumerate(labels) if v.strip() == text)
+            raise ValueError(
+                f"Expected an integer label within +-2**53 (exact in float64) in "
+                f"{_row(rows, i, where)}, but found {text!r}"
+            )
+        value = float(text)
+        other = by_value.setdefault(value, text)
+        if other != text:
+            first = [next(k for k, v in enumerate(labels) if v.strip() == t) for t in (other, text)]
+            raise ValueError(
+                f"Expected distinct labels to be distinct numbers in {where}, but {other!r} "
+                f"({_row(rows, first[0], where)}) and {text!r} ({_row(rows, first[1], where)}) "
+                f"are both {format_label(value)} (write one class one way)"
+            )
+
+
+def _refuse_non_number(labels: Sequence[Any], rows: Sequence[str] | None, where: str) -> None:
+    """Among labels that are mostly numbers, name the first that is not one."""
+    numbers = [_numbers([v], None, where, integer=False) is not None for v in labels]
+    if any(numbers):
+        bad = numbers.index(False)
+        raise ValueError(
+            f"Expected a number (a class label) in {_row(rows, bad, where)}, but found "
+            f"{labels[bad]!r}"
+        )
 
 
 def build_classes(
@@ -200,6 +307,7 @@ def build_classes(
     labels: Sequence[Any],
     where: str,
     *,
+    rows: Sequence[str] | None = None,
     first_class: int | None = None,
     last_class: int | None = None,
 ) -> Classes:
@@ -216,11 +324,16 @@ def build_classes(
         spec: the task's classes.
         labels: every raw label of the data (text or numbers).
         where: the data source, for messages.
+        rows: where each label is (``"wine.csv line 7, column 'quality'"``), for
+            messages naming the row of a bad label.
         first_class, last_class: a ``range``'s ends from the run's settings.
 
     Raises:
         ValueError: text labels of ordered classes without a declared order,
-            values or names that do not fit (one line naming ``where``).
+            values or names that do not fit (one line naming ``where``); a
+            missing label, a non-number among numbers, two texts of one
+            number, a label beyond the float32 range or an integer beyond
+            2**53 (naming the row, see :func:`encode_labels`).
 
     Example:
         >>> from simloss.experiments.task import ClassSpec
@@ -245,11 +358,19 @@ def build_classes(
         numeric = True
         class_labels = tuple(float(v) for v in range(low, high + 1))
     else:
-        values = _numbers(list(dict.fromkeys(labels)), None, integer=False)
+        if rows is not None:
+            check_present(labels, rows, where)
+        distinct = list(dict.fromkeys(labels))
+        distinct_rows = None
+        if rows is not None:
+            first = {label: i for i, label in reversed(list(enumerate(labels)))}
+            distinct_rows = [rows[first[label]] for label in distinct]
+        values = _numbers(distinct, distinct_rows, where, integer=False)
         numeric = values is not None
         if numeric:
             class_labels = tuple(sorted(set(values.tolist())))  # type: ignore[union-attr]
         elif spec.ordered:
+            _refuse_non_number(distinct, distinct_rows, where)
             found = sorted({str(v) for v in labels})[:8]
             raise ValueError(
                 f"Expected numeric labels or a declared class order (`classes.order`) for the "
@@ -333,7 +454,9 @@ def encode_labels(
 
     Raises:
         ValueError: a label that is not a class (``outside = "error"``, or a
-            text label under any rule), naming the row and the label.
+            text label under any rule), a missing label (an empty cell, ``None``,
+            NaN), a label beyond the float32 range, an integer beyond 2**53, two
+            texts of one number (``5`` and ``05``), each naming the row and the label.
 
     Example:
         >>> from simloss.experiments.task import ClassSpec
@@ -346,18 +469,21 @@ def encode_labels(
     n = len(labels)
     targets = np.full(n, -1, dtype=np.int64)
     keep = np.ones(n, dtype=bool)
+    check_present(labels, rows, where)
     if classes.numeric:
         integer = spec.range is not None
         index = {float(v): i for i, v in enumerate(classes.labels)}
-        values = _numbers(labels, rows, integer=integer)
+        values = _numbers(labels, rows, where, integer=integer)
         if values is None:
             bad = next(
                 i
                 for i, label in enumerate(labels)
-                if _numbers([label], None, integer=integer) is None
+                if _numbers([label], None, where, integer=integer) is None
             )
             kind = "an integer" if integer else "a number"
-            raise ValueError(f"Expected {kind} label in {rows[bad]}, but found {labels[bad]!r}")
+            raise ValueError(
+                f"Expected {kind} (a class label) in {rows[bad]}, but found {labels[bad]!r}"
+            )
         low, high = classes.labels[0], classes.labels[-1]
         clipped = 0
         for i, value in enumerate(values.tolist()):

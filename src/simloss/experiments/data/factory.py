@@ -3,7 +3,9 @@
 A factory task (:class:`~simloss.experiments.task.DataSource` of kind
 ``"factory"``) names a function that simloss imports (from the task file's
 folder first, then ``sys.path``) and calls with the keywords it accepts among
-``data_dir`` and ``split_seed``. It returns a mapping:
+``data_dir`` and ``split_seed``. The task lists the files and folders the
+function reads besides its module (``data.files``, ``[]`` for none), so a
+sweep can fingerprint them. It returns a mapping:
 
 .. code-block:: python
 
@@ -26,7 +28,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +42,31 @@ from simloss.experiments.data.classes import build_classes, check_training_class
 from simloss.experiments.data.tables import feature_stats
 from simloss.experiments.task import Task
 
-__all__ = ["import_factory", "load_factory_task"]
+__all__ = ["import_factory", "load_factory_task", "user_code"]
 
 _SPLITS = ("train", "val", "test")
+
+
+@contextmanager
+def user_code(what: str) -> Iterator[None]:
+    """Run a user's function: any exception it raises becomes one line naming it (cause chained).
+
+    Example:
+        >>> with user_code("Factory mydata:splits"):
+        ...     {}["x"]
+        Traceback (most recent call last):
+        ...
+        ValueError: Factory mydata:splits failed: KeyError: 'x'
+    """
+    try:
+        yield
+    except Exception as exc:
+        raise ValueError(f"{what} failed: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text if len(text) <= 300 else text[:297] + '...'}"
 
 
 def import_factory(name: str, what: str, search: Path | None = None) -> Callable[..., Any]:
@@ -68,6 +93,8 @@ def import_factory(name: str, what: str, search: Path | None = None) -> Callable
             f"Could not import {what} {name!r}: {exc} (the module is looked up in "
             f"{search or 'the current folder'} and on sys.path)"
         ) from exc
+    except Exception as exc:  # the module's own code failed (a SyntaxError, a NameError, ...)
+        raise ValueError(f"Importing {what} {name!r} failed: {_one_line(exc)}") from exc
     finally:
         if added:
             sys.path.remove(str(search))
@@ -98,7 +125,8 @@ def _as_arrays(part: Any, name: str, factory: str) -> tuple[np.ndarray, list[Any
         and hasattr(part, "__getitem__")
         and not isinstance(part, (list, tuple, np.ndarray, torch.Tensor))
     ):
-        items = [part[i] for i in range(len(part))]
+        with user_code(f"Factory {factory} split {name!r} (reading its items)"):
+            items = [part[i] for i in range(len(part))]
         if not items or not all(isinstance(it, (tuple, list)) and len(it) == 2 for it in items):
             raise ValueError(
                 f"Expected factory {factory} split {name!r} to be a Dataset of (x, y) pairs, but "
@@ -139,9 +167,18 @@ def load_factory_task(task: Task, **settings: Any) -> PreparedData:
     """
     name = task.data.factory or ""
     search = None if task.file is None else task.file.parent
+    for declared in task.data.files:
+        if not declared.exists():
+            raise FileNotFoundError(
+                f"File {declared} of `data.files` in task file {task.file} does not exist"
+            )
     function = import_factory(name, "factory", search)
     # A built-in factory takes exactly its declared settings; a user's the ones it names.
-    result = function(**settings) if task.builtin else function(**_kwargs(function, settings))
+    if task.builtin:
+        result = function(**settings)
+    else:
+        with user_code(f"Factory {name}"):
+            result = function(**_kwargs(function, settings))
     if isinstance(result, PreparedData):
         return result
     if not isinstance(result, Mapping):
@@ -170,7 +207,10 @@ def load_factory_task(task: Task, **settings: Any) -> PreparedData:
     parts = {k: _as_arrays(result[k], k, name) for k in _SPLITS}
     labels = [label for k in _SPLITS for label in parts[k][1]]
     where = f"factory {name}"
-    classes = build_classes(task.classes, labels, where)
+    label_rows = [
+        f"{where} split {k!r} example {i}" for k in _SPLITS for i in range(len(parts[k][1]))
+    ]
+    classes = build_classes(task.classes, labels, where, rows=label_rows)
     targets: dict[str, np.ndarray] = {}
     inputs: dict[str, np.ndarray] = {}
     for k in _SPLITS:

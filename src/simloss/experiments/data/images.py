@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from simloss.experiments._files import read_text_file
+from simloss.experiments._files import read_text_file, walk_files
 from simloss.experiments.data._images import PREPROCESSING, load_images
 from simloss.experiments.data._types import (
     PreparedData,
@@ -42,6 +42,7 @@ from simloss.experiments.data.classes import (
     encode_labels,
 )
 from simloss.experiments.data.splits import declared_split, split_examples, subset_indices
+from simloss.experiments.data.tables import csv_lines
 from simloss.experiments.task import Task
 
 __all__ = ["image_files", "list_class_folders", "list_manifest", "load_image_task"]
@@ -55,22 +56,18 @@ def _image_suffixes() -> frozenset[str]:
     return frozenset(Image.registered_extensions())
 
 
-def _visible(path: Path, root: Path) -> bool:
-    return not any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
 def image_files(folder: Path) -> tuple[list[Path], int]:
     """Every image file below ``folder`` (sorted; any depth) and the count of other files.
 
     An image file is one whose extension Pillow registers (``.jpg``, ``.png``,
-    ``.tif``, ...); hidden files and folders are skipped.
+    ``.tif``, ...); hidden files and folders are skipped. Links to folders are
+    followed (a loop is refused); a broken link of an image's name is listed,
+    so decoding refuses it (or skips and counts it with ``skip_unreadable``).
     """
     suffixes = _image_suffixes()
     files: list[Path] = []
     others = 0
-    for path in sorted(folder.rglob("*")):
-        if not path.is_file() or not _visible(path, folder):
-            continue
+    for path in walk_files(folder):
         if path.suffix.lower() in suffixes:
             files.append(path)
         else:
@@ -132,7 +129,7 @@ def list_manifest(
             twice (naming both lines).
     """
     text = read_text_file(manifest, "manifest")
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(csv_lines(text))
     needed = ["path", "label", *([split_column] if split_column else [])]
     header = [c.strip() for c in reader.fieldnames or []]
     absent = [c for c in needed if c not in header]
@@ -167,6 +164,11 @@ def list_manifest(
                 f"lines {seen[key]} and {line}"
             )
         seen[key] = line
+        if path.is_dir():
+            raise IsADirectoryError(
+                f"Expected image file {path} (manifest {manifest} line {line}) to be a file, but "
+                "it is a folder"
+            )
         if not path.is_file():
             raise FileNotFoundError(
                 f"Image file {path} (manifest {manifest} line {line}) does not exist"
@@ -255,7 +257,12 @@ def load_image_task(
         )
     folder, files, labels, rows, declared_splits, info = _listing(task, root)
     classes = build_classes(
-        task.classes, labels, str(root), first_class=first_class, last_class=last_class
+        task.classes,
+        labels,
+        str(root),
+        rows=rows,
+        first_class=first_class,
+        last_class=last_class,
     )
     codes = encode_labels(classes, task.classes, labels, rows, str(root))
     kept = np.flatnonzero(codes.keep)
@@ -306,6 +313,7 @@ def load_image_task(
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         split_seed=split_seed,
+        where=str(root),
     )
     check_training_classes(classes, task.classes, targets[train], str(root))
     mean, std = channel_stats(images[train], per_channel=True)

@@ -32,7 +32,7 @@ def split_sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int,
 
 
 def random_split(
-    n: int, val_fraction: float, test_fraction: float, seed: int
+    n: int, val_fraction: float, test_fraction: float, seed: int, *, where: str = "the data"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split ``range(n)`` at random into train/validation/test index arrays.
 
@@ -44,6 +44,7 @@ def random_split(
         val_fraction: fraction for validation, in (0, 1).
         test_fraction: fraction for test, in (0, 1).
         seed: the split seed.
+        where: the data, for messages (its file).
 
     Returns:
         ``(train, val, test)`` int64 index arrays with the sizes of :func:`split_sizes`.
@@ -58,8 +59,8 @@ def random_split(
     n_train, n_val, _ = split_sizes(n, val_fraction, test_fraction)
     if n_train < 1 or n_val < 1 or n - n_train - n_val < 1:
         raise ValueError(
-            f"Expected enough examples for non-empty train/validation/test splits, but found "
-            f"n={n} with val_fraction={val_fraction} and test_fraction={test_fraction}"
+            f"Expected enough examples in {where} for non-empty train/validation/test splits, "
+            f"but found n={n} with val_fraction={val_fraction} and test_fraction={test_fraction}"
         )
     order = np.random.default_rng(seed).permutation(n)
     return (
@@ -105,7 +106,12 @@ def stratified_holdout(
 
 
 def stratified_split(
-    labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+    labels: np.ndarray,
+    val_fraction: float,
+    test_fraction: float,
+    seed: int,
+    *,
+    where: str = "the data",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split by class: ``round(n_c * fraction)`` random examples of each class ``c`` to
     validation and to test, the rest to training.
@@ -119,6 +125,7 @@ def stratified_split(
         labels: int array ``(N,)`` of class indices.
         val_fraction, test_fraction: fractions in (0, 1), summing to less than 1.
         seed: the split seed.
+        where: the data, for messages (its file).
 
     Returns:
         ``(train, val, test)`` sorted, disjoint int64 index arrays covering ``range(N)``.
@@ -153,7 +160,7 @@ def stratified_split(
     )
     if len(val) == 0 or len(test) == 0:
         raise ValueError(
-            f"Expected non-empty validation and test splits, but {len(labels)} examples with "
+            f"Expected non-empty validation and test splits of {where}, but {len(labels)} examples with "
             f"val_fraction={val_fraction} and test_fraction={test_fraction} per class give "
             f"{len(val)} and {len(test)}"
         )
@@ -219,9 +226,11 @@ def split_examples(
     val_fraction: float,
     test_fraction: float,
     split_seed: int,
+    where: str = "the data",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Train/validation/test indices: the declared split, else a seeded ``"random"`` or
-    ``"stratified"`` one (:func:`random_split`, :func:`stratified_split`).
+    ``"stratified"`` one (:func:`random_split`, :func:`stratified_split`); ``where``
+    names the data in messages.
 
     Example:
         >>> split_examples(np.array([0, 1, 0]), "random", np.array([0, 2, 1]),
@@ -232,5 +241,5 @@ def split_examples(
         train, val, test = (np.flatnonzero(declared == k).astype(np.int64) for k in range(3))
         return train, val, test
     if method == "random":
-        return random_split(len(targets), val_fraction, test_fraction, split_seed)
-    return stratified_split(targets, val_fraction, test_fraction, split_seed)
+        return random_split(len(targets), val_fraction, test_fraction, split_seed, where=where)
+    return stratified_split(targets, val_fraction, test_fraction, split_seed, where=where)

@@ -24,6 +24,8 @@ pandas and pyarrow.
 from __future__ import annotations
 
 import csv
+import io
+import json
 import logging
 import operator
 from collections.abc import Sequence
@@ -62,16 +64,16 @@ logger = logging.getLogger(__name__)
 class RowNames(Sequence[str]):
     """Where each row of a table is (``"wine.csv line 7"``), made only when a message needs one."""
 
-    def __init__(self, where: str, lines: list[int], word: str) -> None:
-        self.where, self.lines, self.word = where, lines, word
+    def __init__(self, where: str, lines: list[int], word: str, detail: str = "") -> None:
+        self.where, self.lines, self.word, self.detail = where, lines, word, detail
 
     def __len__(self) -> int:
         return len(self.lines)
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
-            return [f"{self.where} {self.word} {n}" for n in self.lines[index]]
-        return f"{self.where} {self.word} {self.lines[index]}"
+            return [f"{self.where} {self.word} {n}{self.detail}" for n in self.lines[index]]
+        return f"{self.where} {self.word} {self.lines[index]}{self.detail}"
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,12 @@ class Table:
     def rows(self) -> RowNames:
         """Where each row is (``"wine.csv line 7"``; ``"... row 7"`` in Parquet files)."""
         return RowNames(self.where, self.lines, "line" if self.text else "row")
+
+    def cells(self, column: str) -> RowNames:
+        """Where each cell of a column is (``"wine.csv line 7, column 'quality'"``)."""
+        return RowNames(
+            self.where, self.lines, "line" if self.text else "row", f", column {column!r}"
+        )
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -123,6 +131,59 @@ class Table:
         return self.columns[name]
 
 
+def csv_lines(text: str) -> io.StringIO:
+    """The lines of a CSV text as :mod:`csv` must read them: only ``\\n`` ends a line.
+
+    Python's :meth:`str.splitlines` also breaks at ``\\r``, ``\\x0c``, ``\\x85``,
+    ``U+2028`` and more, which split a cell (and a quoted cell holding a newline)
+    into invented rows and shift every later line number; ``\\r\\n`` endings are
+    read by :mod:`csv` itself, and a line break inside a quoted cell stays in the cell.
+
+    Example:
+        >>> list(csv.reader(csv_lines('a,"x\\ny"\\nb,u\\u2028v\\r\\n')))
+        [['a', 'x\\ny'], ['b', 'u\\u2028v']]
+    """
+    return io.StringIO(text, newline="\n")
+
+
+def _csv_error(exc: csv.Error) -> str:
+    if "new-line character seen in unquoted field" in str(exc):
+        return (
+            "a carriage return (\\r) without \\n inside an unquoted cell (only \\n and \\r\\n end "
+            "rows: quote the cell, or convert the file's line endings)"
+        )
+    return str(exc)
+
+
+#: Field separators a table may use, for the hint when another one was read.
+_SEPARATORS = (",", ";", "\t", "|")
+
+
+def _delimiter_hint(text: str, delimiter: str) -> str:
+    """``"; did you mean delimiter ';'? ..."`` when the first line holds another separator.
+
+    Only a hint for a message: the delimiter is declared, never guessed.
+
+    Example:
+        >>> print(_delimiter_hint('"a";"b"\\n1;2\\n', ","))
+        ; did you mean delimiter ';'? (`data.delimiter = ";"` in the task file, or --delimiter ';' of simloss task new)
+        >>> print(_delimiter_hint("a\\tb\\n", ","))
+        ; did you mean delimiter '\\t'? (`data.delimiter = "\\t"` in the task file, or --delimiter '\\t' of simloss task new)
+        >>> _delimiter_hint("a,b\\n", ",")
+        ''
+    """
+    first = text.split("\n", 1)[0]
+    counts = {c: first.count(c) for c in _SEPARATORS if c != delimiter}
+    best = max(counts, key=lambda c: counts[c])
+    if not counts[best]:
+        return ""
+    shown = "'\\t'" if best == "\t" else repr(best)
+    return (
+        f"; did you mean delimiter {shown}? (`data.delimiter = {json.dumps(best)}` in the task "
+        f"file, or --delimiter {shown} of simloss task new)"
+    )
+
+
 def _delimiter(path: Path, declared: str | None) -> str:
     if declared is not None:
         return declared
@@ -136,7 +197,7 @@ def read_table(
     columns: Sequence[str] | None,
     delimiter: str | None,
     embedded: str | None = None,
-    optional_last: str | None = None,
+    optional: str | None = None,
     what: str = "table file",
 ) -> Table:
     """Read a CSV/TSV (or Parquet) file into columns of cells.
@@ -150,9 +211,9 @@ def read_table(
         delimiter: the field separator (``None``: tab for ``.tsv``/``.tab``, else comma).
         embedded: a file in ``simloss/data`` read when ``path`` is ``None``.
         what: what the file is, for messages (``"row file"`` for ``predict``).
-        optional_last: the last column, which rows may leave out (a label in
-            rows given to ``predict`` of a table without a header); a row
-            without it gets an empty cell there.
+        optional: a column rows may leave out (the label, in rows given to
+            ``predict`` of a table without a header, wherever it is): a row of
+            one cell fewer than the columns gets an empty cell there.
 
     Raises:
         FileNotFoundError: no such file.
@@ -172,7 +233,7 @@ def read_table(
         text = read_text_file(file, what)
         where = str(file)
         delim = _delimiter(file, delimiter)
-    names, cells, lines = _parse_rows(text, delim, where, header, columns, optional_last)
+    names, cells, lines = _parse_rows(text, delim, where, header, columns, optional)
     by_column = dict(zip(names, map(list, zip(*cells, strict=True)), strict=True))
     return Table(where, tuple(names), by_column, lines)
 
@@ -183,23 +244,27 @@ def _parse_rows(
     where: str,
     header: bool,
     columns: Sequence[str] | None,
-    optional_last: str | None,
+    optional: str | None,
 ) -> tuple[list[str], list[list[str]], list[int]]:
-    """The column names, the rows (blank lines skipped) and each row's line number."""
-    lines_of_text = text.splitlines()
-    reader = csv.reader(lines_of_text, delimiter=delimiter, strict=True)
+    """The column names, the rows (blank lines skipped) and each row's first line number."""
+    reader = csv.reader(csv_lines(text), delimiter=delimiter, strict=True)
     try:
         if '"' not in text:  # no quoted cells: one row per line, parsed in C
             parsed = list(reader)
             numbers = range(1, len(parsed) + 1)
         else:  # a quoted cell may span lines: the reader counts them
             parsed, numbers_list = [], []
+            end = 0  # the last line read: a row starts on the line after the previous one's
             for row in reader:
                 parsed.append(row)
-                numbers_list.append(reader.line_num)
+                numbers_list.append(end + 1)
+                end = reader.line_num
             numbers = numbers_list  # type: ignore[assignment]
     except csv.Error as exc:
-        raise ValueError(f"Could not read {where} line {reader.line_num}: {exc}") from exc
+        hint = _delimiter_hint(text, delimiter) if reader.line_num <= 1 else ""
+        raise ValueError(
+            f"Could not read {where} line {reader.line_num}: {_csv_error(exc)}{hint}"
+        ) from exc
     if all(parsed):  # no blank line (csv gives [] for one): every row kept as read
         kept = list(zip(parsed, numbers, strict=True))
     else:
@@ -210,6 +275,12 @@ def _parse_rows(
             raise ValueError(f"Expected rows of data in {where}, but found none")
         (first, line), kept = kept[0], kept[1:]
         names = [c.strip() for c in first]
+        hint = _delimiter_hint(text, delimiter) if len(names) == 1 else ""
+        if hint:
+            raise ValueError(
+                f"Expected columns separated by {delimiter!r} in the header of {where} (line "
+                f"{line}), but found one column {names[0][:60]!r}{hint}"
+            )
         empty = [i + 1 for i, n in enumerate(names) if not n]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if empty or repeated:
@@ -223,8 +294,9 @@ def _parse_rows(
     rows = [row for row, _ in kept]
     lines = [number for _, number in kept]
     width = len(names)
-    if optional_last is not None and names[-1] == optional_last:
-        rows = [[*row, ""] if len(row) == width - 1 else row for row in rows]
+    if optional is not None and optional in names:
+        k = names.index(optional)
+        rows = [[*row[:k], "", *row[k:]] if len(row) == width - 1 else row for row in rows]
     if set(map(len, rows)) != {width}:  # a line of spaces is blank too; then refuse
         spaces = [len(row) == 1 and not row[0].strip() and width > 1 for row in rows]
         rows = [row for row, blank in zip(rows, spaces, strict=True) if not blank]
@@ -233,9 +305,10 @@ def _parse_rows(
         raise ValueError(f"Expected rows of data in {where}, but found none")
     if set(map(len, rows)) != {width}:
         bad = next(i for i, row in enumerate(rows) if len(row) != width)
+        hint = _delimiter_hint(text, delimiter) if len(rows[bad]) == 1 else ""
         raise ValueError(
             f"Expected {width} cells in {where} line {lines[bad]} (columns {names}), but "
-            f"found {len(rows[bad])}"
+            f"found {len(rows[bad])}{hint}"
         )
     return names, rows, lines
 
@@ -257,8 +330,47 @@ def _read_parquet(file: Path, columns: Sequence[str] | None) -> Table:
         )
     if len(frame) == 0:
         raise ValueError(f"Expected rows of data in {file}, but found none")
-    data = {str(c): frame[c].tolist() for c in frame.columns}
+    data = {str(c): _parquet_cells(pandas, frame[c], str(c), file) for c in frame.columns}
     return Table(str(file), names, data, list(range(1, len(frame) + 1)), text=False)
+
+
+def _parquet_cells(pandas: Any, series: Any, name: str, file: Path) -> list[Any]:
+    """A Parquet column's cells: numbers, text or booleans, none missing (else refused by row).
+
+    Dates, durations and intervals have no one number or category per value that
+    simloss could choose (one category per date would be no feature), and a list
+    or mapping in a cell is no scalar: both are refused, naming the column and its
+    dtype, as is a missing value (``None``, NaN, ``<NA>``), naming its row.
+    """
+    types = pandas.api.types
+    dtype = series.dtype
+    if (
+        types.is_datetime64_any_dtype(dtype)
+        or types.is_timedelta64_dtype(dtype)
+        or isinstance(dtype, (pandas.PeriodDtype, pandas.IntervalDtype))
+    ):
+        raise ValueError(
+            f"Expected numbers or text in column {name!r} of {file}, but found dtype {dtype} "
+            "(convert it to numbers or categories first)"
+        )
+    missing = series.isna().to_numpy()
+    if missing.any():
+        row = int(np.flatnonzero(missing)[0])
+        raise ValueError(
+            f"Expected a value in {file} row {row + 1}, column {name!r}, but found a missing "
+            f"value ({series.iloc[row]})"
+        )
+    cells: list[Any] = series.tolist()
+    if not (types.is_numeric_dtype(dtype) or types.is_bool_dtype(dtype)):
+        for row, cell in enumerate(cells):
+            if not isinstance(cell, (str, int, float, np.number, np.bool_)):
+                shown = repr(cell)
+                raise ValueError(
+                    f"Expected a number or text in {file} row {row + 1}, column {name!r} (dtype "
+                    f"{dtype}), but found a {type(cell).__name__} "
+                    f"{shown if len(shown) <= 60 else shown[:57] + '...'}"
+                )
+    return cells
 
 
 @dataclass(frozen=True)
@@ -509,6 +621,42 @@ def _fit_encoding(
     )
 
 
+def _check_named_columns(task: Task, table: Table) -> None:
+    """Refuse a column list of the task naming no feature column of the table (a typo).
+
+    ``features``, ``categorical``, ``categories``, ``nonnegative`` and ``unscaled``
+    name feature columns: a name that is not a column of the file, or is the label
+    or split column, would be silently ignored.
+    """
+    source = task.data
+    lists = {
+        "features": source.features or (),
+        "categorical": source.categorical or (),
+        "categories": tuple(source.categories),
+        "nonnegative": source.nonnegative,
+        "unscaled": source.unscaled,
+    }
+    others = {source.label: "the label column", source.split_column: "the split column"}
+    declared = task.file or f"task {task.name!r}"
+    for key, names in lists.items():
+        for name in names:
+            if name not in table.columns:
+                raise ValueError(
+                    f"Expected `data.{key}` in {declared} to name columns of {table.where}, but "
+                    f"found {name!r}, which is none of its columns {list(table.names)}"
+                )
+            if name in others:
+                raise ValueError(
+                    f"Expected `data.{key}` in {declared} to name feature columns, but found "
+                    f"{name!r}, {others[name]}"
+                )
+            if source.features is not None and key != "features" and name not in source.features:
+                raise ValueError(
+                    f"Expected `data.{key}` in {declared} to name columns of `data.features`, "
+                    f"but found {name!r}, which is not among {list(source.features)}"
+                )
+
+
 def feature_stats(
     inputs: np.ndarray, train: np.ndarray, scaled: np.ndarray
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -570,8 +718,10 @@ def load_table_task(
         embedded=source.embedded if file is None else None,
     )
     labels = table.column(source.label or "", "label column")
-    classes = build_classes(task.classes, labels, table.where)
-    codes = encode_labels(classes, task.classes, labels, table.rows, table.where)
+    _check_named_columns(task, table)
+    label_cells = table.cells(source.label or "")
+    classes = build_classes(task.classes, labels, table.where, rows=label_cells)
+    codes = encode_labels(classes, task.classes, labels, label_cells, table.where)
     kept = np.flatnonzero(codes.keep)
     declared = None
     if source.split_column is not None:
@@ -592,6 +742,7 @@ def load_table_task(
         val_fraction=val_fraction,
         test_fraction=test_fraction,
         split_seed=split_seed,
+        where=table.where,
     )
     check_training_classes(classes, task.classes, targets[train], table.where)
     subset = table if np.array_equal(rows, np.arange(len(table))) else table.take(rows)

@@ -114,7 +114,8 @@ def verdict_lines(comparison: LossComparison) -> list[str]:
             word = {"+": "significantly better than", "-": "significantly worse than"}.get(
                 test.mark, "not significantly different from"
             )
-            parts.append(f"{word} CE, p = {test.p_value:.3g}")
+            effect = "" if test.effect is None else f", rank-biserial r_rb = {test.effect:+.2f}"
+            parts.append(f"{word} CE, p = {test.p_value:.3g}, {test.method}{effect}")
         elif test is not None:
             parts.append(f"no test against CE: {test.reason}")
         detail = f" ({'; '.join(parts)})" if parts else ""
@@ -321,7 +322,7 @@ def _latex_ready(table: Table) -> Table:
 COMPARISON_CSV_COLUMNS = (
     "dataset", "loss", "param", "value", "split", "metric", "mean", "std", "n_runs",
     "chosen", "mark", "test_status", "n_pairs", "n_nonzero", "statistic", "p_value", "effect",
-    "null", "note",
+    "hodges_lehmann", "null", "note",
 )  # fmt: skip
 
 
@@ -350,6 +351,7 @@ def comparison_csv(comparison: LossComparison) -> str:
                     "" if test is None else _num(test.statistic),
                     "" if test is None else _num(test.p_value),
                     "" if test is None else _num(test.effect),
+                    "" if test is None else _num(test.hodges_lehmann),
                     "" if test is None or test.method is None else test.method,
                     "" if test is None else test.reason,
                 ])  # fmt: skip

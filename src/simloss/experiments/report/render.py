@@ -153,7 +153,8 @@ def to_markdown(summary: SweepSummary, *, figures: Sequence[str] = ()) -> str:
 EXTRA_TEXT = (
     "Metrics the paper does not report, from the same runs: quadratic weighted kappa "
     "(QWK), the per-class MAE averaged (AMAE) and at its worst (MMAE), the ranked "
-    "probability score (RPS), the lowest per-class recall (MS); with a hierarchy, the "
+    "probability score (RPS), the lowest per-class recall (MS) and the geometric mean of "
+    "the per-class recalls (GMS); with a hierarchy, the "
     "mistake severity, the hierarchical distance of the top 5 and hierarchical F (see "
     "docs/metrics.md). Bold and marks as above; runs that do not record a metric (written "
     "before it was recorded) are left out of its cells, and the notes say which."
@@ -275,7 +276,7 @@ def to_latex(summary: SweepSummary) -> str:
 CSV_COLUMNS = (
     "dataset", "param", "value", "split", "metric", "mean", "std", "n_runs", "best",
     "mark", "test_status", "n_pairs", "n_nonzero", "statistic", "p_value", "effect",
-    "null", "paper_mean", "paper_mark", "note",
+    "hodges_lehmann", "null", "paper_mean", "paper_mark", "note",
 )  # fmt: skip
 
 
@@ -332,6 +333,7 @@ def to_csv(summary: SweepSummary) -> str:
                     "" if test is None else _num(test.statistic),
                     "" if test is None else _num(test.p_value),
                     "" if test is None else _num(test.effect),
+                    "" if test is None else _num(test.hodges_lehmann),
                     "" if test is None or test.method is None else test.method,
                     _num(paper_mean), "" if pcell is None else pcell.mark,
                     "" if test is None else test.reason,

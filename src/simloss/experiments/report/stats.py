@@ -11,6 +11,7 @@ References:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -100,12 +101,22 @@ def signed_rank_test(differences: np.ndarray) -> SignedRankTest:
     as soon as differences tie (with 14 or more pairs), where the exact test can
     disagree at the 5 % level.
 
+    Raises:
+        ValueError: a NaN or infinite difference (naming its index), or none non-zero.
+
     Example:
         >>> test = signed_rank_test(np.array([-0.2, 0.1, -0.3, -0.4, -0.5, -0.6]))
         >>> test.w_plus, test.w_minus, round(test.p_value, 4), test.method, round(test.rank_biserial, 3)
         (1.0, 20.0, 0.0625, 'exact', -0.905)
     """
     values = np.asarray(differences, dtype=np.float64)
+    if values.ndim != 1:
+        raise ValueError(f"Expected `differences` of shape (n,), but found shape {values.shape}")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise ValueError(
+            f"Expected finite `differences`, but found {values[bad[0]]} at index {int(bad[0])}"
+        )
     nonzero = values[values != 0.0]
     n = int(nonzero.size)
     if n == 0:
@@ -196,6 +207,32 @@ class WilcoxonResult:
         return self.status == "tested"
 
 
+#: Paired differences keep this many significant decimals of the largest value they come from.
+SIGNIFICANT_DECIMALS = 12
+
+
+def _tie_exactly(values: np.ndarray, baseline: np.ndarray) -> np.ndarray:
+    """``values - baseline`` rounded to :data:`SIGNIFICANT_DECIMALS` significant decimals of
+    the largest magnitude among them, so that differences equal in exact arithmetic tie.
+
+    The subtraction's rounding error is about one ulp of the operands, so a fixed number
+    of decimals restores ties only for small values (``np.round(d, 12)`` fails above
+    about 1e4); decimals counted from the largest value hold at any scale. A difference
+    below 1e-12 of the values counts as zero.
+
+    Example:
+        >>> a = np.array([262654.1, 282551.2]); b = np.array([262654.0, 282551.1])
+        >>> np.round(a - b, 12).tolist(), _tie_exactly(a, b).tolist()
+        ([0.099999999977, 0.100000000035], [0.1, 0.1])
+    """
+    diffs = values - baseline
+    scale = float(max(np.abs(values).max(), np.abs(baseline).max())) if diffs.size else 0.0
+    if scale == 0.0:
+        return diffs
+    decimals = SIGNIFICANT_DECIMALS - int(np.floor(np.log10(scale)))
+    return np.round(diffs, decimals)
+
+
 def wilcoxon_against_baseline(
     values: Mapping[int, float],
     baseline: Mapping[int, float],
@@ -227,6 +264,11 @@ def wilcoxon_against_baseline(
     Returns:
         A :class:`WilcoxonResult`.
 
+    Raises:
+        ValueError: a NaN or infinite value in either mapping, naming the run (the
+            report leaves such runs out with a note before testing; here nothing is
+            dropped silently).
+
     Example:
         >>> base = {i: 0.10 for i in range(8)}
         >>> better = {i: 0.12 + 0.001 * i for i in range(8)}
@@ -234,16 +276,23 @@ def wilcoxon_against_baseline(
         >>> res.mark, res.n_pairs, round(res.p_value, 4), res.effect
         ('+', 8, 0.0078, 1.0)
         >>> res.reason
-        'significantly better (p = 0.00781, exact; rank-biserial r = +1.00; n = 8 of 8 pairs)'
+        'significantly better (p = 0.00781, exact; rank-biserial r_rb = +1.00; n = 8 of 8 pairs)'
         >>> wilcoxon_against_baseline(base, base, lower_is_better=False).status
         'all_zero'
     """
     min_pairs = min_pairs_for_significance(alpha)
+    for name, mapping in (("values", values), ("baseline", baseline)):
+        for run, value in mapping.items():
+            if not math.isfinite(value):
+                raise ValueError(
+                    f"Expected finite `{name}` (one metric value per run), but run {run} is {value}"
+                )
     common = sorted(set(values) & set(baseline))
     n_pairs = len(common)
-    diffs = np.array([values[i] - baseline[i] for i in common], dtype=np.float64)
-    # Rounding removes sub-ulp noise from the subtraction, so tied differences tie exactly.
-    diffs = np.round(diffs, 12)
+    diffs = _tie_exactly(
+        np.array([values[i] for i in common], dtype=np.float64),
+        np.array([baseline[i] for i in common], dtype=np.float64),
+    )
     n_nonzero = int(np.count_nonzero(diffs))
     mean_diff = float(diffs.mean()) if n_pairs else None
     if not baseline:
@@ -274,7 +323,7 @@ def wilcoxon_against_baseline(
     return WilcoxonResult(
         "tested", n_pairs, n_nonzero, mean_diff, min(test.w_plus, test.w_minus), test.p_value,
         mark,
-        f"{verdict[mark]} (p = {test.p_value:.3g}, {test.method}; rank-biserial r = "
+        f"{verdict[mark]} (p = {test.p_value:.3g}, {test.method}; rank-biserial r_rb = "
         f"{effect:+.2f}; n = {n_nonzero} of {n_pairs} pairs)",
         effect=effect, method=test.method, hodges_lehmann=test.hodges_lehmann,
     )  # fmt: skip

@@ -137,7 +137,7 @@ def main_metrics(metrics: list[str] | tuple[str, ...]) -> list[str]:
 
 
 def extra_metrics(metrics: list[str] | tuple[str, ...]) -> list[str]:
-    """The metrics beyond the paper's (QWK, AMAE, MMAE, RPS, MS; hierarchical ones), argmax,
+    """The metrics beyond the paper's (QWK, AMAE, MMAE, RPS, MS, GMS; hierarchical ones), argmax,
     in the order runs record them.
 
     Example:

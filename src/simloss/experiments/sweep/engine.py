@@ -424,7 +424,8 @@ def claim_settings(
     url: str,
     kind: str,
     heartbeat_given: bool,
-    data_dir: str | None,
+    data_place: str | None,
+    files: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The settings stored with a study under ``attr``: this command's if it is new, else checked.
 
@@ -452,7 +453,9 @@ def claim_settings(
         if stored is None:
             insert_once(study, attr, wanted)
             stored = study.user_attrs[attr]  # ours, or the peer's that was first
-    check_settings(stored, wanted, name, heartbeat_given, data_dir=data_dir, kind=kind)
+    check_settings(
+        stored, wanted, name, heartbeat_given, data_place=data_place, files=files, kind=kind
+    )
     return dict(stored)
 
 

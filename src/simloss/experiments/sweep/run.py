@@ -39,7 +39,7 @@ from simloss.experiments.sweep.engine import (
 )
 from simloss.experiments.sweep.grid import GRID_ATTR, Grid, grids_from_attr, grids_to_attr
 from simloss.experiments.sweep.queue import Census, FailedPoint, census, enqueue_missing
-from simloss.experiments.sweep.settings import fixed_settings
+from simloss.experiments.sweep.settings import data_place, fixed_settings, hashed_files
 from simloss.experiments.sweep.storage import SWEEP_FILE, dispose, open_storage, read_sweep_file
 from simloss.experiments.sweep.storage_errors import named_storage_errors, reconnecting
 from simloss.experiments.sweep.trials import (
@@ -310,7 +310,8 @@ def _prepare(
                 url=url,
                 kind="Sweep",
                 heartbeat_given=heartbeat_interval is not None,
-                data_dir=base.data_dir,
+                data_place=data_place(base),
+                files=hashed_files(base),
             )
             if settings.get("data") is None:
                 # A sweep whose settings hold no data fingerprint: its data is this command's.

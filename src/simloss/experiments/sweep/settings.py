@@ -12,11 +12,13 @@ differs, so one sweep never mixes runs of two setups.
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from simloss.experiments._files import walk_files
 from simloss.experiments.config import LOSS_KEYS, TrainConfig, point_config
 from simloss.experiments.specs import swept_param
 
@@ -25,8 +27,10 @@ __all__ = [
     "check_settings",
     "comparable",
     "data_fingerprint",
+    "data_place",
     "differences",
     "fixed_settings",
+    "hashed_files",
     "sweep_base",
 ]
 
@@ -52,7 +56,8 @@ def fixed_settings(base: TrainConfig, param: str | None = None) -> dict[str, Any
     ``loss_param``, ``similarity``, which a study's points set) and the local
     ones (:data:`LOCAL_KEYS`: paths, device, threads, progress bars). The
     ``seed`` is the base seed (run ``i`` trains with ``seed + i``). A vectors or
-    hierarchy file enters through its SHA-256, and a task file through the
+    hierarchy file, given as a run setting or declared by the task
+    (:func:`hashed_files`), enters through its SHA-256, and a task file through the
     SHA-256 of its declaration (``task_sha256``), so the same file at another
     path is the same sweep and a changed task is another.
 
@@ -73,19 +78,52 @@ def fixed_settings(base: TrainConfig, param: str | None = None) -> dict[str, Any
     swept = swept_param(task, loss)
     value = None if swept is None else (swept.grid[0] if swept.spec is None else swept.spec.default)
     config = point_config(base, None if swept is None else swept.name, value, 0, loss=loss)
+    resolved = config.resolve()
     fixed = {
-        k: v
-        for k, v in config.resolve().to_dict().items()
-        if k not in LOCAL_KEYS and k not in LOSS_KEYS
+        k: v for k, v in resolved.to_dict().items() if k not in LOCAL_KEYS and k not in LOSS_KEYS
     }
     fixed["seed"] = base.seed
     if task.sha256 is not None:
         fixed["task_sha256"] = task.sha256
-    for setting, key in _HASHED_FILES.items():
-        path = getattr(base, setting)
-        if path is not None:
-            fixed[key] = _sha256_file(Path(path), setting)
+    for key, path in hashed_files(resolved).items():
+        fixed[key] = _sha256_file(Path(path), key.removesuffix("_sha256"))
     return fixed
+
+
+def hashed_files(config: TrainConfig) -> dict[str, str]:
+    """The files a sweep compares by content: ``vectors_sha256`` -> the class-vectors file, ...
+
+    The resolved config's files: those given as run settings, else those the
+    task declares (``similarity.vectors``, ``classes.hierarchy``,
+    ``classes.hierarchy_names``), which :meth:`TrainConfig.resolve` fills in.
+
+    Example:
+        >>> hashed_files(TrainConfig(dataset="abalone"))
+        {}
+    """
+    resolved = config if config.is_resolved else config.resolve()
+    return {
+        key: str(getattr(resolved, setting))
+        for setting, key in _HASHED_FILES.items()
+        if getattr(resolved, setting) is not None
+    }
+
+
+def data_place(config: TrainConfig) -> str:
+    """Where a run's data is, in words, for messages: ``data_dir``, else the task's declared path.
+
+    Example:
+        >>> data_place(TrainConfig(dataset="abalone"))
+        'the embedded data simloss/data/abalone.data'
+    """
+    task = config.task_spec
+    if config.data_dir is not None:
+        return str(config.data_dir)
+    if task.data.path is not None:
+        return f"{task.data.path} (`data.path` of task file {task.file})"
+    if task.data.kind == "factory":
+        return f"the files of factory {task.data.factory} (task file {task.file})"
+    return f"the embedded data simloss/data/{task.embedded}"
 
 
 def comparable(fixed: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +171,8 @@ def data_fingerprint(config: TrainConfig) -> dict[str, Any]:
     tarball) is hashed whole; a folder is hashed over every file below it
     (hidden ones excepted), each entered with its path relative to the folder,
     its size and its bytes. An image manifest is hashed with every image it
-    lists; a factory task with the factory's module file (and ``data_dir``).
+    lists; a factory task with the factory's module file, the files and folders
+    its task declares it reads (``data.files``) and ``data_dir``.
     The same data at another path or on another machine gives the same
     fingerprint; one changed byte gives another. The embedded Abalone data is
     its packaged file.
@@ -167,6 +206,12 @@ def data_fingerprint(config: TrainConfig) -> dict[str, Any]:
         module = sys.modules.get(getattr(function, "__module__", ""), None)
         code = getattr(module, "__file__", None)
         files = [] if code is None or task.builtin else [(f"factory/{Path(code).name}", Path(code))]
+        for index, declared in enumerate(source.files):
+            if not declared.exists():
+                raise FileNotFoundError(
+                    f"File {declared} of `data.files` in task file {task.file} does not exist"
+                )
+            files += _listed(declared, f"files/{index}")
         if path is not None:
             files += _listed(path, "data")
         return _digest(files)
@@ -197,11 +242,7 @@ def data_fingerprint(config: TrainConfig) -> dict[str, Any]:
 def _listed(path: Path, prefix: str) -> list[tuple[str, Path]]:
     if path.is_file():
         return [(f"{prefix}/{path.name}", path)]
-    return [
-        (f"{prefix}/{p.relative_to(path).as_posix()}", p)
-        for p in sorted(path.rglob("*"))
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    ]
+    return [(f"{prefix}/{p.relative_to(path).as_posix()}", p) for p in walk_files(path)]
 
 
 def _fingerprint(path: Path) -> dict[str, Any]:
@@ -215,6 +256,9 @@ def _digest(files: list[tuple[str, Path]]) -> dict[str, Any]:
     total = 0
     for name, file in files:
         name = name.lstrip("/")
+        if file.is_symlink() and not file.exists():  # a broken link: its target is its content
+            digest.update(f"{name}\0broken link\0{os.readlink(file)}\0".encode())
+            continue
         size = file.stat().st_size
         total += size
         digest.update(f"{name}\0{size}\0".encode())
@@ -240,7 +284,8 @@ def check_settings(
     name: str,
     heartbeat_given: bool,
     *,
-    data_dir: str | None = None,
+    data_place: str | None = None,
+    files: dict[str, str] | None = None,
     kind: str = "Sweep",
 ) -> None:
     """Refuse a command whose sweep settings differ from the stored ones, naming them.
@@ -253,7 +298,10 @@ def check_settings(
         wanted: the same for this command.
         name: the study name (for the message).
         heartbeat_given: whether this command set the heartbeat interval.
-        data_dir: this command's data folder (for the message).
+        data_place: where this command's data is, in words (:func:`data_place`), for
+            the message.
+        files: this command's files compared by content (:func:`hashed_files`), for
+            the message.
         kind: what the study is, for the messages (``"Sweep"``, ``"Tune"``).
 
     Raises:
@@ -266,14 +314,26 @@ def check_settings(
             f"{wanted['dataset']!r}. {advice}"
         )
     old_task = stored.get("fixed", {}).get("task_sha256")
-    if old_task != wanted["fixed"].get("task_sha256"):
+    new_task = wanted["fixed"].get("task_sha256")
+    if old_task != new_task:
+        builtin = "none: the built-in dataset"
         raise ValueError(
             f"{kind} {name!r} was made with another declaration of task {wanted['dataset']!r} "
-            f"(its task file changed: sha256 {old_task} (now {wanted['fixed'].get('task_sha256')})). "
+            f"(task file sha256 {old_task or builtin}, now {new_task or builtin}). "
             f"A {kind.lower()}'s runs must share their task: restore the file, or use another "
             "--out or --study-name"
         )
-    diffs = differences(comparable(stored.get("fixed", {})), comparable(wanted["fixed"]))
+    old_fixed, new_fixed = comparable(stored.get("fixed", {})), comparable(wanted["fixed"])
+    changed = [k for k in _HASHED_FILES.values() if old_fixed.get(k) != new_fixed.get(k)]
+    if changed and old_fixed.get(changed[0]) is not None and new_fixed.get(changed[0]):
+        key = changed[0]
+        raise ValueError(
+            f"{kind} {name!r} was made with another {key.removesuffix('_sha256')} file: "
+            f"{(files or {}).get(key, 'its file')} changed (sha256 {old_fixed[key]}, now "
+            f"{new_fixed[key]}). A {kind.lower()}'s runs must share their similarity: restore "
+            "the file, or use another --out or --study-name"
+        )
+    diffs = differences(old_fixed, new_fixed)
     if diffs:
         raise ValueError(
             f"{kind} {name!r} was made with other fixed settings: {'; '.join(diffs)}. {advice}"
@@ -282,7 +342,7 @@ def check_settings(
     if old_data is not None and old_data != wanted["data"]:
         raise ValueError(
             f"{kind} {name!r} was made on other data: {_describe(old_data)} (now "
-            f"{_describe(wanted['data'])} in {data_dir or 'the embedded data'}). "
+            f"{_describe(wanted['data'])} in {data_place or 'this command'}). "
             f"A {kind.lower()}'s runs must share their data: use another --out or --study-name"
         )
     if heartbeat_given and stored.get("heartbeat_interval") != wanted["heartbeat_interval"]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from simloss.experiments._files import BOM
 from simloss.experiments.task.builtin import BUILTIN_TASKS
 from simloss.experiments.task.declaration import (
     DATA_KINDS,
@@ -24,6 +25,7 @@ from simloss.experiments.task.declaration import (
     Task,
     TaskError,
     is_factory,
+    is_task_name,
     parse_task,
 )
 
@@ -43,6 +45,7 @@ __all__ = [
     "builtin_task",
     "get_task",
     "is_factory",
+    "is_task_name",
     "parse_task",
     "read_task",
 ]
@@ -80,8 +83,8 @@ def read_task(path: str | Path) -> Task:
 
     Raises:
         FileNotFoundError: no such file.
-        TaskError: not TOML/JSON, or a declaration error (one line naming
-            the file and the key).
+        TaskError: not TOML/JSON, a declaration error, or a name a built-in
+            dataset has (one line naming the file and the key).
     """
     file = Path(path).expanduser()
     if file.suffix.lower() not in TASK_SUFFIXES:
@@ -103,7 +106,7 @@ def read_task(path: str | Path) -> Task:
 def _parse_cached(path: str, data: bytes) -> Task:
     file = Path(path)
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8").removeprefix(BOM)  # a byte-order mark is no part of a key
     except UnicodeDecodeError as exc:
         raise TaskError(f"Could not read task file {file}: not UTF-8 text ({exc.reason})") from exc
     if file.suffix.lower() == ".json":
@@ -117,7 +120,14 @@ def _parse_cached(path: str, data: bytes) -> Task:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise TaskError(f"Could not read task file {file}: {exc}") from exc
-    return parse_task(raw, str(file), base=file.parent)
+    task = parse_task(raw, str(file), base=file.parent)
+    if task.name.casefold() in {name.casefold() for name in BUILTIN_TASKS}:
+        raise TaskError(
+            f"Expected `name` in {file} to be other than a built-in dataset's "
+            f"{list(BUILTIN_TASKS)} (records, sweeps and reports know a dataset by its name: "
+            f"yours would get the paper's tables), but found {task.name!r}"
+        )
+    return task
 
 
 def get_task(dataset: str | None, task: str | Path | None = None) -> Task:

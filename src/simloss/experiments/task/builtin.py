@@ -126,7 +126,7 @@ _ABALONE = Task(
         header=False,
         categorical=("sex",),
         categories=MappingProxyType({"sex": ("M", "F", "I")}),
-        nonnegative=ABALONE_COLUMNS[1:],
+        nonnegative=ABALONE_COLUMNS[1:-1],  # the measurements (the last column is the label)
         split="random",
         settings=MappingProxyType({"data_dir": "path", **_SEEDED}),
     ),

@@ -85,6 +85,16 @@ class TaskError(ValueError):
     """A task declaration that cannot be used (the message names the file and key)."""
 
 
+def is_task_name(text: object) -> bool:
+    """Whether ``text`` can name a task: letters, digits and ``_.+-``, a letter or digit first.
+
+    Example:
+        >>> is_task_name("wine-red"), is_task_name("bad name"), is_task_name(".hidden")
+        (True, False, False)
+    """
+    return isinstance(text, str) and bool(_NAME_RE.match(text))
+
+
 def is_factory(text: object) -> bool:
     """Whether ``text`` names a Python factory ``module:function``.
 
@@ -127,6 +137,9 @@ class DataSource:
         channels: ``"rgb"`` (3 channels) or ``"grey"`` (1).
         arrays: the keys (``.npz``) or files (``.npy``) of ``X``, ``y`` and the split.
         factory: ``"module:function"`` of a factory task.
+        files: the files and folders a user's factory reads besides its module
+            (``data.files``; absolute): their bytes enter a sweep's data
+            fingerprint, as a table's file does.
         requires_data_dir: a factory that cannot run without ``data_dir``.
         settings: the run settings (``TrainConfig`` fields) the source reads,
             mapped to the reader's keyword.
@@ -152,6 +165,7 @@ class DataSource:
     channels: str = "rgb"
     arrays: Mapping[str, str] = field(default_factory=dict)
     factory: str | None = None
+    files: tuple[Path, ...] = ()
     requires_data_dir: bool = False
     settings: Mapping[str, str] = field(default_factory=dict)
 
@@ -460,6 +474,18 @@ def _show(value: Any) -> str:
     return f"{type(value).__name__} {text if len(text) <= 60 else text[:57] + '...'}"
 
 
+#: float32's largest value: class values enter the metrics in float32.
+_FLOAT32_MAX = 3.4028234663852886e38
+_CLASS_VALUE = "finite numbers within the float32 range (integers within +-2**53)"
+
+
+def _is_class_value(value: Any) -> bool:
+    """A number a class may stand for: finite in float32, an integer exact in float64."""
+    if not _is_number(value) or abs(float(value)) > _FLOAT32_MAX:
+        return False
+    return not isinstance(value, int) or abs(value) <= 2**53
+
+
 def _is_number(value: Any) -> bool:
     return (
         not isinstance(value, bool)
@@ -522,6 +548,12 @@ def _data_source(reader: _Reader, base: Path | None) -> DataSource:
         if source.features is not None and label in source.features:
             raise reader.fail(
                 "features", f"columns other than the label {label!r}", source.features
+            )
+        if source.features is not None and source.split_column in source.features:
+            raise reader.fail(
+                "features",
+                f"columns other than the split column {source.split_column!r}",
+                source.features,
             )
         return source
     if kind == "images":
@@ -588,9 +620,22 @@ def _data_source(reader: _Reader, base: Path | None) -> DataSource:
     factory = reader.string("factory")
     if factory is None or not is_factory(factory):
         raise reader.fail("factory", "'module:function'", factory)
+    listed = reader.get("files")
+    if not isinstance(listed, list) or not all(isinstance(v, str) and v for v in listed):
+        raise reader.fail(
+            "files",
+            "the list of files and folders the factory reads besides its module ([] for none; "
+            "a sweep fingerprints their bytes)",
+            listed,
+        )
+    reads: list[Path] = []
+    for value in listed:
+        read = Path(value).expanduser()
+        reads.append(read if read.is_absolute() or base is None else base / read)
     return DataSource(
         **common,
         factory=factory,
+        files=tuple(reads),
         settings=MappingProxyType({"data_dir": "data_dir", "split_seed": "split_seed"}),
     )
 
@@ -623,10 +668,13 @@ def _class_spec(reader: _Reader, base: Path | None) -> ClassSpec:
     if order_value is not None:
         if not isinstance(order_value, list) or len(order_value) < 2:
             raise reader.fail("order", "a list of at least two class labels", order_value)
-        texts = all(isinstance(v, str) and v for v in order_value)
+        texts = all(isinstance(v, str) and v.strip() for v in order_value)
         numbers = all(_is_number(v) for v in order_value)
         if not (texts or numbers):
             raise reader.fail("order", "labels that are all strings or all numbers", order_value)
+        if numbers and not all(_is_class_value(v) for v in order_value):
+            bad = next(v for v in order_value if not _is_class_value(v))
+            raise reader.fail("order", _CLASS_VALUE, f"{bad!r} among {order_value!r}")
         keys = [str(v) if texts else float(v) for v in order_value]
         repeated = sorted({str(v) for v in keys if keys.count(v) > 1})
         if repeated:
@@ -635,12 +683,12 @@ def _class_spec(reader: _Reader, base: Path | None) -> ClassSpec:
     values_value = reader.get("values")
     values: tuple[float, ...] | Mapping[str, float] | None = None
     if isinstance(values_value, dict):
-        if not all(_is_number(v) for v in values_value.values()):
-            raise reader.fail("values", "a mapping of labels to finite numbers", values_value)
+        if not all(_is_class_value(v) for v in values_value.values()):
+            raise reader.fail("values", f"a mapping of labels to {_CLASS_VALUE}", values_value)
         values = MappingProxyType({str(k): float(v) for k, v in values_value.items()})
     elif values_value is not None:
-        if not isinstance(values_value, list) or not all(_is_number(v) for v in values_value):
-            raise reader.fail("values", "a list of finite numbers or a mapping", values_value)
+        if not isinstance(values_value, list) or not all(_is_class_value(v) for v in values_value):
+            raise reader.fail("values", f"a list of {_CLASS_VALUE} or a mapping", values_value)
         values = tuple(float(v) for v in values_value)
     range_value = reader.get("range")
     class_range: tuple[int, int] | None = None
@@ -652,6 +700,8 @@ def _class_spec(reader: _Reader, base: Path | None) -> ClassSpec:
             or range_value[1] <= range_value[0]
         ):
             raise reader.fail("range", "[first, last] integers with first < last", range_value)
+        if not all(_is_class_value(v) for v in range_value):
+            raise reader.fail("range", f"[first, last] {_CLASS_VALUE}", range_value)
         if order is not None:
             raise reader.fail("range", "absent when `classes.order` is given", range_value)
         class_range = (int(range_value[0]), int(range_value[1]))
@@ -752,7 +802,7 @@ def parse_task(raw: Mapping[str, Any], where: str, *, base: Path | None = None) 
         raise TaskError(f"Expected a task declaration (a table) in {where}, but found {_show(raw)}")
     top = _Reader(raw, where)
     name = top.string("name")
-    if name is None or not _NAME_RE.match(name):
+    if name is None or not is_task_name(name):
         raise top.fail(
             "name", "a name of letters, digits and _.+- (used in records and reports)", name
         )

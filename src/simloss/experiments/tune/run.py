@@ -33,7 +33,12 @@ from simloss.experiments.sweep.engine import (
     write_settings_file,
 )
 from simloss.experiments.sweep.queue import census, enqueue_missing
-from simloss.experiments.sweep.settings import differences, fixed_settings
+from simloss.experiments.sweep.settings import (
+    data_place,
+    differences,
+    fixed_settings,
+    hashed_files,
+)
 from simloss.experiments.sweep.storage import SWEEP_FILE, dispose, open_storage
 from simloss.experiments.sweep.trials import DEFAULT_HEARTBEAT_S, WorkerArgs, heartbeat_study
 from simloss.experiments.sweep.workers import quiet_optuna, worker_threads
@@ -244,7 +249,8 @@ def _prepare(
                 url=url,
                 kind="Tune",
                 heartbeat_given=heartbeat_interval is not None,
-                data_dir=base.data_dir,
+                data_place=data_place(base),
+                files=hashed_files(base),
             )
             before = dict(stored.get("tune", {}))
             diffs = differences({**before, "budget": tune["budget"]}, tune)

@@ -133,6 +133,9 @@ def _value_json(result: TuneResult, value: float) -> dict[str, Any]:
                 "n_pairs": test.n_pairs,
                 "n_nonzero": test.n_nonzero,
                 "mean_difference": test.mean_difference,
+                "effect": test.effect,  # rank-biserial r_rb, +1: every pair favours the value
+                "hodges_lehmann": test.hodges_lehmann,
+                "null": test.method,
                 "reason": test.reason,
             }
     entry["versus_cce_test"] = tests
