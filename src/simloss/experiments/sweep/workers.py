@@ -128,7 +128,7 @@ class SweepProgress:
         from tqdm.auto import tqdm
 
         self._lines = lines and not progress
-        self._seen = (finished_before, 0, 0)
+        self._seen = (finished_before, 0)
         self._started = time.monotonic()
         self._name = args.study_name
         self._points = points
@@ -155,10 +155,12 @@ class SweepProgress:
         counts = census(trials, self._points)
         if len(counts.finished) > self._bar.n:
             self._bar.update(len(counts.finished) - self._bar.n)
-        now = (len(counts.finished), len(counts.failed), len(counts.interrupted))
+        # A line per finished or failed trial; an interrupt is said by the command's
+        # own one line ("simloss demo: interrupted"), not by a status line.
+        now = (len(counts.finished), len(counts.failed))
         if self._lines and now != self._seen:
             self._seen = now
-            stopped = f"{now[2]} interrupted, " if now[2] else ""
+            stopped = f"{len(counts.interrupted)} interrupted, " if counts.interrupted else ""
             print(
                 f"sweep {self._name}: {now[0]}/{len(self._points)} finished, {now[1]} failed, "
                 f"{stopped}{counts.running_trials} running "
