@@ -188,7 +188,7 @@ def test_summary_is_truncated(capsys: pytest.CaptureFixture[str]) -> None:
     ("argv", "message"),
     [
         (["--order", "5"], "Expected --r R"),
-        (["--order", "5", "--r", "1.0"], r"Expected `r` in [0, 1), but found 1.0"),
+        (["--order", "5", "--r", "1.0"], r"Expected `--r` in [0, 1), but found 1.0"),
         (["--order", "5", "--r", "0.5", "--s", "0.3"], "Expected --s only with --superclasses"),
         (["--order", "5", "--r", "0.5", "--plot"], "Expected --out PREFIX with --plot"),
         (["--order", "5", "--r", "0.5", "--out", "x.npy"], "prefix without extension"),

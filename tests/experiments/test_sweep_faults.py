@@ -40,10 +40,11 @@ def _abalone_rows(folder: Path, rows: int) -> Path:
 
 
 def _one_line_error(capsys: pytest.CaptureFixture[str], command: str) -> str:
-    err = capsys.readouterr().err
-    assert err.startswith(f"simloss {command}: error: "), err
-    assert err.count("\n") == 1, err
-    return err
+    """The error: one line, the last; before it only the sweep's status lines (no terminal)."""
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and lines[-1].startswith(f"simloss {command}: error: "), lines
+    assert all(line.startswith("sweep ") for line in lines[:-1]), lines
+    return lines[-1] + "\n"
 
 
 # ----------------------------------------------------------------- (2) data identity
@@ -253,7 +254,7 @@ def test_a_missing_device_is_refused_before_any_trial(
     if command == "train":
         argv.remove("--runs=1")
     assert main(argv) == 1
-    assert "`device` is 'cuda:99' but " in _one_line_error(capsys, command)
+    assert "`--device` is 'cuda:99' but " in _one_line_error(capsys, command)
     assert not out.exists()
 
 

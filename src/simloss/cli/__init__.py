@@ -76,11 +76,13 @@ def _register_unavailable(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     command = "simloss"
+    options: set[str] = set()
     try:
         parser = build_parser()
         args, unknown = parser.parse_known_args(argv)
         if args.command is not None:
             command = f"simloss {args.command}"
+            options = _options(parser, args.command)
         unavailable = getattr(args, _UNAVAILABLE, None)
         if unavailable is not None:  # any options, --help included: say what to install
             print(f"{command}: error: {unavailable}", file=sys.stderr)
@@ -103,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         RuntimeError,
         OSError,
     ) as exc:
-        message = _flags(" ".join(str(exc).split()))
+        message = _flags(" ".join(str(exc).split()), options)
         print(f"{command}: error: {message}", file=sys.stderr)
         return 1
     return code
@@ -112,15 +114,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 _SETTING = re.compile(r"`([a-z][a-z0-9_]*)`")
 
 
-def _flags(message: str) -> str:
+def _options(parser: argparse.ArgumentParser, command: str) -> set[str]:
+    """The option strings of one subcommand (``--data-dir``, ...)."""
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        choices = getattr(action, "choices", None) or {}
+        if command in choices:
+            return {o for a in choices[command]._actions for o in a.option_strings}
+    return set()
+
+
+def _flags(message: str, options: set[str]) -> str:
     """A message as a command line user reads it: a run setting named as its flag.
 
     The library names settings as its fields (`data_dir`); on the command line
-    they are flags (`--data-dir`). Other names in backticks are left as they are.
+    they are flags (`--data-dir`) where the command has that flag (``options``).
+    Other names in backticks are left as they are.
 
     Example:
-        >>> _flags("Expected `data_dir` for dataset 'utkface', but found None")
+        >>> _flags("Expected `data_dir` for dataset 'utkface', but found None", {"--data-dir"})
         "Expected `--data-dir` for dataset 'utkface', but found None"
+        >>> _flags("Expected `l` in [0, 1)", {"--lower-bound"})
+        'Expected `l` in [0, 1)'
     """
     try:
         from simloss.experiments.config import TrainConfig
@@ -130,6 +144,7 @@ def _flags(message: str) -> str:
 
     def flag(match: re.Match[str]) -> str:
         name = match[1]
-        return f"`--{name.replace('_', '-')}`" if name in settings else match[0]
+        option = f"--{name.replace('_', '-')}"
+        return f"`{option}`" if name in settings and option in options else match[0]
 
     return _SETTING.sub(flag, message)
