@@ -140,14 +140,17 @@ def test_a_partial_benchmark_reports_its_finished_tasks_and_names_the_rest(
     import shutil
 
     out = tmp_path / "bench"
-    argv = ["benchmark", "--tasks", "lev,swd,esl", "--losses", "ce,emd", "--runs", "1",
+    argv = ["benchmark", "--tasks", "lev,swd,esl", "--losses", "ce,emd,corn", "--runs", "1",
             *QUICK, "--limit", "120", "--out", str(out)]  # fmt: skip
     assert main(argv) == 0
+    saved = json.loads((out / "benchmark.json").read_text())
+    del saved["losses"]["corn"]  # a study holding runs of a loss its benchmark does not plan
+    (out / "benchmark.json").write_text(json.dumps(saved))
     shutil.rmtree(out / "tasks" / "esl")  # as if killed before its first run
     capsys.readouterr()
     assert main(["report", str(out), "--out", str(tmp_path / "r1")]) == 0
     text = (tmp_path / "r1" / "benchmark.md").read_text()
-    assert "2 tasks x 2 losses" in text and "esl (not started)" in text
+    assert "2 tasks x 2 losses" in text and "esl (not started)" in text and "CORN" not in text
     assert "| lev | swd |" in text and not (tmp_path / "r1" / "tasks" / "esl").exists()
     shutil.rmtree(out / "tasks" / "swd")
     capsys.readouterr()
@@ -305,3 +308,21 @@ def test_two_losses_friedman_has_scipys_tie_correction() -> None:
     ranks = np.vstack([rankdata(row) for row in values])
     expected = friedmanchisquare(*values.T)
     assert np.allclose(_friedman_two(ranks), (expected.statistic, expected.pvalue))
+
+
+def test_failed_runs_are_explained_by_the_first_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Runs that fail at training time: the refusal quotes the first error and its logs."""
+    task = _two_class_task(tmp_path)
+    (tmp_path / "broken_model.py").write_text(
+        "def make(input_shape, num_classes):\n    raise RuntimeError('no model today')\n"
+    )
+    task.write_text(task.read_text() + '[train]\nmodel = "broken_model:make"\n')
+    out = tmp_path / "bench"
+    argv = ["benchmark", "--tasks", f"{task},lev", "--losses", "ce,emd", "--runs", "1", *QUICK,
+            "--limit", "120", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "the first failure: task two, ce run 0" in err[-1] and "no model today" in err[-1]
+    assert str(out / "tasks" / "two" / "logs") in err[-1]

@@ -130,6 +130,10 @@ def handler(args: argparse.Namespace) -> int:
     )
     print(result.summary())
     if not result.ok:
-        raise RuntimeError("some runs did not finish; rerun the same command to retry them")
+        first = result.first_failure()
+        raise RuntimeError(
+            "some runs did not finish; rerun the same command to retry them"
+            + ("" if first is None else f"; the first failure: {first}")
+        )
     print(f"report: simloss report {args.out}")
     return 0

@@ -463,7 +463,9 @@ def write_benchmark_report(
         if not (root / "tasks" / task).is_dir():
             unfinished.append(f"{task} (not started)")
             continue
-        records = load_records(root / "tasks" / task)
+        records = [  # only this benchmark's losses, whatever else a shared study holds
+            r for r in load_records(root / "tasks" / task) if stored_loss(r.get("loss")) in planned
+        ]
         done = Counter(stored_loss(record.get("loss")) for record in records)
         finished = sum(min(done[loss], n) for loss, n in planned.items())
         if finished < sum(planned.values()):

@@ -427,6 +427,18 @@ class BenchmarkResult:
         """Whether every run finished."""
         return all(r.ok for _, r in self.sweeps)
 
+    def first_failure(self) -> str | None:
+        """The first failed run, its error's last line and where its logs are (``None``: none)."""
+        for task, result in self.sweeps:
+            for failed in result.failed:
+                lines = [line for line in failed.error.strip().splitlines() if line.strip()]
+                error = lines[-1] if lines else "no message"
+                return (
+                    f"task {task}, {result.grid.label(failed.value)} run "
+                    f"{failed.run}: {error} (logs: {self.out_dir / 'tasks' / task / 'logs'})"
+                )
+        return None
+
     def summary(self) -> str:
         finished = sum(r.finished for _, r in self.sweeps)
         total = sum(r.total for _, r in self.sweeps)
@@ -501,7 +513,8 @@ def estimate_text(rows: list[dict[str, Any]], workers: int) -> str:
     total = sum(r["seconds"] for r in rows)
     lines.append(
         f"estimate: {sum(r['runs'] for r in rows)} runs, {total / 3600:.2f} h on one worker, "
-        f"about {total / 3600 / max(workers, 1):.2f} h with {workers} workers"
+        f"about {total / 3600 / max(workers, 1):.2f} h with {workers} "
+        f"worker{'' if workers == 1 else 's'}"
     )
     return "\n".join(lines)
 
