@@ -245,6 +245,9 @@ def test_a_resume_may_change_local_settings_and_restate_defaults(tmp_path: Path)
     atomic_write_json(out / "benchmark.json", plan.to_dict())  # as run_benchmark writes it
     local = {"epochs": 2, "num_threads": 1, "device": "cpu", "progress": False, "lr": 0.001}
     plan_benchmark(*args, runs=1, settings=local)
+    with pytest.raises(ValueError, match=r"was made with other tasks"):
+        plan_benchmark(["era", "esl"], ["ce", "simloss"], out, runs=1, settings={"epochs": 2})
+    assert not (out / "data" / "esl.csv").exists()  # nothing of a refused benchmark written
     with pytest.raises(ValueError, match=r"was made with other fixed"):
         plan_benchmark(*args, runs=1, settings={"epochs": 3})
     legacy = {k: v for k, v in plan.to_dict().items() if k != "fixed"}

@@ -217,6 +217,14 @@ def plan_benchmark(
         )
     TrainConfig.from_dict(dict(settings or {}))  # unknown keys and types, by name
     _check_entries(out)
+    if (out / BENCHMARK_FILE).is_file():  # before data/ gets a dataset of another benchmark
+        stored = read_benchmark(out).get("tasks") or []
+        extra = [n for n in task_names if n in BENCHMARK_DATASETS and n not in stored]
+        if extra:
+            raise ValueError(
+                f"Benchmark {out} was made with other tasks: {stored!r} (now {task_names!r}). "
+                "A benchmark's tasks, losses, grids, runs and settings are fixed: use another --out"
+            )
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
     resolved: dict[str, str | None] = {}
