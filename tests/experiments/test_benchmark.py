@@ -218,7 +218,7 @@ def test_a_refused_command_leaves_no_benchmark_behind(
         assert main([*base, *flags]) == 1  # the estimate would train: it must not start
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
-        assert not (out / "benchmark.json").exists()
+        assert not out.exists()  # neither benchmark.json nor data/
     with pytest.raises(ValueError, match=r"Unknown TrainConfig keys: \['epoch'\]"):
         plan_benchmark(["era", "lev"], ["ce", "simloss"], out, runs=1, settings={"epoch": 3})
     with pytest.raises(TypeError, match=r"Expected `tasks` to be a sequence of names"):

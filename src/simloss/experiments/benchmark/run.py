@@ -12,6 +12,7 @@ refused before any training.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 import uuid
 from collections.abc import Sequence
@@ -225,6 +226,24 @@ def plan_benchmark(
                 f"Benchmark {out} was made with other tasks: {stored!r} (now {task_names!r}). "
                 "A benchmark's tasks, losses, grids, runs and settings are fixed: use another --out"
             )
+    fresh = not out.exists()
+    try:
+        return _plan(task_names, loss_names, out, runs, dict(settings or {}), metric_list)
+    except Exception:
+        if fresh and not (out / BENCHMARK_FILE).exists():  # a refused request leaves no folder
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _plan(
+    task_names: list[str],
+    loss_names: list[str] | None,
+    out: Path,
+    runs: int,
+    settings: dict[str, Any],
+    metric_list: list[str],
+) -> BenchmarkPlan:
+    """:func:`plan_benchmark` once its arguments' types are checked (writes ``out/data``)."""
     data = out / "data"
     data.mkdir(parents=True, exist_ok=True)
     resolved: dict[str, str | None] = {}
@@ -265,7 +284,7 @@ def plan_benchmark(
             f"Expected at least two losses (a Friedman test ranks them), but found {chosen}"
         )
     grids = {name: _grid(name, specs, runs) for name in chosen}
-    plan = BenchmarkPlan(resolved, grids, runs, dict(settings or {}), left_out)
+    plan = BenchmarkPlan(resolved, grids, runs, settings, left_out)
     for key in plan.tasks:
         _check_task_settings(plan, key)
     _check_folder(out, plan)
