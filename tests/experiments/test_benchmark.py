@@ -280,7 +280,9 @@ def test_two_benchmarks_on_one_storage_keep_their_own_studies(
     assert "| CORN |" in text and "EMD" not in text
     assert "| EMD |" in (one / "report" / "benchmark.md").read_text()
     other = f"sqlite:///{tmp_path / 'other.db'}"
+    (tmp_path / "empty").mkdir()
     refusals = [
+        (["report", str(tmp_path / "empty")], "or a benchmark folder (benchmark.json), but"),
         (["report", str(one), "--out", str(one / "tasks")], "Expected --out outside the benchmark"),
         (["report", str(one), "--out", str(one / "data")], "Expected --out outside the benchmark"),
         (["report", str(one), "--dataset", "lev", "--study-name", "x"],

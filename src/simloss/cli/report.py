@@ -219,7 +219,20 @@ def handler(args: argparse.Namespace) -> int:
     else:
         out = Path(source) / "report"
     from simloss.experiments._outputs import check_output
+    from simloss.experiments.sweep import SWEEP_FILE
+    from simloss.experiments.sweep.storage import TUNE_FILE
 
+    folder = Path(source)
+    settings_files = (SWEEP_FILE, TUNE_FILE)
+    if (
+        "://" not in source
+        and folder.is_dir()
+        and not any((folder / name).is_file() for name in settings_files)
+    ):
+        raise FileNotFoundError(
+            f"Expected SWEEP_DIR_OR_STORAGE to be a sweep folder ({SWEEP_FILE}) or a "
+            f"benchmark folder (benchmark.json), but {source} holds neither"
+        )
     check_output(out, flag="--out", command="report")
     _refuse_tune(source, args.study_name)
     records = load_records(source, args.study_name)
