@@ -245,6 +245,7 @@ def test_a_resume_may_change_local_settings_and_restate_defaults(tmp_path: Path)
     atomic_write_json(out / "benchmark.json", plan.to_dict())  # as run_benchmark writes it
     local = {"epochs": 2, "num_threads": 1, "device": "cpu", "progress": False, "lr": 0.001}
     plan_benchmark(*args, runs=1, settings=local)
+    plan_benchmark(["lev", "era"], ["simloss", "ce"], out, runs=1, settings=local)  # reordered
     with pytest.raises(ValueError, match=r"was made with other tasks"):
         plan_benchmark(["era", "esl"], ["ce", "simloss"], out, runs=1, settings={"epochs": 2})
     assert not (out / "data" / "esl.csv").exists()  # nothing of a refused benchmark written

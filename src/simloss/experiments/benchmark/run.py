@@ -12,6 +12,7 @@ refused before any training.
 from __future__ import annotations
 
 import dataclasses
+import operator
 import shutil
 import time
 import uuid
@@ -405,7 +406,8 @@ def _check_folder(out: Path, plan: BenchmarkPlan, storage: str | None = None) ->
                 k: v for k, v in (before.get("settings") or {}).items() if k not in LOCAL_KEYS
             },
         }
-    diffs = [k for k in keys if before.get(k) != wanted[k]]
+    same = {"tasks": lambda a, b: sorted(a or []) == sorted(b)}  # order is the report's only
+    diffs = [k for k in keys if not same.get(k, operator.eq)(before.get(k), wanted[k])]
     if diffs:
         shown = "; ".join(f"{k}={before.get(k)!r} (now {wanted[k]!r})" for k in diffs)
         raise ValueError(
