@@ -252,8 +252,10 @@ def test_a_resume_may_change_local_settings_and_restate_defaults(tmp_path: Path)
     with pytest.raises(ValueError, match=r"was made with other fixed"):
         plan_benchmark(*args, runs=1, settings={"epochs": 3})
     legacy = {k: v for k, v in plan.to_dict().items() if k != "fixed"}
-    atomic_write_json(out / "benchmark.json", {**legacy, "settings": {"epochs": 2}})
+    atomic_write_json(out / "benchmark.json", {**legacy, "settings": {"epochs": 2, "lr": 0.001}})
     plan_benchmark(*args, runs=1, settings={"epochs": 2, "num_threads": 1})
+    with pytest.raises(ValueError, match=r"was made with other fixed"):
+        plan_benchmark(*args, runs=1, settings={"epochs": 2, "lr": 0.01})
 
 
 def test_two_benchmarks_on_one_storage_keep_their_own_studies(

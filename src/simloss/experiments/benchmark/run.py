@@ -390,22 +390,21 @@ def _check_folder(out: Path, plan: BenchmarkPlan, storage: str | None = None) ->
     """Refuse a folder that holds another benchmark (or this one on another storage).
 
     Compared: tasks, losses with their grids, runs, and each task's resolved fixed
-    settings (a ``benchmark.json`` without them: the settings given, less the
-    local ones); local settings may differ between reruns and machines, as in a sweep.
+    settings (a ``benchmark.json`` without them: those its stored settings resolve
+    to); local settings may differ between reruns and machines, as in a sweep.
     """
     _check_entries(out)
     if not (out / BENCHMARK_FILE).exists():
         return
     before = read_benchmark(out)
     wanted = plan.to_dict()
+    if "fixed" not in before and sorted(before.get("tasks") or []) == sorted(plan.tasks):
+        try:  # made before benchmark.json kept them: resolve its settings as now
+            then = dataclasses.replace(plan, settings=dict(before.get("settings") or {}))
+            before = {**before, "fixed": then.to_dict()["fixed"]}
+        except (TypeError, ValueError):
+            pass
     keys = ["tasks", "losses", "runs", "fixed" if "fixed" in before else "settings"]
-    if "fixed" not in before:
-        before = {
-            **before,
-            "settings": {
-                k: v for k, v in (before.get("settings") or {}).items() if k not in LOCAL_KEYS
-            },
-        }
     same = {"tasks": lambda a, b: sorted(a or []) == sorted(b)}  # order is the report's only
     diffs = [k for k in keys if not same.get(k, operator.eq)(before.get(k), wanted[k])]
     if diffs:
