@@ -334,3 +334,37 @@ def test_failed_runs_are_explained_by_the_first_failure(
     err = capsys.readouterr().err.strip().splitlines()
     assert "the first failure: task two, ce run 0" in err[-1] and "no model today" in err[-1]
     assert str(out / "tasks" / "two" / "logs") in err[-1]
+
+
+def test_two_commands_creating_one_benchmark_agree_on_its_identity(tmp_path: Path) -> None:
+    """benchmark.json is created exclusively: of two writers the second is told it exists,
+    and a writer's temporary file is not taken for a foreign one."""
+    import threading
+
+    from simloss.experiments._files import atomic_write_json
+    from simloss.experiments.benchmark.run import _check_entries
+
+    target = tmp_path / "benchmark.json"
+    outcomes: list[str] = []
+    start = threading.Barrier(4)
+
+    def write(identity: str) -> None:
+        start.wait()
+        try:
+            atomic_write_json(target, {"id": identity}, exclusive=True)
+            outcomes.append("created")
+        except FileExistsError:
+            outcomes.append("exists")
+
+    threads = [threading.Thread(target=write, args=(str(i),)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["created", "exists", "exists", "exists"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["benchmark.json"]  # no temporary left
+    (tmp_path / ".benchmark.json.x1y2.tmp").write_text("{")  # another writer, mid-write
+    _check_entries(tmp_path)
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(FileExistsError, match=r"also holds \['notes.txt'\]"):
+        _check_entries(tmp_path)

@@ -373,12 +373,21 @@ def read_benchmark(folder: str | Path) -> dict[str, Any]:
     return read_json_object(Path(folder) / BENCHMARK_FILE, "benchmark file")
 
 
+def _writing(name: str) -> bool:
+    """A temporary file of the atomic writer, ``.benchmark.json.<random>.tmp``."""
+    return name.endswith(".tmp") and any(name.startswith(f".{entry}.") for entry in ENTRIES)
+
+
 def _check_entries(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise FileExistsError(
             f"Expected the benchmark folder {out} to be a folder, but it is a file"
         )
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in ENTRIES) if out.is_dir() else []
+    foreign = (
+        sorted(p.name for p in out.iterdir() if p.name not in ENTRIES and not _writing(p.name))
+        if out.is_dir()
+        else []
+    )
     if foreign:
         raise FileExistsError(
             f"Expected the benchmark folder {out} to be new, empty or a benchmark's, but it "
@@ -582,25 +591,32 @@ def run_benchmark(
     started = time.monotonic()
     out = Path(out_dir).resolve()
     _check_folder(out, plan, storage)
-    new = not (out / BENCHMARK_FILE).exists()
-    identity: str | None
-    if new:
-        identity = uuid.uuid4().hex[:12]
-        stored_storage = storage
-    else:
-        before = read_benchmark(out)
-        identity = before.get("id")
-        stored_storage = before.get("storage", storage)
-    atomic_write_json(
-        out / BENCHMARK_FILE,
-        {
+
+    def settings_file(identity: str | None, stored_storage: str | None) -> dict[str, Any]:
+        return {
             "schema_version": SCHEMA_VERSION,
             **({"id": identity} if identity is not None else {}),
             **plan.to_dict(),
             "storage": stored_storage,
             "task_files": plan.tasks,
-        },
-    )
+        }
+
+    new = False
+    if not (out / BENCHMARK_FILE).exists():
+        try:  # of two commands starting one benchmark together, one draws its id
+            identity: str | None = uuid.uuid4().hex[:12]
+            atomic_write_json(
+                out / BENCHMARK_FILE, settings_file(identity, storage), exclusive=True
+            )
+            new = True
+        except FileExistsError:
+            _check_folder(out, plan, storage)
+    if not new:
+        before = read_benchmark(out)
+        identity = before.get("id")
+        atomic_write_json(
+            out / BENCHMARK_FILE, settings_file(identity, before.get("storage", storage))
+        )
     results: list[tuple[str, SweepResult]] = []
     try:
         for task in plan.tasks:
