@@ -30,7 +30,7 @@ examples:
 Every task x loss x value of the loss's parameter x seed is trained once, on
 the sweep engine: rerunning the command resumes it (kill -9 included), and
 several machines share it with --storage. Each loss's parameter is chosen on
-validation per task; the report ranks the losses across tasks (`simloss report FOLDER`).
+validation per task; the report ranks the losses across tasks (docs/benchmark.md).
 The estimate of the whole run (runs x mean epochs x seconds per epoch, timed
 here) is printed before the first run.
 """
