@@ -54,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--tasks",
         help="comma-separated datasets (era, esl, lev, swd, balance-scale, anes96, fair, "
-        "abalone, ...) or task files; default: all of those",
+        "abalone, ...) or task files (a dataset that needs --data-dir, such as utkface: "
+        "through a task file that names its data); default: all of those",
     )
     parser.add_argument(
         "--losses",
@@ -80,12 +81,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=handler)
 
 
-def _names(text: str | None) -> list[str] | None:
+def _names(text: str | None, flag: str) -> list[str] | None:
     if text is None:
         return None
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:
-        raise ValueError(f"Expected comma-separated names, but found {text!r}")
+        raise ValueError(f"Expected {flag} to be comma-separated names, but found {text!r}")
     return names
 
 
@@ -94,6 +95,7 @@ def handler(args: argparse.Namespace) -> int:
     from simloss.experiments._outputs import check_output
     from simloss.experiments.benchmark import (
         DEFAULT_TASKS,
+        check_run_args,
         estimate,
         estimate_text,
         plan_benchmark,
@@ -101,11 +103,12 @@ def handler(args: argparse.Namespace) -> int:
     )
 
     check_output(args.out, flag="--out", command="benchmark")
+    check_run_args(args.workers, args.storage, flags=True)
     settings: dict[str, Any] = settings_from_args(args)
     settings.setdefault("split_per_run", True)  # repeated holdout, as the literature compares
     plan = plan_benchmark(
-        _names(args.tasks) or list(DEFAULT_TASKS),
-        _names(args.losses),
+        _names(args.tasks, "--tasks") or list(DEFAULT_TASKS),
+        _names(args.losses, "--losses"),
         Path(args.out),
         runs=args.runs,
         settings=settings,
@@ -127,6 +130,10 @@ def handler(args: argparse.Namespace) -> int:
     )
     print(result.summary())
     if not result.ok:
-        raise RuntimeError("some runs did not finish; rerun the same command to retry them")
+        first = result.first_failure()
+        raise RuntimeError(
+            "some runs did not finish; rerun the same command to retry them"
+            + ("" if first is None else f"; the first failure: {first}")
+        )
     print(f"report: simloss report {args.out}")
     return 0

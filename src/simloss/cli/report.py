@@ -22,6 +22,9 @@ examples:
   simloss report sweeps/utk --figure2-values 0,0.3,0.8,0.9 --figure2-class 40
   simloss report sweeps/utk --no-figures
 
+  # a benchmark folder: ranks, Friedman, Nemenyi, CD diagrams, win/tie/loss
+  simloss report benchmarks/ordinal
+
 A sweep still running is reported as far as it has finished; the report lists
 what is missing. Test values are marked + or - where a two-sided Wilcoxon
 signed-rank test at the 5% level (paired by run against r = 0.0, or l = 0.99)
@@ -44,7 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "source", metavar="SWEEP_DIR_OR_STORAGE", help="a sweep folder or an Optuna storage URL"
+        "source",
+        metavar="SWEEP_DIR_OR_STORAGE",
+        help="a sweep folder, an Optuna storage URL, or a benchmark folder (simloss benchmark)",
     )
     parser.add_argument("--study-name", help="the study (needed for a URL with several studies)")
     parser.add_argument(
@@ -159,6 +164,44 @@ def _refuse_tune(source: str, study_name: str | None) -> None:
         )
 
 
+#: Flags of a sweep's report that a benchmark folder has no use for (its tasks and studies
+#: are its own; Figure 2 belongs to one SimLoss sweep).
+_SWEEP_ONLY = {
+    "dataset": "--dataset",
+    "study_name": "--study-name",
+    "figure2_values": "--figure2-values",
+    "figure2_class": "--figure2-class",
+}
+
+
+def _benchmark_report(args: argparse.Namespace) -> int:
+    """Rank a benchmark folder's losses across tasks (``benchmark.md``) and print it."""
+    from simloss.experiments._outputs import check_output
+    from simloss.experiments.benchmark import write_benchmark_report
+
+    source = Path(args.source)
+    given = [flag for dest, flag in _SWEEP_ONLY.items() if getattr(args, dest) is not None]
+    if given:
+        raise ValueError(
+            f"Expected no {', '.join(given)} for a benchmark folder ({source}: its tasks and "
+            f"studies are its own; see each task's report under report/tasks), but found "
+            f"{' '.join(given)}"
+        )
+    out = Path(args.out) if args.out is not None else source / "report"
+    root, target = source.resolve(), out.resolve()
+    if target != root / "report" and (target == root or root in target.parents):
+        raise ValueError(
+            f"Expected --out outside the benchmark folder {source} or its report/ folder itself, "
+            f"but found {out}"
+        )
+    check_output(out, flag="--out", command="report")
+    path = write_benchmark_report(source, out, figures=not args.no_figures)
+    if not args.quiet:
+        print(path.read_text(encoding="utf-8"))
+    print(f"report written to {path.parent}")
+    return 0
+
+
 def handler(args: argparse.Namespace) -> int:
     """Load the sweep's finished records and write the report; print its Markdown."""
     from simloss.experiments.report import write_report
@@ -168,15 +211,7 @@ def handler(args: argparse.Namespace) -> int:
     source = str(args.source)
     shown = hide_password(source)
     if (Path(source) / "benchmark.json").is_file():  # a benchmark folder: ranks across tasks
-        from simloss.experiments._outputs import check_output
-        from simloss.experiments.benchmark import write_benchmark_report
-
-        out = Path(args.out) if args.out is not None else Path(source) / "report"
-        check_output(out, flag="--out", command="report")
-        path = write_benchmark_report(source, out)
-        print(path.read_text(encoding="utf-8"))
-        print(f"report written to {path.parent}")
-        return 0
+        return _benchmark_report(args)
     if args.out is not None:
         out = Path(args.out)
     elif "://" in source:
@@ -184,7 +219,20 @@ def handler(args: argparse.Namespace) -> int:
     else:
         out = Path(source) / "report"
     from simloss.experiments._outputs import check_output
+    from simloss.experiments.sweep import SWEEP_FILE
+    from simloss.experiments.sweep.storage import TUNE_FILE
 
+    folder = Path(source)
+    settings_files = (SWEEP_FILE, TUNE_FILE)
+    if (
+        "://" not in source
+        and folder.is_dir()
+        and not any((folder / name).is_file() for name in settings_files)
+    ):
+        raise FileNotFoundError(
+            f"Expected SWEEP_DIR_OR_STORAGE to be a sweep folder ({SWEEP_FILE}) or a "
+            f"benchmark folder (benchmark.json), but {source} holds neither"
+        )
     check_output(out, flag="--out", command="report")
     _refuse_tune(source, args.study_name)
     records = load_records(source, args.study_name)

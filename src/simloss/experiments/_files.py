@@ -33,8 +33,13 @@ __all__ = [
 
 
 @contextmanager
-def atomic_path(path: str | Path, *, suffix: str = ".tmp", private: bool = False) -> Iterator[Path]:
+def atomic_path(
+    path: str | Path, *, suffix: str = ".tmp", private: bool = False, exclusive: bool = False
+) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it onto ``path``.
+
+    ``exclusive``: ``path`` must not exist yet; of several writers racing to
+    create it, one wins and the others get ``FileExistsError`` (``os.link``).
 
     The caller writes the temporary file (by path or by opening it); on leaving
     the block the file is flushed to the disk and atomically renamed onto
@@ -66,7 +71,11 @@ def atomic_path(path: str | Path, *, suffix: str = ".tmp", private: bool = False
         yield tmp
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        if exclusive:
+            os.link(tmp, target)
+            tmp.unlink()
+        else:
+            os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise _naming(exc, target) from exc
@@ -88,18 +97,25 @@ def _umask() -> int:
     return current
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, private: bool = False) -> None:
-    """Write ``data`` to ``path`` atomically (``private``: readable by its owner only)."""
-    with atomic_path(path, private=private) as tmp:
+def atomic_write_bytes(
+    path: str | Path, data: bytes, *, private: bool = False, exclusive: bool = False
+) -> None:
+    """Write ``data`` to ``path`` atomically (``private``: readable by its owner only;
+    ``exclusive``: only if ``path`` does not exist, else ``FileExistsError``)."""
+    with atomic_path(path, private=private, exclusive=exclusive) as tmp:
         tmp.write_bytes(data)
 
 
-def atomic_write_text(path: str | Path, text: str, *, private: bool = False) -> None:
+def atomic_write_text(
+    path: str | Path, text: str, *, private: bool = False, exclusive: bool = False
+) -> None:
     """Write ``text`` (UTF-8, ``\\n`` line endings kept as given) to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"), private=private)
+    atomic_write_bytes(path, text.encode("utf-8"), private=private, exclusive=exclusive)
 
 
-def atomic_write_json(path: str | Path, obj: Any, *, private: bool = False) -> None:
+def atomic_write_json(
+    path: str | Path, obj: Any, *, private: bool = False, exclusive: bool = False
+) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically (NaN is rejected).
 
     ``private``: the file is readable by its owner only (mode 0600), e.g. a
@@ -113,7 +129,7 @@ def atomic_write_json(path: str | Path, obj: Any, *, private: bool = False) -> N
         {'a': 1}
     """
     text = json.dumps(obj, indent=2, allow_nan=False) + "\n"
-    atomic_write_text(path, text, private=private)
+    atomic_write_text(path, text, private=private, exclusive=exclusive)
 
 
 #: The byte-order mark some programs write first in UTF-8 text (Excel's "CSV UTF-8").

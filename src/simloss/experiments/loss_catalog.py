@@ -150,6 +150,7 @@ class LossSpec:
         needs: run settings it cannot run without (e.g. ``hierarchy``).
         head: the model's head (:mod:`simloss.experiments.heads`).
         max_classes: the most classes it is defined for (``None``: any).
+        min_classes: the fewest classes it is defined for (``None``: any).
     """
 
     name: str
@@ -163,6 +164,7 @@ class LossSpec:
     needs: tuple[str, ...] = ()
     head: Head = CLASSES
     max_classes: int | None = None
+    min_classes: int | None = None
 
     def applies_to(self, task: Any) -> bool:
         """Whether the loss is defined for a task (ordinal losses need ordered classes)."""
@@ -352,6 +354,7 @@ _ENTRIES = (
     LossSpec(
         name="beta", title="Beta", task="ordinal", library="dlordinal",
         build=_soft_label_loss("BetaLoss", "eta"), param=_UNIMODAL_ETA, max_classes=14,
+        min_classes=3,  # dlordinal's "standard" beta parameters exist for 3..14 classes
         source="Vargas et al., Pattern Recognition 2022",
     ),
     LossSpec(

@@ -247,6 +247,11 @@ def build_criterion(config: TrainConfig, data: PreparedData) -> Criterion:
             f"Expected at most {spec.max_classes} classes for loss {name!r} ({spec.source}), "
             f"but dataset {data.name!r} has {classes}"
         )
+    if spec.min_classes is not None and classes < spec.min_classes:
+        raise ValueError(
+            f"Expected at least {spec.min_classes} classes for loss {name!r} ({spec.source}), "
+            f"but dataset {data.name!r} has {classes}"
+        )
     if spec.task == "ordinal" and not data.ordinal:
         raise ValueError(f"Expected ordered classes for loss {name!r}, but {data.name} has none")
     context = LossContext(

@@ -13,7 +13,7 @@ seeds. Across tasks, for every metric (Demšar, JMLR 2006):
   sqrt(k (k + 1) / (6 N))`` (``k`` losses, ``N`` tasks), drawn as a
   **critical-difference diagram**: the Friedman test from scipy
   (``friedmanchisquare``; for two losses, where scipy has none, its chi-square
-  formula), the Nemenyi test and the diagram from scikit-posthocs
+  formula with its tie correction), the Nemenyi test and the diagram from scikit-posthocs
   (``posthoc_nemenyi_friedman``, ``critical_difference_diagram``), the critical
   difference from scipy's Studentized range, checked in the tests against
   Demšar's table of ``q_alpha``;
@@ -185,7 +185,7 @@ def benchmark_tables(
             (a Friedman test needs the same losses on every task).
     """
     posthocs = require("scikit_posthocs", BENCHMARK_EXTRA)
-    from scipy.stats import chi2, friedmanchisquare, rankdata
+    from scipy.stats import friedmanchisquare, rankdata
 
     tasks = list(records_by_task)
     if len(tasks) < 2:
@@ -212,11 +212,8 @@ def benchmark_tables(
         k, n = len(losses), len(tasks)
         if k >= 3:
             statistic, pvalue = friedmanchisquare(*values.T)
-        else:  # scipy's test needs three groups; the same chi-square (Demšar 2006, Eq. 1)
-            statistic = (
-                12 * n / (k * (k + 1)) * (float(np.sum(ranks.mean(0) ** 2)) - k * (k + 1) ** 2 / 4)
-            )
-            pvalue = float(chi2.sf(statistic, k - 1))
+        else:  # scipy's test needs three groups: its chi-square, tie correction included
+            statistic, pvalue = _friedman_two(ranks)
         nemenyi = np.asarray(posthocs.posthoc_nemenyi_friedman(values), dtype=np.float64)
         tables.append(
             BenchmarkTable(
@@ -225,6 +222,27 @@ def benchmark_tables(
             )
         )  # fmt: skip
     return tables
+
+
+def _friedman_two(ranks: np.ndarray) -> tuple[float, float]:
+    """The Friedman statistic and p-value of ranks ``(n, k)``, as scipy's
+    ``friedmanchisquare`` computes it for ``k >= 3``: Demšar's (2006) Eq. 1 divided by
+    the tie correction ``1 - sum(t^3 - t) / (n k (k^2 - 1))`` (``t``: the size of each
+    group of tied ranks within a task). Every task a tie: 0, p = 1.
+    """
+    from scipy.stats import chi2
+
+    n, k = ranks.shape
+    sums = ranks.sum(axis=0)
+    statistic = 12.0 / (n * k * (k + 1)) * float(np.sum(sums**2)) - 3.0 * n * (k + 1)
+    ties = sum(
+        float(t**3 - t) for row in ranks for t in np.unique(row, return_counts=True)[1] if t > 1
+    )
+    correction = 1.0 - ties / (n * k * (k * k - 1))
+    if correction <= 0:
+        return 0.0, 1.0
+    statistic /= correction
+    return float(statistic), float(chi2.sf(statistic, k - 1))
 
 
 def _win_tie_loss(table: BenchmarkTable, alpha: float) -> dict[str, tuple[int, int, int]]:
@@ -254,14 +272,41 @@ def _fmt(value: float, metric: str) -> str:
     return f"{value:.3f}"
 
 
-def _runs_text(settings: Mapping[str, Any]) -> str:
-    """What the runs of a benchmark varied, in words."""
-    if (settings.get("settings") or {}).get("split_per_run"):
+def _runs_text(settings: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> str:
+    """What the runs of a benchmark varied, in words, from the configs the runs used."""
+    configs = [(int(r["run"]), r.get("config") or {}) for r in records if "run" in r]
+    seeds = sorted({int(c["seed"]) - run for run, c in configs if c.get("seed") is not None})
+    per_run = (settings.get("settings") or {}).get("split_per_run")
+    split_seeds = sorted(
+        {
+            int(c["split_seed"]) - (run if per_run else 0)
+            for run, c in configs
+            if c.get("split_seed") is not None
+        }
+    )
+    fractions = sorted(
+        {
+            (float(c["val_fraction"]), float(c["test_fraction"]))
+            for _, c in configs
+            if c.get("val_fraction") is not None and c.get("test_fraction") is not None
+        }
+    )
+    seed = f"seed {seeds[0]} + i" if len(seeds) == 1 else "seed + i"
+    if len(fractions) == 1:
+        val, test = fractions[0]
+        split = f"{round(100 * (1 - val - test))}/{round(100 * val)}/{round(100 * test)}"
+    else:
+        split = "train/validation/test (each task's fractions)"
+    if per_run:
+        split_seed = (
+            f"split seed {split_seeds[0]} + i" if len(split_seeds) == 1 else "split seed + i"
+        )
         return (
-            "run i trains with seed i on its own stratified 60/20/20 split, split seed i: "
+            f"run i trains with {seed} on its own stratified {split} split, {split_seed}: "
             "repeated holdout, as the ordinal literature compares methods"
         )
-    return "run i trains with seed i; every run shares one split per task"
+    shared = f" (split seed {split_seeds[0]})" if len(split_seeds) == 1 else ""
+    return f"run i trains with {seed}; every run shares one {split} split per task{shared}"
 
 
 def _markdown(
@@ -269,13 +314,16 @@ def _markdown(
     settings: Mapping[str, Any],
     alpha: float,
     unfinished: Sequence[str] = (),
+    records: Sequence[Mapping[str, Any]] = (),
+    figures: bool = True,
 ) -> str:
     first = tables[0]
+    runs = settings.get("runs")
     out = [
         "# Benchmark: which loss for related classes?",
         "",
-        f"{len(first.tasks)} tasks x {len(first.losses)} losses, {settings.get('runs')} runs each "
-        f"({_runs_text(settings)}). Each loss stands at the value of its parameter with the best mean "
+        f"{len(first.tasks)} tasks x {len(first.losses)} losses, {runs} "
+        f"run{'' if runs == 1 else 's'} each ({_runs_text(settings, records)}). Each loss stands at the value of its parameter with the best mean "
         "validation metric on each task, scored by its mean test metric. Ranks: 1 = best, "
         f"ties share the mean rank; Friedman test and Nemenyi post-hoc test at alpha = {alpha:g} "
         "(scipy, scikit-posthocs); win/tie/loss: two-sided Wilcoxon signed-rank test over the "
@@ -321,9 +369,9 @@ def _markdown(
             f"p = {p:.3g}: {verdict} at alpha = {alpha:g}. Nemenyi critical difference CD = "
             f"{table.cd:.3f} (k = {len(table.losses)}, N = {len(table.tasks)} tasks); pairs "
             f"that differ significantly: {', '.join(pairs) if pairs else 'none'}.",
-            "",
-            f"![critical-difference diagram](cd_{table.metric}.png)",
         ]
+        if figures:
+            out += ["", f"![critical-difference diagram](cd_{table.metric}.png)"]
         wtl = _win_tie_loss(table, alpha)
         if wtl:
             out += ["", f"SimLoss against each peer on {label} (tasks won / tied / lost):", ""]
@@ -375,6 +423,7 @@ def write_benchmark_report(
     *,
     metrics: Sequence[str] = BENCHMARK_METRICS,
     alpha: float = 0.05,
+    figures: bool = True,
 ) -> Path:
     """Write a benchmark folder's report: ``benchmark.md``, ``benchmark.csv``, a
     critical-difference diagram per metric and each task's comparison report.
@@ -384,6 +433,7 @@ def write_benchmark_report(
         out_dir: where to write (default ``folder/report``).
         metrics: the metrics ranked.
         alpha: the tests' significance level.
+        figures: write the critical-difference diagrams and each task's figures.
 
     Returns:
         The path of ``benchmark.md``.
@@ -398,6 +448,8 @@ def write_benchmark_report(
     from simloss.experiments.report.figures import save_figure
     from simloss.experiments.sweep import load_records
 
+    if not isinstance(folder, (str, Path)):
+        raise TypeError(f"Expected `folder` to be a str or Path, but found {type(folder).__name__}")
     root = Path(folder)
     settings = read_benchmark(root)
     out = Path(out_dir) if out_dir is not None else root / "report"
@@ -411,7 +463,9 @@ def write_benchmark_report(
         if not (root / "tasks" / task).is_dir():
             unfinished.append(f"{task} (not started)")
             continue
-        records = load_records(root / "tasks" / task)
+        records = [  # only this benchmark's losses, whatever else a shared study holds
+            r for r in load_records(root / "tasks" / task) if stored_loss(r.get("loss")) in planned
+        ]
         done = Counter(stored_loss(record.get("loss")) for record in records)
         finished = sum(min(done[loss], n) for loss, n in planned.items())
         if finished < sum(planned.values()):
@@ -425,11 +479,13 @@ def write_benchmark_report(
             "same simloss benchmark command to finish them)"
         )
     for task, records in records_by_task.items():
-        write_report(records, out / "tasks" / task)
+        write_report(records, out / "tasks" / task, figures=figures)
     tables = benchmark_tables(records_by_task, metrics, alpha=alpha)
-    for table in tables:
-        save_figure(cd_diagram(table, alpha), out, f"cd_{table.metric}")
+    if figures:
+        for table in tables:
+            save_figure(cd_diagram(table, alpha), out, f"cd_{table.metric}")
     path = out / "benchmark.md"
-    atomic_write_text(path, _markdown(tables, settings, alpha, unfinished))
+    every = [record for records in records_by_task.values() for record in records]
+    atomic_write_text(path, _markdown(tables, settings, alpha, unfinished, every, figures))
     atomic_write_text(out / "benchmark.csv", _csv(tables))
     return path
