@@ -184,3 +184,22 @@ def test_sweep_file_that_is_a_folder_is_named(tmp_path: Path) -> None:
     (tmp_path / "sweep.json").mkdir()
     with pytest.raises(IsADirectoryError, match=r"sweep file .*sweep.json to be a file, but it"):
         read_sweep_file(tmp_path)
+
+
+def test_a_sqlite_file_a_peer_is_creating_is_no_foreign_database(tmp_path: Path) -> None:
+    # Two commands started on one new file: the second may find Optuna's schema half made.
+    import sqlite3
+
+    from simloss.experiments.sweep.storage import _check_sqlite_file, sqlite_url
+
+    half = tmp_path / "half.db"
+    with sqlite3.connect(half) as con:
+        con.execute("CREATE TABLE studies (study_id INTEGER)")
+    _check_sqlite_file(sqlite_url(half), half, must_exist=False)  # a writer goes on
+    with pytest.raises(ValueError, match=r"lacks the tables \['trials', 'version_info'\]"):
+        _check_sqlite_file(sqlite_url(half), half, must_exist=True)  # a reader refuses
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as con:
+        con.execute("CREATE TABLE invoices (id INTEGER)")
+    with pytest.raises(ValueError, match=r"lacks the tables \['studies', 'trials'"):
+        _check_sqlite_file(sqlite_url(other), other, must_exist=False)

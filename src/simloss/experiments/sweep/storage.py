@@ -162,7 +162,11 @@ def _check_sqlite_file(url: str, path: Path, *, must_exist: bool) -> None:
             f"({check[0] if check else 'no answer'}; {size} bytes)"
         )
     missing = [t for t in _OPTUNA_TABLES if t not in tables]
-    if missing and (must_exist or tables):
+    # A writer may find the schema half made: another command started on the same new
+    # file is creating Optuna's tables one by one (Optuna completes them). A file with
+    # tables of which none is Optuna's is another program's database.
+    foreign = bool(tables) and len(missing) == len(_OPTUNA_TABLES)
+    if missing and (must_exist or foreign):
         raise ValueError(
             f"Expected {path} to be an Optuna SQLite storage, but it lacks the tables {missing}"
         )
