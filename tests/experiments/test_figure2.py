@@ -184,8 +184,8 @@ def test_metrics_csv_has_one_unit_per_column(tmp_path: Path) -> None:
             "Expected `target` (--target, the age of panel b) to be a whole age in 1..90",
         ),
         (["--target", "30.5"], "whole age in 1..90"),
-        (["--device", "cuda:99"], "`device` is 'cuda:99' but"),
-        (["--split", "train", "--batch-size", "0"], "Expected `batch_size` (--batch-size) >= 1"),
+        (["--device", "cuda:99"], "`--device` is 'cuda:99' but"),
+        (["--split", "train", "--batch-size", "0"], "Expected `--batch-size` >= 1"),
     ],
     ids=["target-95", "target-fraction", "device", "batch-size"],
 )

@@ -233,8 +233,8 @@ def handler(args: argparse.Namespace) -> int:
             f"Expected SWEEP_DIR_OR_STORAGE to be a sweep folder ({SWEEP_FILE}) or a "
             f"benchmark folder (benchmark.json), but {source} holds neither"
         )
+    _refuse_tune(source, args.study_name)  # a tune's own report is named before its --out
     check_output(out, flag="--out", command="report")
-    _refuse_tune(source, args.study_name)
     records = load_records(source, args.study_name)
     if not records:
         raise RuntimeError(f"no finished trial in {shown}: nothing to report yet")

@@ -138,7 +138,7 @@ def check_figure2_arguments(
     if limit is not None and (isinstance(limit, bool) or limit < 1):
         raise ValueError(f"Expected `limit` (--limit) >= 1, but found {limit}")
     if isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"Expected `batch_size` (--batch-size) >= 1, but found {batch_size}")
+        raise ValueError(f"Expected `batch_size` >= 1, but found {batch_size}")
     ages = builtin_task("utkface").defaults
     low, high = int(ages["min_age"]), int(ages["max_age"])
     if not (math.isfinite(target) and float(target).is_integer() and low <= target <= high):
