@@ -28,7 +28,7 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
         (["--grid=l=0.5"], "Expected a grid over 'r' for dataset 'abalone'"),
         (["--runs=0"], "Expected --runs >= 1"),
         (["--workers=0"], "Expected `workers` to be an int >= 1"),
-        (["--epochs=0"], "Expected `epochs` >= 1"),
+        (["--epochs=0"], "Expected `--epochs` >= 1"),
     ],
     ids=["grid-syntax", "grid-param", "runs", "workers", "epochs"],
 )

@@ -24,7 +24,7 @@ def test_train_writes_a_record_and_prints_a_summary(
     assert record["config"]["progress"] is False and record["config"]["dataset"] == "abalone"
     assert len(record["history"]) == 2
     printed = capsys.readouterr().out
-    assert str(out / "record.json") in printed and "test acc" in printed
+    assert str(out / "record.json") in printed and "test Acc (%)" in printed
 
 
 def test_config_file_with_flag_overrides(tmp_path: Path) -> None:
@@ -50,8 +50,8 @@ def test_a_record_config_can_be_rerun(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--r", "1.5"], "Expected `r` in [0, 1), but found 1.5"),
-        (["--dataset", "utkface"], "Expected `data_dir` for dataset 'utkface'"),
+        (["--r", "1.5"], "Expected `--r` in [0, 1), but found 1.5"),
+        (["--dataset", "utkface"], "Expected `--data-dir` for dataset 'utkface'"),
         (
             ["--dataset", "utkface", "--data-dir", "/nonexistent/x", "--limit", "5"],
             "does not exist",

@@ -47,11 +47,11 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
         (["--objective=val_mae", "--budget=9", "--param=l"], "Expected --range for --param 'l'"),
         (
             ["--objective=val_mae", "--budget=9", "--param=l", "--range=0:0.99"],
-            "Expected `vectors`",
+            "Expected `--vectors`",
         ),
         (["--objective=val_mae", "--budget=9", "--workers=0"], "`workers` to be an int >= 1"),
         (["--objective=val_mae", "--budget=9", "--storage=nowhere"], "a storage URL"),
-        (["--objective=val_mae", "--budget=9", "--loss=sord"], "Expected `loss` 'simloss'"),
+        (["--objective=val_mae", "--budget=9", "--loss=sord"], "Expected `--loss` 'simloss'"),
     ],
     ids=[
         "test-objective",
@@ -173,8 +173,9 @@ def test_a_budget_too_small_for_any_search_says_so(
             "--runs=2",
         ]
     )
-    err = capsys.readouterr().err
-    assert code == 1 and err.count("\n") == 1
+    *status, err = capsys.readouterr().err.splitlines()  # status lines, then the error
+    assert code == 1 and err.startswith("simloss tune: error: "), err
+    assert all(line.startswith("tune simloss-tune-abalone ") for line in status), status
     assert "no search trial completed within the budget (0 started, 0 pruned)" in err
     assert "rerun with a larger --budget" in err
     assert not (out / "result").exists()

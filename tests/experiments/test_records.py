@@ -69,13 +69,18 @@ def test_study_name_needed_when_several(tmp_path: Path) -> None:
         load_records(url, study_name="c")
 
 
-def test_duplicate_finished_point_is_an_error(tmp_path: Path) -> None:
+def test_a_point_finished_twice_keeps_its_first_trial(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Two commands that ran one point at once: every read keeps trial 0 and names trial 1.
     url = sqlite_url(tmp_path / "s.db")
     study = _study(url)
     _add(study, 0.3, 0, 1.0)
     _add(study, 0.3, 0, 2.0)
-    with pytest.raises(ValueError, match=r"two finished trials \(0 and 1\) for r=0.3 run 0"):
-        load_records(url)
+    with caplog.at_level("WARNING"):
+        records = load_records(url)
+    assert [r["metrics"]["val"]["mae"] for r in records] == [1.0]
+    assert "trial 1 repeats r=0.3 run 0 of trial 0" in caplog.text
 
 
 def test_finished_trial_without_record_is_an_error(tmp_path: Path) -> None:
