@@ -56,7 +56,7 @@ def test_train_runs_or_refuses_every_choice(
     _outcome(code, err, out.exists())
 
 
-# The losses Abalone's 29 ordered classes cannot take, and why; every other loss must run.
+# The losses Abalone's 17 ordered classes (4 to 20 rings) cannot take, and why; every other loss must run.
 REFUSED_ON_ABALONE = {"beta": "at most 14 classes", "hxe": "semantic classes"}
 
 
@@ -97,3 +97,66 @@ def test_tune_runs_or_refuses_every_monitor(
     code = main(argv)
     err = capsys.readouterr().err
     _outcome(code, err, (out / "trials").exists())
+
+
+def _tune_choices() -> list[tuple[str, str]]:
+    """Every choice of every ``simloss tune`` flag that has choices, read from its parser."""
+    import argparse
+
+    from simloss.cli import build_parser
+
+    (commands,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return [
+        (action.option_strings[0], str(choice))
+        for action in commands.choices["tune"]._actions
+        if action.choices and action.option_strings and action.option_strings[0] != "--monitor"
+        for choice in action.choices
+    ]
+
+
+TUNE_CHOICES = _tune_choices()
+# What a tune value needs beside it to be a complete request (else it is refused, which is fine).
+TUNE_COMPANIONS = {("--param", "l"): ["--similarity", "names"]}
+
+
+def test_the_tune_choices_are_read_from_its_parser() -> None:
+    flags = {flag for flag, _ in TUNE_CHOICES}
+    assert {"--sampler", "--pruner", "--param", "--loss", "--similarity"} <= flags
+    assert ("--pruner", "none") in TUNE_CHOICES and ("--sampler", "gp") in TUNE_CHOICES
+
+
+@pytest.mark.parametrize(("flag", "value"), TUNE_CHOICES, ids=lambda v: str(v))
+def test_tune_runs_or_refuses_every_choice(
+    flag: str, value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "tune"
+    extra = TUNE_COMPANIONS.get((flag, value), [])
+    argv = ["tune", *TINY, flag, value, *extra, "--objective", "val_mae", "--budget", "12",
+            "--runs", "2", "--patience", "1", "--out", str(out)]  # fmt: skip
+    code = main(argv)
+    err = capsys.readouterr().err
+    _outcome(code, err, (out / "trials").exists())
+    if (flag, value) in (("--sampler", "tpe"), ("--sampler", "gp"), ("--pruner", "median"),
+                         ("--pruner", "halving"), ("--pruner", "none")):  # fmt: skip
+        assert code == 0 and (out / "result" / "report.md").is_file(), err
+
+
+@pytest.fixture(scope="module")
+def abalone_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("choices") / "run"
+    assert main(["train", *TINY, "--r", "0.5", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("decoder", ["argmax", "median", "min_risk"])
+def test_predict_runs_every_decoder(
+    decoder: str, abalone_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = tmp_path / "shells.data"
+    rows.write_text("M,0.455,0.365,0.095,0.514,0.2245,0.101,0.15\n")
+    capsys.readouterr()
+    code = main(["predict", "--run", str(abalone_run), "--decoder", decoder, str(rows)])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    header, row = printed.out.splitlines()
+    assert header == "input,class,value,name,probability" and row.startswith(f"{rows}:1,")
