@@ -130,9 +130,8 @@ def _refuse_tune(source: str, study_name: str | None) -> None:
     from simloss.experiments.sweep.storage import (
         SWEEP_FILE,
         TUNE_FILE,
-        dispose,
         hide_password,
-        open_storage,
+        reading_storage,
         resolve_source,
     )
     from simloss.experiments.tune.plan import SETTINGS_ATTR
@@ -148,15 +147,12 @@ def _refuse_tune(source: str, study_name: str | None) -> None:
             raise ValueError(f"Expected a sweep folder, but {source} is a tune folder: {hint}")
         return
     url, name = resolve_source(source, study_name)
-    storage = open_storage(url, read_only=True)
-    try:
+    with reading_storage(url) as storage:
         names = optuna.get_all_study_names(storage)
         name = names[0] if name is None and len(names) == 1 else name
         if name not in names:
             return  # load_records names what is wrong
         attrs = optuna.load_study(study_name=name, storage=storage).user_attrs
-    finally:
-        dispose(storage)
     if SETTINGS_ATTR in attrs:
         raise ValueError(
             f"Expected a sweep's study, but study {name!r} in {hide_password(url)} is a tune: "

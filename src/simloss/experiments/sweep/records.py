@@ -26,13 +26,7 @@ from simloss.experiments.loss_catalog import stored_loss
 from simloss.experiments.points import LossPoint, loss_point_key, point_label
 from simloss.experiments.record import RunRecord, SweepRecord
 from simloss.experiments.sweep.grid import GRID_ATTR, Grid, grids_from_attr
-from simloss.experiments.sweep.storage import (
-    dispose,
-    hide_password,
-    open_storage,
-    resolve_source,
-    storage_error,
-)
+from simloss.experiments.sweep.storage import hide_password, reading_storage, resolve_source
 
 logger = logging.getLogger(__name__)
 
@@ -114,17 +108,10 @@ def load_records(source: str | Path, study_name: str | None = None) -> list[Swee
         [('simloss', 'r', 0.3, 0, 1.7)]
     """
     url, name = resolve_source(source, study_name)
-    storage = open_storage(url, read_only=True)
-    try:
+    with reading_storage(url) as storage:
         name = _pick_study(storage, url, name)
         study = optuna.load_study(study_name=name, storage=storage)
         complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    except ValueError:
-        raise
-    except Exception as exc:  # a database that fails while being read
-        raise storage_error(url, exc) from exc
-    finally:
-        dispose(storage)
     seen: dict[LossPoint, int] = {}
     records: list[SweepRecord] = []
     for trial in complete:
@@ -177,16 +164,9 @@ def load_grids(source: str | Path, study_name: str | None = None) -> list[Grid]:
         ValueError: the stored grids are not grids (named with the study).
     """
     url, name = resolve_source(source, study_name)
-    storage = open_storage(url, read_only=True)
-    try:
+    with reading_storage(url) as storage:
         name = _pick_study(storage, url, name)
         stored = optuna.load_study(study_name=name, storage=storage).user_attrs.get(GRID_ATTR)
-    except ValueError:
-        raise
-    except Exception as exc:  # a database that fails while being read
-        raise storage_error(url, exc) from exc
-    finally:
-        dispose(storage)
     try:
         return grids_from_attr(stored)
     except (TypeError, ValueError) as exc:

@@ -18,6 +18,8 @@ import os
 import sqlite3
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,7 @@ __all__ = [
     "is_storage_error",
     "open_storage",
     "read_sweep_file",
+    "reading_storage",
     "reconnecting",
     "resolve_source",
     "sqlite_path",
@@ -406,6 +409,33 @@ def dispose(storage: optuna.storages.RDBStorage) -> None:
     """Close a storage's sessions and connections."""
     storage.remove_session()
     storage.engine.dispose()
+
+
+@contextmanager
+def reading_storage(url: str) -> Iterator[optuna.storages.RDBStorage]:
+    """The storage at ``url`` opened read-only for the block, then closed.
+
+    ``ValueError`` (what the block finds wrong with the study: named by the caller)
+    passes as it is; any other error of a database that fails while being read
+    becomes one :func:`storage_error` line naming the storage (password hidden).
+
+    Example:
+        >>> import tempfile
+        >>> url = sqlite_url(tempfile.mkdtemp() + "/s.db")
+        >>> _ = optuna.create_study(study_name="demo", storage=url)
+        >>> with reading_storage(url) as storage:
+        ...     optuna.get_all_study_names(storage)
+        ['demo']
+    """
+    storage = open_storage(url, read_only=True)
+    try:
+        yield storage
+    except ValueError:
+        raise
+    except Exception as exc:  # a database that fails while being read
+        raise storage_error(url, exc) from exc
+    finally:
+        dispose(storage)
 
 
 def read_sweep_file(folder: str | Path) -> dict[str, Any]:

@@ -33,11 +33,9 @@ from simloss.experiments.sweep.records import load_records
 from simloss.experiments.sweep.storage import (
     DB_FILE,
     TUNE_FILE,
-    dispose,
     hide_password,
-    open_storage,
+    reading_storage,
     sqlite_url,
-    storage_error,
 )
 from simloss.experiments.tune.plan import (
     CANDIDATES_ATTR,
@@ -284,22 +282,19 @@ def load_tune(folder: str | Path) -> TuneResult:
     url = stored.get("storage") or sqlite_url(out / DB_FILE)
     name = str(stored["study_name"])
     settings = TuneSettings.from_dict(stored["tune"])
-    storage = open_storage(url, read_only=True)
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-        trials = study.get_trials(deepcopy=False)
-        planned = study.user_attrs.get(CANDIDATES_ATTR)
-        # The study's settings are the tune's: another machine's command may have
-        # raised the budget since this folder's tune.json was written.
-        shared = study.user_attrs.get(SETTINGS_ATTR)
-        if isinstance(shared, dict) and isinstance(shared.get("tune"), dict):
-            settings = TuneSettings.from_dict(shared["tune"])
-    except (KeyError, ValueError) as exc:
-        raise ValueError(f"Expected a tune study {name!r} in {hide_password(url)}: {exc}") from exc
-    except Exception as exc:
-        raise storage_error(url, exc) from exc
-    finally:
-        dispose(storage)
+    with reading_storage(url) as storage:
+        try:
+            study = optuna.load_study(study_name=name, storage=storage)
+            trials = study.get_trials(deepcopy=False)
+            planned = study.user_attrs.get(CANDIDATES_ATTR)
+            # The study's settings are the tune's: another machine's command may have
+            # raised the budget since this folder's tune.json was written.
+            shared = study.user_attrs.get(SETTINGS_ATTR)
+            if isinstance(shared, dict) and isinstance(shared.get("tune"), dict):
+                settings = TuneSettings.from_dict(shared["tune"])
+        except (KeyError, ValueError) as exc:
+            shown = hide_password(url)
+            raise ValueError(f"Expected a tune study {name!r} in {shown}: {exc}") from exc
     summaries = tuple(_summary(t, settings) for t in trials)
     candidates = None if planned is None else tuple(value_key(v) for v in planned)
     cce = value_key(settings.cce_value)
