@@ -20,7 +20,12 @@ from simloss.similarity.operator import (
     concrete,
 )
 from simloss.similarity.structured import SparseSimilarity
-from simloss.similarity.validation import as_similarity_tensor, validate_similarity
+from simloss.similarity.validation import (
+    as_similarity_tensor,
+    check_unit_diagonal,
+    first_position,
+    validate_similarity,
+)
 
 __all__ = ["CheckedOperator", "as_similarity_operator", "check_similarity_kind", "validated_dense"]
 
@@ -317,14 +322,14 @@ def _check_row_values(
         values, columns = rows.values.detach(), rows.columns
         outside = (columns < 0) | (columns >= num_classes)
         if bool(outside.any()):
-            at = _first(outside)
+            at = first_position(outside)
             raise ValueError(
                 f"Expected {method} to return `columns` in [0, {num_classes}), but found "
                 f"{int(columns[at])} in the row of class {int(target[at[0]])}"
             )
     bad = ~torch.isfinite(values) | (values < 0) | (values > 1)
     if bool(bad.any()):
-        at = _first(bad)
+        at = first_position(bad)
         column = at[1] if columns is None else int(columns[at])
         raise ValueError(
             f"Expected {method} to return similarities that are finite and in [0, 1], but found "
@@ -336,15 +341,4 @@ def _check_row_values(
         diagonal = values.gather(1, target[:, None]).squeeze(1)
     else:
         diagonal = (values * (columns == target[:, None])).sum(1)
-    off = diagonal != 1
-    if bool(off.any()):
-        i = int(torch.nonzero(off)[0, 0])
-        y = int(target[i])
-        raise ValueError(
-            f"Expected {method} to return ones on the diagonal (S_ii = 1), but found "
-            f"{float(diagonal[i]):g} at ({y}, {y}); pass require_unit_diagonal=False to allow it"
-        )
-
-
-def _first(mask: Tensor) -> tuple[int, ...]:
-    return tuple(int(v) for v in torch.nonzero(mask)[0])
+    check_unit_diagonal(diagonal, f"{method} to return", classes=target)

@@ -31,7 +31,7 @@ from simloss.similarity.order import (
     exponential_filter,
     order_band,
 )
-from simloss.similarity.validation import validate_similarity
+from simloss.similarity.validation import check_unit_diagonal, validate_similarity
 
 __all__ = ["ClassOrder", "SimilarityRows", "SparseSimilarity"]
 
@@ -438,11 +438,5 @@ def _check_sparse(index: Any, value: Any, require_unit_diagonal: bool) -> Tensor
         diagonal = torch.zeros(num_classes, dtype=plain.dtype, device=plain.device)
         is_diag = index == rows
         diagonal.scatter_add_(0, torch.nonzero(is_diag)[:, 0], plain[is_diag])
-        off = diagonal != 1
-        if bool(off.any()):
-            i = int(torch.nonzero(off)[0, 0])
-            raise ValueError(
-                f"Expected the similarity to have ones on the diagonal (S_ii = 1), but found "
-                f"{diagonal[i].item():g} at ({i}, {i}); pass require_unit_diagonal=False to allow it"
-            )
+        check_unit_diagonal(diagonal, "the similarity to have")
     return index

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from simloss.similarity.order import check_reduction_factor
-from simloss.similarity.validation import validate_similarity
+from simloss.similarity.validation import check_unit_diagonal, validate_similarity
 
 __all__ = ["lower_bound", "to_probability_matrix"]
 
@@ -55,14 +55,9 @@ def lower_bound(sim: Any, l: float, *, dtype: torch.dtype = torch.float32) -> Te
     """
     bound = check_reduction_factor(l, name="l")
     matrix = validate_similarity(sim, require_unit_diagonal=False, name="sim")
-    diagonal = torch.diagonal(matrix)
-    off = diagonal != 1
-    if bool(off.any()):
-        i = int(torch.nonzero(off)[0, 0])
-        raise ValueError(
-            f"Expected `sim` to have ones on the diagonal (Eq. 3 assumes sim(i, i) = 1), "
-            f"but found {diagonal[i].item():g} at ({i}, {i})"
-        )
+    check_unit_diagonal(
+        torch.diagonal(matrix), "`sim` to have", why="Eq. 3 assumes sim(i, i) = 1", hint=False
+    )
     return _lower_bound64(matrix.to(torch.float64), bound, inplace=False).to(dtype)
 
 

@@ -93,26 +93,58 @@ def validate_similarity(
         )
     finite = torch.isfinite(matrix)
     if not bool(finite.all()):
-        pos = _first_position(~finite)
+        pos = first_position(~finite)
         raise ValueError(f"Expected `{name}` to be finite, but found {matrix[pos].item()} at {pos}")
     out_of_range = (matrix < 0) | (matrix > 1)
     if bool(out_of_range.any()):
-        pos = _first_position(out_of_range)
+        pos = first_position(out_of_range)
         raise ValueError(
             f"Expected `{name}` to have values in [0, 1], but found {matrix[pos].item():g} at {pos}"
         )
     if require_unit_diagonal:
-        diagonal = torch.diagonal(matrix)
-        off = diagonal != 1
-        if bool(off.any()):
-            i = int(torch.nonzero(off)[0, 0])
-            raise ValueError(
-                f"Expected `{name}` to have ones on the diagonal (S_ii = 1), but found "
-                f"{diagonal[i].item():g} at ({i}, {i}); pass require_unit_diagonal=False "
-                "to allow it"
-            )
+        check_unit_diagonal(torch.diagonal(matrix), f"`{name}` to have")
     return matrix
 
 
-def _first_position(mask: Tensor) -> tuple[int, ...]:
+def check_unit_diagonal(
+    diagonal: Tensor,
+    subject: str,
+    *,
+    classes: Tensor | None = None,
+    why: str = "S_ii = 1",
+    hint: bool = True,
+) -> None:
+    """Refuse a similarity whose diagonal entry ``S_ii`` is not exactly 1, in one line.
+
+    Args:
+        diagonal: ``S_ii`` per position, shape ``(K,)``.
+        subject: what is checked, as the message's subject ("`S` to have").
+        classes: the class of each position (``(K,)``; default: position ``i`` is class ``i``).
+        why: the reason in parentheses.
+        hint: whether to name ``require_unit_diagonal=False``.
+
+    Raises:
+        ValueError: "Expected {subject} ones on the diagonal ({why}), but found
+            {S_ii} at (i, i)" for the first such class.
+
+    Example:
+        >>> check_unit_diagonal(torch.tensor([1.0, 0.5]), "`S` to have")
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `S` to have ones on the diagonal (S_ii = 1), but found 0.5 at (1, 1); pass require_unit_diagonal=False to allow it
+    """
+    off = diagonal != 1
+    if not bool(off.any()):
+        return
+    i = int(first_position(off)[0])
+    c = i if classes is None else int(classes[i])
+    tail = "; pass require_unit_diagonal=False to allow it" if hint else ""
+    raise ValueError(
+        f"Expected {subject} ones on the diagonal ({why}), but found "
+        f"{float(diagonal[i]):g} at ({c}, {c}){tail}"
+    )
+
+
+def first_position(mask: Tensor) -> tuple[int, ...]:
+    """The index of the first ``True`` entry of ``mask`` (row-major), e.g. ``(2, 0)``."""
     return tuple(int(v) for v in torch.nonzero(mask)[0])
