@@ -5,7 +5,9 @@ Every setting of a run is a field of ``TrainConfig``; ``simloss train``,
 name with ``-`` for ``_``, the type from the type hint, choices and help from
 the field), so a new setting is one new field. Booleans get ``--x`` and
 ``--no-x``. Every flag defaults to "not given", so ``--config FILE`` supplies
-the base and only the flags actually given override it.
+the base and only the flags actually given override it. The sweep engine's
+flags (workers, threads, storage, study name, heartbeat) are declared once here
+for ``simloss sweep`` and ``simloss tune``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_config_arguments", "config_from_args", "settings_from_args"]
+__all__ = ["add_config_arguments", "add_engine_arguments", "config_from_args", "settings_from_args"]
 
 _CONFIG_DEST = "config"
 
@@ -126,3 +128,33 @@ def config_from_args(args: argparse.Namespace, *, overrides: dict[str, Any] | No
     from simloss.experiments.config import TrainConfig
 
     return TrainConfig.from_dict({**settings_from_args(args), **(overrides or {})})
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, *, what: str, study: str) -> None:
+    """The sweep engine's options, shared by ``simloss sweep`` and ``simloss tune``.
+
+    Args:
+        parser: the command's parser.
+        what: the command's noun in the help texts ("sweep", "tune").
+        study: the default study name as the help shows it ("simloss-DATASET").
+    """
+    parser.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        dest="setting_num_threads",
+        metavar="N",
+        help="torch threads per worker, the same as --num-threads (default: the dataset's, "
+        "else the cores divided among the workers)",
+    )
+    parser.add_argument(
+        "--storage",
+        help="an Optuna storage URL shared by several machines (default: OUT/study.db, SQLite)",
+    )
+    parser.add_argument("--study-name", help=f"the study's name (default: {study})")
+    parser.add_argument(
+        "--heartbeat",
+        type=int,
+        help="seconds between heartbeats of a running trial; one silent for 3x this long "
+        f"is rerun (set when the {what} is created; default 10)",
+    )

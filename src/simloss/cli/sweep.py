@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from simloss.cli._settings import add_config_arguments, settings_from_args
+from simloss.cli._settings import add_config_arguments, add_engine_arguments, settings_from_args
 from simloss.experiments.specs import DEFAULT_RUNS, PARAMS
 
 EXTRA = "experiments"
@@ -82,26 +82,7 @@ def add_arguments(
         default=DEFAULT_RUNS,
         help=f"runs per grid value (default {DEFAULT_RUNS})",
     )
-    parser.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        dest="setting_num_threads",
-        metavar="N",
-        help="torch threads per worker, the same as --num-threads (default: the dataset's, "
-        "else the cores divided among the workers)",
-    )
-    parser.add_argument(
-        "--storage",
-        help="an Optuna storage URL shared by several machines (default: OUT/study.db, SQLite)",
-    )
-    parser.add_argument("--study-name", help="the study's name (default: simloss-DATASET)")
-    parser.add_argument(
-        "--heartbeat",
-        type=int,
-        help="seconds between heartbeats of a running trial; one silent for 3x this long "
-        "is rerun (set when the sweep is created; default 10)",
-    )
+    add_engine_arguments(parser, what="sweep", study="simloss-DATASET")
     add_config_arguments(parser, exclude=(*PARAMS, "loss_param"), defaults=defaults)
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from simloss.cli._settings import add_config_arguments, settings_from_args
+from simloss.cli._settings import add_config_arguments, add_engine_arguments, settings_from_args
 from simloss.experiments.specs import PARAMS
 
 EXTRA = "experiments"
@@ -106,24 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "gp, which learns nothing from pruned runs; the only choice for several objectives)",
     )
     parser.add_argument("--sampler-seed", type=int, default=0, help="the sampler's seed (0)")
-    parser.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        dest="setting_num_threads",
-        metavar="N",
-        help="torch threads per worker, the same as --num-threads",
-    )
-    parser.add_argument(
-        "--storage",
-        help="an Optuna storage URL shared by several machines (default: OUT/study.db, SQLite)",
-    )
-    parser.add_argument("--study-name", help="the study's name (default: simloss-tune-DATASET)")
-    parser.add_argument(
-        "--heartbeat",
-        type=int,
-        help="seconds between heartbeats of a running trial (set when the tune is created; 10)",
-    )
+    add_engine_arguments(parser, what="tune", study="simloss-tune-DATASET")
     add_config_arguments(parser, exclude=(*PARAMS, "loss_param"))
 
 
