@@ -203,3 +203,7 @@ def test_a_sqlite_file_a_peer_is_creating_is_no_foreign_database(tmp_path: Path)
         con.execute("CREATE TABLE invoices (id INTEGER)")
     with pytest.raises(ValueError, match=r"lacks the tables \['studies', 'trials'"):
         _check_sqlite_file(sqlite_url(other), other, must_exist=False)
+    with sqlite3.connect(other) as con:  # another program's table named like one of Optuna's
+        con.execute("CREATE TABLE studies (study_id INTEGER)")
+    with pytest.raises(ValueError, match=r"and holds other tables \['invoices'\]"):
+        _check_sqlite_file(sqlite_url(other), other, must_exist=False)

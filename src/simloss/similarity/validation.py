@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["as_similarity_tensor", "validate_similarity"]
+__all__ = ["as_similarity_tensor", "check_unit_diagonal", "first_position", "validate_similarity"]
 
 
 def as_similarity_tensor(similarity: Any, *, name: str = "similarity") -> Tensor:

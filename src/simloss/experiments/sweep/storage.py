@@ -166,13 +166,22 @@ def _check_sqlite_file(url: str, path: Path, *, must_exist: bool) -> None:
         )
     missing = [t for t in _OPTUNA_TABLES if t not in tables]
     # A writer may find the schema half made: another command started on the same new
-    # file is creating Optuna's tables one by one (Optuna completes them). A file with
-    # tables of which none is Optuna's is another program's database.
-    foreign = bool(tables) and len(missing) == len(_OPTUNA_TABLES)
-    if missing and (must_exist or foreign):
+    # file is creating Optuna's tables one by one (Optuna completes them). A table that
+    # is not Optuna's makes the file another program's database, never to be written.
+    others = sorted(tables - _optuna_schema())
+    if missing and (must_exist or others):
+        held = f" and holds other tables {others}" if others else ""
         raise ValueError(
-            f"Expected {path} to be an Optuna SQLite storage, but it lacks the tables {missing}"
+            f"Expected {path} to be an Optuna SQLite storage, but it lacks the tables "
+            f"{missing}{held}"
         )
+
+
+def _optuna_schema() -> set[str]:
+    """Every table Optuna's RDB storage creates (its models and Alembic's version table)."""
+    from optuna.storages._rdb import models  # Optuna's own schema, read not copied
+
+    return set(models.BaseModel.metadata.tables) | {"alembic_version"}
 
 
 def check_driver(url: str) -> None:
