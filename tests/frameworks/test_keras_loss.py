@@ -1,7 +1,7 @@
 """simloss.keras.SimLoss on each Keras backend: the checks of keras_checks.py, one process each.
 
 Keras binds its backend at import, so each backend's checks run in a child
-process (``KERAS_BACKEND`` set), started by this folder's conftest as soon as
+process (``KERAS_BACKEND`` set), started by tests/conftest.py as soon as
 collection ends so that it runs beside the other tests; each ``check_*``
 function there is one test here, failing with its traceback. TensorFlow is
 tested where it is installed and skipped otherwise.
