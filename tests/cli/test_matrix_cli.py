@@ -159,7 +159,7 @@ def test_hierarchy_with_class_file(tmp_path: Path, capsys: pytest.CaptureFixture
     (tmp_path / "classes.txt").write_text("z\nx\n")
     argv = ["--hierarchy", str(tmp_path / "edges.txt"), "--classes", str(tmp_path / "classes.txt")]
     code, _, err = _run(argv, capsys)
-    assert code == 1 and "leaves missing from `classes`: 'y'" in err
+    assert code == 1 and "leaves missing from `--classes`: 'y'" in err
     code, out, _ = _run([*argv, "--allow-extra-leaves"], capsys)
     assert code == 0 and "2 classes" in out
 

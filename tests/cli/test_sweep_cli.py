@@ -27,7 +27,7 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
         (["--grid=r=0:0.9"], "Expected a grid like"),
         (["--grid=l=0.5"], "Expected a grid over 'r' for dataset 'abalone'"),
         (["--runs=0"], "Expected --runs >= 1"),
-        (["--workers=0"], "Expected `workers` to be an int >= 1"),
+        (["--workers=0"], "Expected `--workers` to be an int >= 1"),
         (["--epochs=0"], "Expected `--epochs` >= 1"),
     ],
     ids=["grid-syntax", "grid-param", "runs", "workers", "epochs"],

@@ -49,7 +49,7 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
             ["--objective=val_mae", "--budget=9", "--param=l", "--range=0:0.99"],
             "Expected `--vectors`",
         ),
-        (["--objective=val_mae", "--budget=9", "--workers=0"], "`workers` to be an int >= 1"),
+        (["--objective=val_mae", "--budget=9", "--workers=0"], "`--workers` to be an int >= 1"),
         (["--objective=val_mae", "--budget=9", "--storage=nowhere"], "a storage URL"),
         (["--objective=val_mae", "--budget=9", "--loss=sord"], "Expected `--loss` 'simloss'"),
     ],

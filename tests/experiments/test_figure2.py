@@ -181,7 +181,7 @@ def test_metrics_csv_has_one_unit_per_column(tmp_path: Path) -> None:
     [
         (
             ["--target", "95"],
-            "Expected `target` (--target, the age of panel b) to be a whole age in 1..90",
+            "Expected `--target` (the age of panel b) to be a whole age in 1..90",
         ),
         (["--target", "30.5"], "whole age in 1..90"),
         (["--device", "cuda:99"], "`--device` is 'cuda:99' but"),

@@ -117,7 +117,7 @@ def _write_cost(path: Path, kind: str) -> str:
         cost = np.abs(values[:, None] - values[None, :])
         cost[3, 4] = np.nan
         np.save(path, cost)
-        return "Expected `cost` to be finite, but found nan at (3, 4)"
+        return "Expected `--cost` to be finite, but found nan at (3, 4)"
     if kind == "not-square":
         np.save(path, np.zeros((17, 3)))
         return "square"

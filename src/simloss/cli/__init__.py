@@ -76,7 +76,7 @@ def _register_unavailable(
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     command = "simloss"
-    options: set[str] = set()
+    options: dict[str, str] = {}
     try:
         parser = build_parser()
         args, unknown = parser.parse_known_args(argv)
@@ -114,37 +114,48 @@ def main(argv: Sequence[str] | None = None) -> int:
 _SETTING = re.compile(r"`([a-z][a-z0-9_]*)`")
 
 
-def _options(parser: argparse.ArgumentParser, command: str) -> set[str]:
-    """The option strings of one subcommand (``--data-dir``, ...)."""
+# Python arguments whose flag has another name (``run_sweep(heartbeat_interval=)``: --heartbeat).
+_PYTHON_NAMES = {"heartbeat_interval": "heartbeat"}
+
+
+def _options(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
+    """One subcommand's flags by the names the library gives them: an option's own
+    name (``data_dir`` for ``--data-dir``), its destination (``workers``), and the
+    Python argument it stands for (``heartbeat_interval`` for ``--heartbeat``)."""
     for action in parser._subparsers._group_actions if parser._subparsers else ():
         choices = getattr(action, "choices", None) or {}
         if command in choices:
-            return {o for a in choices[command]._actions for o in a.option_strings}
-    return set()
+            names: dict[str, str] = {}
+            for option in choices[command]._actions:
+                flags = [o for o in option.option_strings if o.startswith("--")]
+                for flag in flags:
+                    names.setdefault(flag[2:].replace("-", "_"), flag)
+                if flags and option.dest.isidentifier():
+                    names.setdefault(option.dest, flags[0])
+            for python, dest in _PYTHON_NAMES.items():
+                if dest in names:
+                    names.setdefault(python, names[dest])
+            return names
+    return {}
 
 
-def _flags(message: str, options: set[str]) -> str:
-    """A message as a command line user reads it: a run setting named as its flag.
+def _flags(message: str, options: dict[str, str]) -> str:
+    """A message as a command line user reads it: a setting named as its flag.
 
-    The library names settings as its fields (`data_dir`); on the command line
-    they are flags (`--data-dir`) where the command has that flag (``options``).
-    Other names in backticks are left as they are.
+    The library names settings as its fields and arguments (`data_dir`,
+    `workers`); on the command line they are flags (`--data-dir`) where the
+    command has one (``options``, from :func:`_options`). Other names in
+    backticks are left as they are.
 
     Example:
-        >>> _flags("Expected `data_dir` for dataset 'utkface', but found None", {"--data-dir"})
+        >>> _flags("Expected `data_dir` for dataset 'utkface', but found None", {"data_dir": "--data-dir"})
         "Expected `--data-dir` for dataset 'utkface', but found None"
-        >>> _flags("Expected `l` in [0, 1)", {"--lower-bound"})
+        >>> _flags("Expected `l` in [0, 1)", {"lower_bound": "--lower-bound"})
         'Expected `l` in [0, 1)'
     """
-    try:
-        from simloss.experiments.config import TrainConfig
-    except ImportError:  # the core install: no run settings
-        return message
-    settings = set(TrainConfig.field_names())
 
     def flag(match: re.Match[str]) -> str:
-        name = match[1]
-        option = f"--{name.replace('_', '-')}"
-        return f"`{option}`" if name in settings and option in options else match[0]
+        option = options.get(match[1])
+        return f"`{option}`" if option is not None else match[0]
 
     return _SETTING.sub(flag, message)

@@ -136,14 +136,14 @@ def check_figure2_arguments(
     if split not in SPLIT_CHOICES:
         raise ValueError(f"Expected `split` in {SPLIT_CHOICES}, but found {split!r}")
     if limit is not None and (isinstance(limit, bool) or limit < 1):
-        raise ValueError(f"Expected `limit` (--limit) >= 1, but found {limit}")
+        raise ValueError(f"Expected `limit` >= 1, but found {limit}")
     if isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"Expected `batch_size` >= 1, but found {batch_size}")
     ages = builtin_task("utkface").defaults
     low, high = int(ages["min_age"]), int(ages["max_age"])
     if not (math.isfinite(target) and float(target).is_integer() and low <= target <= high):
         raise ValueError(
-            f"Expected `target` (--target, the age of panel b) to be a whole age in {low}..{high}, the "
+            f"Expected `target` (the age of panel b) to be a whole age in {low}..{high}, the "
             f"classes of the published models, but found {target:g}"
         )
     resolve_device(device)
