@@ -174,3 +174,15 @@ def test_claims_are_atomic_across_processes(storage_url: str) -> None:
     for proc in procs:
         proc.join(timeout=60)
     assert sorted(claimed) == list(range(150))  # each trial claimed exactly once
+
+
+def test_a_damaged_stored_attribute_names_the_storage(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "s.db"
+    url = sqlite_url(db)
+    _add(_study(url), 0.3, 0, 1.0)
+    with sqlite3.connect(db) as con:  # a file damaged outside Optuna
+        con.execute("UPDATE trial_user_attributes SET value_json = '{broken' WHERE key = 'record'")
+    with pytest.raises(ValueError, match=rf"storage sqlite:///{db} to hold .* but one is damaged"):
+        load_records(url)

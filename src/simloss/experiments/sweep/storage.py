@@ -14,6 +14,7 @@ that cannot be reached, live in :mod:`~simloss.experiments.sweep.storage_errors`
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -424,6 +425,7 @@ def dispose(storage: optuna.storages.RDBStorage) -> None:
 def reading_storage(url: str) -> Iterator[optuna.storages.RDBStorage]:
     """The storage at ``url`` opened read-only for the block, then closed.
 
+    A stored attribute that is no JSON is named with the storage; another
     ``ValueError`` (what the block finds wrong with the study: named by the caller)
     passes as it is; any other error of a database that fails while being read
     becomes one :func:`storage_error` line naming the storage (password hidden).
@@ -439,6 +441,11 @@ def reading_storage(url: str) -> Iterator[optuna.storages.RDBStorage]:
     storage = open_storage(url, read_only=True)
     try:
         yield storage
+    except json.JSONDecodeError as exc:  # an attribute Optuna stored as JSON is damaged
+        raise ValueError(
+            f"Expected the storage {hide_password(url)} to hold Optuna's JSON attributes, but "
+            f"one is damaged ({exc})"
+        ) from exc
     except ValueError:
         raise
     except Exception as exc:  # a database that fails while being read
