@@ -193,8 +193,10 @@ def test_a_sqlite_file_a_peer_is_creating_is_no_foreign_database(tmp_path: Path)
     from simloss.experiments.sweep.storage import _check_sqlite_file, sqlite_url
 
     half = tmp_path / "half.db"
-    with sqlite3.connect(half) as con:
-        con.execute("CREATE TABLE studies (study_id INTEGER)")
+    with sqlite3.connect(half) as con:  # with an index and SQLite's own sqlite_sequence
+        con.execute("CREATE TABLE studies (study_id INTEGER PRIMARY KEY AUTOINCREMENT, n TEXT)")
+        con.execute("CREATE UNIQUE INDEX ix_studies_n ON studies (n)")
+        con.execute("INSERT INTO studies (n) VALUES ('a')")
     _check_sqlite_file(sqlite_url(half), half, must_exist=False)  # a writer goes on
     with pytest.raises(ValueError, match=r"lacks the tables \['trials', 'version_info'\]"):
         _check_sqlite_file(sqlite_url(half), half, must_exist=True)  # a reader refuses

@@ -151,7 +151,12 @@ def _check_sqlite_file(url: str, path: Path, *, must_exist: bool) -> None:
         uri = _ro_uri(path) if must_exist else f"file:{path}?mode=ro"
         connection = sqlite3.connect(uri, uri=True, timeout=SQLITE_TIMEOUT_S)
         try:
-            tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+            tables = {
+                row[0]
+                for row in connection.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                )
+            }  # tables only: not indexes, nor SQLite's own (sqlite_sequence)
             check = connection.execute("PRAGMA quick_check").fetchone()
         finally:
             connection.close()
