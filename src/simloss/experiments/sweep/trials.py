@@ -140,6 +140,10 @@ def retrying(args: WorkerArgs, log: TextIO, call: Callable[[], _T]) -> _T:
     return reconnecting(call, on_retry=note)
 
 
+#: Set when this process is asked to stop (SIGTERM); read by :func:`serve` between steps.
+STOP = threading.Event()
+
+
 def serve(
     args: WorkerArgs, log: TextIO, step: Callable[[], StepOutcome], what: str = "sweep"
 ) -> None:
@@ -148,10 +152,15 @@ def serve(
     ``"wait"`` (trials run elsewhere and may die and come back) sleeps
     ``poll_interval``; ``"idle"`` twice in a row ends the loop (a short pause
     between: another process may be between failing a dead worker's trial and
-    enqueueing its copy). A worker process also stops when its parent is gone.
+    enqueueing its copy). A worker process also stops when its parent is gone, and
+    raises ``KeyboardInterrupt`` when :data:`STOP` is set: the ``KeyboardInterrupt``
+    its SIGTERM raised may have been swallowed where Python ignores exceptions (a
+    finaliser running when the signal came).
     """
     idle_before = False
     while True:
+        if STOP.is_set():
+            raise KeyboardInterrupt
         if args.parent_pid is not None and os.getppid() != args.parent_pid:
             log_line(log, f"the {what} process has gone; stopping")
             return

@@ -6,7 +6,7 @@ worker loop (:func:`simloss.experiments.sweep.trials.work` for a sweep,
 ``logs/<host>-<pid>.log``. A thread of this process feeds the progress bar
 from the storage. Ctrl-C or SIGTERM stops them all; each marks its trial failed
 (``interrupted``) so the next command reruns it at once. The spawned workers
-start with SIGINT blocked: Ctrl-C in a terminal reaches this process only
+start with SIGINT ignored: Ctrl-C in a terminal reaches this process only
 (and the command prints one line), which stops them with SIGTERM.
 """
 
@@ -31,7 +31,7 @@ from simloss.experiments._runtime import check_threads, usable_cores
 from simloss.experiments.config import TrainConfig
 from simloss.experiments.sweep.queue import Point, census
 from simloss.experiments.sweep.storage import dispose, is_storage_error, open_storage
-from simloss.experiments.sweep.trials import DiskFullError, WorkerArgs, host, log_line, work
+from simloss.experiments.sweep.trials import STOP, DiskFullError, WorkerArgs, host, log_line, work
 
 __all__ = [
     "Progress",
@@ -218,7 +218,13 @@ def run_workers(
     on_main_thread = threading.current_thread() is threading.main_thread()
     # SIGTERM (a scheduler's preemption, `kill`) ends this process like Ctrl-C: its
     # trial is marked interrupted and the worker processes are stopped.
+    STOP.clear()
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if on_main_thread else None
+    # Ctrl-C likewise sets STOP: Python swallows a KeyboardInterrupt that lands in a
+    # finaliser (a weakref callback of torch's), and the loop would run on.
+    previous_int = signal.signal(signal.SIGINT, _raise_interrupt) if on_main_thread else None
+    unraisable = sys.unraisablehook
+    sys.unraisablehook = _quiet_stop(unraisable)
     try:
         with _sigint_blocked():
             for process in processes:
@@ -228,6 +234,8 @@ def run_workers(
             loop(dataclasses.replace(args, parent_pid=None, index=0), log)
         while alive := [p for p in processes if p.exitcode is None]:
             wait([p.sentinel for p in alive], timeout=args.poll_interval)
+        if STOP.is_set():  # a SIGTERM whose KeyboardInterrupt was swallowed
+            raise KeyboardInterrupt
     except BaseException:
         for process in processes:
             if process.exitcode is None:
@@ -240,6 +248,9 @@ def run_workers(
     finally:
         if on_main_thread:
             signal.signal(signal.SIGTERM, previous)
+            restored = signal.default_int_handler if previous_int is None else previous_int
+            signal.signal(signal.SIGINT, restored)
+        sys.unraisablehook = unraisable
         done.set()
         if thread.is_alive():
             thread.join()
@@ -258,22 +269,28 @@ def run_workers(
 
 @contextmanager
 def _sigint_blocked() -> Iterator[None]:
-    """Block SIGINT while worker processes start, so that they never receive it.
+    """Start worker processes with SIGINT ignored, so that they never receive it.
 
-    A spawned process inherits the blocked signal mask through ``exec``; Ctrl-C in
-    a terminal signals the whole process group, and a worker still importing torch
-    would print a traceback to the terminal before its output goes to its log.
-    Blocked there for good, Ctrl-C reaches only this process, which stops the
-    workers with SIGTERM (each marks its trial ``interrupted``). A SIGINT that
-    arrives here meanwhile is delivered when the block ends.
+    Ctrl-C in a terminal signals the whole process group, and a worker still
+    importing torch would print a traceback to the terminal before its output goes
+    to its log. A signal ignored stays ignored through ``exec`` (and Python then
+    installs no handler of its own), whereas the blocked mask does not survive
+    multiprocessing's spawn. Ignoring it for good, the workers leave Ctrl-C to this
+    process, which stops them with SIGTERM (each marks its trial ``interrupted``).
+    This process ignores SIGINT too while it starts them (milliseconds): a Ctrl-C
+    in that moment is lost, and the next one stops the command.
     """
     if not hasattr(signal, "pthread_sigmask"):  # Windows: no process-group signals
         yield
         return
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if on_main_thread else None
     try:
         yield
     finally:
+        if on_main_thread:
+            signal.signal(signal.SIGINT, signal.SIG_DFL if handler is None else handler)
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
@@ -327,5 +344,18 @@ def _worker_main(args: WorkerArgs, loop: WorkerLoop) -> None:
     os._exit(code)
 
 
+def _quiet_stop(hook: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``sys.unraisablehook`` that says nothing of the interrupt a finaliser swallowed
+    (STOP carries it on); everything else goes to ``hook``."""
+
+    def quiet(unraisable: Any) -> Any:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt) and STOP.is_set():
+            return None
+        return hook(unraisable)
+
+    return quiet
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
+    STOP.set()  # read between trials, should this KeyboardInterrupt be swallowed
     raise KeyboardInterrupt
